@@ -1,0 +1,75 @@
+/**
+ * One LISTEN connection per Rhythm instance (pg-listen, which reconnects), shared by the
+ * dispatchers (work wake-ups, cancellations) and wait() (done). Notifications sent while the
+ * connection was down are lost, so after a reconnect every subscriber is told to re-check
+ * the database (`onReconnect`).
+ */
+import { EventEmitter } from 'node:events';
+import pgListen, { type Subscriber } from 'pg-listen';
+import type { Logger } from 'pino';
+import type { SchemaNames } from './schema.js';
+
+export interface ListenerEvents {
+  /** A queue has new ready work. */
+  work: [queue: string];
+  /** These executions reached a final status. */
+  done: [ids: string[]];
+  /** These running executions were cancelled. */
+  cancel: [ids: string[]];
+  /** The connection was re-established: notifications may have been missed. */
+  reconnect: [];
+}
+
+export class Listener extends EventEmitter<ListenerEvents> {
+  private readonly subscriber: Subscriber;
+  private connecting: Promise<void> | undefined;
+  private closed = false;
+  private connectedOnce = false;
+
+  constructor(connectionString: string, private readonly names: SchemaNames, private readonly log: Logger) {
+    super();
+    this.setMaxListeners(0);
+    // pg-listen is CommonJS: its factory is the `default` export of module.exports.
+    this.subscriber = pgListen.default(
+      { connectionString },
+      {
+        parse: (s: string) => s,
+        paranoidChecking: 5_000,
+        retryInterval: (attempt: number) => Math.min(100 * 2 ** attempt, 2_000),
+        retryTimeout: Number.POSITIVE_INFINITY,
+      },
+    );
+    this.subscriber.notifications.on(names.workChannel, (queue: string) => this.emit('work', queue));
+    this.subscriber.notifications.on(names.doneChannel, (ids: string) => this.emit('done', ids.split(',')));
+    this.subscriber.notifications.on(names.cancelChannel, (ids: string) => this.emit('cancel', ids.split(',')));
+    this.subscriber.events.on('error', (err) => this.log.error({ err }, 'LISTEN connection failed'));
+    this.subscriber.events.on('reconnect', (attempt) => this.log.warn({ attempt }, 'LISTEN connection lost; reconnecting'));
+    this.subscriber.events.on('connected', () => {
+      if (!this.connectedOnce || this.closed) {
+        this.connectedOnce = true;
+        return;
+      }
+      this.log.info('LISTEN connection re-established');
+      this.emit('reconnect');
+    });
+  }
+
+  /** Connects and subscribes once; later calls wait for the same connection. */
+  start(): Promise<void> {
+    this.connecting ??= (async () => {
+      await this.subscriber.connect();
+      // One at a time: pg queues queries on a client but warns when they overlap.
+      await this.subscriber.listenTo(this.names.workChannel);
+      await this.subscriber.listenTo(this.names.doneChannel);
+      await this.subscriber.listenTo(this.names.cancelChannel);
+    })();
+    return this.connecting;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.connecting === undefined) return;
+    await this.connecting.catch(() => undefined);
+    await this.subscriber.close();
+  }
+}

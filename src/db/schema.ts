@@ -1,0 +1,36 @@
+/**
+ * The qualified table names and notification channels of one Rhythm schema. The schema name
+ * is validated (see checkSchemaName) and quoted once here; SQL modules interpolate only these.
+ */
+import { checkSchemaName } from '../validate.js';
+
+export interface SchemaNames {
+  schema: string;
+  executions: string;
+  workQueue: string;
+  scheduledQueue: string;
+  leaseTokenSeq: string;
+  migrations: string;
+  /** NOTIFY payload: a queue name with new ready work. */
+  workChannel: string;
+  /** NOTIFY payload: comma-separated ids of executions that reached a final status. */
+  doneChannel: string;
+  /** NOTIFY payload: comma-separated ids of running executions that were cancelled. */
+  cancelChannel: string;
+}
+
+export function schemaNames(schema: string): SchemaNames {
+  checkSchemaName(schema);
+  const q = `"${schema}"`;
+  return {
+    schema,
+    executions: `${q}.executions`,
+    workQueue: `${q}.work_queue`,
+    scheduledQueue: `${q}.scheduled_queue`,
+    leaseTokenSeq: `${q}.lease_token_seq`,
+    migrations: `${q}.migrations`,
+    workChannel: `${schema}_work`,
+    doneChannel: `${schema}_done`,
+    cancelChannel: `${schema}_cancel`,
+  };
+}

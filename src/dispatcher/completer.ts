@@ -1,0 +1,114 @@
+/**
+ * Writes attempt outcomes in batches (group commit): while one statement is in flight, the
+ * next outcomes gather, so one round trip settles many tasks at high load and a lone task
+ * is written at once at low load. Outcomes survive a lost connection: a failed write is
+ * retried with backoff until it succeeds or the worker is forced to stop. If a statement is
+ * refused for its data (not the connection), the batch is split so one bad row cannot hold
+ * up or lose the others.
+ */
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { settleAttempts, type Backoff, type Settlement } from '../sql/settle.js';
+import { releaseLeases } from '../sql/release.js';
+import type { SchemaNames } from '../db/schema.js';
+import { isConnectionError } from '../db/errors.js';
+
+const MAX_PER_STATEMENT = 1000;
+
+export interface Pending {
+  settlement?: Settlement;
+  /** Hand the lease back instead (shutdown): the task becomes ready again, attempt not counted. */
+  release?: { id: string; leaseToken: string };
+}
+
+export class Completer {
+  private buffer: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly names: SchemaNames,
+    private readonly backoff: Backoff,
+    private readonly log: Logger,
+    /** Called once the items are durably written (or given up on at a forced stop). */
+    private readonly onWritten: (items: Pending[]) => void,
+  ) {}
+
+  add(item: Pending): void {
+    this.buffer.push(item);
+    if (!this.flushing) this.flushing = this.flushLoop();
+  }
+
+  /** Resolves once everything added so far is written. */
+  async drain(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
+  /** Gives up retrying writes (forced shutdown); leases then expire and recovery takes over. */
+  abandon(): void {
+    this.stopped = true;
+  }
+
+  private async flushLoop(): Promise<void> {
+    // Let outcomes that finish in this same turn of the event loop join the first statement.
+    await new Promise((r) => setImmediate(r));
+    try {
+      while (this.buffer.length > 0) {
+        const items = this.buffer.splice(0, MAX_PER_STATEMENT);
+        await this.write(items);
+        this.onWritten(items);
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  private async write(items: Pending[]): Promise<void> {
+    const settlements = items.flatMap((i) => (i.settlement ? [i.settlement] : []));
+    const releases = items.flatMap((i) => (i.release ? [i.release] : []));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (settlements.length > 0) await this.settle(settlements);
+        if (releases.length > 0) {
+          await releaseLeases(this.pool, this.names, releases.map((r) => r.id), releases.map((r) => r.leaseToken));
+        }
+        return;
+      } catch (err) {
+        if (this.stopped) {
+          this.log.error({ err, tasks: items.length }, 'could not write outcomes before a forced stop; their leases will expire and be recovered');
+          return;
+        }
+        const delay = Math.min(100 * 2 ** attempt, 5_000);
+        this.log.warn({ err, tasks: items.length, retryInMs: delay }, 'writing task outcomes failed; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async settle(items: Settlement[]): Promise<void> {
+    try {
+      const settled = await settleAttempts(this.pool, this.names, items, this.backoff);
+      if (settled.length < items.length) {
+        const ok = new Set(settled.map((s) => s.id));
+        const stale = items.filter((i) => !ok.has(i.id)).map((i) => i.id);
+        this.log.info({ ids: stale }, 'outcomes discarded: these executions were cancelled or their lease was taken over');
+      }
+    } catch (err) {
+      if (isConnectionError(err)) throw err;
+      if (items.length === 1) {
+        // The database refused this one outcome (e.g. a result too large for jsonb): record why.
+        const [item] = items;
+        const errorJson = JSON.stringify({
+          name: 'ResultRejectedError',
+          message: `the database refused to store this attempt's outcome: ${(err as Error).message}`,
+        });
+        await settleAttempts(this.pool, this.names, [{ ...item!, outcome: 'fatal', resultJson: null, errorJson }], this.backoff);
+        return;
+      }
+      const half = Math.ceil(items.length / 2);
+      await this.settle(items.slice(0, half));
+      await this.settle(items.slice(half));
+    }
+  }
+}

@@ -1,0 +1,285 @@
+/**
+ * The main-thread dispatcher of one Worker: claims batches sized to its free capacity, hands
+ * each task to its executor, keeps leases alive, enforces timeouts, forwards cancellations,
+ * and passes outcomes to the batched completer.
+ *
+ * It sleeps until something can change what it would do: a NOTIFY for its queue, freed
+ * capacity, the fallback poll, or stop. A claim that came back full means more may be
+ * waiting, so it claims again at once; never a busy loop.
+ */
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { claimTasks, type ClaimedTask } from '../sql/claim.js';
+import { extendLeases } from '../sql/heartbeat.js';
+import type { Backoff, Outcome } from '../sql/settle.js';
+import type { SchemaNames } from '../db/schema.js';
+import type { Listener } from '../db/listener.js';
+import { Completer, type Pending } from './completer.js';
+import type { AttemptResult, AttemptRun, Executor } from './executor.js';
+import type { AbortReason } from '../errors.js';
+
+export interface DispatcherConfig {
+  queue: string;
+  workerId: string;
+  /** Executor per task name this worker serves; it claims only these names. */
+  executors: ReadonlyMap<string, Executor>;
+  capacity: number;
+  batchSize: number;
+  pollIntervalMs: number;
+  leaseMs: number;
+  abortGraceMs: number;
+}
+
+export interface DispatcherDeps {
+  pool: pg.Pool;
+  names: SchemaNames;
+  listener: Listener;
+  log: Logger;
+  backoff: Backoff;
+}
+
+interface InFlight {
+  task: ClaimedTask;
+  run: AttemptRun;
+  /** Set when we asked the handler to stop; decides how a failure is recorded. */
+  abortReason?: AbortReason;
+  timers: NodeJS.Timeout[];
+  /** The outcome is with the completer: no more aborts, the lease is about to be released. */
+  settling: boolean;
+}
+
+export class Dispatcher {
+  private readonly inFlight = new Map<string, InFlight>();
+  private readonly completer: Completer;
+  private readonly names: string[];
+  private readonly lowWater: number;
+  private stopping = false;
+  private mayHaveWork = true;
+  private wakeup: (() => void) | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeatSoon = false;
+  private drainWaiters: (() => void)[] = [];
+  private readonly detach: () => void;
+
+  constructor(private readonly config: DispatcherConfig, private readonly deps: DispatcherDeps) {
+    this.names = [...config.executors.keys()];
+    this.lowWater = Math.max(1, Math.floor(Math.min(config.batchSize, config.capacity) / 4));
+    this.completer = new Completer(deps.pool, deps.names, deps.backoff, deps.log, (items) => this.written(items));
+    const onWork = (queue: string) => {
+      if (queue === config.queue) this.poke();
+    };
+    const onCancel = (ids: string[]) => {
+      for (const id of ids) {
+        const f = this.inFlight.get(id);
+        if (f) this.abort(f, 'cancelled');
+      }
+    };
+    const onReconnect = () => {
+      this.poke();
+      this.scheduleHeartbeat(0);
+    };
+    deps.listener.on('work', onWork);
+    deps.listener.on('cancel', onCancel);
+    deps.listener.on('reconnect', onReconnect);
+    this.detach = () => {
+      deps.listener.off('work', onWork);
+      deps.listener.off('cancel', onCancel);
+      deps.listener.off('reconnect', onReconnect);
+    };
+  }
+
+  /** Runs until stop(); resolves once every held task is settled or handed back. */
+  async run(): Promise<void> {
+    this.pollTimer = setInterval(() => this.poke(), this.config.pollIntervalMs);
+    this.scheduleHeartbeat();
+    try {
+      await this.claimLoop();
+    } finally {
+      clearInterval(this.pollTimer);
+    }
+  }
+
+  /** Stops claiming; lets in-flight tasks finish for up to timeoutMs, then aborts and hands back the rest. */
+  async stop(timeoutMs: number): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = true;
+      this.wake();
+    }
+    const drained = this.whenDrained();
+    const timeout = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
+    if ((await Promise.race([drained, timeout(timeoutMs)])) === 'timeout') {
+      this.deps.log.warn({ queue: this.config.queue, tasks: this.inFlight.size }, 'shutdown timeout: aborting in-flight tasks and handing their leases back');
+      for (const f of this.inFlight.values()) this.abort(f, 'shutdown');
+      if ((await Promise.race([drained, timeout(this.config.abortGraceMs)])) === 'timeout') {
+        for (const f of this.inFlight.values()) if (!f.settling) f.run.kill('shutdown');
+        await drained;
+      }
+    }
+    await this.completer.drain();
+    clearTimeout(this.heartbeatTimer);
+    this.detach();
+  }
+
+  /** Gives up on writes that cannot reach the database (a forced exit). */
+  abandonWrites(): void {
+    this.completer.abandon();
+  }
+
+  get load(): { inFlight: number; capacity: number } {
+    return { inFlight: this.inFlight.size, capacity: this.config.capacity };
+  }
+
+  private async claimLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      const free = this.config.capacity - this.inFlight.size;
+      if (!this.mayHaveWork || free < (this.inFlight.size === 0 ? 1 : this.lowWater)) {
+        await new Promise<void>((r) => (this.wakeup = r));
+        continue;
+      }
+      this.mayHaveWork = false; // a NOTIFY during the claim sets it again
+      const limit = Math.min(free, this.config.batchSize);
+      let tasks: ClaimedTask[];
+      try {
+        tasks = await claimTasks(this.deps.pool, this.deps.names, this.config.queue, this.names, limit, this.config.workerId, this.config.leaseMs);
+        failures = 0;
+      } catch (err) {
+        failures++;
+        const delay = Math.min(100 * 2 ** failures, 5_000);
+        this.deps.log.warn({ err, queue: this.config.queue, retryInMs: delay }, 'claim failed; retrying');
+        this.mayHaveWork = true;
+        await new Promise((r) => setTimeout(r, delay));
+        continue;
+      }
+      if (tasks.length === limit) this.mayHaveWork = true;
+      for (const task of tasks) this.begin(task);
+    }
+  }
+
+  private begin(task: ClaimedTask): void {
+    const executor = this.config.executors.get(task.name)!;
+    const run = executor.start(task, this.config.queue, () => this.scheduleHeartbeat(0));
+    const f: InFlight = { task, run, timers: [], settling: false };
+    this.inFlight.set(task.id, f);
+    if (task.timeoutMs !== null) f.timers.push(setTimeout(() => this.abort(f, 'timeout'), task.timeoutMs));
+    if (this.stopping) this.abort(f, 'shutdown');
+    run.result.then((r) => this.finished(f, r));
+  }
+
+  private abort(f: InFlight, reason: AbortReason): void {
+    if (f.settling || f.abortReason !== undefined) return;
+    f.abortReason = reason;
+    f.run.abort(reason);
+    // A handler that ignores its signal is killed (thread) or abandoned (main thread).
+    f.timers.push(setTimeout(() => f.run.kill(reason), this.config.abortGraceMs));
+  }
+
+  private finished(f: InFlight, result: AttemptResult): void {
+    for (const t of f.timers) clearTimeout(t);
+    f.settling = true;
+    const { id, leaseToken } = f.task;
+    const reason = f.abortReason;
+    if (reason === 'cancelled' || reason === 'lease-lost') {
+      // The execution was already settled elsewhere (cancel, or recovery after expiry).
+      this.release(id);
+      return;
+    }
+    if (reason === 'shutdown' && !result.ok) {
+      this.completer.add({ release: { id, leaseToken } });
+      return;
+    }
+    let outcome: Outcome;
+    if (result.ok) outcome = 'completed';
+    else outcome = result.retryable ? 'failed' : 'fatal';
+    this.completer.add({
+      settlement: {
+        id,
+        leaseToken,
+        outcome,
+        resultJson: result.ok ? result.resultJson : null,
+        errorJson: result.ok ? null : result.errorJson,
+      },
+    });
+  }
+
+  /** The completer wrote these outcomes: their capacity is free again. */
+  private written(items: Pending[]): void {
+    for (const item of items) this.inFlight.delete((item.settlement?.id ?? item.release?.id)!);
+    this.freed();
+  }
+
+  private release(id: string): void {
+    this.inFlight.delete(id);
+    this.freed();
+  }
+
+  private freed(): void {
+    if (this.inFlight.size === 0 && this.drainWaiters.length > 0) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of waiters) w();
+    }
+    this.wake();
+  }
+
+  private whenDrained(): Promise<void> {
+    return this.inFlight.size === 0 ? Promise.resolve() : new Promise((r) => this.drainWaiters.push(r));
+  }
+
+  private poke(): void {
+    this.mayHaveWork = true;
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.wakeup;
+    this.wakeup = undefined;
+    w?.();
+  }
+
+  /** Extends every held lease in one statement, every third of the lease (or sooner on request). */
+  private scheduleHeartbeat(delayMs?: number): void {
+    if (delayMs === 0) {
+      if (this.heartbeatSoon) return;
+      this.heartbeatSoon = true;
+    }
+    clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer = setTimeout(() => {
+      this.heartbeatSoon = false;
+      void this.heartbeat().finally(() => {
+        if (!this.stopping || this.inFlight.size > 0) this.scheduleHeartbeat();
+      });
+    }, delayMs ?? this.heartbeatInterval());
+  }
+
+  private heartbeatInterval(): number {
+    let lease = this.config.leaseMs;
+    for (const f of this.inFlight.values()) lease = Math.min(lease, f.task.leaseMs);
+    return Math.max(10, Math.floor(lease / 3));
+  }
+
+  private async heartbeat(): Promise<void> {
+    const held = [...this.inFlight.values()].filter((f) => !f.settling);
+    if (held.length === 0) return;
+    let kept: Set<string>;
+    try {
+      kept = await extendLeases(
+        this.deps.pool,
+        this.deps.names,
+        held.map((f) => f.task.id),
+        held.map((f) => f.task.leaseToken),
+        this.config.leaseMs,
+      );
+    } catch (err) {
+      this.deps.log.warn({ err, queue: this.config.queue }, 'heartbeat failed; will retry at the next tick');
+      return;
+    }
+    for (const f of held) {
+      if (!kept.has(f.task.id) && !f.settling) {
+        this.deps.log.warn({ id: f.task.id, name: f.task.name }, 'lease lost (cancelled or taken over); aborting the handler');
+        this.abort(f, 'lease-lost');
+      }
+    }
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * How the dispatcher runs one claimed attempt, whatever runs it: a handler on the main
+ * thread or a module on a Piscina thread. The dispatcher owns leases, timeouts and settling;
+ * an executor only runs code and reports what happened.
+ */
+import type { ClaimedTask } from '../sql/claim.js';
+import type { AbortReason } from '../errors.js';
+
+/** What one attempt produced, ready to be written. */
+export type AttemptResult =
+  | { ok: true; resultJson: string }
+  | { ok: false; errorJson: string; retryable: boolean };
+
+export interface AttemptRun {
+  /** Settles once the handler returned, threw, or was killed; never rejects. */
+  readonly result: Promise<AttemptResult>;
+  /** Asks the handler to stop (its ctx.signal aborts); it may still finish. */
+  abort(reason: AbortReason): void;
+  /**
+   * Stops waiting for a handler that ignored abort: a thread is terminated and replaced; a
+   * main-thread handler cannot be stopped, so its attempt is abandoned (its result ignored).
+   */
+  kill(reason: AbortReason): void;
+}
+
+export interface Executor {
+  start(task: ClaimedTask, queue: string, requestHeartbeat: () => void): AttemptRun;
+  close(): Promise<void>;
+}

@@ -1,0 +1,23 @@
+/** Rhythm: a durable, multi-threaded task queue on PostgreSQL. */
+export { Rhythm, type RhythmOptions, type ShutdownOptions } from './rhythm.js';
+export { Worker, type WorkerOptions } from './worker.js';
+export type { InternalWorker, InternalWorkerOptions } from './internal/internal-worker.js';
+export {
+  RhythmError,
+  RhythmValidationError,
+  WaitTimeoutError,
+  TaskAbortedError,
+  NonRetryableError,
+  type AbortReason,
+} from './errors.js';
+export type {
+  TaskContext,
+  TaskHandler,
+  EnqueueOptions,
+  EnqueueItem,
+  Execution,
+  ExecutionStatus,
+  TaskErrorInfo,
+} from './types.js';
+export { startEmbeddedPostgres, type EmbeddedServer, type EmbeddedOptions } from './db/embedded.js';
+export { migrationStatus } from './db/migrate.js';

@@ -1,0 +1,107 @@
+/**
+ * The internal worker (the seed's scheduler side): promotes due delayed tasks and retries
+ * from scheduled_queue to work_queue, recovers tasks whose lease expired, and prunes old
+ * history. Every statement uses SKIP LOCKED, so it is safe to run in every process at once.
+ *
+ * It ticks every `tickMs`, and sooner when the earliest scheduled task is due before the
+ * next tick, so a short delay is not stretched to a whole tick.
+ */
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { promoteDue, nextDueAt } from '../sql/promote.js';
+import { recoverExpired } from '../sql/recover.js';
+import { pruneHistory } from '../sql/prune.js';
+import type { Backoff } from '../sql/settle.js';
+import type { SchemaNames } from '../db/schema.js';
+
+export interface InternalWorkerOptions {
+  /** Time between passes (default 1,000 ms): lease recovery happens within lease + one tick. */
+  tickMs?: number;
+  /** Rows per promote/recover statement (default 1,000). */
+  batchSize?: number;
+  /** Settled executions older than this are deleted (default 7 days; 0 keeps history forever). */
+  retentionMs?: number;
+  /** Time between pruning passes (default 60,000 ms). */
+  pruneIntervalMs?: number;
+}
+
+const PRUNE_BATCH = 500;
+
+export class InternalWorker {
+  private readonly tickMs: number;
+  private readonly batchSize: number;
+  private readonly retentionMs: number;
+  private readonly pruneIntervalMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private lastPrune = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly names: SchemaNames,
+    private readonly backoff: Backoff,
+    private readonly log: Logger,
+    options: InternalWorkerOptions,
+  ) {
+    this.tickMs = options.tickMs ?? 1_000;
+    this.batchSize = options.batchSize ?? 1_000;
+    this.retentionMs = options.retentionMs ?? 7 * 24 * 3600_000;
+    this.pruneIntervalMs = options.pruneIntervalMs ?? 60_000;
+  }
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One pass; exposed so tests and the CLI can drive it deterministically. */
+  async tick(): Promise<{ promoted: number; recovered: number; pruned: number }> {
+    let promoted = 0;
+    let recovered = 0;
+    let pruned = 0;
+    for (let n = this.batchSize; n === this.batchSize && !this.stopped; ) {
+      n = await promoteDue(this.pool, this.names, this.batchSize);
+      promoted += n;
+    }
+    for (let n = this.batchSize; n === this.batchSize && !this.stopped; ) {
+      const rows = await recoverExpired(this.pool, this.names, this.batchSize, this.backoff);
+      n = rows.length;
+      recovered += n;
+      for (const r of rows) this.log.warn({ id: r.id, worker: r.claimedBy, status: r.status }, 'recovered a task whose lease expired');
+    }
+    if (this.retentionMs > 0 && Date.now() - this.lastPrune >= this.pruneIntervalMs) {
+      this.lastPrune = Date.now();
+      for (let n = PRUNE_BATCH; n === PRUNE_BATCH && !this.stopped; ) {
+        n = await pruneHistory(this.pool, this.names, this.retentionMs, PRUNE_BATCH);
+        pruned += n;
+      }
+    }
+    return { promoted, recovered, pruned };
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.pass().finally(() => (this.running = undefined));
+    }, delayMs);
+  }
+
+  private async pass(): Promise<void> {
+    let delay = this.tickMs;
+    try {
+      const { promoted, recovered, pruned } = await this.tick();
+      if (promoted + recovered + pruned > 0) this.log.debug({ promoted, recovered, pruned }, 'internal worker pass');
+      const next = await nextDueAt(this.pool, this.names);
+      if (next) delay = Math.max(0, Math.min(delay, next.getTime() - Date.now()));
+    } catch (err) {
+      this.log.warn({ err }, 'internal worker pass failed; retrying at the next tick');
+    }
+    this.schedule(delay);
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * The Rhythm application: a connection pool on one schema, the producer API (enqueue, get,
+ * wait, cancel), the internal worker, and the lifecycle of every Worker created on it.
+ */
+import os from 'node:os';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { createLogger, maskUrl } from './logger.js';
+import { schemaNames, type SchemaNames } from './db/schema.js';
+import { migrate } from './db/migrate.js';
+import { Listener } from './db/listener.js';
+import { enqueueRows, type EnqueueRow } from './sql/enqueue.js';
+import { getExecutions } from './sql/get.js';
+import { cancelExecution } from './sql/cancel.js';
+import type { Backoff } from './sql/settle.js';
+import { InternalWorker, type InternalWorkerOptions } from './internal/internal-worker.js';
+import { Waiters } from './wait.js';
+import { encodeJson } from './json.js';
+import { RhythmError, RhythmValidationError, WaitTimeoutError } from './errors.js';
+import { checkDate, checkInt, checkKnownKeys, checkQueueName, checkTaskName, describe } from './validate.js';
+import type { EnqueueItem, EnqueueOptions, Execution } from './types.js';
+
+export interface RhythmOptions {
+  /** Postgres URL; default RHYTHM_DATABASE_URL, then DATABASE_URL. */
+  databaseUrl?: string;
+  /** Schema holding Rhythm's tables (default "rhythm"); several apps can share a database. */
+  schema?: string;
+  /** Apply pending migrations at init (default true). */
+  autoMigrate?: boolean;
+  /** Connections in the pool (default 10). */
+  poolSize?: number;
+  /** A pino logger; default: pino at RHYTHM_LOG_LEVEL (default "info"). */
+  logger?: Logger;
+  /** Retry delay after a failed attempt: base * 2^(attempt-1), capped at max, with jitter (default 1 s, 1 h). */
+  retryBackoff?: { baseMs?: number; maxMs?: number };
+  /** Call shutdown() on SIGTERM/SIGINT (a second SIGINT forces a fast stop), then exit. Default false. */
+  handleSignals?: boolean;
+}
+
+export interface ShutdownOptions {
+  /** How long in-flight tasks may run before they are aborted and handed back (default 30 s). */
+  timeoutMs?: number;
+}
+
+/** What a Worker needs from its Rhythm; internal. */
+export interface WorkerHost {
+  readonly pool: pg.Pool;
+  readonly names: SchemaNames;
+  readonly log: Logger;
+  readonly backoff: Backoff;
+  listener(): Promise<Listener>;
+  track(worker: { stop(opts?: ShutdownOptions): Promise<void> }): void;
+}
+
+const ENQUEUE_OPTIONS = ['queue', 'delayMs', 'runAt', 'priority', 'maxAttempts', 'timeoutMs', 'visibilityTimeoutMs', 'client'] as const;
+const INIT_OPTIONS = ['databaseUrl', 'schema', 'autoMigrate', 'poolSize', 'logger', 'retryBackoff', 'handleSignals'] as const;
+const ID = /^[1-9]\d{0,18}$/;
+
+export class Rhythm implements WorkerHost {
+  readonly pool: pg.Pool;
+  readonly names: SchemaNames;
+  readonly log: Logger;
+  readonly backoff: Backoff;
+  private listening: Promise<Listener> | undefined;
+  private waiters: Promise<Waiters> | undefined;
+  private internalWorker: InternalWorker | undefined;
+  private readonly workers = new Set<{ stop(opts?: ShutdownOptions): Promise<void> }>();
+  private shuttingDown: Promise<void> | undefined;
+  private removeSignalHandlers: (() => void) | undefined;
+
+  private constructor(readonly databaseUrl: string, options: RhythmOptions) {
+    this.names = schemaNames(options.schema ?? process.env.RHYTHM_SCHEMA ?? 'rhythm');
+    this.log = options.logger ?? createLogger();
+    this.backoff = {
+      baseMs: checkInt('retryBackoff.baseMs', options.retryBackoff?.baseMs, 0) ?? 1_000,
+      maxMs: checkInt('retryBackoff.maxMs', options.retryBackoff?.maxMs, 0) ?? 3_600_000,
+    };
+    this.pool = new pg.Pool({
+      connectionString: databaseUrl,
+      max: checkInt('poolSize', options.poolSize, 1) ?? 10,
+      application_name: 'rhythm',
+    });
+    // An idle client losing its connection (e.g. a Postgres restart) must not crash the process.
+    this.pool.on('error', (err) => this.log.warn({ err }, 'idle database connection lost'));
+  }
+
+  /** Connects, optionally migrates, and returns a ready Rhythm. */
+  static async init(options: RhythmOptions = {}): Promise<Rhythm> {
+    checkKnownKeys('Rhythm.init', options, INIT_OPTIONS);
+    const url = options.databaseUrl ?? process.env.RHYTHM_DATABASE_URL ?? process.env.DATABASE_URL;
+    if (!url) {
+      throw new RhythmValidationError('no database configured: pass databaseUrl to Rhythm.init, or set RHYTHM_DATABASE_URL or DATABASE_URL');
+    }
+    const r = new Rhythm(url, options);
+    try {
+      if (options.autoMigrate ?? true) {
+        const applied = await migrate(r.pool, r.names);
+        if (applied.length > 0) r.log.info({ schema: r.names.schema, applied }, 'applied migrations');
+      }
+      await r.pool.query('SELECT 1');
+    } catch (err) {
+      await r.pool.end().catch(() => undefined);
+      throw err;
+    }
+    r.log.info({ database: maskUrl(url), schema: r.names.schema }, 'rhythm ready');
+    if (options.handleSignals) r.installSignalHandlers();
+    return r;
+  }
+
+  /** Enqueues one task; returns its execution id. */
+  async enqueue(name: string, payload: unknown, options: EnqueueOptions = {}): Promise<string> {
+    const row = this.toRow(name, payload, options, 'enqueue');
+    const [id] = await enqueueRows(options.client ?? this.pool, this.names, [row]);
+    return id!;
+  }
+
+  /** Enqueues many tasks in one statement; returns their ids in input order. */
+  async enqueueMany(items: EnqueueItem[], options: { client?: pg.ClientBase } = {}): Promise<string[]> {
+    if (!Array.isArray(items)) throw new RhythmValidationError(`enqueueMany expects an array, got ${describe(items)}`);
+    checkKnownKeys('enqueueMany', options, ['client']);
+    if (items.length === 0) return [];
+    const rows = items.map((item, i) => {
+      if (item === null || typeof item !== 'object') throw new RhythmValidationError(`enqueueMany item ${i} must be { name, payload, options }`);
+      try {
+        return this.toRow(item.name, item.payload, item.options ?? {}, 'enqueueMany');
+      } catch (err) {
+        if (err instanceof RhythmValidationError) throw new RhythmValidationError(`enqueueMany item ${i}: ${err.message}`);
+        throw err;
+      }
+    });
+    const ids: string[] = [];
+    // Chunks keep one statement's parameters and memory bounded.
+    for (let i = 0; i < rows.length; i += 10_000) {
+      ids.push(...(await enqueueRows(options.client ?? this.pool, this.names, rows.slice(i, i + 10_000))));
+    }
+    return ids;
+  }
+
+  /** The execution with this id, or null if there is none (or it was pruned). */
+  async get<R = unknown, P = unknown>(id: string): Promise<Execution<R, P> | null> {
+    checkId(id);
+    const found = await getExecutions(this.pool, this.names, [id]);
+    return (found.get(id) as Execution<R, P> | undefined) ?? null;
+  }
+
+  /** Resolves with the execution once it is completed, failed or cancelled (LISTEN/NOTIFY, no polling). */
+  async wait<R = unknown, P = unknown>(id: string, options: { timeoutMs?: number } = {}): Promise<Execution<R, P>> {
+    checkId(id);
+    checkKnownKeys('wait', options, ['timeoutMs']);
+    const timeoutMs = checkInt('timeoutMs', options.timeoutMs, 0) ?? 60_000;
+    this.waiters ??= this.listener().then((l) => new Waiters(l, (ids) => getExecutions(this.pool, this.names, ids)));
+    const waiters = await this.waiters;
+    return (await waiters.wait(id, timeoutMs, () => new WaitTimeoutError(`execution ${id} did not finish within ${timeoutMs} ms`))) as Execution<R, P>;
+  }
+
+  /**
+   * Cancels an execution from any process: a queued or delayed one never runs; a running
+   * one's handler sees ctx.signal abort. Returns false if it had already finished.
+   */
+  async cancel(id: string): Promise<boolean> {
+    checkId(id);
+    const error = JSON.stringify({ name: 'CancelledError', message: 'the execution was cancelled' });
+    return cancelExecution(this.pool, this.names, id, error);
+  }
+
+  /** Starts the internal worker in this process (promotion, lease recovery, pruning). */
+  async startInternalWorker(options: InternalWorkerOptions = {}): Promise<InternalWorker> {
+    if (this.internalWorker) throw new RhythmError('the internal worker is already running in this process');
+    checkKnownKeys('startInternalWorker', options, ['tickMs', 'batchSize', 'retentionMs', 'pruneIntervalMs']);
+    checkInt('tickMs', options.tickMs, 1);
+    checkInt('batchSize', options.batchSize, 1);
+    checkInt('retentionMs', options.retentionMs, 0);
+    checkInt('pruneIntervalMs', options.pruneIntervalMs, 1);
+    this.internalWorker = new InternalWorker(this.pool, this.names, this.backoff, this.log, options);
+    this.internalWorker.start();
+    return this.internalWorker;
+  }
+
+  /**
+   * Stops every worker (no new claims; in-flight tasks finish until timeoutMs, then are aborted
+   * and handed back), the internal worker, the listener and the pool. Idempotent.
+   */
+  shutdown(options: ShutdownOptions = {}): Promise<void> {
+    this.shuttingDown ??= (async () => {
+      const timeoutMs = checkInt('timeoutMs', options.timeoutMs, 0) ?? 30_000;
+      this.log.info({ timeoutMs }, 'shutting down');
+      await Promise.all([...this.workers].map((w) => w.stop({ timeoutMs })));
+      await this.internalWorker?.stop();
+      if (this.listening) await (await this.listening).close();
+      await this.pool.end();
+      this.removeSignalHandlers?.();
+      this.log.info('shut down');
+    })();
+    return this.shuttingDown;
+  }
+
+  /** @internal The shared LISTEN connection, connected on first use. */
+  listener(): Promise<Listener> {
+    this.listening ??= (async () => {
+      const l = new Listener(this.databaseUrl, this.names, this.log);
+      await l.start();
+      return l;
+    })();
+    return this.listening;
+  }
+
+  /** @internal */
+  track(worker: { stop(opts?: ShutdownOptions): Promise<void> }): void {
+    if (this.shuttingDown) throw new RhythmError('cannot start a worker: this Rhythm is shutting down');
+    this.workers.add(worker);
+  }
+
+  private toRow(name: string, payload: unknown, options: EnqueueOptions, what: string): EnqueueRow {
+    checkTaskName(name);
+    if (options === null || typeof options !== 'object') throw new RhythmValidationError(`${what} options must be an object, got ${describe(options)}`);
+    checkKnownKeys(what, options, ENQUEUE_OPTIONS);
+    const delayMs = checkInt('delayMs', options.delayMs, 0);
+    const runAt = checkDate('runAt', options.runAt);
+    if (delayMs !== undefined && runAt !== undefined) throw new RhythmValidationError('options delayMs and runAt cannot both be given');
+    return {
+      name,
+      queue: checkQueueName(options.queue ?? 'default'),
+      payloadJson: encodeJson(payload, 'payload'),
+      priority: checkInt('priority', options.priority, -2_147_483_648) ?? 0,
+      maxAttempts: checkInt('maxAttempts', options.maxAttempts, 1) ?? 3,
+      timeoutMs: checkInt('timeoutMs', options.timeoutMs, 1) ?? null,
+      leaseMs: checkInt('visibilityTimeoutMs', options.visibilityTimeoutMs, 1_000) ?? null,
+      delayMs: delayMs ?? null,
+      runAt: runAt ?? null,
+      parentId: null,
+    };
+  }
+
+  private installSignalHandlers(): void {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      if (signals === 1) {
+        this.log.info({ signal }, 'signal received: shutting down gracefully (send SIGINT again to force)');
+        this.shutdown().then(
+          () => {
+            this.log.info('graceful shutdown complete; exiting');
+            process.exit(0);
+          },
+          (err) => {
+            this.log.error({ err }, 'shutdown failed; exiting');
+            process.exit(1);
+          },
+        );
+      } else {
+        this.log.warn({ signal }, 'second signal: forcing a fast stop (in-flight tasks aborted and handed back)');
+        Promise.all([...this.workers].map((w) => w.stop({ timeoutMs: 0 }))).finally(() => {
+          this.log.warn('forced stop complete; exiting');
+          process.exit(130);
+        });
+      }
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    this.removeSignalHandlers = () => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    };
+  }
+}
+
+function checkId(id: unknown): asserts id is string {
+  if (typeof id !== 'string' || !ID.test(id)) {
+    throw new RhythmValidationError(`invalid execution id ${describe(id)}: ids are positive integers, given as strings`);
+  }
+}
+
+export function defaultWorkerId(queue: string): string {
+  return `${os.hostname()}:${process.pid}:${queue}:${Math.random().toString(36).slice(2, 8)}`;
+}

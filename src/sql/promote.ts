@@ -1,0 +1,44 @@
+/**
+ * Moves due executions from scheduled_queue to work_queue in batches (the internal worker's
+ * first duty), then wakes the dispatchers of those queues with one NOTIFY per queue.
+ * SKIP LOCKED lets every process run this at once without promoting a row twice.
+ */
+import { statement, type Queryable } from './queryable.js';
+import type { SchemaNames } from '../db/schema.js';
+
+const promoteStatement = statement('promote', (n) => `
+WITH due AS (
+  SELECT execution_id FROM ${n.scheduledQueue}
+  WHERE run_at <= now()
+  ORDER BY run_at
+  LIMIT $1
+  FOR UPDATE SKIP LOCKED
+), taken AS (
+  DELETE FROM ${n.scheduledQueue} s USING due WHERE s.execution_id = due.execution_id
+  RETURNING s.execution_id
+), queued AS (
+  UPDATE ${n.executions} e SET status = 'queued'
+  FROM taken t
+  WHERE e.id = t.execution_id AND e.status = 'scheduled'
+  RETURNING e.id, e.queue, e.name, e.priority, e.lease_ms
+), ready AS (
+  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms)
+  SELECT id, queue, name, priority, lease_ms FROM queued
+), wake AS (
+  SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM queued) q
+)
+SELECT (SELECT count(*) FROM queued)::int AS promoted, (SELECT count(*) FROM wake)::int AS woken`);
+
+/** Returns how many executions were promoted (fewer than `limit` means none are left due). */
+export async function promoteDue(db: Queryable, n: SchemaNames, limit: number): Promise<number> {
+  const res = await db.query<{ promoted: number }>({ ...promoteStatement(n), values: [limit] });
+  return res.rows[0]!.promoted;
+}
+
+const nextDueStatement = statement('next_due', (n) => `SELECT min(run_at) AS run_at FROM ${n.scheduledQueue}`);
+
+/** When the earliest scheduled execution is due, so the internal worker can sleep until then. */
+export async function nextDueAt(db: Queryable, n: SchemaNames): Promise<Date | null> {
+  const res = await db.query<{ run_at: Date | null }>(nextDueStatement(n));
+  return res.rows[0]!.run_at;
+}

@@ -1,0 +1,83 @@
+/**
+ * Records the outcome of many attempts in one statement (the batched completer's write).
+ * An outcome counts only if its lease token still matches the work_queue row: a worker whose
+ * lease expired and was taken over changes nothing, so no result is ever overwritten.
+ * Retryable failures with attempts left go to scheduled_queue with exponential backoff and
+ * jitter; every execution that reaches a final status is announced on the done channel.
+ */
+import { statement, NOTIFY_IDS_PER_MESSAGE, type Queryable } from './queryable.js';
+import type { SchemaNames } from '../db/schema.js';
+
+/** completed | failed (retry if attempts remain) | fatal (no retry) | cancelled */
+export type Outcome = 'completed' | 'failed' | 'fatal' | 'cancelled';
+
+export interface Settlement {
+  id: string;
+  leaseToken: string;
+  outcome: Outcome;
+  resultJson: string | null;
+  errorJson: string | null;
+}
+
+export interface Backoff {
+  baseMs: number;
+  maxMs: number;
+}
+
+export interface Settled {
+  id: string;
+  status: string;
+}
+
+/** A retryable failure with attempts left (backoff: base * 2^(attempt-1), capped, jittered 50-100%). */
+const RETRY = `(i.outcome = 'failed' AND e.attempts < e.max_attempts)`;
+
+const settleStatement = statement('settle', (n) => `
+WITH input AS (
+  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::jsonb[], $5::jsonb[])
+    AS t(id, lease_token, outcome, result, error)
+), released AS (
+  DELETE FROM ${n.workQueue} w USING input i
+  WHERE w.execution_id = i.id AND w.lease_token = i.lease_token
+  RETURNING w.execution_id
+), settled AS (
+  UPDATE ${n.executions} e
+  SET status = CASE WHEN ${RETRY} THEN 'scheduled'
+                    WHEN i.outcome IN ('failed', 'fatal') THEN 'failed'
+                    ELSE i.outcome END,
+      result = i.result,
+      error = i.error,
+      run_at = CASE WHEN ${RETRY}
+                    THEN now() + least($7::float8, $6::float8 * power(2, e.attempts - 1)) * (0.5 + random() / 2) * interval '1 millisecond'
+                    ELSE e.run_at END,
+      finished_at = CASE WHEN ${RETRY} THEN NULL ELSE now() END
+  FROM input i
+  JOIN released r ON r.execution_id = i.id
+  WHERE e.id = i.id AND e.status = 'running'
+  RETURNING e.id, e.status, e.run_at
+), rescheduled AS (
+  INSERT INTO ${n.scheduledQueue} (execution_id, run_at)
+  SELECT id, run_at FROM settled WHERE status = 'scheduled'
+), announced AS (
+  SELECT pg_notify('${n.doneChannel}', string_agg(id::text, ','))
+  FROM (SELECT id, (row_number() OVER () - 1) / ${NOTIFY_IDS_PER_MESSAGE} AS chunk FROM settled WHERE status <> 'scheduled') f
+  GROUP BY chunk
+)
+SELECT id, status FROM settled CROSS JOIN (SELECT count(*) FROM announced) a`);
+
+/** Returns the executions that were settled; any others had lost their lease (stale token). */
+export async function settleAttempts(db: Queryable, n: SchemaNames, items: Settlement[], backoff: Backoff): Promise<Settled[]> {
+  const res = await db.query<Settled>({
+    ...settleStatement(n),
+    values: [
+      items.map((s) => s.id),
+      items.map((s) => s.leaseToken),
+      items.map((s) => s.outcome),
+      items.map((s) => s.resultJson),
+      items.map((s) => s.errorJson),
+      backoff.baseMs,
+      backoff.maxMs,
+    ],
+  });
+  return res.rows;
+}

@@ -1,0 +1,233 @@
+/**
+ * One Piscina pool per threaded Worker: queue partitioning by thread pool.
+ *
+ * A message to a thread costs about as much as a no-op task (ANCHORS.md: ~24k/s with one
+ * run() per task, ~850k/s in batches of 128), so small tasks travel in micro-batches. Batches
+ * are sized by the measured run time of each task name (a moving average): tasks that take
+ * well under `targetBatchMs` share a message, a long task travels alone, and a batch never
+ * holds more than its share of what is waiting, so both threads stay busy.
+ * At most `threads * 2` batches are out at once: one running and one waiting per thread.
+ */
+import { Piscina } from 'piscina';
+import { abortError, failed, ABORT_CODES } from '../dispatcher/attempt.js';
+import { abortIndex, heartbeatIndex, createFlags, CANCEL_GEN, HEARTBEAT_GEN } from './flags.js';
+import type { AttemptResult, AttemptRun, Executor } from '../dispatcher/executor.js';
+import type { ClaimedTask } from '../sql/claim.js';
+import type { RunnerData, ThreadBatch, ThreadResult } from './protocol.js';
+import type { AbortReason } from '../errors.js';
+import type { Logger } from 'pino';
+import type { ResourceLimits } from 'node:worker_threads';
+
+const RUNNER = new URL('./runner.js', import.meta.url).href;
+const MAX_BATCH = 256;
+
+export interface ThreadPoolOptions {
+  threads: number;
+  /** Most tasks held at once (the dispatcher's capacity): one shared-memory slot each. */
+  slots: number;
+  /** Aim for batches that run about this long (default 2 ms). */
+  targetBatchMs?: number;
+  resourceLimits?: ResourceLimits;
+}
+
+interface PendingRun {
+  task: ClaimedTask;
+  queue: string;
+  module: string;
+  slot: number;
+  resolve: (r: AttemptResult) => void;
+  requestHeartbeat: () => void;
+  batch?: SentBatch;
+  done: boolean;
+}
+
+interface SentBatch {
+  runs: PendingRun[];
+  controller: AbortController;
+  /** Set when a run in this batch is being killed: its thread is terminated on purpose. */
+  killed?: { run: PendingRun; reason: AbortReason };
+}
+
+export class ThreadPool implements Executor {
+  private readonly piscina: Piscina<ThreadBatch, ThreadResult[]>;
+  private readonly flags: Int32Array;
+  private readonly freeSlots: number[];
+  private readonly bySlot: (PendingRun | undefined)[];
+  private readonly pending: PendingRun[] = [];
+  private readonly msPerTask = new Map<string, number>();
+  private readonly maxOutstanding: number;
+  private readonly targetBatchMs: number;
+  private outstanding = 0;
+  private flushScheduled = false;
+  private closed = false;
+
+  constructor(private readonly modules: ReadonlyMap<string, string>, options: ThreadPoolOptions, private readonly log: Logger) {
+    this.flags = createFlags(options.slots);
+    this.freeSlots = Array.from({ length: options.slots }, (_, i) => options.slots - 1 - i);
+    this.bySlot = new Array(options.slots);
+    this.maxOutstanding = options.threads * 2;
+    this.targetBatchMs = options.targetBatchMs ?? 2;
+    this.piscina = new Piscina({
+      filename: RUNNER,
+      minThreads: options.threads,
+      maxThreads: options.threads,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      concurrentTasksPerWorker: 1,
+      resourceLimits: options.resourceLimits,
+      workerData: { flags: this.flags.buffer as SharedArrayBuffer } satisfies RunnerData,
+    });
+    this.piscina.on('error', (err) => this.log.error({ err }, 'thread pool error'));
+    void this.watchHeartbeats();
+  }
+
+  start(task: ClaimedTask, queue: string, requestHeartbeat: () => void): AttemptRun {
+    const slot = this.freeSlots.pop();
+    if (slot === undefined) throw new Error('thread pool has no free slot: the dispatcher claimed beyond its capacity');
+    Atomics.store(this.flags, abortIndex(slot), 0);
+    Atomics.store(this.flags, heartbeatIndex(slot), 0);
+    let resolve!: (r: AttemptResult) => void;
+    const result = new Promise<AttemptResult>((r) => (resolve = r));
+    const run: PendingRun = { task, queue, module: this.modules.get(task.name)!, slot, resolve, requestHeartbeat, done: false };
+    run.resolve = (r) => {
+      if (run.done) return;
+      run.done = true;
+      this.bySlot[slot] = undefined;
+      this.freeSlots.push(slot);
+      resolve(r);
+    };
+    this.bySlot[slot] = run;
+    this.pending.push(run);
+    this.scheduleFlush();
+    return {
+      result,
+      abort: (reason) => {
+        if (run.done) return;
+        Atomics.store(this.flags, abortIndex(slot), ABORT_CODES[reason]);
+        Atomics.add(this.flags, CANCEL_GEN, 1);
+        Atomics.notify(this.flags, CANCEL_GEN);
+      },
+      kill: (reason) => this.kill(run, reason),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    Atomics.add(this.flags, HEARTBEAT_GEN, 1);
+    Atomics.notify(this.flags, HEARTBEAT_GEN);
+    await this.piscina.destroy();
+  }
+
+  private kill(run: PendingRun, reason: AbortReason): void {
+    if (run.done) return;
+    const detail = 'it ignored its abort signal, so its thread was terminated';
+    if (run.batch === undefined) {
+      this.pending.splice(this.pending.indexOf(run), 1);
+      run.resolve(failed(abortError(reason, detail)));
+      return;
+    }
+    run.batch.killed = { run, reason };
+    run.batch.controller.abort(abortError(reason, detail));
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.outstanding < this.maxOutstanding && this.pending.length > 0) {
+      const share = Math.ceil(this.pending.length / (this.maxOutstanding - this.outstanding));
+      const limit = Math.min(share, MAX_BATCH);
+      const runs: PendingRun[] = [];
+      let cost = 0;
+      while (runs.length < limit && this.pending.length > 0) {
+        // Unmeasured names count as long until their first result arrives.
+        const est = this.msPerTask.get(this.pending[0]!.task.name) ?? this.targetBatchMs;
+        if (runs.length > 0 && cost + est > this.targetBatchMs) break;
+        runs.push(this.pending.shift()!);
+        cost += est;
+      }
+      this.send(runs);
+    }
+  }
+
+  private send(runs: PendingRun[]): void {
+    const batch: SentBatch = { runs, controller: new AbortController() };
+    for (const r of runs) r.batch = batch;
+    this.outstanding++;
+    const message: ThreadBatch = {
+      tasks: runs.map((r) => ({
+        id: r.task.id,
+        name: r.task.name,
+        queue: r.queue,
+        attempt: r.task.attempt,
+        module: r.module,
+        payloadJson: r.task.payloadJson,
+        slot: r.slot,
+      })),
+    };
+    this.piscina
+      .run(message, { signal: batch.controller.signal })
+      .then(
+        (results) => {
+          for (let i = 0; i < runs.length; i++) {
+            const run = runs[i]!;
+            const res = results[i]!;
+            const prev = this.msPerTask.get(run.task.name);
+            this.msPerTask.set(run.task.name, prev === undefined ? res.ms : prev * 0.8 + res.ms * 0.2);
+            const { ms: _ms, ...result } = res;
+            run.resolve(result);
+          }
+        },
+        (err) => this.batchFailed(batch, err),
+      )
+      .finally(() => {
+        this.outstanding--;
+        if (!this.closed) this.flush();
+      });
+  }
+
+  /**
+   * The thread died under the batch (a crash, process.exit, resourceLimits, or our own kill).
+   * Alone, the task fails and is retried like any failure. In a batch, we cannot tell which
+   * task was at fault, so each unfinished one is run again on its own.
+   */
+  private batchFailed(batch: SentBatch, err: unknown): void {
+    const { killed } = batch;
+    if (killed) killed.run.resolve(failed(abortError(killed.reason, 'it ignored its abort signal, so its thread was terminated')));
+    const unfinished = batch.runs.filter((r) => !r.done);
+    if (unfinished.length === 1 && !killed) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      const crash = new Error(`the thread running this task died: ${e.message}`, { cause: e });
+      crash.name = 'ThreadCrashError';
+      unfinished[0]!.resolve(failed(crash));
+      return;
+    }
+    if (this.closed) {
+      for (const r of unfinished) r.resolve(failed(abortError('shutdown')));
+      return;
+    }
+    this.log.warn({ err, tasks: unfinished.length }, 'a thread died under a batch; re-running its unfinished tasks one by one');
+    for (const r of unfinished) {
+      this.send([r]);
+    }
+  }
+
+  /** Threads raise a flag on ctx.heartbeat(); pass the request on to the dispatcher. */
+  private async watchHeartbeats(): Promise<void> {
+    while (!this.closed) {
+      const gen = Atomics.load(this.flags, HEARTBEAT_GEN);
+      for (let slot = 0; slot < this.bySlot.length; slot++) {
+        if (Atomics.load(this.flags, heartbeatIndex(slot)) === 0) continue;
+        Atomics.store(this.flags, heartbeatIndex(slot), 0);
+        this.bySlot[slot]?.requestHeartbeat();
+      }
+      const wait = Atomics.waitAsync(this.flags, HEARTBEAT_GEN, gen);
+      if (wait.async) await wait.value;
+    }
+  }
+}

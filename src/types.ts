@@ -1,0 +1,77 @@
+/** The public types of Rhythm's API. */
+import type pg from 'pg';
+
+export type ExecutionStatus = 'scheduled' | 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+/** Statuses an execution never leaves. */
+export const FINAL_STATUSES: readonly ExecutionStatus[] = ['completed', 'failed', 'cancelled'];
+
+/** What a handler receives besides its payload, on the main thread and on threads alike. */
+export interface TaskContext {
+  /** Execution id (a bigint, as a string). */
+  readonly id: string;
+  readonly name: string;
+  readonly queue: string;
+  /** 1 on the first attempt. */
+  readonly attempt: number;
+  /** Aborts when the execution is cancelled, times out, or the worker shuts down. */
+  readonly signal: AbortSignal;
+  /** True once cancellation was requested; cheap enough to read inside a hot loop. */
+  readonly cancelled: boolean;
+  /** Throws the abort reason if cancellation was requested. */
+  throwIfCancelled(): void;
+  /** Asks the worker to extend this execution's lease now (leases are also extended periodically). */
+  heartbeat(): void;
+}
+
+export type TaskHandler<P = any, R = any> = (payload: P, ctx: TaskContext) => R | Promise<R>;
+
+export interface EnqueueOptions {
+  /** Queue name (default "default"). */
+  queue?: string;
+  /** Run no earlier than this many milliseconds from now. */
+  delayMs?: number;
+  /** Run no earlier than this time (exclusive with delayMs). */
+  runAt?: Date;
+  /** Higher runs first (default 0). */
+  priority?: number;
+  /** Attempts before the execution is failed (default 3). */
+  maxAttempts?: number;
+  /** Per-attempt time limit; on expiry the attempt fails and is retried. */
+  timeoutMs?: number;
+  /** Lease (visibility timeout) for this task, overriding the worker's. */
+  visibilityTimeoutMs?: number;
+  /** Run the INSERT on this client, e.g. inside the caller's own transaction. */
+  client?: pg.ClientBase;
+}
+
+export interface EnqueueItem {
+  name: string;
+  payload: unknown;
+  options?: Omit<EnqueueOptions, 'client'>;
+}
+
+export interface TaskErrorInfo {
+  name: string;
+  message: string;
+  stack?: string;
+}
+
+export interface Execution<R = unknown, P = unknown> {
+  id: string;
+  kind: 'task' | 'workflow';
+  name: string;
+  queue: string;
+  status: ExecutionStatus;
+  payload: P;
+  result: R | null;
+  error: TaskErrorInfo | null;
+  priority: number;
+  attempts: number;
+  maxAttempts: number;
+  parentId: string | null;
+  createdAt: Date;
+  runAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}

@@ -1,0 +1,71 @@
+/**
+ * Checks of caller input. Each function throws a RhythmValidationError that names the
+ * offending option and value, so a mistake is found at the call, not later in a worker.
+ */
+import { RhythmValidationError } from './errors.js';
+
+const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,39}$/;
+const MAX_TASK_NAME = 200;
+const INT32_MAX = 2_147_483_647;
+
+export function checkTaskName(name: unknown): string {
+  if (typeof name !== 'string') throw new RhythmValidationError(`task name must be a string, got ${describe(name)}`);
+  if (name.trim() === '') throw new RhythmValidationError('task name must not be empty');
+  if (name.length > MAX_TASK_NAME) throw new RhythmValidationError(`task name is longer than ${MAX_TASK_NAME} characters: ${name.slice(0, 40)}...`);
+  return name;
+}
+
+export function checkQueueName(queue: unknown): string {
+  if (typeof queue !== 'string' || !QUEUE_NAME.test(queue)) {
+    throw new RhythmValidationError(
+      `invalid queue name ${describe(queue)}: use 1-100 letters, digits, '_', '.', ':' or '-', starting with a letter or digit`,
+    );
+  }
+  return queue;
+}
+
+/** Schema names are interpolated into SQL and channel names, so they are held to a strict form. */
+export function checkSchemaName(schema: unknown): string {
+  if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) {
+    throw new RhythmValidationError(
+      `invalid schema name ${describe(schema)}: use 1-40 lowercase letters, digits or '_', not starting with a digit`,
+    );
+  }
+  return schema;
+}
+
+/** An integer option within [min, max]; undefined passes through. */
+export function checkInt(option: string, value: unknown, min: number, max = INT32_MAX): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === INT32_MAX ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
+    throw new RhythmValidationError(`option ${option} must be ${range}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+export function checkDate(option: string, value: unknown): Date | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
+    throw new RhythmValidationError(`option ${option} must be a valid Date, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Rejects options the caller misspelled, which would otherwise be ignored silently. */
+export function checkKnownKeys(what: string, options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new RhythmValidationError(`unknown ${what} option ${JSON.stringify(key)} (known: ${known.join(', ')})`);
+    }
+  }
+}
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value instanceof Date) return `Date(${value.toString()})`;
+  if (value === null || typeof value !== 'object') return String(value);
+  return Object.prototype.toString.call(value);
+}

@@ -1,0 +1,66 @@
+/**
+ * Resolves wait() calls from `done` notifications, without polling: one listener for all
+ * waiters, each notification checked against a map of waited ids. After a reconnect (when
+ * notifications may have been missed) every waiter re-reads its execution.
+ */
+import type { Listener } from './db/listener.js';
+import type { Execution } from './types.js';
+import { FINAL_STATUSES } from './types.js';
+
+interface Waiter {
+  resolve: (e: Execution) => void;
+  reject: (err: unknown) => void;
+}
+
+export class Waiters {
+  private readonly byId = new Map<string, Set<Waiter>>();
+
+  constructor(listener: Listener, private readonly read: (ids: string[]) => Promise<Map<string, Execution>>) {
+    listener.on('done', (ids) => {
+      const hit = ids.filter((id) => this.byId.has(id));
+      if (hit.length > 0) void this.check(hit);
+    });
+    listener.on('reconnect', () => void this.check([...this.byId.keys()]));
+  }
+
+  /** Registers before reading, so a completion between the two cannot be missed. */
+  wait(id: string, timeoutMs: number, onTimeout: () => Error): Promise<Execution> {
+    return new Promise<Execution>((resolve, reject) => {
+      const timer = setTimeout(() => done(() => reject(onTimeout())), timeoutMs);
+      const waiter: Waiter = {
+        resolve: (e) => done(() => resolve(e)),
+        reject: (err) => done(() => reject(err)),
+      };
+      const done = (settle: () => void) => {
+        clearTimeout(timer);
+        const set = this.byId.get(id);
+        set?.delete(waiter);
+        if (set?.size === 0) this.byId.delete(id);
+        settle();
+      };
+      let set = this.byId.get(id);
+      if (!set) this.byId.set(id, (set = new Set()));
+      set.add(waiter);
+      void this.check([id], true);
+    });
+  }
+
+  private async check(ids: string[], mustExist = false): Promise<void> {
+    let found: Map<string, Execution>;
+    try {
+      found = await this.read(ids);
+    } catch (err) {
+      for (const id of ids) for (const w of this.byId.get(id) ?? []) w.reject(err);
+      return;
+    }
+    for (const id of ids) {
+      const e = found.get(id);
+      const waiters = [...(this.byId.get(id) ?? [])];
+      if (e === undefined) {
+        if (mustExist) for (const w of waiters) w.reject(new Error(`no execution with id ${id}`));
+      } else if (FINAL_STATUSES.includes(e.status)) {
+        for (const w of waiters) w.resolve(e);
+      }
+    }
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * A task worker: serves the tasks registered on it from one queue. Function handlers run on
+ * the main thread; module handlers run on the Worker's own Piscina pool (`threads`), so a
+ * `high-cpu` queue gets its own threads.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import path from 'node:path';
+import type { ResourceLimits } from 'node:worker_threads';
+import { Dispatcher } from './dispatcher/dispatcher.js';
+import { MainThreadExecutor } from './dispatcher/main-thread-executor.js';
+import type { Executor } from './dispatcher/executor.js';
+import { ThreadPool } from './threads/thread-pool.js';
+import { defaultWorkerId, type Rhythm, type ShutdownOptions, type WorkerHost } from './rhythm.js';
+import { RhythmError, RhythmValidationError } from './errors.js';
+import { checkInt, checkKnownKeys, checkQueueName, checkTaskName, describe } from './validate.js';
+import type { TaskHandler } from './types.js';
+
+export interface WorkerOptions {
+  /** Queue to serve (default "default"). */
+  queue?: string;
+  /** Threads of this worker's own Piscina pool, for module tasks (default: none). */
+  threads?: number;
+  /** Most tasks held at once (default 100 on the main thread; threads * 64 with threads). */
+  concurrency?: number;
+  /** Most tasks per claim statement (default min(concurrency, 500)). */
+  batchSize?: number;
+  /** Fallback poll when no NOTIFY arrives (default 2,000 ms). */
+  pollIntervalMs?: number;
+  /** Lease (visibility timeout) of claimed tasks, extended every third of it (default 30,000 ms). */
+  visibilityTimeoutMs?: number;
+  /** Time a handler gets after its abort before it is killed or abandoned (default 5,000 ms). */
+  abortGraceMs?: number;
+  /** Piscina resourceLimits for each thread (e.g. maxOldGenerationSizeMb). */
+  resourceLimits?: ResourceLimits;
+  /** Name in leases and logs (default host:pid:queue:random). */
+  workerId?: string;
+}
+
+const WORKER_OPTIONS = [
+  'queue', 'threads', 'concurrency', 'batchSize', 'pollIntervalMs', 'visibilityTimeoutMs',
+  'abortGraceMs', 'resourceLimits', 'workerId',
+] as const;
+
+export class Worker {
+  readonly queue: string;
+  private readonly host: WorkerHost;
+  private readonly handlers = new Map<string, TaskHandler>();
+  private readonly modules = new Map<string, string>();
+  private readonly options: WorkerOptions;
+  private dispatcher: Dispatcher | undefined;
+  private executors: Executor[] = [];
+  private running: Promise<void> | undefined;
+  private stopTimeoutMs: number | undefined;
+
+  constructor(rhythm: Rhythm, options: WorkerOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new RhythmValidationError(`Worker options must be an object, got ${describe(options)}`);
+    checkKnownKeys('Worker', options, WORKER_OPTIONS);
+    this.queue = checkQueueName(options.queue ?? 'default');
+    checkInt('threads', options.threads, 1, 1024);
+    checkInt('concurrency', options.concurrency, 1, 100_000);
+    checkInt('batchSize', options.batchSize, 1, 10_000);
+    checkInt('pollIntervalMs', options.pollIntervalMs, 10);
+    checkInt('visibilityTimeoutMs', options.visibilityTimeoutMs, 1_000);
+    checkInt('abortGraceMs', options.abortGraceMs, 0);
+    this.host = rhythm;
+    this.options = options;
+  }
+
+  /**
+   * Registers a task: a function (runs on the main thread) or a module URL/path whose default
+   * (or `handler`) export runs on this worker's threads.
+   */
+  task(name: string, handler: TaskHandler | URL | string): this {
+    checkTaskName(name);
+    if (this.running) throw new RhythmError(`cannot register task ${JSON.stringify(name)}: the worker is already started`);
+    if (this.handlers.has(name) || this.modules.has(name)) {
+      throw new RhythmValidationError(`task ${JSON.stringify(name)} is already registered on this worker`);
+    }
+    if (typeof handler === 'function') {
+      this.handlers.set(name, handler);
+      return this;
+    }
+    if (!(handler instanceof URL) && typeof handler !== 'string') {
+      throw new RhythmValidationError(`task ${JSON.stringify(name)}: handler must be a function, a module URL or a path, got ${describe(handler)}`);
+    }
+    if (this.options.threads === undefined) {
+      throw new RhythmValidationError(`task ${JSON.stringify(name)} is a module, which runs on threads: give this Worker a "threads" option`);
+    }
+    const url = toModuleUrl(handler);
+    if (url.protocol === 'file:' && !existsSync(fileURLToPath(url))) {
+      throw new RhythmValidationError(`task ${JSON.stringify(name)}: module not found at ${fileURLToPath(url)}`);
+    }
+    this.modules.set(name, url.href);
+    return this;
+  }
+
+  /** Starts claiming and running tasks; resolves once the worker has stopped. */
+  start(): Promise<void> {
+    if (this.running) throw new RhythmError('this worker is already started');
+    if (this.handlers.size + this.modules.size === 0) {
+      throw new RhythmValidationError(`worker for queue ${JSON.stringify(this.queue)} has no tasks registered`);
+    }
+    this.host.track(this);
+    this.running = this.run();
+    return this.running;
+  }
+
+  /** Stops claiming, lets in-flight tasks finish (until timeoutMs), then hands the rest back. */
+  async stop(options: ShutdownOptions = {}): Promise<void> {
+    const timeoutMs = checkInt('timeoutMs', options.timeoutMs, 0) ?? 30_000;
+    if (!this.running) return;
+    this.stopTimeoutMs = timeoutMs;
+    await this.dispatcher?.stop(timeoutMs);
+    await this.running.catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    const o = this.options;
+    const threads = this.modules.size > 0 ? o.threads! : 0;
+    const capacity = o.concurrency ?? (threads > 0 ? threads * 64 : 100);
+    const byName = new Map<string, Executor>();
+    if (this.handlers.size > 0) {
+      const main = new MainThreadExecutor(this.handlers);
+      this.executors.push(main);
+      for (const name of this.handlers.keys()) byName.set(name, main);
+    }
+    if (threads > 0) {
+      const pool = new ThreadPool(this.modules, { threads, slots: capacity, resourceLimits: o.resourceLimits }, this.host.log);
+      this.executors.push(pool);
+      for (const name of this.modules.keys()) byName.set(name, pool);
+    }
+    try {
+      const listener = await this.host.listener();
+      this.dispatcher = new Dispatcher(
+        {
+          queue: this.queue,
+          workerId: o.workerId ?? defaultWorkerId(this.queue),
+          executors: byName,
+          capacity,
+          batchSize: o.batchSize ?? Math.min(capacity, 500),
+          pollIntervalMs: o.pollIntervalMs ?? 2_000,
+          leaseMs: o.visibilityTimeoutMs ?? 30_000,
+          abortGraceMs: o.abortGraceMs ?? 5_000,
+        },
+        { pool: this.host.pool, names: this.host.names, listener, log: this.host.log, backoff: this.host.backoff },
+      );
+      this.host.log.info({ queue: this.queue, tasks: [...byName.keys()], threads, capacity }, 'worker started');
+      const running = this.dispatcher.run();
+      // stop() called while we were connecting: stop at once.
+      if (this.stopTimeoutMs !== undefined) await this.dispatcher.stop(this.stopTimeoutMs);
+      await running;
+    } finally {
+      await Promise.all(this.executors.map((e) => e.close()));
+      this.host.log.info({ queue: this.queue }, 'worker stopped');
+    }
+  }
+}
+
+function toModuleUrl(handler: URL | string): URL {
+  if (handler instanceof URL) return handler;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(handler) && !path.isAbsolute(handler)) return new URL(handler);
+  return pathToFileURL(path.resolve(handler));
+}

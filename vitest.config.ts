@@ -1,0 +1,19 @@
+import { defineConfig } from 'vitest/config';
+import { fileURLToPath } from 'node:url';
+
+// Tests import 'rhythm' from the compiled build (npm test builds first): the threads load
+// compiled task modules and the runner, exactly as they do for users.
+export default defineConfig({
+  resolve: {
+    alias: { rhythm: fileURLToPath(new URL('./dist/src/index.js', import.meta.url)) },
+  },
+  test: {
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/support/global-setup.ts'],
+    pool: 'forks',
+    env: { RHYTHM_LOG_LEVEL: process.env.RHYTHM_LOG_LEVEL ?? 'warn' },
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    teardownTimeout: 30_000,
+  },
+});
