@@ -20,4 +20,5 @@ export type {
   TaskErrorInfo,
 } from './types.js';
 export { startEmbeddedPostgres, type EmbeddedServer, type EmbeddedOptions } from './db/embedded.js';
+export { openDatabase, defaultDataDir, type LocalDatabase } from './db/local.js';
 export { migrationStatus } from './db/migrate.js';

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { createLogger, maskUrl } from './logger.js';
 import { schemaNames, type SchemaNames } from './db/schema.js';
 import { migrate } from './db/migrate.js';
+import { configuredDatabaseUrl } from './db/local.js';
 import { Listener } from './db/listener.js';
 import { enqueueRows, type EnqueueRow } from './sql/enqueue.js';
 import { getExecutions } from './sql/get.js';
@@ -87,7 +88,7 @@ export class Rhythm implements WorkerHost {
   /** Connects, optionally migrates, and returns a ready Rhythm. */
   static async init(options: RhythmOptions = {}): Promise<Rhythm> {
     checkKnownKeys('Rhythm.init', options, INIT_OPTIONS);
-    const url = options.databaseUrl ?? process.env.RHYTHM_DATABASE_URL ?? process.env.DATABASE_URL;
+    const url = configuredDatabaseUrl(options.databaseUrl);
     if (!url) {
       throw new RhythmValidationError('no database configured: pass databaseUrl to Rhythm.init, or set RHYTHM_DATABASE_URL or DATABASE_URL');
     }

@@ -1,0 +1,29 @@
+/**
+ * Where a process's database comes from: the configured URL (flag/option, then
+ * RHYTHM_DATABASE_URL, then DATABASE_URL) or, when none is set, the embedded server on the
+ * local data folder (RHYTHM_DATA_DIR, default ./.rhythm/pgdata), which keeps its data
+ * across runs. A second process finds the server already running there and shares it.
+ */
+import path from 'node:path';
+import { startEmbeddedPostgres, type EmbeddedServer } from './embedded.js';
+
+export interface LocalDatabase {
+  url: string;
+  /** Set when we use the embedded server; stop() it at exit (a no-op if another process owns it). */
+  embedded?: EmbeddedServer;
+}
+
+export function defaultDataDir(): string {
+  return path.resolve(process.env.RHYTHM_DATA_DIR ?? '.rhythm/pgdata');
+}
+
+export function configuredDatabaseUrl(explicit?: string): string | undefined {
+  return explicit ?? process.env.RHYTHM_DATABASE_URL ?? process.env.DATABASE_URL;
+}
+
+export async function openDatabase(options: { databaseUrl?: string; dataDir?: string } = {}): Promise<LocalDatabase> {
+  const url = configuredDatabaseUrl(options.databaseUrl);
+  if (url) return { url };
+  const embedded = await startEmbeddedPostgres({ dataDir: options.dataDir ?? defaultDataDir() });
+  return { url: embedded.url, embedded };
+}
