@@ -1,0 +1,48 @@
+/** Small helpers shared by the test files (not a test file itself). */
+import { Rhythm, type RhythmOptions } from 'rhythm';
+import { createTestDatabase } from './support/db.js';
+
+export type TestDatabase = Awaited<ReturnType<typeof createTestDatabase>>;
+
+/** A fresh database for this file and a Rhythm on it (retries fast unless overridden). */
+export async function freshRhythm(options: Omit<RhythmOptions, 'databaseUrl'> = {}): Promise<{ db: TestDatabase; r: Rhythm }> {
+  const db = await createTestDatabase();
+  const r = await Rhythm.init({ databaseUrl: db.url, autoMigrate: true, retryBackoff: { baseMs: 20, maxMs: 200 }, ...options });
+  return { db, r };
+}
+
+/** A promise with its resolve function exposed. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/**
+ * Polls `check` until it returns a truthy value, at most `timeoutMs`; only for states no
+ * event announces. Throws with `what` if the time runs out.
+ */
+export async function until<T>(what: string, check: () => Promise<T> | T, timeoutMs = 10_000, intervalMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Whether a promise has settled yet (checked after the current microtasks). */
+export async function isSettled(p: Promise<unknown>): Promise<boolean> {
+  const marker = Symbol('pending');
+  const winner = await Promise.race([p.then(() => true, () => true), new Promise((r) => setImmediate(() => r(marker)))]);
+  return winner !== marker;
+}
+
+/** Row count of a table (a qualified name from r.names, or a plain table name). */
+export async function count(r: Rhythm, table: string, where = 'true', values: unknown[] = []): Promise<number> {
+  const res = await r.pool.query(`SELECT count(*)::int AS n FROM ${table} WHERE ${where}`, values);
+  return res.rows[0].n;
+}
+
+export const fixture = (file: string): URL => new URL(`./fixtures/${file}`, import.meta.url);
