@@ -124,23 +124,28 @@ describe('enqueue options', () => {
 describe('payloads that are not JSON', () => {
   const cycle: Record<string, unknown> = { a: 1 };
   cycle.self = cycle;
-  const bad: [string, unknown, RegExp][] = [
-    ['a function', () => 1, /payload is a function, which is not JSON/],
-    ['a nested function', { a: { run() {} } }, /payload key "run" is a function/],
-    ['a BigInt', 10n, /payload is a BigInt, which is not JSON/],
-    ['a nested BigInt', { amount: 10n }, /payload key "amount" is a BigInt/],
-    ['a cycle', cycle, /payload is not JSON: .*circular/i],
-    ['undefined at the top', undefined, /payload is undefined; it must be a JSON value/],
-    ['NaN', NaN, /payload is NaN, which is not JSON/],
-    ['a nested NaN', { ratio: NaN }, /payload key "ratio" is NaN/],
-    ['Infinity in an array', [1, Infinity], /payload key "1" is Infinity/],
-    ['a Symbol', Symbol('s'), /payload is a Symbol/],
-    ['a NUL character', { text: 'a\u0000b' }, /NUL character/],
+  // Each message names the payload, the offending key or index (if nested) and the problem.
+  const bad: [string, unknown, RegExp[]][] = [
+    ['a function', () => 1, [/payload/, /function/, /not JSON/]],
+    ['a nested function', { a: { run() {} } }, [/payload/, /run/, /function/]],
+    ['a BigInt', 10n, [/payload/, /BigInt/]],
+    ['a nested BigInt', { amount: 10n }, [/payload/, /amount/, /BigInt/]],
+    ['a cycle', cycle, [/payload/, /cycle|circular/i]],
+    ['undefined at the top', undefined, [/payload is undefined/, /JSON/]],
+    ['NaN', NaN, [/payload/, /NaN/, /not JSON/]],
+    ['a nested NaN', { ratio: NaN }, [/payload/, /ratio/, /NaN/]],
+    ['Infinity in an array', [1, Infinity], [/payload/, /1/, /Infinity/]],
+    ['a Symbol', Symbol('s'), [/payload/, /Symbol/]],
+    ['a NUL character', { text: 'a\u0000b' }, [/NUL character/]],
   ];
 
-  it.each(bad)('refuses %s at enqueue', async (_what, payload, message) => {
-    await expect(r.enqueue('t', payload)).rejects.toThrow(RhythmValidationError);
-    await expect(r.enqueue('t', payload)).rejects.toThrow(message);
+  it.each(bad)('refuses %s at enqueue', async (_what, payload, mentions) => {
+    const err = await r.enqueue('t', payload).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(RhythmValidationError);
+    for (const m of mentions) expect((err as Error).message).toMatch(m);
   });
 
   it('refuses a bad item in enqueueMany naming its index, and writes none of the batch', async () => {
@@ -149,7 +154,7 @@ describe('payloads that are not JSON', () => {
       { name: 'ok', payload: { n: 2n } },
       { name: 'ok', payload: { n: 3 } },
     ];
-    await expect(r.enqueueMany(items)).rejects.toThrow(/enqueueMany item 1: payload key "n" is a BigInt/);
+    await expect(r.enqueueMany(items)).rejects.toThrow(/enqueueMany item 1: payload.*BigInt/);
     await expect(r.enqueueMany([{ name: '', payload: 1 }])).rejects.toThrow(/enqueueMany item 0: task name must not be empty/);
     await expect(r.enqueueMany([{ name: 'ok', payload: 1, options: { delayMs: -5 } }])).rejects.toThrow(/item 0: option delayMs/);
     await expect(r.enqueueMany([null as never])).rejects.toThrow(/item 0 must be/);
