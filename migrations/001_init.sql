@@ -2,8 +2,11 @@
 -- The runner sets search_path to the target schema, so names here are unqualified.
 --
 -- executions: the durable history, one row per task (or, later, workflow) run, with its result.
+--             Written twice per attempt at most: at enqueue and when the attempt settles.
 -- work_queue: the hot, small table that dispatchers claim from; a row lives only while the
---             execution is queued or running and is deleted when it settles.
+--             execution is queued or running and is deleted when it settles. A claim touches
+--             only this table: "running" is an executions row in status 'queued' whose
+--             work_queue row is claimed (the public status reads both).
 -- scheduled_queue: executions waiting for a time (delays, retry backoff); the internal worker
 --             moves due rows into work_queue.
 
@@ -12,11 +15,12 @@ CREATE TABLE executions (
   kind          text        NOT NULL DEFAULT 'task' CHECK (kind IN ('task', 'workflow')),
   name          text        NOT NULL,
   queue         text        NOT NULL,
-  status        text        NOT NULL CHECK (status IN ('scheduled', 'queued', 'running', 'completed', 'failed', 'cancelled')),
+  status        text        NOT NULL CHECK (status IN ('scheduled', 'queued', 'completed', 'failed', 'cancelled')),
   payload       jsonb       NOT NULL,
   result        jsonb,
   error         jsonb,
   priority      integer     NOT NULL DEFAULT 0,
+  -- Attempts made so far (copied from work_queue when an attempt settles).
   attempts      integer     NOT NULL DEFAULT 0,
   max_attempts  integer     NOT NULL DEFAULT 3 CHECK (max_attempts >= 1),
   timeout_ms    integer     CHECK (timeout_ms > 0),
@@ -26,7 +30,7 @@ CREATE TABLE executions (
   run_at        timestamptz NOT NULL DEFAULT now(),
   started_at    timestamptz,
   finished_at   timestamptz
-);
+) WITH (fillfactor = 90);
 
 -- Children of a workflow execution (workflows come later; the column is here from the start).
 CREATE INDEX executions_parent_idx ON executions (parent_id) WHERE parent_id IS NOT NULL;
@@ -43,8 +47,11 @@ CREATE TABLE work_queue (
   name          text        NOT NULL,
   priority      integer     NOT NULL,
   lease_ms      integer,
+  -- Attempts including the current claim; a claim increments it.
+  attempts      integer     NOT NULL DEFAULT 0,
   lease_token   bigint,
   claimed_by    text,
+  claimed_at    timestamptz,
   claimed_until timestamptz
 ) WITH (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
         autovacuum_analyze_scale_factor = 0.05);

@@ -56,6 +56,7 @@ export interface WorkerHost {
 const ENQUEUE_OPTIONS = ['queue', 'delayMs', 'runAt', 'priority', 'maxAttempts', 'timeoutMs', 'visibilityTimeoutMs', 'client'] as const;
 const INIT_OPTIONS = ['databaseUrl', 'schema', 'autoMigrate', 'poolSize', 'logger', 'retryBackoff', 'handleSignals'] as const;
 const ID = /^[1-9]\d{0,18}$/;
+const ENQUEUE_CHUNK = 10_000;
 
 export class Rhythm implements WorkerHost {
   readonly pool: pg.Pool;
@@ -82,7 +83,8 @@ export class Rhythm implements WorkerHost {
       application_name: 'rhythm',
     });
     // An idle client losing its connection (e.g. a Postgres restart) must not crash the process.
-    this.pool.on('error', (err) => this.log.warn({ err }, 'idle database connection lost'));
+    // (pg attaches the whole client to the error: log only what helps.)
+    this.pool.on('error', (err: Error & { code?: string }) => this.log.warn({ error: err.message, code: err.code }, 'idle database connection lost'));
   }
 
   /** Connects, optionally migrates, and returns a ready Rhythm. */
@@ -129,10 +131,21 @@ export class Rhythm implements WorkerHost {
         throw err;
       }
     });
+    if (rows.length <= ENQUEUE_CHUNK) return enqueueRows(options.client ?? this.pool, this.names, rows);
+    // Larger batches go in chunks (bounded statement size) inside one transaction: all or none.
+    const client = options.client ?? (await this.pool.connect());
     const ids: string[] = [];
-    // Chunks keep one statement's parameters and memory bounded.
-    for (let i = 0; i < rows.length; i += 10_000) {
-      ids.push(...(await enqueueRows(options.client ?? this.pool, this.names, rows.slice(i, i + 10_000))));
+    try {
+      if (!options.client) await client.query('BEGIN');
+      for (let i = 0; i < rows.length; i += ENQUEUE_CHUNK) {
+        ids.push(...(await enqueueRows(client, this.names, rows.slice(i, i + ENQUEUE_CHUNK))));
+      }
+      if (!options.client) await client.query('COMMIT');
+    } catch (err) {
+      if (!options.client) await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      if (!options.client) (client as pg.PoolClient).release();
     }
     return ids;
   }

@@ -43,7 +43,8 @@ interface InFlight {
   run: AttemptRun;
   /** Set when we asked the handler to stop; decides how a failure is recorded. */
   abortReason?: AbortReason;
-  timers: NodeJS.Timeout[];
+  /** Timeout and kill timers, created only for tasks that have them. */
+  timers?: NodeJS.Timeout[];
   /** The outcome is with the completer: no more aborts, the lease is about to be released. */
   settling: boolean;
 }
@@ -160,9 +161,9 @@ export class Dispatcher {
   private begin(task: ClaimedTask): void {
     const executor = this.config.executors.get(task.name)!;
     const run = executor.start(task, this.config.queue, () => this.scheduleHeartbeat(0));
-    const f: InFlight = { task, run, timers: [], settling: false };
+    const f: InFlight = { task, run, settling: false };
     this.inFlight.set(task.id, f);
-    if (task.timeoutMs !== null) f.timers.push(setTimeout(() => this.abort(f, 'timeout'), task.timeoutMs));
+    if (task.timeoutMs !== null) f.timers = [setTimeout(() => this.abort(f, 'timeout'), task.timeoutMs)];
     if (this.stopping) this.abort(f, 'shutdown');
     run.result.then((r) => this.finished(f, r));
   }
@@ -172,11 +173,11 @@ export class Dispatcher {
     f.abortReason = reason;
     f.run.abort(reason);
     // A handler that ignores its signal is killed (thread) or abandoned (main thread).
-    f.timers.push(setTimeout(() => f.run.kill(reason), this.config.abortGraceMs));
+    (f.timers ??= []).push(setTimeout(() => f.run.kill(reason), this.config.abortGraceMs));
   }
 
   private finished(f: InFlight, result: AttemptResult): void {
-    for (const t of f.timers) clearTimeout(t);
+    if (f.timers) for (const t of f.timers) clearTimeout(t);
     f.settling = true;
     const { id, leaseToken } = f.task;
     const reason = f.abortReason;

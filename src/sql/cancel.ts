@@ -18,7 +18,7 @@ WITH unqueued AS (
 ), cancelled AS (
   UPDATE ${n.executions} e
   SET status = 'cancelled', finished_at = now(), error = $2::jsonb
-  WHERE e.id = $1 AND e.status IN ('scheduled', 'queued', 'running')
+  WHERE e.id = $1 AND e.status IN ('scheduled', 'queued')
     AND (SELECT count(*) FROM unqueued) + (SELECT count(*) FROM unscheduled) >= 0
   RETURNING e.id
 ), told AS (

@@ -3,8 +3,10 @@
  * then oldest; only the task names this worker serves. SKIP LOCKED lets any number of
  * dispatchers claim concurrently without waiting on or double-taking each other's rows.
  * Each claim gets a fresh lease token (the fence for completion and heartbeats).
- * A work_queue row whose execution is no longer queued (cancelled while being promoted) is
- * not returned; its lease simply expires and recovery deletes it.
+ * Only the small work_queue table is written; the history row is only read (for the payload)
+ * and is next written when the attempt settles. A work_queue row whose execution is no longer
+ * queued (cancelled while being promoted) is not returned; its lease expires and recovery
+ * deletes it.
  */
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
@@ -30,19 +32,18 @@ WITH picked AS (
   FOR UPDATE SKIP LOCKED
 ), claimed AS (
   UPDATE ${n.workQueue} w
-  SET lease_token = nextval('${n.leaseTokenSeq}'),
+  SET attempts = w.attempts + 1,
+      lease_token = nextval('${n.leaseTokenSeq}'),
       claimed_by = $4,
+      claimed_at = now(),
       claimed_until = now() + coalesce(w.lease_ms, $5) * interval '1 millisecond'
   FROM picked
   WHERE w.execution_id = picked.execution_id
-  RETURNING w.execution_id, w.lease_token, coalesce(w.lease_ms, $5) AS lease_ms
+  RETURNING w.execution_id, w.attempts, w.lease_token, coalesce(w.lease_ms, $5) AS lease_ms
 )
-UPDATE ${n.executions} e
-SET status = 'running', attempts = e.attempts + 1, started_at = now()
-FROM claimed c
-WHERE e.id = c.execution_id AND e.status = 'queued'
-RETURNING e.id, e.name, e.payload::text AS payload_json, e.attempts, e.max_attempts, e.timeout_ms,
-          c.lease_ms, c.lease_token`);
+SELECT e.id, e.name, e.payload::text AS payload_json, c.attempts, e.max_attempts, e.timeout_ms, c.lease_ms, c.lease_token
+FROM claimed c JOIN ${n.executions} e ON e.id = c.execution_id
+WHERE e.status = 'queued'`);
 
 export async function claimTasks(
   db: Queryable,

