@@ -1,0 +1,110 @@
+/**
+ * `npm start`: the seed's unified-process deployment on one machine. It starts (or reuses)
+ * the embedded Postgres unless a database URL is configured, the internal worker, a
+ * `default` worker running an I/O-style handler on the main thread and a `high-cpu` worker
+ * running the CPU modules of tasks/ on a Piscina pool; enqueues a demo batch, shows progress,
+ * prints a summary, and shuts down cleanly (Ctrl+C shuts down early, gracefully).
+ */
+import os from 'node:os';
+import { pino } from 'pino';
+import { Rhythm, Worker, openDatabase, defaultDataDir, type EnqueueItem } from '../index.js';
+import { maskUrl } from '../logger.js';
+import submitReport from '../../tasks/submit-report.js';
+
+const TASKS = new URL('../../tasks/', import.meta.url);
+const REPORTS = 2_000;
+const HASHES = 2_000;
+const DELAYED = 20;
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const db = await openDatabase();
+  console.log(
+    db.embedded
+      ? `Postgres: embedded server, data in ${db.embedded.dataDir} (kept across runs; RHYTHM_DATA_DIR moves it)`
+      : `Postgres: ${maskUrl(db.url)}`,
+  );
+  const logger = pino({ name: 'rhythm', level: process.env.RHYTHM_LOG_LEVEL ?? 'warn' });
+  const r = await Rhythm.init({ databaseUrl: db.url, autoMigrate: true, logger, retryBackoff: { baseMs: 200, maxMs: 2_000 } });
+  await r.startInternalWorker({ tickMs: 200 });
+
+  const threads = os.availableParallelism();
+  const io = new Worker(r, { queue: 'default', concurrency: 200 });
+  io.task('submit-report', submitReport);
+  const cpu = new Worker(r, { queue: 'high-cpu', threads });
+  cpu.task('sha256-chain', new URL('sha256-chain.js', TASKS));
+  const workers = Promise.all([io.start(), cpu.start()]);
+
+  let interrupted = false;
+  const onSignal = () => {
+    if (interrupted) return;
+    interrupted = true;
+    console.log('\nInterrupted: shutting down gracefully...');
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const items: EnqueueItem[] = [
+    ...Array.from({ length: REPORTS }, (_, i) => ({ name: 'submit-report', payload: { reportId: i } })),
+    ...Array.from({ length: HASHES }, (_, i) => ({ name: 'sha256-chain', payload: { seed: `demo-${i}`, rounds: 1_000 }, options: { queue: 'high-cpu' } })),
+    ...Array.from({ length: DELAYED }, (_, i) => ({ name: 'submit-report', payload: { reportId: 100_000 + i }, options: { delayMs: 1_500 } })),
+    // Invalid on purpose: fails, is retried with backoff, then ends `failed` with its error.
+    { name: 'sha256-chain', payload: { rounds: -1 }, options: { queue: 'high-cpu', maxAttempts: 2 } },
+    // Jumps the queue.
+    { name: 'sha256-chain', payload: { seed: 'urgent', rounds: 10 }, options: { queue: 'high-cpu', priority: 10 } },
+  ];
+  const enqueueStart = Date.now();
+  const ids = await r.enqueueMany(items);
+  const enqueueMs = Date.now() - enqueueStart;
+  console.log(`Enqueued ${ids.length} tasks in ${enqueueMs} ms (one statement per 10,000): ${REPORTS} submit-report on "default", ${HASHES} sha256-chain on "high-cpu" (${threads} threads), ${DELAYED} delayed by 1.5 s, 1 that fails, 1 high-priority.`);
+
+  const first = ids[0]!;
+  const last = ids[ids.length - 1]!;
+  const counts = async () => {
+    const res = await r.pool.query<{ status: string; n: number }>(
+      `SELECT CASE WHEN e.status = 'queued' AND w.claimed_until IS NOT NULL THEN 'running' ELSE e.status END AS status, count(*)::int AS n
+       FROM ${r.names.executions} e LEFT JOIN ${r.names.workQueue} w ON w.execution_id = e.id
+       WHERE e.id BETWEEN $1 AND $2 GROUP BY 1`,
+      [first, last],
+    );
+    return Object.fromEntries(res.rows.map((row) => [row.status, row.n])) as Record<string, number>;
+  };
+  const tty = process.stdout.isTTY;
+  for (;;) {
+    const c = await counts();
+    const finished = (c.completed ?? 0) + (c.failed ?? 0) + (c.cancelled ?? 0);
+    const line = `  ${finished}/${ids.length} finished  (completed ${c.completed ?? 0}, failed ${c.failed ?? 0}, running ${c.running ?? 0}, queued ${c.queued ?? 0}, scheduled ${c.scheduled ?? 0})`;
+    process.stdout.write(tty ? `\r${line}` : `${line}\n`);
+    if (finished === ids.length || interrupted) break;
+    await new Promise((res) => setTimeout(res, tty ? 200 : 1_000));
+  }
+  if (tty) process.stdout.write('\n');
+  const drainMs = Date.now() - enqueueStart;
+
+  if (!interrupted) {
+    const stats = await r.pool.query<{ name: string; status: string; n: number; p50: number; p99: number }>(
+      `SELECT name, status, count(*)::int AS n,
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at) * 1000)::float8 AS p50,
+              percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - created_at) * 1000)::float8 AS p99
+       FROM ${r.names.executions} WHERE id BETWEEN $1 AND $2 GROUP BY 1, 2 ORDER BY 1, 2`,
+      [first, last],
+    );
+    console.log(`\nAll ${ids.length} tasks finished in ${drainMs} ms (${Math.round((ids.length / drainMs) * 1000)} tasks/s including the 1.5 s delayed ones).`);
+    console.log('\n| task | status | count | enqueue-to-finish p50 | p99 |\n|---|---|---|---|---|');
+    for (const s of stats.rows) console.log(`| ${s.name} | ${s.status} | ${s.n} | ${s.p50.toFixed(1)} ms | ${s.p99.toFixed(1)} ms |`);
+    const hash = await r.get(ids[REPORTS]!);
+    console.log(`\nA result: sha256-chain ${JSON.stringify(hash?.payload)} -> ${JSON.stringify(hash?.result)}`);
+    const failed = await r.get(ids[REPORTS + HASHES + DELAYED]!);
+    console.log(`A failure: after ${failed?.attempts} attempts, ${failed?.status}: ${failed?.error?.name}: ${failed?.error?.message}`);
+  }
+
+  await r.shutdown({ timeoutMs: 10_000 });
+  await workers;
+  await db.embedded?.stop();
+  console.log(`Shut down cleanly after ${((Date.now() - started) / 1000).toFixed(1)} s.${db.embedded ? ` Data kept in ${defaultDataDir()}.` : ''}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
