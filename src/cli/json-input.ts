@@ -130,9 +130,9 @@ export function locateJsonError(text: string): JsonSyntaxError | undefined {
           const e = scanNumber();
           if (e) return e;
           state = afterValue();
-        } else if (c === 't' || c === 'f' || c === 'n') {
-          const word = c === 't' ? 'true' : c === 'f' ? 'false' : 'null';
-          if (text.startsWith(word, pos)) {
+        } else if (c !== undefined && /[A-Za-z_]/.test(c)) {
+          const word = c === 't' ? 'true' : c === 'f' ? 'false' : c === 'n' ? 'null' : undefined;
+          if (word !== undefined && text.startsWith(word, pos)) {
             pos += word.length;
             state = afterValue();
           } else {
@@ -195,7 +195,7 @@ function isDigit(c: string | undefined): boolean {
 function describeChar(c: string): string {
   const code = c.charCodeAt(0);
   if (code < 0x20 || code === 0x7f) return `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
-  return JSON.stringify(c);
+  return c === "'" ? `"'"` : `'${c}'`;
 }
 
 /** The offending line (cut to ~70 characters around the error) with a caret under the position. */

@@ -57,7 +57,8 @@ SELECT q.queue,
        coalesce(work.running, 0)::int AS running,
        coalesce(recent.failed, 0)::int AS failed,
        coalesce(recent.completed, 0)::int AS completed,
-       greatest(0, floor(extract(epoch FROM now() - waiting.oldest) * 1000))::bigint AS oldest_waiting_ms
+       CASE WHEN waiting.oldest IS NOT NULL
+            THEN greatest(0, floor(extract(epoch FROM now() - waiting.oldest) * 1000))::bigint END AS oldest_waiting_ms
 FROM queues q
 LEFT JOIN work ON work.queue = q.queue
 LEFT JOIN waiting ON waiting.queue = q.queue

@@ -1,0 +1,72 @@
+/**
+ * What every database command shares: the logger (pino, JSON lines on stderr, so stdout holds
+ * only a command's answer), the database (the configured URL, or the embedded Postgres of
+ * `npm start` when none is configured) and the Rhythm on it.
+ */
+import { pino, type Logger } from 'pino';
+import { Rhythm } from '../rhythm.js';
+import { openDatabase, defaultDataDir, type LocalDatabase } from '../db/local.js';
+import { maskSecrets, type Settings } from './config.js';
+
+export function createCliLogger(level: string): Logger {
+  // Synchronous writes: nothing is lost when the command exits right after logging.
+  return pino({ name: 'rhythm', level }, pino.destination({ dest: 2, sync: true }));
+}
+
+export interface Session {
+  r: Rhythm;
+  db: LocalDatabase;
+  /** Shuts Rhythm down (workers, internal worker, pool), then stops the embedded server if this process started it. */
+  close(options?: { timeoutMs?: number }): Promise<void>;
+}
+
+/** A runtime failure (exit code 1) with a message fit for the terminal. */
+export class CliError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'CliError';
+  }
+}
+
+export async function openSession(settings: Settings, log: Logger, options: { autoMigrate: boolean; poolSize?: number }): Promise<Session> {
+  if (settings.databaseUrl === undefined) {
+    log.info({ dataDir: settings.dataDir ?? defaultDataDir() }, 'no database configured: using the embedded Postgres on the local data folder');
+  }
+  let db: LocalDatabase;
+  try {
+    db = await openDatabase({ databaseUrl: settings.databaseUrl, dataDir: settings.dataDir });
+  } catch (err) {
+    throw new CliError(`could not start the embedded Postgres: ${(err as Error).message}`, { cause: err });
+  }
+  if (db.embedded) log.info({ dataDir: db.embedded.dataDir, port: db.embedded.port, startedHere: db.embedded.owned }, 'embedded Postgres ready');
+  let r: Rhythm;
+  try {
+    r = await Rhythm.init({
+      databaseUrl: db.url,
+      schema: settings.schema,
+      autoMigrate: options.autoMigrate,
+      poolSize: options.poolSize ?? settings.poolSize,
+      logger: log,
+    });
+  } catch (err) {
+    await db.embedded?.stop().catch(() => undefined);
+    const e = err as Error & { code?: string };
+    const what = db.embedded ? 'the embedded Postgres' : maskSecrets(db.url);
+    throw new CliError(`cannot use the database ${what}: ${e.message || e.code || String(err)}`, { cause: err });
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    r,
+    db,
+    close(o = {}) {
+      closing ??= (async () => {
+        try {
+          await r.shutdown(o);
+        } finally {
+          await db.embedded?.stop();
+        }
+      })();
+      return closing;
+    },
+  };
+}
