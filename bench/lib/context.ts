@@ -1,0 +1,48 @@
+/** What every scenario gets: the database, the options, progress, and the rows it appends. */
+import os from 'node:os';
+import type { BenchDatabase } from './database.js';
+import type { Progress } from './progress.js';
+import type { Row } from './common.js';
+import type { BenchOptions } from '../options.js';
+
+export interface BenchContext {
+  db: BenchDatabase;
+  opts: BenchOptions;
+  progress: Progress;
+  rows: Row[];
+  /** Filled by scenario 3's calibration, read by the report. */
+  calibration?: { nsPerRound: number; rounds1: number; rounds10: number };
+}
+
+/** Runs fn `repeat` times and keeps the result with the highest rate. */
+export async function bestOf<T extends { rate: number }>(repeat: number, fn: () => Promise<T>): Promise<T> {
+  let best: T | undefined;
+  for (let i = 0; i < repeat; i++) {
+    const r = await fn();
+    if (!best || r.rate > best.rate) best = r;
+  }
+  return best!;
+}
+
+/** Fraction of the machine's CPU time that was busy between start() and the returned stop(). */
+export function cpuBusy(): () => number {
+  const snap = () => os.cpus().reduce(
+    (a, c) => {
+      const t = c.times;
+      a.busy += t.user + t.nice + t.sys + t.irq;
+      a.total += t.user + t.nice + t.sys + t.irq + t.idle;
+      return a;
+    },
+    { busy: 0, total: 0 },
+  );
+  const before = snap();
+  return () => {
+    const after = snap();
+    const total = after.total - before.total;
+    return total > 0 ? (after.busy - before.busy) / total : 0;
+  };
+}
+
+export function pct(x: number): string {
+  return `${(x * 100).toFixed(0)}%`;
+}

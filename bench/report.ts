@@ -1,0 +1,292 @@
+/**
+ * The bench's output: ratios to Rhythm, the goals of issue 4 checked against the measured
+ * rows, a Markdown table (stdout), and JSON + an SVG chart (throughput by scenario, latency
+ * CDF) under bench/results/, stamped with the machine's details.
+ */
+import { mkdirSync, writeFileSync, copyFileSync } from 'node:fs';
+import path from 'node:path';
+import { fmtInt, type Row } from './lib/common.js';
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memoryGb: number;
+  os: string;
+  node: string;
+  postgres: string;
+  database: string;
+  pgSettings: Record<string, string>;
+  loadAverageAtStart: number[];
+  versions: Record<string, string>;
+}
+
+export interface Goal {
+  id: string;
+  goal: string;
+  measured: string;
+  /** null: not measured in this run. */
+  met: boolean | null;
+}
+
+export interface Report {
+  startedAt: string;
+  finishedAt: string;
+  quick: boolean;
+  argv: string[];
+  machine: Machine;
+  calibration?: { nsPerRound: number; rounds1: number; rounds10: number };
+  rows: Row[];
+  goals: Goal[];
+  errors: { scenario: string; error: string }[];
+}
+
+/** Fills row.ratio: rate / the group's reference rate; latency rows: p50 / the reference p50. */
+export function computeRatios(rows: Row[]): void {
+  const groups = new Map<string, Row[]>();
+  for (const r of rows) groups.set(r.group, [...(groups.get(r.group) ?? []), r]);
+  for (const rs of groups.values()) {
+    const ref = rs.find((r) => r.reference);
+    if (!ref) continue;
+    for (const r of rs) {
+      if (ref.rate && r.rate !== undefined) r.ratio = r.rate / ref.rate;
+      else if (ref.latency && r.latency && r.latency.what === ref.latency.what && ref.latency.p50 > 0) r.ratio = r.latency.p50 / ref.latency.p50;
+    }
+  }
+}
+
+const find = (rows: Row[], group: string, system: string, what?: string) =>
+  rows.find((r) => r.group === group && r.system === system && (what === undefined || r.latency?.what === what));
+
+const x = (v: number) => `${v.toFixed(2)}x`;
+
+export function evaluateGoals(rows: Row[]): Goal[] {
+  const goals: Goal[] = [];
+  const rh1 = find(rows, '1', 'Rhythm');
+  const gw1 = find(rows, '1', 'graphile-worker');
+  goals.push({
+    id: '1', goal: 'Scenario 1 >= 1.5x graphile-worker (best config)',
+    measured: rh1?.rate && gw1?.rate ? `${x(rh1.rate / gw1.rate)} (${fmtInt(rh1.rate)} vs ${fmtInt(gw1.rate)}/s)` : 'not measured',
+    met: rh1?.rate && gw1?.rate ? rh1.rate / gw1.rate >= 1.5 : null,
+  });
+  const rh2 = find(rows, '2', 'Rhythm');
+  goals.push({
+    id: '2a', goal: 'Scenario 2 >= 1.5x graphile-worker (its scenario-1 best)',
+    measured: rh2?.rate && gw1?.rate ? `${x(rh2.rate / gw1.rate)} (${fmtInt(rh2.rate)} vs ${fmtInt(gw1.rate)}/s)` : 'not measured',
+    met: rh2?.rate && gw1?.rate ? rh2.rate / gw1.rate >= 1.5 : null,
+  });
+  const pis2 = find(rows, '2', 'Piscina (raw)');
+  goals.push({
+    id: '2b', goal: 'Scenario 2 above raw Piscina, one run() per task',
+    measured: rh2?.rate && pis2?.rate ? `${x(rh2.rate / pis2.rate)} (${fmtInt(rh2.rate)} vs ${fmtInt(pis2.rate)}/s)` : 'not measured',
+    met: rh2?.rate && pis2?.rate ? rh2.rate > pis2.rate : null,
+  });
+  for (const [g, label, target] of [['3a', '~1 ms', 0.95], ['3b', '~10 ms', 0.98]] as const) {
+    const rh = find(rows, g, 'Rhythm');
+    const pis = find(rows, g, 'Piscina (raw)');
+    const eff = rh?.rate && pis?.rate ? rh.rate / pis.rate : undefined;
+    goals.push({
+      id: g, goal: `Scenario 3 ${label} task: >= ${target * 100}% of raw Piscina`,
+      measured: eff !== undefined ? `${(eff * 100).toFixed(1)}% (${fmtInt(rh!.rate!)} vs ${fmtInt(pis!.rate!)}/s)` : 'not measured',
+      met: eff !== undefined ? eff >= target : null,
+    });
+  }
+  const st = find(rows, '4', 'Rhythm', 'enqueue→start');
+  goals.push({
+    id: '4a', goal: 'Scenario 4 enqueue-to-start p50 < 2 ms',
+    measured: st?.latency ? `${st.latency.p50.toFixed(2)} ms` : 'not measured', met: st?.latency ? st.latency.p50 < 2 : null,
+  });
+  goals.push({
+    id: '4b', goal: 'Scenario 4 enqueue-to-start p99 < 10 ms',
+    measured: st?.latency ? `${st.latency.p99.toFixed(2)} ms` : 'not measured', met: st?.latency ? st.latency.p99 < 10 : null,
+  });
+  const idle = st?.extra?.idleCpuShare as number | undefined;
+  goals.push({
+    id: '4c', goal: 'Scenario 4 no busy polling: idle worker CPU near zero (< 1% of a core)',
+    measured: idle !== undefined ? `${(idle * 100).toFixed(2)}% of a core` : 'not measured', met: idle !== undefined ? idle < 0.01 : null,
+  });
+  const rh5 = find(rows, '5', 'Rhythm');
+  goals.push({
+    id: '5', goal: 'Scenario 5 enqueueMany >= 100,000 tasks/s',
+    measured: rh5?.rate ? `${fmtInt(rh5.rate)}/s` : 'not measured', met: rh5?.rate ? rh5.rate >= 100_000 : null,
+  });
+  const p1 = rows.find((r) => r.group === '6' && r.extra?.processes === 1);
+  const p2 = rows.find((r) => r.group === '6' && r.extra?.processes === 2);
+  const busy1 = p1?.extra?.cpuBusy as number | undefined;
+  goals.push({
+    id: '6', goal: 'Scenario 6: 2 processes >= 1.6x one process (where Postgres has CPU to spare)',
+    measured: p1?.rate && p2?.rate
+      ? `${x(p2.rate / p1.rate)} (${fmtInt(p2.rate)} vs ${fmtInt(p1.rate)}/s; CPU ${busy1 !== undefined ? `${(busy1 * 100).toFixed(0)}% busy` : '?'} with one process)`
+      : 'not measured',
+    met: p1?.rate && p2?.rate ? p2.rate / p1.rate >= 1.6 : null,
+  });
+  return goals;
+}
+
+const ms = (v: number | undefined) => (v === undefined ? '' : v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : fmtInt(v));
+
+export function markdown(report: Report): string {
+  const { machine: m } = report;
+  const lines: string[] = [];
+  lines.push(`## Rhythm bench ${report.quick ? '(--quick) ' : ''}· ${report.startedAt}`);
+  lines.push('');
+  lines.push(`${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB · ${m.os} · Node ${m.node} · PostgreSQL ${m.postgres} (${m.database}; synchronous_commit ${m.pgSettings.synchronous_commit}, fsync ${m.pgSettings.fsync}) · load avg at start ${m.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}`);
+  lines.push('');
+  lines.push('| Scenario | System | Config | Tasks | Rate (tasks/s) | vs Rhythm | p50 ms | p90 ms | p99 ms | max ms | Done | Notes |');
+  lines.push('|---|---|---|---:|---:|---:|---:|---:|---:|---:|:---:|---|');
+  for (const r of report.rows) {
+    const system = r.latency ? `${r.system} (${r.latency.what})` : r.system;
+    const ratio = r.ratio === undefined ? '' : r.latency ? `p50 ${r.ratio.toFixed(2)}x` : `${r.ratio.toFixed(2)}x`;
+    const done = r.verified === undefined ? '' : r.verified ? `✓ ${fmtInt(r.done ?? 0)}` : `✗ ${fmtInt(r.done ?? 0)}`;
+    lines.push(`| ${r.scenario} | ${system} | ${r.config} | ${fmtInt(r.tasks)} | ${r.rate !== undefined ? fmtInt(r.rate) : ''} | ${ratio} | ${ms(r.latency?.p50)} | ${ms(r.latency?.p90)} | ${ms(r.latency?.p99)} | ${ms(r.latency?.max)} | ${done} | ${(r.notes ?? []).join('; ')} |`);
+  }
+  if (report.calibration) {
+    const c = report.calibration;
+    lines.push('');
+    lines.push(`sha256 chain calibrated on this machine: ${c.nsPerRound.toFixed(0)} ns a round -> ${c.rounds1} rounds ~1 ms, ${c.rounds10} rounds ~10 ms.`);
+  }
+  const swept = report.rows.filter((r) => r.sweep && r.sweep.length > 1);
+  if (swept.length) {
+    lines.push('');
+    lines.push('Sweeps (best kept above): ' + swept.map((r) => `${r.system} in ${r.group}: ${r.sweep!.map((s) => `${s.config} -> ${fmtInt(s.rate)}/s`).join(' | ')}`).join('; '));
+  }
+  lines.push('');
+  lines.push('### Goals (issue 4)');
+  lines.push('');
+  lines.push('| Goal | Measured | Met |');
+  lines.push('|---|---|:---:|');
+  for (const g of report.goals) lines.push(`| ${g.goal} | ${g.measured} | ${g.met === null ? '–' : g.met ? 'yes' : 'no'} |`);
+  if (report.errors.length) {
+    lines.push('');
+    lines.push('### Errors');
+    for (const e of report.errors) lines.push(`- ${e.scenario}: ${e.error}`);
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------- SVG
+
+const COLORS: Record<Row['kind'], string> = { rhythm: '#2563eb', peer: '#ea580c', baseline: '#9ca3af' };
+const LINE_COLORS = ['#2563eb', '#60a5fa', '#ea580c', '#a855f7', '#16a34a', '#dc2626'];
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function niceLogTicks(min: number, max: number): number[] {
+  const ticks: number[] = [];
+  for (let e = Math.floor(Math.log10(min)); e <= Math.ceil(Math.log10(max)); e++) {
+    for (const m of [1, 2, 5]) {
+      const v = m * 10 ** e;
+      if (v >= min && v <= max) ticks.push(v);
+    }
+  }
+  return ticks;
+}
+
+function shortNum(v: number): string {
+  if (v >= 1_000_000) return `${+(v / 1_000_000).toFixed(1)}M`;
+  if (v >= 1_000) return `${+(v / 1_000).toFixed(1)}k`;
+  return `${+v.toFixed(2)}`;
+}
+
+export function svg(report: Report): string {
+  const W = 1000;
+  const bars = report.rows.filter((r) => r.rate !== undefined && r.rate > 0);
+  const curves = report.rows.filter((r) => r.cdf && r.cdf.length > 1);
+  const barH = 16;
+  const left = 330;
+  const right = 90;
+  const top = 70;
+  const groupGap = 14;
+  const groups = [...new Set(bars.map((r) => r.group))];
+  const barsHeight = bars.length * (barH + 4) + groups.length * groupGap + 40;
+  const cdfTop = top + barsHeight + 50;
+  const cdfH = curves.length ? 300 : 0;
+  const H = cdfTop + cdfH + (curves.length ? 70 : 0) + 20;
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+  out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
+  const m = report.machine;
+  out.push(`<text x="20" y="26" font-size="17" font-weight="bold">Rhythm bench${report.quick ? ' (--quick)' : ''}: throughput by scenario</text>`);
+  out.push(`<text x="20" y="46" fill="#444">${esc(`${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB · Node ${m.node} · PostgreSQL ${m.postgres} · ${report.startedAt}`)}</text>`);
+
+  if (bars.length) {
+    const maxRate = Math.max(...bars.map((r) => r.rate!));
+    const minRate = Math.min(100, ...bars.map((r) => r.rate!));
+    const lo = 10 ** Math.floor(Math.log10(minRate));
+    const hi = 10 ** Math.ceil(Math.log10(maxRate));
+    const plotW = W - left - right;
+    const sx = (v: number) => left + ((Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * plotW;
+    const axisY = top + barsHeight - 30;
+    for (const t of niceLogTicks(lo, hi)) {
+      out.push(`<line x1="${sx(t).toFixed(1)}" y1="${top - 6}" x2="${sx(t).toFixed(1)}" y2="${axisY}" stroke="#e5e7eb"/>`);
+      out.push(`<text x="${sx(t).toFixed(1)}" y="${axisY + 14}" text-anchor="middle" fill="#555">${shortNum(t)}</text>`);
+    }
+    out.push(`<text x="${left + plotW / 2}" y="${axisY + 30}" text-anchor="middle" fill="#333">tasks per second (log scale)</text>`);
+    let y = top;
+    let lastGroup = '';
+    for (const r of bars) {
+      if (r.group !== lastGroup) {
+        if (lastGroup) y += groupGap;
+        out.push(`<text x="20" y="${y + 11}" font-weight="bold" fill="#111">${esc(r.scenario)}</text>`);
+        y += barH + 4;
+        lastGroup = r.group;
+      }
+      const w = Math.max(1, sx(r.rate!) - left);
+      out.push(`<text x="${left - 8}" y="${y + 12}" text-anchor="end" fill="#222">${esc(r.system)}</text>`);
+      out.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${COLORS[r.kind]}"/>`);
+      const ratio = r.ratio !== undefined && !r.reference ? ` (${r.ratio.toFixed(2)}x)` : '';
+      out.push(`<text x="${(left + w + 5).toFixed(1)}" y="${y + 12}" fill="#222">${fmtInt(r.rate!)}${ratio}</text>`);
+      y += barH + 4;
+    }
+    let lx = W - 330;
+    for (const [k, label] of [['rhythm', 'Rhythm'], ['peer', 'peer'], ['baseline', 'raw baseline']] as const) {
+      out.push(`<rect x="${lx}" y="56" width="12" height="12" fill="${COLORS[k]}"/><text x="${lx + 16}" y="66">${label}</text>`);
+      lx += 100;
+    }
+  }
+
+  if (curves.length) {
+    const title = cdfTop - 22;
+    out.push(`<text x="20" y="${title}" font-size="17" font-weight="bold">Wake-up latency CDF (${esc(curves[0]!.config)})</text>`);
+    const l = 80;
+    const plotW = W - l - 260;
+    const allX = curves.flatMap((c) => c.cdf!.map((p) => p[0]));
+    const lo = 10 ** Math.floor(Math.log10(Math.max(0.01, Math.min(...allX))));
+    const hi = 10 ** Math.ceil(Math.log10(Math.max(...allX)));
+    const sx = (v: number) => l + ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * plotW;
+    const sy = (f: number) => cdfTop + cdfH - f * cdfH;
+    for (const t of niceLogTicks(lo, hi)) {
+      out.push(`<line x1="${sx(t).toFixed(1)}" y1="${cdfTop}" x2="${sx(t).toFixed(1)}" y2="${cdfTop + cdfH}" stroke="#e5e7eb"/>`);
+      out.push(`<text x="${sx(t).toFixed(1)}" y="${cdfTop + cdfH + 16}" text-anchor="middle" fill="#555">${shortNum(t)}</text>`);
+    }
+    for (const f of [0, 0.5, 0.9, 0.99, 1]) {
+      out.push(`<line x1="${l}" y1="${sy(f).toFixed(1)}" x2="${l + plotW}" y2="${sy(f).toFixed(1)}" stroke="#e5e7eb"/>`);
+      out.push(`<text x="${l - 6}" y="${(sy(f) + 4).toFixed(1)}" text-anchor="end" fill="#555">${f === 0 || f === 1 ? f : `p${Math.round(f * 100)}`}</text>`);
+    }
+    out.push(`<text x="${l + plotW / 2}" y="${cdfTop + cdfH + 34}" text-anchor="middle" fill="#333">milliseconds (log scale)</text>`);
+    curves.forEach((c, i) => {
+      const color = LINE_COLORS[i % LINE_COLORS.length]!;
+      const pts = c.cdf!.map(([v, f]) => `${sx(v).toFixed(1)},${sy(f).toFixed(1)}`).join(' ');
+      out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts}"/>`);
+      const ly = cdfTop + 14 + i * 20;
+      out.push(`<line x1="${l + plotW + 20}" y1="${ly - 4}" x2="${l + plotW + 40}" y2="${ly - 4}" stroke="${color}" stroke-width="3"/>`);
+      out.push(`<text x="${l + plotW + 46}" y="${ly}">${esc(`${c.system} ${c.latency?.what ?? ''}`)}</text>`);
+    });
+  }
+  out.push('</svg>');
+  return out.join('\n');
+}
+
+/** Writes results-<stamp>.json/.svg and latest.json/.svg; returns the paths written. */
+export function writeResults(dir: string, report: Report): { json: string; svg: string } {
+  mkdirSync(dir, { recursive: true });
+  const stamp = report.startedAt.replace(/[:.]/g, '-');
+  const json = path.join(dir, `results-${stamp}.json`);
+  const svgPath = path.join(dir, `results-${stamp}.svg`);
+  writeFileSync(json, JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(svgPath, svg(report) + '\n');
+  copyFileSync(json, path.join(dir, 'latest.json'));
+  copyFileSync(svgPath, path.join(dir, 'latest.svg'));
+  return { json, svg: svgPath };
+}
