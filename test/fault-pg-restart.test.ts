@@ -1,0 +1,133 @@
+/**
+ * A Postgres restart in the middle of a run: the worker process' pool, dispatcher, completer,
+ * internal worker and LISTEN connection all lose the server, then reconnect on their own.
+ * Nothing is lost, nothing completes twice, and work enqueued after the restart still reaches
+ * the worker by NOTIFY (its fallback poll is set far beyond the test's bounds).
+ *
+ * These tests run their own embedded server (on a temporary data folder) so stopping it does
+ * not disturb the server shared by the other test files.
+ */
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Rhythm, startEmbeddedPostgres, type EmbeddedServer } from 'rhythm';
+import { installProbes, spawnWorker } from './fixtures/fault/harness.js';
+
+const SETTINGS = { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' };
+
+describe('Postgres stops and restarts mid-run', () => {
+  let root: string;
+  let dataDir: string;
+  let server: EmbeddedServer;
+  let r: Rhythm;
+
+  beforeAll(async () => {
+    root = mkdtempSync(path.join(tmpdir(), 'rhythm-fault-pg-'));
+    chmodSync(root, 0o755); // the server runs as the postgres user when we are root
+    dataDir = path.join(root, 'pgdata');
+    server = await startEmbeddedPostgres({ dataDir, settings: SETTINGS });
+    r = await Rhythm.init({ databaseUrl: server.url });
+    await installProbes(r.pool, r.names);
+  });
+  afterAll(async () => {
+    await r?.shutdown().catch(() => undefined);
+    await server?.stop();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  /** Stops the server and starts it again on the same port and data folder. */
+  async function restart(worker: ReturnType<typeof spawnWorker>): Promise<{ downMs: number; restartedAt: number }> {
+    const port = server.port;
+    await server.stop();
+    const stoppedAt = Date.now();
+    await worker.waitFor((m) => m.msg === 'LISTEN connection lost; reconnecting', 'the worker noticing the outage');
+    server = await startEmbeddedPostgres({ dataDir, port, settings: SETTINGS });
+    expect(server.port).toBe(port);
+    expect(server.owned).toBe(true);
+    return { downMs: Date.now() - stoppedAt, restartedAt: Date.now() };
+  }
+
+  function startWorker(): ReturnType<typeof spawnWorker> {
+    return spawnWorker(
+      {
+        databaseUrl: server.url,
+        name: 'w',
+        retryBackoff: { baseMs: 50, maxMs: 500 },
+        internalWorker: { tickMs: 200 },
+        worker: { queue: 'pg', concurrency: 20, visibilityTimeoutMs: 5_000, pollIntervalMs: 600_000 },
+        tasks: ['record'],
+        progressEvery: 50,
+      },
+      { logLevel: 'info' },
+    );
+  }
+
+  const tasks = (n: number, ms: number) =>
+    Array.from({ length: n }, (_, i) => ({ name: 'record', payload: { i, ms }, options: { queue: 'pg', maxAttempts: 10 } }));
+
+  it('workers and listeners reconnect; every task completes exactly once, none lost', { timeout: 90_000 }, async () => {
+    const worker = startWorker();
+    try {
+      await worker.waitFor((m) => m.evt === 'ready', 'worker ready');
+      const first = await r.enqueueMany(tasks(600, 10));
+      await worker.waitFor((m) => m.evt === 'progress' && m.runs >= 100, 'progress before the stop');
+      const { downMs, restartedAt } = await restart(worker);
+      await worker.waitFor((m) => m.msg === 'LISTEN connection re-established', 'the worker\'s LISTEN reconnect', 30_000);
+      const relistenMs = Date.now() - restartedAt;
+
+      const firstExecutions = await Promise.all(first.map((id) => r.wait(id, { timeoutMs: 60_000 })));
+      expect(firstExecutions.filter((e) => e.status !== 'completed').map((e) => [e.id, e.status, e.error])).toEqual([]);
+      const drainedMs = Date.now() - restartedAt;
+
+      // New work after the restart: only a NOTIFY on the re-established LISTEN connection can
+      // wake the idle worker; its fallback poll is 10 minutes away.
+      const enqueuedAt = Date.now();
+      const second = await r.enqueueMany(tasks(100, 1));
+      const secondExecutions = await Promise.all(second.map((id) => r.wait(id, { timeoutMs: 20_000 })));
+      expect(secondExecutions.filter((e) => e.status !== 'completed')).toEqual([]);
+      const secondMs = Date.now() - enqueuedAt;
+
+      const ids = [...first, ...second];
+      const completions = await r.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM public.fault_transitions WHERE new_status = 'completed' AND execution_id = ANY($1::bigint[]) GROUP BY execution_id`,
+        [ids],
+      );
+      expect(completions.rows.length).toBe(ids.length);
+      expect(completions.rows.filter((row) => row.n !== 1)).toEqual([]);
+      const ran = await r.pool.query(`SELECT count(DISTINCT execution_id)::int AS n FROM public.fault_runs WHERE execution_id = ANY($1::bigint[])`, [ids]);
+      expect(ran.rows[0].n).toBe(ids.length);
+      const left = await r.pool.query(`SELECT count(*)::int AS n FROM ${r.names.workQueue}`);
+      expect(left.rows[0].n).toBe(0);
+      // The worker process lived through it.
+      expect(worker.child.exitCode).toBeNull();
+
+      console.log(
+        `[fault-pg-restart] server down ${downMs} ms; worker LISTEN back ${relistenMs} ms after the restart; ` +
+          `the ${first.length} tasks enqueued before all completed ${drainedMs} ms after the restart; ` +
+          `${second.length} tasks enqueued after the restart done in ${secondMs} ms`,
+      );
+    } finally {
+      await worker.kill('SIGKILL');
+    }
+  });
+
+  // BUG: r.wait() rejects with the transient connection error ("the database system is shutting down") when a done notification's read fails during the outage, instead of waiting on (src/wait.ts check()).
+  it.skip('wait() calls made before the outage resolve once their executions complete', { timeout: 90_000 }, async () => {
+    const worker = startWorker();
+    try {
+      await worker.waitFor((m) => m.evt === 'ready', 'worker ready');
+      const ids = await r.enqueueMany(tasks(600, 10));
+      const waits = Promise.allSettled(ids.map((id) => r.wait(id, { timeoutMs: 60_000 })));
+      await worker.waitFor((m) => m.evt === 'progress' && m.runs >= 100, 'progress before the stop');
+      await restart(worker);
+      const settled = await waits;
+      const rejected = settled.flatMap((s) => (s.status === 'rejected' ? [String(s.reason)] : []));
+      expect(rejected.length, `first rejections: ${rejected.slice(0, 2).join('; ')}`).toBe(0);
+      const statuses = settled.map((s) => (s as PromiseFulfilledResult<{ status: string }>).value.status);
+      expect(statuses.filter((s) => s !== 'completed')).toEqual([]);
+    } finally {
+      await worker.kill('SIGKILL');
+    }
+  });
+});

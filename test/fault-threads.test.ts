@@ -1,0 +1,117 @@
+/**
+ * Thread faults in a Worker's Piscina pool: a thread that calls process.exit, a task module
+ * that throws while loading, and a thread that exceeds its resourceLimits. In each case that
+ * task's attempt fails and is retried like any failure, the pool replaces a dead thread, and
+ * the worker goes on serving (a well-behaved task afterwards completes).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { Rhythm, Worker } from 'rhythm';
+import { createTestDatabase } from './support/db.js';
+import { installProbes } from './fixtures/fault/harness.js';
+
+const FIXTURES = new URL('./fixtures/fault/', import.meta.url);
+const QUEUE = 'threads';
+
+describe('thread faults', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let r: Rhythm;
+  let running: Promise<void>;
+  const logs: { msg: string; tasks?: number }[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('rhythm_fault_threads');
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line));
+        done();
+      },
+    });
+    r = await Rhythm.init({ databaseUrl: db.url, retryBackoff: { baseMs: 20, maxMs: 100 }, logger: pino({ level: 'warn' }, sink) });
+    await installProbes(r.pool, r.names);
+    await r.startInternalWorker({ tickMs: 100 });
+    // One thread, so "the thread was replaced" shows as a new threadId.
+    const w = new Worker(r, { queue: QUEUE, threads: 1, resourceLimits: { maxOldGenerationSizeMb: 16 }, abortGraceMs: 500 });
+    w.task('ok', new URL('thread-ok.js', FIXTURES));
+    w.task('exit', new URL('thread-exit.js', FIXTURES));
+    w.task('maybe-exit', new URL('thread-maybe-exit.js', FIXTURES));
+    w.task('throws-at-load', new URL('thread-throws-at-load.js', FIXTURES));
+    w.task('oom', new URL('thread-oom.js', FIXTURES));
+    running = w.start();
+  });
+  afterAll(async () => {
+    await r?.shutdown();
+    await running;
+    await db?.drop();
+  });
+
+  async function okThread(): Promise<number> {
+    const e = await r.wait<{ threadId: number }>(await r.enqueue('ok', { probe: true }, { queue: QUEUE }), { timeoutMs: 15_000 });
+    expect(e.status).toBe('completed');
+    return e.result!.threadId;
+  }
+
+  /** The errors of the failed attempts that were retried (status changes to 'scheduled'). */
+  async function retriedErrors(id: string): Promise<{ name: string; message: string }[]> {
+    const res = await r.pool.query(
+      `SELECT error FROM public.fault_transitions WHERE execution_id = $1 AND new_status = 'scheduled' ORDER BY at`,
+      [id],
+    );
+    return res.rows.map((row) => row.error);
+  }
+
+  it('process.exit in a thread: the task fails and is retried, the thread is replaced, the worker goes on', async () => {
+    const before = await okThread();
+    const id = await r.enqueue('exit', {}, { queue: QUEUE, maxAttempts: 2 });
+    const e = await r.wait(id, { timeoutMs: 20_000 });
+    expect(e.status).toBe('failed');
+    expect(e.attempts).toBe(2);
+    expect(e.error).toMatchObject({ name: 'ThreadCrashError', message: expect.stringMatching(/exited with code: 3/) });
+    const retried = await retriedErrors(id);
+    expect(retried).toHaveLength(1);
+    expect(retried[0]).toMatchObject({ name: 'ThreadCrashError' });
+    const after = await okThread();
+    expect(after).not.toBe(before);
+  });
+
+  it('a module that throws at load: the task fails (ModuleLoadError) and is retried, the worker goes on', async () => {
+    const before = await okThread();
+    const id = await r.enqueue('throws-at-load', {}, { queue: QUEUE, maxAttempts: 2 });
+    const e = await r.wait(id, { timeoutMs: 20_000 });
+    expect(e.status).toBe('failed');
+    expect(e.attempts).toBe(2);
+    expect(e.error).toMatchObject({ name: 'ModuleLoadError', message: expect.stringMatching(/refuses to load/) });
+    expect(await retriedErrors(id)).toEqual([expect.objectContaining({ name: 'ModuleLoadError' })]);
+    // A load error is caught in the thread: the thread itself lives on.
+    expect(await okThread()).toBe(before);
+  });
+
+  it('a thread that exceeds resourceLimits: the task fails and is retried, the thread is replaced, the worker goes on', async () => {
+    const before = await okThread();
+    const id = await r.enqueue('oom', {}, { queue: QUEUE, maxAttempts: 2 });
+    const e = await r.wait(id, { timeoutMs: 30_000 });
+    expect(e.status).toBe('failed');
+    expect(e.attempts).toBe(2);
+    expect(e.error).toMatchObject({ name: 'ThreadCrashError', message: expect.stringMatching(/memory/i) });
+    expect(await retriedErrors(id)).toEqual([expect.objectContaining({ name: 'ThreadCrashError' })]);
+    const after = await okThread();
+    expect(after).not.toBe(before);
+  });
+
+  it('a crash inside a micro-batch fails only the crashing task; its batch-mates complete on their first attempt', async () => {
+    // Measured as fast first, so the next ones travel many to a message (one micro-batch).
+    for (let i = 0; i < 3; i++) {
+      expect((await r.wait(await r.enqueue('maybe-exit', { i }, { queue: QUEUE }), { timeoutMs: 15_000 })).status).toBe('completed');
+    }
+    const items = Array.from({ length: 60 }, (_, i) => ({ name: 'maybe-exit', payload: { i, exit: i === 10 }, options: { queue: QUEUE, maxAttempts: 1 } }));
+    const ids = await r.enqueueMany(items);
+    const all = await Promise.all(ids.map((id) => r.wait(id, { timeoutMs: 20_000 })));
+    expect(all[10]).toMatchObject({ status: 'failed', attempts: 1, error: expect.objectContaining({ name: 'ThreadCrashError' }) });
+    const others = all.filter((_, i) => i !== 10);
+    expect(others.filter((e) => e.status !== 'completed' || e.attempts !== 1).map((e) => [e.id, e.status, e.attempts])).toEqual([]);
+    // The crash did hit a batch: its unfinished tasks were re-run one by one.
+    expect(logs.some((l) => /re-running its unfinished tasks one by one/.test(l.msg) && (l.tasks ?? 0) > 1)).toBe(true);
+    expect(await okThread()).toEqual(expect.any(Number));
+  });
+});
