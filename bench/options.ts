@@ -33,6 +33,7 @@ export interface BenchOptions {
   latencyRate: number;
   idleMs: number;
   bulkN: number;
+  bulkParallel: number[];
   scaleN: number;
   scaleProcs: number[];
   outDir?: string;
@@ -57,19 +58,20 @@ Markdown table and writes JSON + SVG to bench/results/.
   --repeat N               measure each system N times, keep the best (default 1)
   --n N                    tasks drained in scenarios 1 and 2 (default 50000; quick 5000)
   --graphile-n N           graphile-worker tasks in scenario 1 (default: --n)
-  --pgboss-n N             pg-boss tasks in scenario 1 (default 10000; quick 1000; it polls)
+  --pgboss-n N             pg-boss tasks in scenario 1 (default 20000; quick 2000; it polls)
   --rhythm-main C/B,...    Rhythm main-thread configs swept: concurrency/batchSize
   --rhythm-threads C/B,... Rhythm thread-pool configs swept for scenario 2
-  --raw-loops 1,2,4        concurrent claim/complete loops of the raw SQL baseline
+  --raw-loops 1,2          pipelines of the raw SQL baselines (each: a claiming and a settling connection)
   --graphile-concurrency 8,32,64   swept (localQueue --graphile-local-queue, default 500)
-  --pgboss B x W,...       pg-boss batchSize x work() loops, e.g. 100x1,500x2
+  --pgboss BxW,...         pg-boss batchSize x work() loops swept (default 500x2,500x4,1000x4)
   --cpu-n N                ~1 ms tasks in scenario 3 (default 4000; quick 1000)
   --cpu-n10 N              ~10 ms tasks in scenario 3 (default 400; quick 100)
   --rounds-1ms R, --rounds-10ms R  sha256 rounds (default: calibrated on this machine)
-  --latency-n N            single enqueues per system in scenario 4 (default 1000; quick 150)
+  --latency-n N            single enqueues per system in scenario 4 (default 1000; quick 100)
   --latency-rate R         enqueues per second (default 100)
   --idle-ms MS             window for the idle worker's CPU (default 5000; quick 1000)
   --bulk-n N               tasks enqueued in scenario 5 (default 100000; quick 20000)
+  --bulk-parallel 1,2,4    bulk calls of 10,000 in flight at once, swept (quick: 2)
   --scale-n N              tasks in scenario 6 (default 50000; quick 5000)
   --scale-procs 1,2,4      worker processes in scenario 6
   --out DIR                results folder (default bench/results)
@@ -134,6 +136,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'latency-rate': { type: 'string' },
       'idle-ms': { type: 'string' },
       'bulk-n': { type: 'string' },
+      'bulk-parallel': { type: 'string' },
       'scale-n': { type: 'string' },
       'scale-procs': { type: 'string' },
       out: { type: 'string' },
@@ -169,23 +172,24 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     repeat: int(v.repeat, '--repeat') ?? 1,
     n,
     graphileN: int(v['graphile-n'], '--graphile-n') ?? n,
-    pgbossN: int(v['pgboss-n'], '--pgboss-n') ?? Math.min(n, quick ? 1_000 : 10_000),
+    pgbossN: int(v['pgboss-n'], '--pgboss-n') ?? Math.min(n, quick ? 2_000 : 20_000),
     rhythmMain: cfgs(v['rhythm-main'], '--rhythm-main', quick ? [{ concurrency: 2000, batchSize: 500 }] : [{ concurrency: 1000, batchSize: 500 }, { concurrency: 2000, batchSize: 500 }, { concurrency: 4000, batchSize: 1000 }]),
     rhythmThreads: cfgs(v['rhythm-threads'], '--rhythm-threads', quick ? [{ concurrency: 2000, batchSize: 500 }] : [{ concurrency: 1000, batchSize: 500 }, { concurrency: 2000, batchSize: 500 }, { concurrency: 4000, batchSize: 1000 }]),
-    rawLoops: ints(v['raw-loops'], '--raw-loops') ?? (quick ? [2] : [1, 2, 4]),
+    rawLoops: ints(v['raw-loops'], '--raw-loops') ?? (quick ? [1] : [1, 2]),
     rawBatch: int(v['raw-batch'], '--raw-batch') ?? 500,
     graphileConcurrency: ints(v['graphile-concurrency'], '--graphile-concurrency') ?? (quick ? [24] : [8, 24, 64]),
     graphileLocalQueue: int(v['graphile-local-queue'], '--graphile-local-queue') ?? 500,
     pgboss: pairs(v.pgboss, 'x', '--pgboss')?.map(([batchSize, workers]) => ({ batchSize, workers })) ??
-      (quick ? [{ batchSize: 500, workers: 2 }] : [{ batchSize: 100, workers: 1 }, { batchSize: 500, workers: 1 }, { batchSize: 500, workers: 4 }]),
+      (quick ? [{ batchSize: 500, workers: 1 }] : [{ batchSize: 500, workers: 2 }, { batchSize: 500, workers: 4 }, { batchSize: 1000, workers: 4 }]),
     cpuN1: int(v['cpu-n'], '--cpu-n') ?? (quick ? 1_000 : 4_000),
     cpuN10: int(v['cpu-n10'], '--cpu-n10') ?? (quick ? 100 : 400),
     rounds1: int(v['rounds-1ms'], '--rounds-1ms'),
     rounds10: int(v['rounds-10ms'], '--rounds-10ms'),
-    latencyN: int(v['latency-n'], '--latency-n') ?? (quick ? 150 : 1_000),
+    latencyN: int(v['latency-n'], '--latency-n') ?? (quick ? 100 : 1_000),
     latencyRate: int(v['latency-rate'], '--latency-rate') ?? 100,
     idleMs: int(v['idle-ms'], '--idle-ms') ?? (quick ? 1_000 : 5_000),
     bulkN: int(v['bulk-n'], '--bulk-n') ?? (quick ? 20_000 : 100_000),
+    bulkParallel: ints(v['bulk-parallel'], '--bulk-parallel') ?? (quick ? [2] : [1, 2, 4]),
     scaleN: int(v['scale-n'], '--scale-n') ?? (quick ? 5_000 : 50_000),
     scaleProcs: ints(v['scale-procs'], '--scale-procs') ?? [1, 2, 4],
     outDir: v.out,

@@ -38,6 +38,7 @@ export interface Report {
   rows: Row[];
   goals: Goal[];
   errors: { scenario: string; error: string }[];
+  timings?: { step: string; seconds: number }[];
 }
 
 /** Fills row.ratio: rate / the group's reference rate; latency rows: p50 / the reference p50. */
@@ -147,7 +148,9 @@ export function markdown(report: Report): string {
   const swept = report.rows.filter((r) => r.sweep && r.sweep.length > 1);
   if (swept.length) {
     lines.push('');
-    lines.push('Sweeps (best kept above): ' + swept.map((r) => `${r.system} in ${r.group}: ${r.sweep!.map((s) => `${s.config} -> ${fmtInt(s.rate)}/s`).join(' | ')}`).join('; '));
+    lines.push('Configurations swept (the best is in the table):');
+    lines.push('');
+    for (const r of swept) lines.push(`- ${r.scenario} · ${r.system}: ${r.sweep!.map((s) => `${s.config} -> ${fmtInt(s.rate)}/s`).join(' · ')}`);
   }
   lines.push('');
   lines.push('### Goals (issue 4)');
@@ -199,7 +202,7 @@ export function svg(report: Report): string {
   const top = 70;
   const groupGap = 14;
   const groups = [...new Set(bars.map((r) => r.group))];
-  const barsHeight = bars.length * (barH + 4) + groups.length * groupGap + 40;
+  const barsHeight = bars.length * (barH + 4) + groups.length * (barH + 4 + groupGap) + 40;
   const cdfTop = top + barsHeight + 50;
   const cdfH = curves.length ? 300 : 0;
   const H = cdfTop + cdfH + (curves.length ? 70 : 0) + 20;
@@ -260,7 +263,7 @@ export function svg(report: Report): string {
       out.push(`<line x1="${sx(t).toFixed(1)}" y1="${cdfTop}" x2="${sx(t).toFixed(1)}" y2="${cdfTop + cdfH}" stroke="#e5e7eb"/>`);
       out.push(`<text x="${sx(t).toFixed(1)}" y="${cdfTop + cdfH + 16}" text-anchor="middle" fill="#555">${shortNum(t)}</text>`);
     }
-    for (const f of [0, 0.5, 0.9, 0.99, 1]) {
+    for (const f of [0, 0.25, 0.5, 0.75, 0.9, 1]) {
       out.push(`<line x1="${l}" y1="${sy(f).toFixed(1)}" x2="${l + plotW}" y2="${sy(f).toFixed(1)}" stroke="#e5e7eb"/>`);
       out.push(`<text x="${l - 6}" y="${(sy(f) + 4).toFixed(1)}" text-anchor="end" fill="#555">${f === 0 || f === 1 ? f : `p${Math.round(f * 100)}`}</text>`);
     }

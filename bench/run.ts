@@ -105,6 +105,7 @@ async function main(): Promise<number> {
       }
     }
     progress.stop();
+    progress.closeStep();
     computeRatios(rows);
     const report: Report = {
       startedAt,
@@ -116,6 +117,7 @@ async function main(): Promise<number> {
       rows,
       goals: evaluateGoals(rows),
       errors,
+      timings: progress.timings,
     };
     const md = markdown(report);
     const files = writeResults(o.outDir ?? DEFAULT_RESULTS_DIR, report);

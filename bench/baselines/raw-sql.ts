@@ -13,7 +13,7 @@ import pg from 'pg';
 import type { Rhythm } from '../../src/index.js';
 import { claimTasks } from '../../src/sql/claim.js';
 import { settleAttempts } from '../../src/sql/settle.js';
-import { epochMs, type StepProgress } from '../lib/common.js';
+import { sendChunks, type StepProgress } from '../lib/common.js';
 import type { BenchDatabase } from '../lib/database.js';
 import { checkHistory, enqueueTasks, openRhythm, type HistoryCheck } from '../systems/rhythm.js';
 
@@ -37,7 +37,7 @@ WITH picked AS (
   FROM picked WHERE w.execution_id = picked.execution_id
   RETURNING w.execution_id, w.lease_token
 )
-SELECT e.id, e.payload::text AS payload_json, c.lease_token, now() AS claimed_at
+SELECT e.id, e.payload::text AS payload_json, c.lease_token, now()::text AS claimed_at
 FROM claimed c JOIN ${n.executions} e ON e.id = c.execution_id`;
 }
 
@@ -45,14 +45,14 @@ export function minimalSettleSql(r: Rhythm): string {
   const n = r.names;
   return `
 WITH input AS (
-  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::jsonb[]) AS t(id, lease_token, result)
+  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::jsonb[], $4::timestamptz[]) AS t(id, lease_token, result, claimed_at)
 ), released AS (
   DELETE FROM ${n.workQueue} w USING input i
   WHERE w.execution_id = ANY($1::bigint[]) AND w.execution_id = i.id AND w.lease_token = i.lease_token
   RETURNING w.execution_id
 ), settled AS (
   UPDATE ${n.executions} e
-  SET status = 'completed', result = i.result, attempts = e.attempts + 1, started_at = $4, finished_at = now()
+  SET status = 'completed', result = i.result, attempts = e.attempts + 1, started_at = i.claimed_at, finished_at = now()
   FROM input i JOIN released r ON r.execution_id = i.id
   WHERE e.id = i.id
   RETURNING e.id
@@ -64,53 +64,108 @@ SELECT count(*)::int AS n FROM settled CROSS JOIN (SELECT count(*) FROM announce
 }
 
 export interface RawDrainConfig {
+  /** Pipelines: each a claiming connection and a settling connection. */
   loops: number;
   batch: number;
   variant: 'minimal' | 'rhythm';
 }
 
+/** Most claimed-but-unsettled tasks per pipeline (as a runtime's capacity). */
+const PIPELINE_CAPACITY = 2_000;
+const SETTLE_MAX = 1_000;
+
+interface Claimed {
+  id: string;
+  leaseToken: string;
+  payloadJson: string;
+  claimedAt?: string;
+}
+
+/**
+ * Pre-enqueues n tasks, then runs `loops` pipelines: a claim loop (batches of `batch` while
+ * fewer than PIPELINE_CAPACITY are held) feeding a settle loop (one statement at a time, all
+ * that is pending, up to 1,000), the way a runtime overlaps claims with completions.
+ */
 export async function drain(db: BenchDatabase, n: number, c: RawDrainConfig, progress: StepProgress, label: string): Promise<{ seconds: number; rate: number; check: HistoryCheck }> {
   const r = await openRhythm(db, 'raw');
   const clients: pg.Client[] = [];
   try {
     progress.begin(`${label}: enqueue`, n);
     await enqueueTasks(r, n, (i) => ({ name: 'noop', payload: { i }, queue: 'default' }), progress);
-    for (let i = 0; i < c.loops; i++) {
+    for (let i = 0; i < c.loops * 2; i++) {
       const client = new pg.Client({ connectionString: db.url, application_name: 'rhythm-bench-raw' });
       client.on('error', () => undefined);
       await client.connect();
       clients.push(client);
     }
-    const claim = { text: minimalClaimSql(r) };
-    const settle = { text: minimalSettleSql(r) };
+    const claimText = minimalClaimSql(r);
+    const settleText = minimalSettleSql(r);
+    const claim = async (client: pg.Client, limit: number, worker: string): Promise<Claimed[]> => {
+      if (c.variant === 'rhythm') {
+        const tasks = await claimTasks(client, r.names, 'default', ['noop'], limit, worker, 30_000);
+        return tasks.map((t) => ({ id: t.id, leaseToken: t.leaseToken, payloadJson: t.payloadJson }));
+      }
+      const res = await client.query(claimText, ['default', ['noop'], limit, worker]);
+      return res.rows.map((x) => ({ id: x.id, leaseToken: x.lease_token, payloadJson: x.payload_json, claimedAt: x.claimed_at }));
+    };
+    const settle = async (client: pg.Client, items: Claimed[]): Promise<number> => {
+      if (c.variant === 'rhythm') {
+        const settled = await settleAttempts(
+          client,
+          r.names,
+          items.map((t) => ({ id: t.id, leaseToken: t.leaseToken, outcome: 'completed' as const, resultJson: t.payloadJson, errorJson: null })),
+          r.backoff,
+        );
+        return settled.length;
+      }
+      const res = await client.query(settleText, [items.map((x) => x.id), items.map((x) => x.leaseToken), items.map((x) => x.payloadJson), items.map((x) => x.claimedAt)]);
+      return res.rows[0].n;
+    };
     progress.begin(label, n);
     let done = 0;
-    await Promise.all(
-      clients.map(async (client, k) => {
+    const pipeline = async (k: number) => {
+      const claimer = clients[2 * k]!;
+      const settler = clients[2 * k + 1]!;
+      const pending: Claimed[] = [];
+      let held = 0;
+      let claimsOver = false;
+      let wakeSettler: (() => void) | undefined;
+      let wakeClaimer: (() => void) | undefined;
+      const wake = (w: (() => void) | undefined) => w?.();
+      const claimLoop = async () => {
         for (;;) {
-          if (c.variant === 'rhythm') {
-            const tasks = await claimTasks(client, r.names, 'default', ['noop'], c.batch, `raw-${k}`, 30_000);
-            if (tasks.length === 0) return;
-            const settled = await settleAttempts(
-              client,
-              r.names,
-              tasks.map((t) => ({ id: t.id, leaseToken: t.leaseToken, outcome: 'completed' as const, resultJson: t.payloadJson, errorJson: null })),
-              r.backoff,
-            );
-            done += settled.length;
-          } else {
-            const claimed = await client.query({ ...claim, values: ['default', ['noop'], c.batch, `raw-${k}`] });
-            if (claimed.rows.length === 0) return;
-            const res = await client.query({
-              ...settle,
-              values: [claimed.rows.map((x) => x.id), claimed.rows.map((x) => x.lease_token), claimed.rows.map((x) => x.payload_json), claimed.rows[0].claimed_at],
-            });
-            done += res.rows[0].n;
+          if (held >= PIPELINE_CAPACITY) {
+            await new Promise<void>((res) => (wakeClaimer = res));
+            continue;
           }
-          progress.update(done);
+          const rows = await claim(claimer, Math.min(c.batch, PIPELINE_CAPACITY - held), `raw-${k}`);
+          if (rows.length === 0) {
+            claimsOver = true;
+            wake(wakeSettler);
+            return;
+          }
+          held += rows.length;
+          pending.push(...rows);
+          wake(wakeSettler);
         }
-      }),
-    );
+      };
+      const settleLoop = async () => {
+        for (;;) {
+          if (pending.length === 0) {
+            if (claimsOver) return;
+            await new Promise<void>((res) => (wakeSettler = res));
+            continue;
+          }
+          const items = pending.splice(0, SETTLE_MAX);
+          done += await settle(settler, items);
+          held -= items.length;
+          progress.update(done);
+          wake(wakeClaimer);
+        }
+      };
+      await Promise.all([claimLoop(), settleLoop()]);
+    };
+    await Promise.all(Array.from({ length: c.loops }, (_, k) => pipeline(k)));
     const check = await checkHistory(r);
     return { seconds: check.seconds, rate: check.completed / check.seconds, check };
   } finally {
@@ -121,7 +176,7 @@ export async function drain(db: BenchDatabase, n: number, c: RawDrainConfig, pro
 }
 
 /** Inserts n ready tasks (history rows + work_queue rows), generated in the database, 10,000 a statement. */
-export async function bulkInsert(db: BenchDatabase, n: number, progress: StepProgress, chunk = 10_000): Promise<{ seconds: number; rate: number; stored: number }> {
+export async function bulkInsert(db: BenchDatabase, n: number, parallel: number, progress: StepProgress, chunk = 10_000): Promise<{ seconds: number; rate: number; stored: number }> {
   const r = await openRhythm(db, 'rawbulk');
   try {
     const n_ = r.names;
@@ -133,12 +188,10 @@ WITH inserted AS (
 )
 INSERT INTO ${n_.workQueue} (execution_id, queue, name, priority)
 SELECT id, queue, name, priority FROM inserted`;
-    const t0 = epochMs();
-    for (let i = 0; i < n; i += chunk) {
-      await r.pool.query(sql, [i, Math.min(n, i + chunk) - 1]);
-      progress.update(Math.min(n, i + chunk));
-    }
-    const seconds = (epochMs() - t0) / 1000;
+    const seconds = await sendChunks(Math.ceil(n / chunk), 1, parallel, (k) => k, async ([k]) => {
+      await r.pool.query(sql, [k! * chunk, Math.min(n, (k! + 1) * chunk) - 1]);
+    });
+    progress.update(n);
     const stored = (await r.pool.query(`SELECT count(*)::int AS n FROM ${n_.workQueue}`)).rows[0].n;
     return { seconds, rate: n / seconds, stored };
   } finally {

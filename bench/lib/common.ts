@@ -81,3 +81,37 @@ export function fmtInt(n: number): string {
 export function schemaSuffix(): string {
   return `${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 }
+
+/**
+ * Sends n items in chunks (built before the clock starts), `parallel` chunks in flight at
+ * once; returns the seconds from the first send to the last acknowledgement.
+ */
+export async function sendChunks<T>(
+  n: number,
+  chunk: number,
+  parallel: number,
+  make: (i: number) => T,
+  send: (items: T[]) => Promise<unknown>,
+  progress?: StepProgress,
+): Promise<number> {
+  const chunks: T[][] = [];
+  for (let i = 0; i < n; i += chunk) {
+    const items: T[] = [];
+    for (let j = i; j < Math.min(n, i + chunk); j++) items.push(make(j));
+    chunks.push(items);
+  }
+  let next = 0;
+  let sent = 0;
+  const t0 = epochMs();
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, chunks.length) }, async () => {
+      while (next < chunks.length) {
+        const items = chunks[next++]!;
+        await send(items);
+        sent += items.length;
+        progress?.update(sent);
+      }
+    }),
+  );
+  return (epochMs() - t0) / 1000;
+}

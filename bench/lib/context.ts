@@ -12,6 +12,8 @@ export interface BenchContext {
   rows: Row[];
   /** Filled by scenario 3's calibration, read by the report. */
   calibration?: { nsPerRound: number; rounds1: number; rounds10: number };
+  /** The best main-thread Rhythm configuration of scenario 1, reused by scenario 6. */
+  bestMain?: { concurrency: number; batchSize: number };
 }
 
 /** Runs fn `repeat` times and keeps the result with the highest rate. */

@@ -10,6 +10,11 @@ export class Progress implements StepProgress {
   private step = 0;
   private prefix = '';
   private readonly tty: boolean;
+  private readonly t0 = Date.now();
+  private stepStart = Date.now();
+  private title = '';
+  /** Wall time of every step, for the JSON report. */
+  readonly timings: { step: string; seconds: number }[] = [];
 
   constructor(private readonly steps: number, private readonly enabled: boolean) {
     this.tty = enabled && Boolean(process.stderr.isTTY);
@@ -17,9 +22,18 @@ export class Progress implements StepProgress {
 
   /** A new top-level measurement (one system in one scenario). */
   next(title: string): void {
+    this.closeStep();
     this.step++;
+    this.title = title;
+    this.stepStart = Date.now();
     this.prefix = `[${this.step}/${this.steps}] ${title}`;
-    if (this.enabled && !this.tty) process.stderr.write(`${this.prefix}\n`);
+    if (this.enabled && !this.tty) process.stderr.write(`${this.prefix} (at ${((Date.now() - this.t0) / 1000).toFixed(1)} s)\n`);
+  }
+
+  /** Records the running step's duration. */
+  closeStep(): void {
+    if (this.title) this.timings.push({ step: this.title, seconds: (Date.now() - this.stepStart) / 1000 });
+    this.title = '';
   }
 
   begin(label: string, total: number): void {

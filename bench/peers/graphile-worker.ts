@@ -4,7 +4,7 @@
  * batched completion (completeJobBatchDelay / failJobBatchDelay 0), with the concurrency swept.
  */
 import { run, makeWorkerUtils, Logger, type Runner, type WorkerUtils } from 'graphile-worker';
-import { epochMs, schemaSuffix, sleep, silentGraphileLogFactory, type StepProgress } from '../lib/common.js';
+import { epochMs, schemaSuffix, sendChunks, sleep, silentGraphileLogFactory, type StepProgress } from '../lib/common.js';
 import type { BenchDatabase } from '../lib/database.js';
 
 export const NAME = 'graphile-worker';
@@ -30,16 +30,9 @@ export async function openSchema(db: BenchDatabase, tag: string): Promise<{ sche
   return { schema, utils };
 }
 
-/** addJobs in chunks; returns the seconds spent. */
-export async function addJobs(utils: WorkerUtils, n: number, progress?: StepProgress, chunk = 10_000): Promise<number> {
-  const t0 = epochMs();
-  for (let i = 0; i < n; i += chunk) {
-    const specs = [];
-    for (let j = i; j < Math.min(n, i + chunk); j++) specs.push({ identifier: 'noop', payload: { i: j } });
-    await utils.addJobs(specs);
-    progress?.update(Math.min(n, i + chunk));
-  }
-  return (epochMs() - t0) / 1000;
+/** addJobs in chunks of 10,000 (`parallel` calls at once); returns the seconds spent. */
+export function addJobs(utils: WorkerUtils, n: number, progress?: StepProgress, parallel = 1): Promise<number> {
+  return sendChunks(n, 10_000, parallel, (i) => ({ identifier: 'noop', payload: { i } }), (specs) => utils.addJobs(specs), progress);
 }
 
 export function startRunner(url: string, schema: string, c: GraphileConfig, noop: (payload: unknown) => void | Promise<void>): Promise<Runner> {
@@ -103,10 +96,10 @@ export async function drain(db: BenchDatabase, n: number, c: GraphileConfig, pro
 }
 
 /** Bulk enqueue rate of addJobs. */
-export async function bulkEnqueue(db: BenchDatabase, n: number, progress: StepProgress): Promise<{ seconds: number; rate: number; stored: number }> {
+export async function bulkEnqueue(db: BenchDatabase, n: number, parallel: number, progress: StepProgress): Promise<{ seconds: number; rate: number; stored: number }> {
   const { schema, utils } = await openSchema(db, 's5');
   try {
-    const seconds = await addJobs(utils, n, progress);
+    const seconds = await addJobs(utils, n, progress, parallel);
     const stored = await remaining(db, schema);
     return { seconds, rate: n / seconds, stored };
   } finally {

@@ -6,7 +6,7 @@
  * work() loops on the queue (v10's way to add concurrency).
  */
 import PgBoss from 'pg-boss';
-import { epochMs, schemaSuffix, sleep, type StepProgress } from '../lib/common.js';
+import { epochMs, schemaSuffix, sendChunks, sleep, type StepProgress } from '../lib/common.js';
 import type { BenchDatabase } from '../lib/database.js';
 
 export const NAME = 'pg-boss';
@@ -41,16 +41,9 @@ export async function closeBoss(boss: PgBoss): Promise<void> {
   await boss.stop({ graceful: false, wait: true, timeout: 1_000 }).catch(() => undefined);
 }
 
-/** insert() in chunks; returns the seconds spent. */
-export async function insertJobs(boss: PgBoss, n: number, progress?: StepProgress, chunk = 10_000): Promise<number> {
-  const t0 = epochMs();
-  for (let i = 0; i < n; i += chunk) {
-    const jobs = [];
-    for (let j = i; j < Math.min(n, i + chunk); j++) jobs.push({ name: QUEUE, data: { i: j } });
-    await boss.insert(jobs);
-    progress?.update(Math.min(n, i + chunk));
-  }
-  return (epochMs() - t0) / 1000;
+/** insert() in chunks of 10,000 (`parallel` calls at once); returns the seconds spent. */
+export function insertJobs(boss: PgBoss, n: number, progress?: StepProgress, parallel = 1): Promise<number> {
+  return sendChunks(n, 10_000, parallel, (i) => ({ name: QUEUE, data: { i } }), (jobs) => boss.insert(jobs), progress);
 }
 
 export async function notCompleted(db: BenchDatabase, schema: string): Promise<number> {
@@ -96,10 +89,10 @@ export async function drain(db: BenchDatabase, n: number, c: PgBossConfig, progr
   }
 }
 
-export async function bulkEnqueue(db: BenchDatabase, n: number, progress: StepProgress): Promise<{ seconds: number; rate: number; stored: number }> {
+export async function bulkEnqueue(db: BenchDatabase, n: number, parallel: number, progress: StepProgress): Promise<{ seconds: number; rate: number; stored: number }> {
   const { schema, boss } = await openSchema(db, 's5');
   try {
-    const seconds = await insertJobs(boss, n, progress);
+    const seconds = await insertJobs(boss, n, progress, parallel);
     const stored = await notCompleted(db, schema);
     return { seconds, rate: n / seconds, stored };
   } finally {

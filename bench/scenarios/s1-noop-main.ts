@@ -33,7 +33,10 @@ export async function run(ctx: BenchContext): Promise<void> {
       return { ...r, busy: busy() };
     });
     sweep.push({ config, rate: res.rate });
-    if (!best || res.rate > best.rate) best = { config, rate: res.rate, seconds: res.seconds, done: res.check.completed, notOnce: res.check.notOnce, busy: res.busy };
+    if (!best || res.rate > best.rate) {
+      best = { config, rate: res.rate, seconds: res.seconds, done: res.check.completed, notOnce: res.check.notOnce, busy: res.busy };
+      ctx.bestMain = c;
+    }
   }
   ctx.rows.push({
     group: '1', scenario: TITLE, system: 'Rhythm', kind: 'rhythm', reference: true,
@@ -48,7 +51,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       const rawSweep: { config: string; rate: number }[] = [];
       let bestRaw: { config: string; rate: number; seconds: number; done: number; notOnce: number } | undefined;
       for (const loops of opts.rawLoops) {
-        const config = `${loops} loop${loops > 1 ? 's' : ''}, batch ${opts.rawBatch}`;
+        const config = `${loops} pipeline${loops > 1 ? 's' : ''} (claim + settle connections), batch ${opts.rawBatch}`;
         progress.next(`${TITLE} · ${name} (${config})`);
         const res = await bestOf(opts.repeat, () => raw.drain(db, n, { loops, batch: opts.rawBatch, variant }, progress, 'claim + complete'));
         rawSweep.push({ config, rate: res.rate });

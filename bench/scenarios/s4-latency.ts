@@ -100,7 +100,7 @@ async function measure(ctx: BenchContext, system: ChildSystem, producer: Produce
     await Promise.race([everyStart, sleep(15_000)]);
     await Promise.all(pending);
     progress.update(nStarted);
-    return { idle, starts: [...started].filter((x) => !Number.isNaN(x)), results: [...results].filter((x) => !Number.isNaN(x)), missing: n - nStarted };
+    return { idle, offset, starts: [...started].filter((x) => !Number.isNaN(x)), results: [...results].filter((x) => !Number.isNaN(x)), missing: n - nStarted };
   } finally {
     await child.stop().catch(() => undefined);
     await producer.close().catch(() => undefined);
@@ -157,7 +157,7 @@ export async function run(ctx: BenchContext): Promise<void> {
   ctx.rows.push(row('Rhythm', 'rhythm', 'enqueue→start', rh.starts, {
     reference: true, done: rh.starts.length, verified: rh.missing === 0,
     notes: [idleNote(rh.idle), ...(rh.missing ? [`${rh.missing} never started`] : [])],
-    extra: { idleCpuShare: rh.idle.share, idleCpuMs: rh.idle.cpuMs, idleMs: opts.idleMs },
+    extra: { idleCpuShare: rh.idle.share, idleCpuMs: rh.idle.cpuMs, idleMs: opts.idleMs, clockOffsetMs: rh.offset },
   }));
   ctx.rows.push(row('Rhythm', 'rhythm', 'enqueue→result', rh.results, { notes: ['wait() resolved in the producer'] }));
 
@@ -169,7 +169,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     ctx.rows.push(row(gw.NAME, 'peer', 'enqueue→start', gr.starts, {
       config: `${config}; ${gw.describeConfig(gw.LATENCY_CONFIG)}`, done: gr.starts.length, verified: gr.missing === 0,
       notes: [idleNote(gr.idle), 'no results (a non-goal of graphile-worker)', ...(gr.missing ? [`${gr.missing} never started`] : [])],
-      extra: { idleCpuShare: gr.idle.share, idleCpuMs: gr.idle.cpuMs, idleMs: opts.idleMs },
+      extra: { idleCpuShare: gr.idle.share, idleCpuMs: gr.idle.cpuMs, idleMs: opts.idleMs, clockOffsetMs: gr.offset },
     }));
 
     progress.next(`${TITLE} · pg-boss`);
@@ -179,7 +179,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     ctx.rows.push(row(pb.NAME, 'peer', 'enqueue→start', pr.starts, {
       config: `${config}; ${pb.describeConfig(pb.LATENCY_CONFIG)}`, done: pr.starts.length, verified: pr.missing === 0,
       notes: [idleNote(pr.idle), `polls every ${pb.LATENCY_CONFIG.pollingIntervalSeconds} s (its minimum)`, ...(pr.missing ? [`${pr.missing} never started`] : [])],
-      extra: { idleCpuShare: pr.idle.share, idleCpuMs: pr.idle.cpuMs, idleMs: opts.idleMs },
+      extra: { idleCpuShare: pr.idle.share, idleCpuMs: pr.idle.cpuMs, idleMs: opts.idleMs, clockOffsetMs: pr.offset },
     }));
   }
 }

@@ -18,7 +18,7 @@ export function steps(o: BenchContext['opts']): number {
 export async function run(ctx: BenchContext): Promise<void> {
   const { opts, db, progress } = ctx;
   const n = opts.scaleN;
-  const c = opts.rhythmMain[0]!;
+  const c = ctx.bestMain ?? opts.rhythmMain[0]!;
   for (const procs of opts.scaleProcs) {
     progress.next(`${TITLE} · Rhythm x${procs}`);
     const r = await openRhythm(db, 's6');
