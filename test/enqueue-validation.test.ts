@@ -162,6 +162,13 @@ describe('payloads that are not JSON', () => {
     await expectNothingWritten();
   });
 
+  it('accepts values with toJSON (a Date), stored as their JSON form', async () => {
+    const when = new Date('2030-01-02T03:04:05.678Z');
+    const id = await r.enqueue('json', { when }, { queue: 'json-only' });
+    expect((await r.get(id))!.payload).toEqual({ when: '2030-01-02T03:04:05.678Z' });
+    await r.cancel(id);
+  });
+
   it('stores JSON payloads unchanged (null, strings, numbers, nested objects, unicode)', async () => {
     const payloads = [null, 'text', 0, -1.25, true, [], { nested: { list: [1, 'two', null], emoji: '🎵', quote: '"\\' } }];
     const ids = await r.enqueueMany(payloads.map((payload) => ({ name: 'json', payload, options: { queue: 'json-only' } })));
@@ -205,6 +212,31 @@ describe('other options and ids', () => {
     await expect(r.wait('1', { timeoutMs: -1 })).rejects.toThrow(/option timeoutMs/);
     await expect(r.startInternalWorker({ tick: 5 } as never)).rejects.toThrow(/unknown startInternalWorker option "tick"/);
     await expect(r.startInternalWorker({ tickMs: 0 })).rejects.toThrow(/option tickMs/);
+  });
+
+  it('refuses Rhythm.init with no database configured anywhere', async () => {
+    const saved = { RHYTHM_DATABASE_URL: process.env.RHYTHM_DATABASE_URL, DATABASE_URL: process.env.DATABASE_URL };
+    delete process.env.RHYTHM_DATABASE_URL;
+    delete process.env.DATABASE_URL;
+    try {
+      await expect(Rhythm.init({})).rejects.toThrow(RhythmValidationError);
+      await expect(Rhythm.init()).rejects.toThrow(/no database configured.*RHYTHM_DATABASE_URL.*DATABASE_URL/);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) if (v !== undefined) process.env[k] = v;
+    }
+  });
+
+  it('refuses to start a worker twice, or to register a task on a started worker', async () => {
+    const w = new Worker(r, { queue: 'started-twice' });
+    w.task('t', async () => null);
+    const running = w.start();
+    try {
+      expect(() => w.start()).toThrow(/already started/);
+      expect(() => w.task('late', async () => null)).toThrow(/already started/);
+    } finally {
+      await w.stop();
+      await running;
+    }
   });
 
   it('returns null from get() for an id that does not exist', async () => {

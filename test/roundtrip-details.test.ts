@@ -6,13 +6,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMainThread } from 'node:worker_threads';
 import { Rhythm, Worker, type TaskContext } from 'rhythm';
-import { count, deferred, fixture, freshRhythm, type TestDatabase } from './helpers.js';
+import { count, deferred, fixture, freshRhythm, until, type TestDatabase } from './helpers.js';
 
 let db: TestDatabase;
 let r: Rhythm;
 let running: Promise<unknown>;
 const hold = new Map<number, ReturnType<typeof deferred>>();
 const holding = new Map<number, ReturnType<typeof deferred>>();
+const aborts = new Map<number, unknown>();
 
 beforeAll(async () => {
   ({ db, r } = await freshRhythm());
@@ -34,9 +35,18 @@ beforeAll(async () => {
     return payload.n;
   });
   io.task('returns-null', () => null);
+  io.task('until-aborted', (payload: { n: number }, ctx: TaskContext) => {
+    holding.get(payload.n)?.resolve();
+    return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => {
+      aborts.set(payload.n, ctx.signal.reason);
+      reject(ctx.signal.reason);
+    }));
+  });
   io.task('sync', (payload: { a: number; b: number }) => payload.a + payload.b);
   const cpu = new Worker(r, { queue: 'cpu', threads: 2 });
   cpu.task('echo', fixture('echo.js'));
+  // A module may also be given as a path string (relative to the working directory).
+  cpu.task('echo-by-path', 'test/fixtures/echo.js');
   running = Promise.all([io.start(), cpu.start()]);
 });
 afterAll(async () => {
@@ -132,5 +142,27 @@ describe('execution states', () => {
     expect(BigInt(b)).toBeGreaterThan(BigInt(a));
     await r.cancel(a);
     await r.cancel(b);
+  });
+
+  it('a module registered by path string runs like one registered by URL', async () => {
+    const id = await r.enqueue('echo-by-path', { p: 1 }, { queue: 'cpu' });
+    expect(await r.wait(id, { timeoutMs: 10_000 })).toMatchObject({ status: 'completed', result: { payload: { p: 1 }, onThread: true } });
+  });
+
+  it('cancel() of a running task aborts its handler\'s signal; the execution is cancelled and the worker goes on', async () => {
+    holding.set(2, deferred());
+    const id = await r.enqueue('until-aborted', { n: 2 }, { queue: 'io' });
+    await holding.get(2)!.promise;
+    expect(await r.cancel(id)).toBe(true);
+    const e = await r.wait(id, { timeoutMs: 10_000 });
+    expect(e).toMatchObject({ status: 'cancelled', error: { name: 'CancelledError' } });
+    expect(e.finishedAt).toBeInstanceOf(Date);
+    await until('the handler to see its signal abort', () => aborts.has(2));
+    expect(aborts.get(2)).toMatchObject({ name: 'TaskAbortedError', reason: 'cancelled' });
+    expect(await r.cancel(id)).toBe(false); // already final
+    // The cancelled run's late outcome changes nothing, and the worker still serves.
+    const next = await r.enqueue('sync', { a: 1, b: 1 }, { queue: 'io' });
+    expect(await r.wait(next, { timeoutMs: 10_000 })).toMatchObject({ status: 'completed', result: 2 });
+    expect((await r.get(id))!.status).toBe('cancelled');
   });
 });
