@@ -33,6 +33,8 @@ beforeAll(async () => {
         return { ratio: NaN };
       case 'symbol':
         return Symbol('s');
+      case 'lone-surrogate':
+        return { text: 'half \udc00 a pair' };
       default:
         return { fine: true };
     }
@@ -88,6 +90,22 @@ describe('a handler returning a value that is not JSON', () => {
     expect(e.attempts).toBe(1);
     expect(e.error?.name).toBe('RhythmValidationError');
     for (const m of mentions) expect(e.error?.message).toMatch(m);
+  });
+
+  it('a result Postgres refuses (a lone surrogate) is stored as ResultRejectedError; results settled alongside it are kept', async () => {
+    const ids = await r.enqueueMany(
+      Array.from({ length: 30 }, (_, i) => ({ name: 'returns', payload: { kind: i === 13 ? 'lone-surrogate' : 'fine' }, options: { queue: 'bad-results', maxAttempts: 3 } })),
+    );
+    const done = await Promise.all(ids.map((id) => r.wait(id, { timeoutMs: 10_000 })));
+    done.forEach((e, i) => {
+      if (i === 13) {
+        expect(e).toMatchObject({ status: 'failed', attempts: 1, result: null });
+        expect(e.error?.name).toBe('ResultRejectedError');
+        expect(e.error?.message).toMatch(/database refused to store/);
+      } else {
+        expect(e).toMatchObject({ status: 'completed', result: { fine: true } });
+      }
+    });
   });
 
   it('the workers still serve good results afterwards, on both executors', async () => {
