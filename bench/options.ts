@@ -42,6 +42,7 @@ export interface BenchOptions {
   pgSettings: Record<string, string>;
   progress: boolean;
   keep: boolean;
+  pgStats: boolean;
 }
 
 const HELP = `npm run bench -- [flags]
@@ -64,8 +65,8 @@ Markdown table and writes JSON + SVG to bench/results/.
   --raw-loops 1,2          pipelines of the raw SQL baselines (each: a claiming and a settling connection)
   --graphile-concurrency 8,32,64   swept (localQueue --graphile-local-queue, default 500)
   --pgboss BxW,...         pg-boss batchSize x work() loops swept (default 500x2,500x4,1000x4)
-  --cpu-n N                ~1 ms tasks in scenario 3 (default 4000; quick 1000)
-  --cpu-n10 N              ~10 ms tasks in scenario 3 (default 400; quick 100)
+  --cpu-n N                ~1 ms tasks in scenario 3 (default 4000; quick 600)
+  --cpu-n10 N              ~10 ms tasks in scenario 3 (default 400; quick 60)
   --rounds-1ms R, --rounds-10ms R  sha256 rounds (default: calibrated on this machine)
   --latency-n N            single enqueues per system in scenario 4 (default 1000; quick 100)
   --latency-rate R         enqueues per second (default 100)
@@ -79,6 +80,8 @@ Markdown table and writes JSON + SVG to bench/results/.
   --database-url URL       use this Postgres (default DATABASE_URL, else embedded)
   --pg-setting k=v         extra setting for the embedded server (repeatable)
   --no-progress            no progress output on stderr
+  --pg-stats               record Postgres time per statement (pg_stat_statements) during
+                           Rhythm's drains in scenarios 1-2, shown under the table
   --keep                   keep the bench schemas / database afterwards
 `;
 
@@ -145,6 +148,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'pg-setting': { type: 'string', multiple: true },
       'no-progress': { type: 'boolean' },
       keep: { type: 'boolean' },
+      'pg-stats': { type: 'boolean' },
     },
   });
   if (v.help) return 'help';
@@ -181,8 +185,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     graphileLocalQueue: int(v['graphile-local-queue'], '--graphile-local-queue') ?? 500,
     pgboss: pairs(v.pgboss, 'x', '--pgboss')?.map(([batchSize, workers]) => ({ batchSize, workers })) ??
       (quick ? [{ batchSize: 500, workers: 1 }] : [{ batchSize: 500, workers: 2 }, { batchSize: 500, workers: 4 }, { batchSize: 1000, workers: 4 }]),
-    cpuN1: int(v['cpu-n'], '--cpu-n') ?? (quick ? 1_000 : 4_000),
-    cpuN10: int(v['cpu-n10'], '--cpu-n10') ?? (quick ? 100 : 400),
+    cpuN1: int(v['cpu-n'], '--cpu-n') ?? (quick ? 600 : 4_000),
+    cpuN10: int(v['cpu-n10'], '--cpu-n10') ?? (quick ? 60 : 400),
     rounds1: int(v['rounds-1ms'], '--rounds-1ms'),
     rounds10: int(v['rounds-10ms'], '--rounds-10ms'),
     latencyN: int(v['latency-n'], '--latency-n') ?? (quick ? 100 : 1_000),
@@ -198,6 +202,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     pgSettings,
     progress: !v['no-progress'],
     keep: Boolean(v.keep),
+    pgStats: Boolean(v['pg-stats']),
   };
 }
 

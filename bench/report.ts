@@ -152,6 +152,17 @@ export function markdown(report: Report): string {
     lines.push('');
     for (const r of swept) lines.push(`- ${r.scenario} · ${r.system}: ${r.sweep!.map((s) => `${s.config} -> ${fmtInt(s.rate)}/s`).join(' · ')}`);
   }
+  const withStats = report.rows.filter((r) => Array.isArray(r.extra?.pgStatements));
+  for (const r of withStats) {
+    lines.push('');
+    lines.push(`Postgres execution time per statement, ${r.scenario} · ${r.system} (${r.config}; pg_stat_statements):`);
+    lines.push('');
+    lines.push('| Statement | Calls | Rows | Total ms | µs a row |');
+    lines.push('|---|---:|---:|---:|---:|');
+    for (const st of r.extra!.pgStatements as { query: string; calls: number; rows: number; totalMs: number; usPerRow: number | null }[]) {
+      lines.push(`| \`${st.query.replace(/\|/g, '\\|')}\` | ${fmtInt(st.calls)} | ${fmtInt(st.rows)} | ${st.totalMs.toFixed(1)} | ${st.usPerRow === null ? '' : st.usPerRow.toFixed(1)} |`);
+    }
+  }
   lines.push('');
   lines.push('### Goals (issue 4)');
   lines.push('');

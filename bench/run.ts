@@ -90,7 +90,7 @@ async function main(): Promise<number> {
 
   try {
     progress.note(`rhythm bench${o.quick ? ' --quick' : ''}: scenarios ${[...o.scenarios].join(', ')}; starting Postgres...`);
-    db = await openBenchDatabase({ url: o.databaseUrl, dataDir: o.dataDir, settings: o.pgSettings, keep: o.keep });
+    db = await openBenchDatabase({ url: o.databaseUrl, dataDir: o.dataDir, settings: o.pgSettings, keep: o.keep, pgStats: o.pgStats });
     const ctx: BenchContext = { db, opts: o, progress, rows };
     const m = machine(db);
     for (const [, scenario] of selected) {

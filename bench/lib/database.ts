@@ -9,6 +9,15 @@ import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../../src/index.js';
 
+export interface StatementStat {
+  query: string;
+  calls: number;
+  rows: number;
+  totalMs: number;
+  /** Execution time per row returned or affected. */
+  usPerRow: number | null;
+}
+
 export interface BenchDatabase {
   url: string;
   /** "embedded" or "external". */
@@ -22,11 +31,17 @@ export interface BenchDatabase {
   trackSchema(schema: string): void;
   dropSchema(schema: string): Promise<void>;
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+  /** pg_stat_statements, when --pg-stats enabled it. */
+  stats?: {
+    reset(): Promise<void>;
+    /** The statements that took the most execution time since the last reset. */
+    top(limit?: number): Promise<StatementStat[]>;
+  };
 }
 
 const SHOWN = ['server_version', 'shared_buffers', 'synchronous_commit', 'fsync', 'max_connections', 'wal_level'];
 
-export async function openBenchDatabase(options: { url?: string; dataDir?: string; settings?: Record<string, string>; keep?: boolean }): Promise<BenchDatabase> {
+export async function openBenchDatabase(options: { url?: string; dataDir?: string; settings?: Record<string, string>; keep?: boolean; pgStats?: boolean }): Promise<BenchDatabase> {
   const external = options.url ?? process.env.RHYTHM_DATABASE_URL ?? process.env.DATABASE_URL;
   let server: EmbeddedServer | undefined;
   let url: string;
@@ -39,7 +54,8 @@ export async function openBenchDatabase(options: { url?: string; dataDir?: strin
     const parent = path.dirname(dataDir);
     mkdirSync(parent, { recursive: true });
     chmodSync(parent, 0o755); // the server runs as the postgres user when we are root
-    server = await startEmbeddedPostgres({ dataDir, settings: { max_connections: 200, ...options.settings } });
+    const statSettings: Record<string, string> = options.pgStats ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'top' } : {};
+    server = await startEmbeddedPostgres({ dataDir, settings: { max_connections: 200, ...statSettings, ...options.settings } });
     adminUrl = server.url;
     createdDb = `rhythm_bench_${process.pid}`;
     try {
@@ -72,12 +88,39 @@ export async function openBenchDatabase(options: { url?: string; dataDir?: strin
     throw err;
   }
   const version = settings.server_version ?? 'unknown';
+  let stats: BenchDatabase['stats'];
+  if (options.pgStats) {
+    try {
+      await pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+      await pool.query('SELECT pg_stat_statements_reset()');
+      stats = {
+        reset: async () => {
+          await pool.query('SELECT pg_stat_statements_reset()');
+        },
+        top: async (limit = 6) => {
+          const res = await pool.query(
+            `SELECT regexp_replace(left(query, 90), '\\s+', ' ', 'g') AS query, calls::int AS calls, rows::bigint AS rows, total_exec_time AS total_ms
+             FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+             ORDER BY total_exec_time DESC LIMIT $1`,
+            [limit],
+          );
+          return res.rows.map((r) => ({
+            query: r.query, calls: r.calls, rows: Number(r.rows), totalMs: r.total_ms,
+            usPerRow: Number(r.rows) > 0 ? (r.total_ms * 1000) / Number(r.rows) : null,
+          }));
+        },
+      };
+    } catch (err) {
+      process.stderr.write(`--pg-stats: pg_stat_statements is not available (${(err as Error).message}); continuing without it\n`);
+    }
+  }
   const db: BenchDatabase = {
     url,
     source: external ? 'external (DATABASE_URL)' : `embedded (${server!.dataDir})`,
     server,
     version,
     settings,
+    stats,
     trackSchema: (s) => void schemas.add(s),
     async dropSchema(schema) {
       schemas.delete(schema);

@@ -6,6 +6,7 @@
 import { bestOf, cpuBusy, pct, type BenchContext } from '../lib/context.js';
 import type { Row } from '../lib/common.js';
 import { drain, describeWorker } from '../systems/rhythm.js';
+import type { StatementStat } from '../lib/database.js';
 import * as raw from '../baselines/raw-sql.js';
 import * as gw from '../peers/graphile-worker.js';
 import * as pb from '../peers/pg-boss.js';
@@ -22,7 +23,7 @@ export async function run(ctx: BenchContext): Promise<void> {
 
   // Rhythm: sweep, keep the best.
   const sweep: { config: string; rate: number }[] = [];
-  let best: { config: string; rate: number; seconds: number; done: number; notOnce: number; busy: number } | undefined;
+  let best: { config: string; rate: number; seconds: number; done: number; notOnce: number; busy: number; statements?: StatementStat[] } | undefined;
   for (const c of opts.rhythmMain) {
     const worker = { queue: 'default', concurrency: c.concurrency, batchSize: c.batchSize };
     const config = describeWorker(worker);
@@ -34,7 +35,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     });
     sweep.push({ config, rate: res.rate });
     if (!best || res.rate > best.rate) {
-      best = { config, rate: res.rate, seconds: res.seconds, done: res.check.completed, notOnce: res.check.notOnce, busy: res.busy };
+      best = { config, rate: res.rate, seconds: res.seconds, done: res.check.completed, notOnce: res.check.notOnce, busy: res.busy, statements: res.statements };
       ctx.bestMain = c;
     }
   }
@@ -43,6 +44,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     config: best!.config, tasks: n, seconds: best!.seconds, rate: best!.rate,
     done: best!.done, verified: best!.done === n && best!.notOnce === 0,
     notes: [`CPU busy ${pct(best!.busy)}`], sweep,
+    extra: best!.statements ? { pgStatements: best!.statements } : undefined,
   } satisfies Row);
 
   if (opts.baselines) {

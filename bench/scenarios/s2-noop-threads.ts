@@ -6,6 +6,7 @@
 import { bestOf, cpuBusy, pct, type BenchContext } from '../lib/context.js';
 import { NOOP_MODULE } from '../lib/common.js';
 import { drain, describeWorker } from '../systems/rhythm.js';
+import type { StatementStat } from '../lib/database.js';
 import * as piscina from '../baselines/piscina.js';
 import * as tinypool from '../baselines/tinypool.js';
 
@@ -20,7 +21,7 @@ export async function run(ctx: BenchContext): Promise<void> {
   const n = opts.n;
   const threads = opts.threads;
   const sweep: { config: string; rate: number }[] = [];
-  let best: { config: string; rate: number; seconds: number; done: number; notOnce: number; busy: number } | undefined;
+  let best: { config: string; rate: number; seconds: number; done: number; notOnce: number; busy: number; statements?: StatementStat[] } | undefined;
   for (const c of opts.rhythmThreads) {
     const worker = { queue: 'high-cpu', threads, concurrency: c.concurrency, batchSize: c.batchSize };
     const config = describeWorker(worker);
@@ -31,12 +32,13 @@ export async function run(ctx: BenchContext): Promise<void> {
       return { ...r, busy: busy() };
     });
     sweep.push({ config, rate: res.rate });
-    if (!best || res.rate > best.rate) best = { config, rate: res.rate, seconds: res.seconds, done: res.check.completed, notOnce: res.check.notOnce, busy: res.busy };
+    if (!best || res.rate > best.rate) best = { config, rate: res.rate, seconds: res.seconds, done: res.check.completed, notOnce: res.check.notOnce, busy: res.busy, statements: res.statements };
   }
   ctx.rows.push({
     group: '2', scenario: TITLE, system: 'Rhythm', kind: 'rhythm', reference: true, config: best!.config, tasks: n,
     seconds: best!.seconds, rate: best!.rate, done: best!.done, verified: best!.done === n && best!.notOnce === 0,
     notes: [`CPU busy ${pct(best!.busy)}`], sweep,
+    extra: best!.statements ? { pgStatements: best!.statements } : undefined,
   });
 
   if (opts.baselines) {

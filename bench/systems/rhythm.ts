@@ -5,7 +5,7 @@
  */
 import { Rhythm, Worker, type WorkerOptions } from '../../src/index.js';
 import { benchLogger, schemaSuffix, type StepProgress } from '../lib/common.js';
-import { DoneCounter, type BenchDatabase } from '../lib/database.js';
+import { DoneCounter, type BenchDatabase, type StatementStat } from '../lib/database.js';
 
 export async function openRhythm(db: BenchDatabase, tag: string, poolSize?: number): Promise<Rhythm> {
   const schema = `bench_rh_${tag}_${schemaSuffix()}`;
@@ -80,6 +80,8 @@ export interface DrainResult {
   seconds: number;
   rate: number;
   check: HistoryCheck;
+  /** Postgres time per statement during the drain (with --pg-stats). */
+  statements?: StatementStat[];
 }
 
 /** Pre-enqueues n tasks, then starts a worker and waits until all are completed. */
@@ -97,12 +99,14 @@ export async function drain(db: BenchDatabase, tag: string, o: DrainOptions): Pr
     if (o.mode === 'main') worker.task('noop', (p: unknown) => p ?? null);
     else worker.task('noop', o.module!);
     o.progress.begin(o.label, o.n);
+    await db.stats?.reset();
     running = worker.start();
     await done.waitFor(o.n, { remaining: () => remainingInQueue(r), onProgress: (c) => o.progress.update(c) });
+    const statements = await db.stats?.top();
     await worker.stop();
     await running;
     const check = await checkHistory(r);
-    return { seconds: check.seconds, rate: check.completed / check.seconds, check };
+    return { seconds: check.seconds, rate: check.completed / check.seconds, check, statements };
   } finally {
     await done.stop();
     await worker?.stop({ timeoutMs: 1_000 }).catch(() => undefined);
