@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { Rhythm, Worker } from 'rhythm';
+import { Rhythm, RhythmValidationError, Worker } from 'rhythm';
 import { count, freshRhythm, type TestDatabase } from './helpers.js';
 
 const Q = 'tx';
@@ -112,5 +112,17 @@ describe('enqueue with the caller\'s client', () => {
       await client.query("INSERT INTO orders (item) VALUES ('kept-2')");
     }, 'COMMIT');
     expect(await count(r, 'orders', "item IN ('kept', 'kept-2')")).toBe(2);
+  });
+
+  // BUG: enqueueMany accepts `client` inside an item's options (it is in the shared enqueue option list) but ignores it, so the task is inserted outside the caller's transaction and survives its rollback.
+  it.skip('enqueueMany refuses a client given inside an item\'s options instead of silently enqueuing outside the transaction', async () => {
+    let err: unknown;
+    await inTransaction(async (client) => {
+      err = await r
+        .enqueueMany([{ name: 'ship-order', payload: { item: 'item-level-client' }, options: { queue: 'tx-nobody', client } as never }])
+        .then(() => undefined, (e: unknown) => e);
+    }, 'ROLLBACK');
+    expect(await count(r, r.names.executions, "payload->>'item' = 'item-level-client'")).toBe(0);
+    expect(err).toBeInstanceOf(RhythmValidationError);
   });
 });
