@@ -8,6 +8,8 @@ import { RhythmValidationError } from './errors.js';
 
 /** A \u0000 escape that is not itself an escaped backslash followed by "u0000". */
 const NUL_ESCAPE = /(?<!\\)(?:\\\\)*\\u0000/;
+/** JSON.stringify escapes only lone surrogates (pairs stay raw), which jsonb refuses. */
+const LONE_SURROGATE_ESCAPE = /(?<!\\)(?:\\\\)*\\ud[89a-f][0-9a-f]{2}/;
 
 class NotJson {
   readonly path: string[] = [];
@@ -31,10 +33,38 @@ export function encodeJson(value: unknown, what: string): string {
   }
   const text = JSON.stringify(value);
   // Postgres jsonb cannot store the NUL character.
+  // Rare, so found in the output text; only then do we walk again to name the key.
   if (text.includes('\\u0000') && NUL_ESCAPE.test(text)) {
-    throw new RhythmValidationError(`${what} contains a NUL character (\\u0000), which Postgres jsonb cannot store`);
+    const at = pathOfString(value, (s) => s.includes('\u0000')) ?? '';
+    throw new RhythmValidationError(`${what}${at} contains a NUL character (\\u0000), which Postgres jsonb cannot store`);
+  }
+  if (text.includes('\\ud') && LONE_SURROGATE_ESCAPE.test(text)) {
+    const at = pathOfString(value, (s) => !s.isWellFormed()) ?? '';
+    throw new RhythmValidationError(`${what}${at} contains a lone UTF-16 surrogate (half of a character pair), which is not valid Unicode and Postgres jsonb cannot store`);
   }
   return text;
+}
+
+/** The path (".a[2].b") of the first string, key or value, that matches; "" for the value itself. */
+function pathOfString(v: unknown, bad: (s: string) => boolean): string | undefined {
+  if (typeof v === 'string') return bad(v) ? '' : undefined;
+  if (typeof v !== 'object' || v === null) return undefined;
+  const obj = v as Record<string, unknown>;
+  if (typeof obj.toJSON === 'function') return pathOfString(obj.toJSON(), bad);
+  if (Array.isArray(obj)) {
+    for (let i = 0; i < obj.length; i++) {
+      const p = pathOfString(obj[i], bad);
+      if (p !== undefined) return `[${i}]${p}`;
+    }
+    return undefined;
+  }
+  for (const key in obj) {
+    if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
+    if (bad(key)) return ` key ${JSON.stringify(key)}`;
+    const p = pathOfString(obj[key], bad);
+    if (p !== undefined) return `.${key}${p}`;
+  }
+  return undefined;
 }
 
 function primitiveProblem(v: unknown): string | undefined {

@@ -9,6 +9,7 @@ import { createLogger, maskUrl } from './logger.js';
 import { schemaNames, type SchemaNames } from './db/schema.js';
 import { migrate } from './db/migrate.js';
 import { configuredDatabaseUrl } from './db/local.js';
+import { inTransaction } from './db/transaction.js';
 import { Listener } from './db/listener.js';
 import { enqueueRows, type EnqueueRow } from './sql/enqueue.js';
 import { getExecutions } from './sql/get.js';
@@ -133,21 +134,14 @@ export class Rhythm implements WorkerHost {
     });
     if (rows.length <= ENQUEUE_CHUNK) return enqueueRows(options.client ?? this.pool, this.names, rows);
     // Larger batches go in chunks (bounded statement size) inside one transaction: all or none.
-    const client = options.client ?? (await this.pool.connect());
-    const ids: string[] = [];
-    try {
-      if (!options.client) await client.query('BEGIN');
+    const insertChunks = async (client: pg.ClientBase) => {
+      const ids: string[] = [];
       for (let i = 0; i < rows.length; i += ENQUEUE_CHUNK) {
         ids.push(...(await enqueueRows(client, this.names, rows.slice(i, i + ENQUEUE_CHUNK))));
       }
-      if (!options.client) await client.query('COMMIT');
-    } catch (err) {
-      if (!options.client) await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      if (!options.client) (client as pg.PoolClient).release();
-    }
-    return ids;
+      return ids;
+    };
+    return options.client ? insertChunks(options.client) : inTransaction(this.pool, insertChunks);
   }
 
   /** The execution with this id, or null if there is none (or it was pruned). */
@@ -162,6 +156,7 @@ export class Rhythm implements WorkerHost {
     checkId(id);
     checkKnownKeys('wait', options, ['timeoutMs']);
     const timeoutMs = checkInt('timeoutMs', options.timeoutMs, 0) ?? 60_000;
+    if (this.shuttingDown) throw new RhythmError('cannot wait: this Rhythm is shut down');
     this.waiters ??= this.listener().then((l) => new Waiters(l, (ids) => getExecutions(this.pool, this.names, ids)));
     const waiters = await this.waiters;
     return (await waiters.wait(id, timeoutMs, () => new WaitTimeoutError(`execution ${id} did not finish within ${timeoutMs} ms`))) as Execution<R, P>;
@@ -200,6 +195,7 @@ export class Rhythm implements WorkerHost {
       this.log.info({ timeoutMs }, 'shutting down');
       await Promise.all([...this.workers].map((w) => w.stop({ timeoutMs })));
       await this.internalWorker?.stop();
+      if (this.waiters) (await this.waiters).close(new RhythmError('Rhythm was shut down while waiting for this execution'));
       if (this.listening) await (await this.listening).close();
       await this.pool.end();
       this.removeSignalHandlers?.();

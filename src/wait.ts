@@ -1,9 +1,14 @@
 /**
  * Resolves wait() calls from `done` notifications, without polling: one listener for all
  * waiters, each notification checked against a map of waited ids. After a reconnect (when
- * notifications may have been missed) every waiter re-reads its execution.
+ * notifications may have been missed) every waiter re-reads its execution. A read that fails
+ * because the database is unreachable is retried: only the caller's timeout ends a wait.
  */
+
+const RETRY_READ_MS = 500;
 import type { Listener } from './db/listener.js';
+import { isConnectionError } from './db/errors.js';
+import { RhythmError } from './errors.js';
 import type { Execution } from './types.js';
 import { FINAL_STATUSES } from './types.js';
 
@@ -14,6 +19,7 @@ interface Waiter {
 
 export class Waiters {
   private readonly byId = new Map<string, Set<Waiter>>();
+  private closedWith: Error | undefined;
 
   constructor(listener: Listener, private readonly read: (ids: string[]) => Promise<Map<string, Execution>>) {
     listener.on('done', (ids) => {
@@ -25,6 +31,7 @@ export class Waiters {
 
   /** Registers before reading, so a completion between the two cannot be missed. */
   wait(id: string, timeoutMs: number, onTimeout: () => Error): Promise<Execution> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
     return new Promise<Execution>((resolve, reject) => {
       const timer = setTimeout(() => done(() => reject(onTimeout())), timeoutMs);
       const waiter: Waiter = {
@@ -45,11 +52,24 @@ export class Waiters {
     });
   }
 
+  /** Rejects every pending wait (shutdown): nothing would resolve them any more. */
+  close(err: Error): void {
+    this.closedWith = err;
+    for (const set of [...this.byId.values()]) for (const w of [...set]) w.reject(err);
+  }
+
   private async check(ids: string[], mustExist = false): Promise<void> {
     let found: Map<string, Execution>;
     try {
       found = await this.read(ids);
     } catch (err) {
+      if (isConnectionError(err) && !this.closedWith) {
+        setTimeout(() => {
+          const pending = ids.filter((id) => this.byId.has(id));
+          if (pending.length > 0) void this.check(pending, mustExist);
+        }, RETRY_READ_MS).unref();
+        return;
+      }
       for (const id of ids) for (const w of this.byId.get(id) ?? []) w.reject(err);
       return;
     }
@@ -57,7 +77,7 @@ export class Waiters {
       const e = found.get(id);
       const waiters = [...(this.byId.get(id) ?? [])];
       if (e === undefined) {
-        if (mustExist) for (const w of waiters) w.reject(new Error(`no execution with id ${id}`));
+        if (mustExist) for (const w of waiters) w.reject(new RhythmError(`no execution with id ${id}`));
       } else if (FINAL_STATUSES.includes(e.status)) {
         for (const w of waiters) w.resolve(e);
       }

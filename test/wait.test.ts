@@ -163,8 +163,7 @@ describe('wait()', () => {
     done.forEach((e, i) => expect(e).toMatchObject({ id: ids[i], status: 'completed', result: { echo: i } }));
   });
 
-  // BUG: shutdown() leaves pending wait() calls pending until their own timeout (default 60 s), holding the process open.
-  it.skip('a wait() still pending at shutdown() settles (rejects) by the time shutdown resolves', async () => {
+  it('a wait() still pending at shutdown() settles (rejects) by the time shutdown resolves', async () => {
     const other = await Rhythm.init({ databaseUrl: db.url });
     const id = await other.enqueue('nobody-serves', {}, { queue: Q });
     const counter = countQueries(other);

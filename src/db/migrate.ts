@@ -7,6 +7,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import type { SchemaNames } from './schema.js';
+import { inTransaction } from './transaction.js';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations/', import.meta.url));
 const FILE_NAME = /^(\d+)_[\w-]+\.sql$/;
@@ -37,9 +38,7 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
 /** Applies pending migrations; returns the names it applied (empty if up to date). */
 export async function migrate(pool: pg.Pool, names: SchemaNames): Promise<string[]> {
   const migrations = await loadMigrations();
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`rhythm:migrate:${names.schema}`]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS "${names.schema}"`);
     await client.query(
@@ -55,14 +54,8 @@ export async function migrate(pool: pg.Pool, names: SchemaNames): Promise<string
       await client.query(`INSERT INTO ${names.migrations} (id, name) VALUES ($1, $2)`, [m.id, m.name]);
       done.push(m.name);
     }
-    await client.query('COMMIT');
     return done;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** Every known migration with the time it was applied, or null if pending. */

@@ -61,6 +61,9 @@ export class Dispatcher {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatSoon = false;
   private drainWaiters: (() => void)[] = [];
+  private loopDone: Promise<void> = Promise.resolve();
+  private resolveStopped!: () => void;
+  private readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
   private readonly detach: () => void;
 
   constructor(private readonly config: DispatcherConfig, private readonly deps: DispatcherDeps) {
@@ -90,15 +93,13 @@ export class Dispatcher {
     };
   }
 
-  /** Runs until stop(); resolves once every held task is settled or handed back. */
+  /** Runs until stop() has finished: every held task settled or handed back, outcomes written. */
   async run(): Promise<void> {
     this.pollTimer = setInterval(() => this.poke(), this.config.pollIntervalMs);
     this.scheduleHeartbeat();
-    try {
-      await this.claimLoop();
-    } finally {
-      clearInterval(this.pollTimer);
-    }
+    this.loopDone = this.claimLoop().finally(() => clearInterval(this.pollTimer));
+    await this.loopDone;
+    await this.stopped;
   }
 
   /** Stops claiming; lets in-flight tasks finish for up to timeoutMs, then aborts and hands back the rest. */
@@ -107,6 +108,8 @@ export class Dispatcher {
       this.stopping = true;
       this.wake();
     }
+    // A claim in flight may still add tasks: wait for the loop to exit before counting.
+    await this.loopDone;
     const drained = this.whenDrained();
     const timeout = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
     if ((await Promise.race([drained, timeout(timeoutMs)])) === 'timeout') {
@@ -120,6 +123,7 @@ export class Dispatcher {
     await this.completer.drain();
     clearTimeout(this.heartbeatTimer);
     this.detach();
+    this.resolveStopped();
   }
 
   /** Gives up on writes that cannot reach the database (a forced exit). */

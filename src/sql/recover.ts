@@ -7,6 +7,7 @@
  */
 import type pg from 'pg';
 import { statement } from './queryable.js';
+import { inTransaction } from '../db/transaction.js';
 import { settleAttempts, type Backoff } from './settle.js';
 import type { SchemaNames } from '../db/schema.js';
 
@@ -24,17 +25,12 @@ export interface Recovered {
 }
 
 export async function recoverExpired(pool: pg.Pool, n: SchemaNames, limit: number, backoff: Backoff): Promise<Recovered[]> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     const expired = await client.query<{ id: string; lease_token: string; claimed_by: string | null }>({
       ...expiredStatement(n),
       values: [limit],
     });
-    if (expired.rows.length === 0) {
-      await client.query('COMMIT');
-      return [];
-    }
+    if (expired.rows.length === 0) return [];
     const errorJson = JSON.stringify({
       name: 'LeaseExpiredError',
       message: 'lease expired: the worker holding this task stopped heartbeating (it died, hung, or lost its database connection)',
@@ -45,13 +41,7 @@ export async function recoverExpired(pool: pg.Pool, n: SchemaNames, limit: numbe
       expired.rows.map((r) => ({ id: r.id, leaseToken: r.lease_token, outcome: 'failed', resultJson: null, errorJson })),
       backoff,
     );
-    await client.query('COMMIT');
     const by = new Map(expired.rows.map((r) => [r.id, r.claimed_by]));
     return settled.map((s) => ({ id: s.id, claimedBy: by.get(s.id) ?? null, status: s.status }));
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
