@@ -104,6 +104,17 @@ describe('enqueue options', () => {
     await expect(r.enqueue('t', {}, options as never)).rejects.toThrow(message);
   });
 
+  // BUG: int options above 2^31-1 (e.g. delayMs of 30 days) are refused with "must be an integer >= 0, got 2592000000", which does not say what is wrong (the unstated int32 maximum).
+  it.skip('a delayMs beyond the supported range is refused with a message that states the maximum', async () => {
+    const thirtyDays = 30 * 24 * 3600_000;
+    const err = await r.enqueue('t', {}, { queue: 'too-far', delayMs: thirtyDays }).then(
+      (id) => r.cancel(id).then(() => undefined),
+      (e: unknown) => e,
+    );
+    // Either accepted (like runAt 30 days ahead) or refused with the limit named.
+    if (err !== undefined) expect((err as Error).message).toMatch(/2147483647|at most|<=/);
+  });
+
   it('refuses options that are not an object', async () => {
     await expect(r.enqueue('t', {}, null as never)).rejects.toThrow(/options must be an object, got null/);
     await expect(r.enqueue('t', {}, 5 as never)).rejects.toThrow(/options must be an object/);
@@ -230,8 +241,7 @@ describe('other options and ids', () => {
     expect(await r.cancel('9223372036854775807')).toBe(false);
   });
 
-  // BUG: ids above the bigint maximum pass checkId (19 digits allowed) and fail in Postgres with a raw "out of range for type bigint" error.
-  it.skip('refuses ids beyond the bigint range with a RhythmValidationError', async () => {
+  it('refuses ids beyond the bigint range with a RhythmValidationError', async () => {
     for (const id of ['9223372036854775808', '9999999999999999999']) {
       await expect(r.get(id)).rejects.toThrow(RhythmValidationError);
       await expect(r.cancel(id)).rejects.toThrow(RhythmValidationError);
