@@ -58,6 +58,7 @@ const ENQUEUE_OPTIONS = ['queue', 'delayMs', 'runAt', 'priority', 'maxAttempts',
 const INIT_OPTIONS = ['databaseUrl', 'schema', 'autoMigrate', 'poolSize', 'logger', 'retryBackoff', 'handleSignals'] as const;
 const ID = /^[1-9]\d{0,18}$/;
 const ENQUEUE_CHUNK = 10_000;
+const BIGINT_MAX = 9_223_372_036_854_775_807n;
 
 export class Rhythm implements WorkerHost {
   readonly pool: pg.Pool;
@@ -275,7 +276,7 @@ export class Rhythm implements WorkerHost {
 }
 
 function checkId(id: unknown): asserts id is string {
-  if (typeof id !== 'string' || !ID.test(id)) {
+  if (typeof id !== 'string' || !ID.test(id) || BigInt(id) > BIGINT_MAX) {
     throw new RhythmValidationError(`invalid execution id ${describe(id)}: ids are positive integers, given as strings`);
   }
 }
