@@ -112,7 +112,10 @@ describe('wait()', () => {
     try {
       const again = await r.wait(id, { timeoutMs: 10_000 });
       expect(again).toEqual(first);
-      expect(counter.state.calls).toBe(1);
+      // Its own read; plus at most one more if the done NOTIFY of the first wait was still in
+      // flight (the first wait may have been resolved by its initial read).
+      expect(counter.state.calls).toBeGreaterThanOrEqual(1);
+      expect(counter.state.calls).toBeLessThanOrEqual(2);
     } finally {
       counter.restore();
     }
