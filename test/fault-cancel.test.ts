@@ -34,6 +34,8 @@ describe('cancellation and timeouts', () => {
   const channel = new BroadcastChannel(CHANNEL);
   channel.onmessage = (m: MessageEvent) => threads.push(m.data);
   const figures: string[] = [];
+  let openGate!: () => void;
+  const gate = new Promise<void>((resolve) => (openGate = resolve));
 
   /** A main-thread handler that runs until its signal aborts (or, from attempt `until`, returns at once). */
   const waitForAbort = (until = Infinity) => async (_p: unknown, ctx: TaskContext) => {
@@ -62,6 +64,11 @@ describe('cancellation and timeouts', () => {
     const io = new Worker(r, { queue: 'main', abortGraceMs: ABORT_GRACE_MS });
     io.task('wait-abort', waitForAbort());
     io.task('hang-first', waitForAbort(2));
+    io.task('ignore-signal', async (_p: unknown, ctx: TaskContext) => {
+      main.push({ evt: 'started', id: ctx.id, attempt: ctx.attempt, at: Date.now() });
+      await gate; // never looks at ctx.signal
+      return { late: true };
+    });
     io.task('record-run', (_p: unknown, ctx: TaskContext) => {
       ran.add(ctx.id);
       return { ran: ctx.id };
@@ -72,6 +79,7 @@ describe('cancellation and timeouts', () => {
     running = Promise.all([io.start(), cpu.start()]);
   });
   afterAll(async () => {
+    openGate();
     channel.close();
     await producer?.shutdown();
     await r?.shutdown({ timeoutMs: 1_000 });
@@ -196,6 +204,24 @@ describe('cancellation and timeouts', () => {
     expect(aborted.at - started.at).toBeGreaterThanOrEqual(290);
     const retried = await r.pool.query(`SELECT error FROM public.fault_transitions WHERE execution_id = $1 AND new_status = 'scheduled'`, [id]);
     expect(retried.rows).toEqual([{ error: expect.objectContaining({ name: 'TaskTimeoutError' }) }]);
+  });
+
+  it('timeoutMs on a main-thread handler that ignores its signal: the attempt is abandoned after the grace period and fails', async () => {
+    const t0 = Date.now();
+    const id = await r.enqueue('ignore-signal', {}, { queue: 'main', timeoutMs: 300, maxAttempts: 1 });
+    const e = await r.wait(id, { timeoutMs: 15_000 });
+    const ms = Date.now() - t0;
+    figures.push(`main-thread handler ignoring its 300 ms timeout abandoned after ${ms} ms`);
+    expect(e).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      error: expect.objectContaining({ name: 'TaskTimeoutError', message: expect.stringMatching(/abandoned/) }),
+    });
+    expect(ms).toBeGreaterThanOrEqual(300 + ABORT_GRACE_MS - 50);
+    expect(ms).toBeLessThan(300 + ABORT_GRACE_MS + CANCEL_BOUND_MS);
+    // Its capacity is free again: the worker goes on.
+    const next = await r.enqueue('record-run', {}, { queue: 'main' });
+    expect((await r.wait(next, { timeoutMs: 15_000 })).status).toBe('completed');
   });
 
   it('timeoutMs on a thread: a loop checking ctx.throwIfCancelled() fails with TaskTimeoutError and is retried until attempts run out', async () => {
