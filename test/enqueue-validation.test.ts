@@ -19,8 +19,8 @@ afterAll(async () => {
 
 /** Nothing any refused call did may have reached the tables. */
 async function expectNothingWritten(): Promise<void> {
-  // 'boundary' and 'json' are the accepted (then cancelled) enqueues of this file.
-  expect(await count(r, r.names.executions, "name NOT IN ('boundary', 'json')")).toBe(0);
+  // 'accepted' is the name of the accepted (then cancelled) enqueues of this file.
+  expect(await count(r, r.names.executions, "name <> 'accepted'")).toBe(0);
   expect(await count(r, r.names.workQueue)).toBe(0);
   expect(await count(r, r.names.scheduledQueue)).toBe(0);
 }
@@ -83,20 +83,20 @@ describe('queue names', () => {
 
 describe('enqueue options', () => {
   const bad: [string, object, RegExp][] = [
-    ['negative delayMs', { delayMs: -1 }, /option delayMs must be an integer >= 0, got -1/],
+    ['negative delayMs', { delayMs: -1 }, /option delayMs must be an integer (>= 0|from 0).*got -1/],
     ['fractional delayMs', { delayMs: 1.5 }, /option delayMs must be an integer/],
     ['string delayMs', { delayMs: '100' }, /option delayMs must be an integer/],
-    ['maxAttempts 0', { maxAttempts: 0 }, /option maxAttempts must be an integer >= 1, got 0/],
-    ['negative maxAttempts', { maxAttempts: -3 }, /option maxAttempts must be an integer >= 1/],
+    ['maxAttempts 0', { maxAttempts: 0 }, /option maxAttempts must be an integer (>= 1|from 1).*got 0/],
+    ['negative maxAttempts', { maxAttempts: -3 }, /option maxAttempts must be an integer (>= 1|from 1)/],
     ['fractional priority', { priority: 0.5 }, /option priority must be an integer/],
     ['priority beyond int32', { priority: 2 ** 31 }, /option priority must be an integer/],
-    ['timeoutMs 0', { timeoutMs: 0 }, /option timeoutMs must be an integer >= 1/],
+    ['timeoutMs 0', { timeoutMs: 0 }, /option timeoutMs must be an integer (>= 1|from 1)/],
     ['runAt as a string', { runAt: '2030-01-01' }, /option runAt must be a valid Date/],
     ['runAt an invalid Date', { runAt: new Date('nonsense') }, /option runAt must be a valid Date/],
     ['delayMs and runAt together', { delayMs: 10, runAt: new Date(Date.now() + 1000) }, /delayMs and runAt cannot both be given/],
     ['an unknown option', { retries: 3 }, /unknown enqueue option "retries"/],
     ['a misspelled option', { delay: 100 }, /unknown enqueue option "delay"/],
-    ['visibilityTimeoutMs below 1 s', { visibilityTimeoutMs: 10 }, /option visibilityTimeoutMs must be an integer >= 1000/],
+    ['visibilityTimeoutMs below 1 s', { visibilityTimeoutMs: 10 }, /option visibilityTimeoutMs must be an integer (>= 1000|from 1000)/],
   ];
 
   it.each(bad)('refuses %s', async (_what, options, message) => {
@@ -104,10 +104,9 @@ describe('enqueue options', () => {
     await expect(r.enqueue('t', {}, options as never)).rejects.toThrow(message);
   });
 
-  // BUG: int options above 2^31-1 (e.g. delayMs of 30 days) are refused with "must be an integer >= 0, got 2592000000", which does not say what is wrong (the unstated int32 maximum).
-  it.skip('a delayMs beyond the supported range is refused with a message that states the maximum', async () => {
+  it('a delayMs beyond the supported range is refused with a message that states the maximum', async () => {
     const thirtyDays = 30 * 24 * 3600_000;
-    const err = await r.enqueue('t', {}, { queue: 'too-far', delayMs: thirtyDays }).then(
+    const err = await r.enqueue('accepted', {}, { queue: 'too-far', delayMs: thirtyDays }).then(
       (id) => r.cancel(id).then(() => undefined),
       (e: unknown) => e,
     );
@@ -125,7 +124,7 @@ describe('enqueue options', () => {
   });
 
   it('accepts the boundary values (delayMs 0, maxAttempts 1, negative priority)', async () => {
-    const id = await r.enqueue('boundary', {}, { queue: 'boundary', delayMs: 0, maxAttempts: 1, priority: -5 });
+    const id = await r.enqueue('accepted', {}, { queue: 'boundary', delayMs: 0, maxAttempts: 1, priority: -5 });
     const e = await r.get(id);
     expect(e).toMatchObject({ status: 'queued', maxAttempts: 1, priority: -5, attempts: 0 });
     await r.cancel(id);
@@ -175,7 +174,7 @@ describe('payloads that are not JSON', () => {
 
   it('accepts the text backslash-u-0000 (which is not a NUL) and stores it unchanged', async () => {
     const payload = { text: '\\u0000', mixed: 'a\\\\u0000b' };
-    const id = await r.enqueue('json', payload, { queue: 'json-only' });
+    const id = await r.enqueue('accepted', payload, { queue: 'json-only' });
     expect((await r.get(id))!.payload).toEqual(payload);
     await r.cancel(id);
   });
@@ -193,14 +192,14 @@ describe('payloads that are not JSON', () => {
 
   it('accepts values with toJSON (a Date), stored as their JSON form', async () => {
     const when = new Date('2030-01-02T03:04:05.678Z');
-    const id = await r.enqueue('json', { when }, { queue: 'json-only' });
+    const id = await r.enqueue('accepted', { when }, { queue: 'json-only' });
     expect((await r.get(id))!.payload).toEqual({ when: '2030-01-02T03:04:05.678Z' });
     await r.cancel(id);
   });
 
   it('stores JSON payloads unchanged (null, strings, numbers, nested objects, unicode)', async () => {
     const payloads = [null, 'text', 0, -1.25, true, [], { nested: { list: [1, 'two', null], emoji: '🎵', quote: '"\\' } }];
-    const ids = await r.enqueueMany(payloads.map((payload) => ({ name: 'json', payload, options: { queue: 'json-only' } })));
+    const ids = await r.enqueueMany(payloads.map((payload) => ({ name: 'accepted', payload, options: { queue: 'json-only' } })));
     expect(ids).toHaveLength(payloads.length);
     for (let i = 0; i < ids.length; i++) {
       expect((await r.get(ids[i]!))!.payload).toEqual(payloads[i]);
@@ -215,7 +214,7 @@ describe('other options and ids', () => {
     expect(() => new Worker(r, { threads: 0 })).toThrow(/option threads must be an integer from 1/);
     expect(() => new Worker(r, { concurrency: 0 })).toThrow(/option concurrency must be an integer from 1/);
     expect(() => new Worker(r, { batchSize: -1 })).toThrow(/option batchSize/);
-    expect(() => new Worker(r, { pollIntervalMs: 1 })).toThrow(/option pollIntervalMs must be an integer >= 10/);
+    expect(() => new Worker(r, { pollIntervalMs: 1 })).toThrow(/option pollIntervalMs must be an integer (>= 10|from 10)/);
     expect(() => new Worker(r, null as never)).toThrow(/Worker options must be an object/);
   });
 
