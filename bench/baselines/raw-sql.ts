@@ -15,6 +15,7 @@ import { claimTasks } from '../../src/sql/claim.js';
 import { settleAttempts } from '../../src/sql/settle.js';
 import { sendChunks, type StepProgress } from '../lib/common.js';
 import type { BenchDatabase } from '../lib/database.js';
+import { cpuMeter, type CpuSample } from '../lib/cpu.js';
 import { checkHistory, enqueueTasks, openRhythm, type HistoryCheck } from '../systems/rhythm.js';
 
 export const NAME = 'raw SQL, minimal (claim + batched completion)';
@@ -86,7 +87,7 @@ interface Claimed {
  * fewer than PIPELINE_CAPACITY are held) feeding a settle loop (one statement at a time, all
  * that is pending, up to 1,000), the way a runtime overlaps claims with completions.
  */
-export async function drain(db: BenchDatabase, n: number, c: RawDrainConfig, progress: StepProgress, label: string): Promise<{ seconds: number; rate: number; check: HistoryCheck }> {
+export async function drain(db: BenchDatabase, n: number, c: RawDrainConfig, progress: StepProgress, label: string): Promise<{ seconds: number; rate: number; check: HistoryCheck; cpu: CpuSample }> {
   const r = await openRhythm(db, 'raw');
   const clients: pg.Client[] = [];
   try {
@@ -165,9 +166,11 @@ export async function drain(db: BenchDatabase, n: number, c: RawDrainConfig, pro
       };
       await Promise.all([claimLoop(), settleLoop()]);
     };
+    const meter = cpuMeter(db);
     await Promise.all(Array.from({ length: c.loops }, (_, k) => pipeline(k)));
+    const cpu = meter();
     const check = await checkHistory(r);
-    return { seconds: check.seconds, rate: check.completed / check.seconds, check };
+    return { seconds: check.seconds, rate: check.completed / check.seconds, check, cpu };
   } finally {
     await Promise.all(clients.map((cl) => cl.end().catch(() => undefined)));
     await r.shutdown({ timeoutMs: 1_000 }).catch(() => undefined);

@@ -1,5 +1,4 @@
 /** What every scenario gets: the database, the options, progress, and the rows it appends. */
-import os from 'node:os';
 import type { BenchDatabase } from './database.js';
 import type { Progress } from './progress.js';
 import type { Row } from './common.js';
@@ -24,25 +23,6 @@ export async function bestOf<T extends { rate: number }>(repeat: number, fn: () 
     if (!best || r.rate > best.rate) best = r;
   }
   return best!;
-}
-
-/** Fraction of the machine's CPU time that was busy between start() and the returned stop(). */
-export function cpuBusy(): () => number {
-  const snap = () => os.cpus().reduce(
-    (a, c) => {
-      const t = c.times;
-      a.busy += t.user + t.nice + t.sys + t.irq;
-      a.total += t.user + t.nice + t.sys + t.irq + t.idle;
-      return a;
-    },
-    { busy: 0, total: 0 },
-  );
-  const before = snap();
-  return () => {
-    const after = snap();
-    const total = after.total - before.total;
-    return total > 0 ? (after.busy - before.busy) / total : 0;
-  };
 }
 
 export function pct(x: number): string {

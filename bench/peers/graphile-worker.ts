@@ -6,6 +6,7 @@
 import { run, makeWorkerUtils, Logger, type Runner, type WorkerUtils } from 'graphile-worker';
 import { epochMs, schemaSuffix, sendChunks, sleep, silentGraphileLogFactory, type StepProgress } from '../lib/common.js';
 import type { BenchDatabase } from '../lib/database.js';
+import { cpuMeter, type CpuSample } from '../lib/cpu.js';
 
 export const NAME = 'graphile-worker';
 const logger = new Logger(silentGraphileLogFactory);
@@ -64,7 +65,7 @@ export async function remaining(db: BenchDatabase, schema: string): Promise<numb
 }
 
 /** Pre-enqueues n no-op jobs, runs a worker, and measures from the first job start to the last deletion. */
-export async function drain(db: BenchDatabase, n: number, c: GraphileConfig, progress: StepProgress, label: string): Promise<{ seconds: number; rate: number; done: number }> {
+export async function drain(db: BenchDatabase, n: number, c: GraphileConfig, progress: StepProgress, label: string): Promise<{ seconds: number; rate: number; done: number; cpu: CpuSample }> {
   const { schema, utils } = await openSchema(db, 's1');
   let runner: Runner | undefined;
   try {
@@ -73,6 +74,7 @@ export async function drain(db: BenchDatabase, n: number, c: GraphileConfig, pro
     let ran = 0;
     let first = 0;
     progress.begin(label, n);
+    const meter = cpuMeter(db);
     runner = await startRunner(db.url, schema, c, () => {
       if (ran++ === 0) first = epochMs();
     });
@@ -85,9 +87,10 @@ export async function drain(db: BenchDatabase, n: number, c: GraphileConfig, pro
     // Every handler has run; the jobs are gone once their batched completion is written.
     while ((await remaining(db, schema)) > 0) await sleep(5);
     const end = epochMs();
+    const cpu = meter();
     progress.update(n);
     const seconds = (end - first) / 1000;
-    return { seconds, rate: n / seconds, done: ran };
+    return { seconds, rate: n / seconds, done: ran, cpu };
   } finally {
     await runner?.stop().catch(() => undefined);
     await Promise.resolve(utils.release()).catch(() => undefined);

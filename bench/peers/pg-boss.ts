@@ -8,6 +8,7 @@
 import PgBoss from 'pg-boss';
 import { epochMs, schemaSuffix, sendChunks, sleep, type StepProgress } from '../lib/common.js';
 import type { BenchDatabase } from '../lib/database.js';
+import { cpuMeter, type CpuSample } from '../lib/cpu.js';
 
 export const NAME = 'pg-boss';
 export const QUEUE = 'noop';
@@ -57,7 +58,7 @@ export async function completed(db: BenchDatabase, schema: string): Promise<numb
 }
 
 /** Pre-inserts n jobs, starts the work() loops, measures from the first batch to the last completion. */
-export async function drain(db: BenchDatabase, n: number, c: PgBossConfig, progress: StepProgress, label: string): Promise<{ seconds: number; rate: number; done: number }> {
+export async function drain(db: BenchDatabase, n: number, c: PgBossConfig, progress: StepProgress, label: string): Promise<{ seconds: number; rate: number; done: number; cpu: CpuSample }> {
   const { schema, boss } = await openSchema(db, 's1');
   try {
     progress.begin(`${label}: enqueue`, n);
@@ -65,6 +66,7 @@ export async function drain(db: BenchDatabase, n: number, c: PgBossConfig, progr
     let ran = 0;
     let first = 0;
     progress.begin(label, n);
+    const meter = cpuMeter(db);
     for (let w = 0; w < c.workers; w++) {
       await boss.work(QUEUE, { batchSize: c.batchSize, pollingIntervalSeconds: c.pollingIntervalSeconds }, async (jobs) => {
         if (ran === 0) first = epochMs();
@@ -79,10 +81,11 @@ export async function drain(db: BenchDatabase, n: number, c: PgBossConfig, progr
     }
     while ((await notCompleted(db, schema)) > 0) await sleep(5);
     const end = epochMs();
+    const cpu = meter();
     progress.update(n);
     const done = await completed(db, schema);
     const seconds = (end - first) / 1000;
-    return { seconds, rate: n / seconds, done };
+    return { seconds, rate: n / seconds, done, cpu };
   } finally {
     await closeBoss(boss);
     await db.dropSchema(schema).catch(() => undefined);

@@ -3,7 +3,8 @@
  * module handler (tasks/noop.ts) against raw Piscina and Tinypool running the same module
  * with one run() per task.
  */
-import { bestOf, cpuBusy, pct, type BenchContext } from '../lib/context.js';
+import { bestOf, type BenchContext } from '../lib/context.js';
+import { describeCpu, type CpuSample } from '../lib/cpu.js';
 import { NOOP_MODULE } from '../lib/common.js';
 import { drain, describeWorker } from '../systems/rhythm.js';
 import type { StatementStat } from '../lib/database.js';
@@ -21,24 +22,20 @@ export async function run(ctx: BenchContext): Promise<void> {
   const n = opts.n;
   const threads = opts.threads;
   const sweep: { config: string; rate: number }[] = [];
-  let best: { config: string; rate: number; seconds: number; done: number; notOnce: number; busy: number; statements?: StatementStat[] } | undefined;
+  let best: { config: string; rate: number; seconds: number; done: number; notOnce: number; cpu: CpuSample; statements?: StatementStat[] } | undefined;
   for (const c of opts.rhythmThreads) {
     const worker = { queue: 'high-cpu', threads, concurrency: c.concurrency, batchSize: c.batchSize };
     const config = describeWorker(worker);
     progress.next(`${TITLE} · Rhythm (${config})`);
-    const res = await bestOf(opts.repeat, async () => {
-      const busy = cpuBusy();
-      const r = await drain(db, 's2', { n, mode: 'module', module: NOOP_MODULE, worker, progress, label: 'drain' });
-      return { ...r, busy: busy() };
-    });
+    const res = await bestOf(opts.repeat, () => drain(db, 's2', { n, mode: 'module', module: NOOP_MODULE, worker, progress, label: 'drain' }));
     sweep.push({ config, rate: res.rate });
-    if (!best || res.rate > best.rate) best = { config, rate: res.rate, seconds: res.seconds, done: res.check.completed, notOnce: res.check.notOnce, busy: res.busy, statements: res.statements };
+    if (!best || res.rate > best.rate) best = { config, rate: res.rate, seconds: res.seconds, done: res.check.completed, notOnce: res.check.notOnce, cpu: res.cpu, statements: res.statements };
   }
   ctx.rows.push({
     group: '2', scenario: TITLE, system: 'Rhythm', kind: 'rhythm', reference: true, config: best!.config, tasks: n,
     seconds: best!.seconds, rate: best!.rate, done: best!.done, verified: best!.done === n && best!.notOnce === 0,
-    notes: [`CPU busy ${pct(best!.busy)}`], sweep,
-    extra: best!.statements ? { pgStatements: best!.statements } : undefined,
+    notes: [describeCpu(best!.cpu, n)], sweep,
+    extra: { cpu: best!.cpu, ...(best!.statements ? { pgStatements: best!.statements } : {}) },
   });
 
   if (opts.baselines) {

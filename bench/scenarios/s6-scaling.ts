@@ -4,7 +4,8 @@
  * started together. Exactly once is checked twice: in the history table (every execution
  * completed, after exactly one attempt) and by the processes (their handler runs add up to N).
  */
-import { cpuBusy, pct, type BenchContext } from '../lib/context.js';
+import type { BenchContext } from '../lib/context.js';
+import { cpuMeter } from '../lib/cpu.js';
 import { DoneCounter } from '../lib/database.js';
 import { WorkerChild } from '../lib/children.js';
 import { checkHistory, enqueueTasks, openRhythm, remainingInQueue } from '../systems/rhythm.js';
@@ -32,11 +33,11 @@ export async function run(ctx: BenchContext): Promise<void> {
         children.push(new WorkerChild({ system: 'rhythm', url: db.url, schema: r.names.schema, role: 'drain', concurrency: c.concurrency, batchSize: c.batchSize }));
       }
       await Promise.all(children.map((ch) => ch.ready));
-      const busy = cpuBusy();
+      const meter = cpuMeter(db);
       for (const ch of children) ch.start();
       progress.begin('drain', n);
       await done.waitFor(n, { remaining: () => remainingInQueue(r), onProgress: (x) => progress.update(x) });
-      const cpu = busy();
+      const cpu = meter();
       const ran = await Promise.all(children.map((ch) => ch.stop()));
       const total = ran.reduce((a, b) => a + b, 0);
       const check = await checkHistory(r);
@@ -45,8 +46,8 @@ export async function run(ctx: BenchContext): Promise<void> {
         group: '6', scenario: TITLE, system: `Rhythm x${procs} process${procs > 1 ? 'es' : ''}`, kind: 'rhythm',
         reference: procs === opts.scaleProcs[0], config: `concurrency ${c.concurrency}, batch ${c.batchSize} each`,
         tasks: n, seconds: check.seconds, rate: check.completed / check.seconds, done: check.completed, verified: once,
-        notes: [`handler runs ${ran.join(' + ')} = ${total}`, `CPU busy ${pct(cpu)}`],
-        extra: { processes: procs, runsPerProcess: ran, cpuBusy: cpu },
+        notes: [`handler runs ${ran.join(' + ')} = ${total}`, `machine ${(cpu.machineBusy * 100).toFixed(0)}% busy${cpu.postgresMs !== undefined ? `; Postgres ${(cpu.postgresMs / cpu.wallMs).toFixed(2)} cores, ${((cpu.postgresMs * 1000) / n).toFixed(0)} µs a task` : ''}`],
+        extra: { processes: procs, runsPerProcess: ran, cpuBusy: cpu.machineBusy, cpu },
       });
     } finally {
       await done.stop();

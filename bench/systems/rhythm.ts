@@ -6,6 +6,7 @@
 import { Rhythm, Worker, type WorkerOptions } from '../../src/index.js';
 import { benchLogger, schemaSuffix, type StepProgress } from '../lib/common.js';
 import { DoneCounter, type BenchDatabase, type StatementStat } from '../lib/database.js';
+import { cpuMeter, type CpuSample } from '../lib/cpu.js';
 
 export async function openRhythm(db: BenchDatabase, tag: string, poolSize?: number): Promise<Rhythm> {
   const schema = `bench_rh_${tag}_${schemaSuffix()}`;
@@ -82,6 +83,7 @@ export interface DrainResult {
   check: HistoryCheck;
   /** Postgres time per statement during the drain (with --pg-stats). */
   statements?: StatementStat[];
+  cpu: CpuSample;
 }
 
 /** Pre-enqueues n tasks, then starts a worker and waits until all are completed. */
@@ -100,13 +102,15 @@ export async function drain(db: BenchDatabase, tag: string, o: DrainOptions): Pr
     else worker.task('noop', o.module!);
     o.progress.begin(o.label, o.n);
     await db.stats?.reset();
+    const meter = cpuMeter(db);
     running = worker.start();
     await done.waitFor(o.n, { remaining: () => remainingInQueue(r), onProgress: (c) => o.progress.update(c) });
+    const cpu = meter();
     const statements = await db.stats?.top();
     await worker.stop();
     await running;
     const check = await checkHistory(r);
-    return { seconds: check.seconds, rate: check.completed / check.seconds, check, statements };
+    return { seconds: check.seconds, rate: check.completed / check.seconds, check, statements, cpu };
   } finally {
     await done.stop();
     await worker?.stop({ timeoutMs: 1_000 }).catch(() => undefined);
