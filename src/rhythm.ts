@@ -19,7 +19,7 @@ import { InternalWorker, type InternalWorkerOptions } from './internal/internal-
 import { Waiters } from './wait.js';
 import { encodeJson } from './json.js';
 import { RhythmError, RhythmValidationError, WaitTimeoutError } from './errors.js';
-import { checkDate, checkInt, checkKnownKeys, checkQueueName, checkTaskName, describe } from './validate.js';
+import { MAX_DELAY_MS, checkDate, checkInt, checkKnownKeys, checkQueueName, checkTaskName, describe } from './validate.js';
 import type { EnqueueItem, EnqueueOptions, Execution } from './types.js';
 
 export interface RhythmOptions {
@@ -225,7 +225,7 @@ export class Rhythm implements WorkerHost {
     checkTaskName(name);
     if (options === null || typeof options !== 'object') throw new RhythmValidationError(`${what} options must be an object, got ${describe(options)}`);
     checkKnownKeys(what, options, ENQUEUE_OPTIONS);
-    const delayMs = checkInt('delayMs', options.delayMs, 0);
+    const delayMs = checkInt('delayMs', options.delayMs, 0, MAX_DELAY_MS);
     const runAt = checkDate('runAt', options.runAt);
     if (delayMs !== undefined && runAt !== undefined) throw new RhythmValidationError('options delayMs and runAt cannot both be given');
     return {

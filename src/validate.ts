@@ -8,6 +8,8 @@ const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,39}$/;
 const MAX_TASK_NAME = 200;
 const INT32_MAX = 2_147_483_647;
+/** Delays up to a hundred years (run_at is computed in SQL from a bigint). */
+export const MAX_DELAY_MS = 100 * 365 * 24 * 3600_000;
 
 export function checkTaskName(name: unknown): string {
   if (typeof name !== 'string') throw new RhythmValidationError(`task name must be a string, got ${describe(name)}`);
@@ -39,7 +41,9 @@ export function checkSchemaName(schema: unknown): string {
 export function checkInt(option: string, value: unknown, min: number, max = INT32_MAX): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    const range = max === INT32_MAX ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
+    // Name the maximum when it is a real bound for this option, or when it was exceeded.
+    const tooBig = typeof value === 'number' && value > max;
+    const range = max >= INT32_MAX && !tooBig ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
     throw new RhythmValidationError(`option ${option} must be ${range}, got ${describe(value)}`);
   }
   return value;
