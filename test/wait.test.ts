@@ -170,15 +170,16 @@ describe('wait()', () => {
     const other = await Rhythm.init({ databaseUrl: db.url });
     const id = await other.enqueue('nobody-serves', {}, { queue: Q });
     const counter = countQueries(other);
-    const waiting = other.wait(id, { timeoutMs: 30_000 });
+    // The outcome is observed from the start, so the rejection is never unhandled.
+    const outcome = other.wait(id, { timeoutMs: 30_000 }).then(
+      () => 'resolved' as const,
+      (e: unknown) => e,
+    );
     await (await counter.state.first); // the wait is registered and has read its execution once
     counter.restore();
     await other.shutdown();
-    expect(await isSettled(waiting)).toBe(true);
-    const err = await waiting.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    expect(await isSettled(outcome)).toBe(true);
+    const err = await outcome;
     expect(err).toBeInstanceOf(RhythmError);
     expect(err).not.toBeInstanceOf(WaitTimeoutError);
     await r.cancel(id);
