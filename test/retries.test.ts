@@ -1,6 +1,6 @@
 /**
  * Retries: a failed attempt goes back to the scheduled queue with exponential backoff (base
- * 20 ms, cap 200 ms here, jittered to 50-100%), until maxAttempts; then the execution is
+ * 20 ms, cap 1 s here, jittered to 50-100%), until maxAttempts; then the execution is
  * `failed` with the last error's name, message and stack. NonRetryableError fails at once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { count, freshRhythm, until, type TestDatabase } from './helpers.js';
 
 const Q = 'retries';
 const BASE_MS = 20;
-const MAX_MS = 200;
+const MAX_MS = 1_000;
 let db: TestDatabase;
 let r: Rhythm;
 let running: Promise<void>;
@@ -60,30 +60,31 @@ function record(id: string, attempt: number): void {
 
 describe('retries', () => {
   it('retries with growing backoff until maxAttempts, then fails with the error stored', async () => {
-    const id = await r.enqueue('always-fails', { tag: 'job-1' }, { queue: Q, maxAttempts: 5 });
+    const id = await r.enqueue('always-fails', { tag: 'job-1' }, { queue: Q, maxAttempts: 6 });
     const e = await r.wait(id, { timeoutMs: 15_000 });
 
     expect(e.status).toBe('failed');
-    expect(e.attempts).toBe(5);
-    expect(e.maxAttempts).toBe(5);
+    expect(e.attempts).toBe(6);
+    expect(e.maxAttempts).toBe(6);
     expect(e.result).toBeNull();
     expect(e.error?.name).toBe('FlakyError');
-    expect(e.error?.message).toBe('attempt 5 of job-1 failed');
-    expect(e.error?.stack).toMatch(/^FlakyError: attempt 5 of job-1 failed\n\s+at /);
+    expect(e.error?.message).toBe('attempt 6 of job-1 failed');
+    expect(e.error?.stack).toMatch(/^FlakyError: attempt 6 of job-1 failed\n\s+at /);
     expect(e.error?.stack).toContain('retries.test.ts');
     expect(e.finishedAt).toBeInstanceOf(Date);
 
     const seen = attemptsSeen.get(id)!;
-    expect(seen.map((s) => s.attempt)).toEqual([1, 2, 3, 4, 5]);
+    expect(seen.map((s) => s.attempt)).toEqual([1, 2, 3, 4, 5, 6]);
     const gaps = seen.slice(1).map((s, i) => s.at - seen[i]!.at);
     // Attempt k+1 cannot start before the backoff after attempt k: base * 2^(k-1), jittered
     // down to at most half (1 ms of slack for clock rounding).
     gaps.forEach((gap, i) => expect(gap).toBeGreaterThanOrEqual(Math.min(MAX_MS, BASE_MS * 2 ** i) * 0.5 - 1));
-    // The backoff grows. Scheduling adds up to a tick (25 ms) of noise to each gap, so compare
-    // delays far enough apart: [80,160] ms against [10,20] and [20,40] ms. (The exact
-    // doubling is checked on the stored run_at in the next test.)
-    expect(gaps[3]!).toBeGreaterThan(gaps[0]!);
-    expect(gaps[3]!).toBeGreaterThan(gaps[1]!);
+    // The backoff grows. Scheduling adds a tick (25 ms) or more of noise to each gap on a busy
+    // machine, so compare delays far apart: [160,320] ms against [10,20], [20,40] and
+    // [40,80] ms. (The exact doubling is checked on the stored run_at in a later test.)
+    expect(gaps[4]!).toBeGreaterThan(gaps[0]!);
+    expect(gaps[4]!).toBeGreaterThan(gaps[1]!);
+    expect(gaps[4]!).toBeGreaterThan(gaps[2]!);
 
     // Nothing is left behind in the queues.
     expect(await count(r, r.names.workQueue, 'execution_id = $1', [id])).toBe(0);
