@@ -13,7 +13,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { maskUrl } from '../logger.js';
-import { defaultDataDir } from '../db/local.js';
 import { checkSchemaName } from '../validate.js';
 import {
   UsageError, parseBool, parseDuration, parseIntValue, parseList, parseQueueSpec, show, MAX_THREADS,
@@ -22,6 +21,9 @@ import {
 import { locateJsonError } from './json-input.js';
 
 export const CONFIG_FILE_NAMES = ['rhythm.config.json', 'rhythm.config.mjs', 'rhythm.config.js', 'rhythm.config.cjs', 'rhythm.config.ts'];
+
+/** As defaultDataDir() in src/db/local.ts (not imported: it loads pg, and the CLI loads that lazily). */
+const DEFAULT_DATA_DIR = '.rhythm/pgdata';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -318,7 +320,7 @@ export function describeSettings(r: Resolved, keys: readonly SettingKey[]): Reco
     let value: unknown = r.settings[key];
     if (key === 'databaseUrl') value = value === undefined ? '(none: embedded Postgres)' : maskSecrets(value as string);
     if (value === undefined) {
-      value = key === 'only' ? '(all tasks)' : key === 'dataDir' ? defaultDataDir() : key === 'concurrency' ? '(threads * 64, or 100 on the main thread)' : '(default)';
+      value = key === 'only' ? '(all tasks)' : key === 'dataDir' ? path.resolve(DEFAULT_DATA_DIR) : key === 'concurrency' ? '(threads * 64, or 100 on the main thread)' : '(default)';
     }
     out[key] = { value, source: r.sources[key] };
   }

@@ -4,8 +4,8 @@
  * `npm start` when none is configured) and the Rhythm on it.
  */
 import { pino, type Logger } from 'pino';
-import { Rhythm } from '../rhythm.js';
-import { openDatabase, defaultDataDir, type LocalDatabase } from '../db/local.js';
+import type { Rhythm } from '../rhythm.js';
+import type { LocalDatabase } from '../db/local.js';
 import { maskSecrets, type Settings } from './config.js';
 
 export function createCliLogger(level: string): Logger {
@@ -29,6 +29,8 @@ export class CliError extends Error {
 }
 
 export async function openSession(settings: Settings, log: Logger, options: { autoMigrate: boolean; poolSize?: number }): Promise<Session> {
+  // Loaded here, not at the top: a usage error exits before paying for pg and the runtime.
+  const [{ Rhythm }, { openDatabase, defaultDataDir }] = await Promise.all([import('../rhythm.js'), import('../db/local.js')]);
   if (settings.databaseUrl === undefined) {
     log.info({ dataDir: settings.dataDir ?? defaultDataDir() }, 'no database configured: using the embedded Postgres on the local data folder');
   }

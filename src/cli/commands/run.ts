@@ -5,7 +5,7 @@
  * back (no zombie `running` rows), the pool closes, and an embedded Postgres this process
  * started is stopped. A second signal forces a fast stop (exit code 130).
  */
-import { Worker } from '../../worker.js';
+import type { Worker } from '../../worker.js';
 import { schemaReady } from '../../sql/status.js';
 import { loadTaskFolder, selectTasks, type TaskModule } from '../tasks.js';
 import { openSession, CliError, type Session } from '../runtime.js';
@@ -74,6 +74,7 @@ async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' |
   const runs: Promise<void>[] = [];
   try {
     session = await openSession(s, log, { autoMigrate: s.autoMigrate });
+    const { Worker } = await import('../../worker.js');
     const { r } = session;
     if (!(await schemaReady(r.pool, r.names))) {
       throw new CliError(`schema ${JSON.stringify(r.names.schema)} has no Rhythm tables: run \`rhythm migrate\` (or start without --no-migrate)`);
