@@ -126,6 +126,9 @@ export class Rhythm implements WorkerHost {
     if (items.length === 0) return [];
     const rows = items.map((item, i) => {
       if (item === null || typeof item !== 'object') throw new RhythmValidationError(`enqueueMany item ${i} must be { name, payload, options }`);
+      if (item.options && 'client' in item.options) {
+        throw new RhythmValidationError(`enqueueMany item ${i}: pass the client as enqueueMany(items, { client }), not in an item's options`);
+      }
       try {
         return this.toRow(item.name, item.payload, item.options ?? {}, 'enqueueMany');
       } catch (err) {
@@ -158,7 +161,13 @@ export class Rhythm implements WorkerHost {
     checkKnownKeys('wait', options, ['timeoutMs']);
     const timeoutMs = checkInt('timeoutMs', options.timeoutMs, 0) ?? 60_000;
     if (this.shuttingDown) throw new RhythmError('cannot wait: this Rhythm is shut down');
-    this.waiters ??= this.listener().then((l) => new Waiters(l, (ids) => getExecutions(this.pool, this.names, ids)));
+    this.waiters ??= this.listener().then(
+      (l) => new Waiters(l, (ids) => getExecutions(this.pool, this.names, ids)),
+      (err) => {
+        this.waiters = undefined;
+        throw err;
+      },
+    );
     const waiters = await this.waiters;
     return (await waiters.wait(id, timeoutMs, () => new WaitTimeoutError(`execution ${id} did not finish within ${timeoutMs} ms`))) as Execution<R, P>;
   }
@@ -175,7 +184,7 @@ export class Rhythm implements WorkerHost {
 
   /** Starts the internal worker in this process (promotion, lease recovery, pruning). */
   async startInternalWorker(options: InternalWorkerOptions = {}): Promise<InternalWorker> {
-    if (this.internalWorker) throw new RhythmError('the internal worker is already running in this process');
+    if (this.internalWorker) throw new RhythmError('the internal worker is already running on this Rhythm instance');
     checkKnownKeys('startInternalWorker', options, ['tickMs', 'batchSize', 'retentionMs', 'pruneIntervalMs']);
     checkInt('tickMs', options.tickMs, 1);
     checkInt('batchSize', options.batchSize, 1);
@@ -205,11 +214,20 @@ export class Rhythm implements WorkerHost {
     return this.shuttingDown;
   }
 
-  /** @internal The shared LISTEN connection, connected on first use. */
+  /**
+   * @internal The shared LISTEN connection, connected on first use. A failed first connection
+   * is not kept: the next call tries again (pg-listen itself handles later reconnects).
+   */
   listener(): Promise<Listener> {
     this.listening ??= (async () => {
       const l = new Listener(this.databaseUrl, this.names, this.log);
-      await l.start();
+      try {
+        await l.start();
+      } catch (err) {
+        this.listening = undefined;
+        await l.close().catch(() => undefined);
+        throw err;
+      }
       return l;
     })();
     return this.listening;

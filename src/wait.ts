@@ -33,7 +33,7 @@ export class Waiters {
   wait(id: string, timeoutMs: number, onTimeout: () => Error): Promise<Execution> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     return new Promise<Execution>((resolve, reject) => {
-      const timer = setTimeout(() => done(() => reject(onTimeout())), timeoutMs);
+      let timer: NodeJS.Timeout | undefined;
       const waiter: Waiter = {
         resolve: (e) => done(() => resolve(e)),
         reject: (err) => done(() => reject(err)),
@@ -48,7 +48,10 @@ export class Waiters {
       let set = this.byId.get(id);
       if (!set) this.byId.set(id, (set = new Set()));
       set.add(waiter);
-      void this.check([id], true);
+      // The timeout runs from the first read, so a finished execution resolves even with timeoutMs 0.
+      void this.check([id], true).then(() => {
+        if (set.has(waiter)) timer = setTimeout(() => done(() => reject(onTimeout())), timeoutMs);
+      });
     });
   }
 

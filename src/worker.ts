@@ -11,6 +11,7 @@ import { Dispatcher } from './dispatcher/dispatcher.js';
 import { MainThreadExecutor } from './dispatcher/main-thread-executor.js';
 import type { Executor } from './dispatcher/executor.js';
 import { ThreadPool } from './threads/thread-pool.js';
+import type { Listener } from './db/listener.js';
 import { defaultWorkerId, type Rhythm, type ShutdownOptions, type WorkerHost } from './rhythm.js';
 import { RhythmError, RhythmValidationError } from './errors.js';
 import { checkInt, checkKnownKeys, checkQueueName, checkTaskName, describe } from './validate.js';
@@ -115,6 +116,20 @@ export class Worker {
     await this.running.catch(() => undefined);
   }
 
+  /** The shared LISTEN connection; retried through a database outage until stop(). */
+  private async connectListener(): Promise<Listener | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.host.listener();
+      } catch (err) {
+        if (this.stopTimeoutMs !== undefined) return undefined;
+        const delay = Math.min(100 * 2 ** attempt, 5_000);
+        this.host.log.warn({ error: (err as Error).message, queue: this.queue, retryInMs: delay }, 'cannot connect the LISTEN connection; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
   private async run(): Promise<void> {
     const o = this.options;
     const threads = this.modules.size > 0 ? o.threads! : 0;
@@ -131,7 +146,8 @@ export class Worker {
       for (const name of this.modules.keys()) byName.set(name, pool);
     }
     try {
-      const listener = await this.host.listener();
+      const listener = await this.connectListener();
+      if (listener === undefined) return; // stopped while the database was unreachable
       this.dispatcher = new Dispatcher(
         {
           queue: this.queue,

@@ -8,9 +8,9 @@
  * not disturb the server shared by the other test files.
  *
  * The main test's worker process does not run the internal worker, and its handler rides out
- * the outage by retrying its own write: a process running the internal worker can currently
- * crash on a restart (see the skipped test below), and without promotions every task must
- * complete on the attempt that was running, which the test also checks.
+ * the outage by retrying its own write: without promotions every task must complete on the
+ * attempt that was running, which the test also checks. A separate test runs a process with
+ * the internal worker through restarts.
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -119,8 +119,7 @@ describe('Postgres stops and restarts mid-run', () => {
     }
   });
 
-  // BUG: r.wait() rejects with the transient connection error ("the database system is shutting down") when a done notification's read fails during the outage, instead of waiting on (src/wait.ts check()).
-  it.skip('wait() calls made before the outage resolve once their executions complete', { timeout: 90_000 }, async () => {
+  it('wait() calls made before the outage resolve once their executions complete', { timeout: 90_000 }, async () => {
     const worker = startWorker();
     try {
       await worker.waitFor((m) => m.evt === 'ready', 'worker ready');
@@ -137,8 +136,7 @@ describe('Postgres stops and restarts mid-run', () => {
       await worker.kill('SIGKILL');
     }
   });
-  // BUG: a process running the internal worker crashes on a Postgres restart: recoverExpired() checks a client out with pool.connect() and no 'error' listener, so the connection's termination is an unhandled 'error' event (src/sql/recover.ts; same pattern in Rhythm.enqueueMany's transaction and migrate()).
-  it.skip('a worker process running the internal worker survives Postgres restarts and keeps promoting', { timeout: 90_000 }, async () => {
+  it('a worker process running the internal worker survives Postgres restarts and keeps promoting', { timeout: 90_000 }, async () => {
     // A 1 ms tick keeps a recovery transaction open most of the time, so a restart hits one.
     const worker = startWorker({ internalWorker: { tickMs: 1 } });
     try {
@@ -156,8 +154,7 @@ describe('Postgres stops and restarts mid-run', () => {
       await worker.kill('SIGKILL');
     }
   });
-  // BUG: Rhythm.listener() caches the first LISTEN connection attempt's promise; if it was rejected (server down at first use), every later wait() and Worker.start() on that Rhythm rejects with the stale error forever (src/rhythm.ts listener(), src/db/listener.ts start()).
-  it.skip('a LISTEN connection that first fails while the server is down is retried once it is back (wait() and a new worker work)', { timeout: 60_000 }, async () => {
+  it('a LISTEN connection that first fails while the server is down is retried once it is back (wait() and a new worker work)', { timeout: 60_000 }, async () => {
     const late = await Rhythm.init({ databaseUrl: server.url, autoMigrate: false });
     try {
       const port = server.port;

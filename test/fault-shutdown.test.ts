@@ -92,8 +92,7 @@ describe('graceful shutdown with a timeout', () => {
     }
   });
 
-  // BUG: Dispatcher.run() resolves as soon as the claim loop exits (at the start of stop()), so Worker.run() closes its executors at once: Piscina is destroyed under the in-flight thread tasks, which fail with ThreadCrashError (counted, retried) instead of finishing or being handed back (src/dispatcher/dispatcher.ts run(), src/worker.ts run() finally).
-  it.skip('threads: an in-flight thread task finishes within the timeout; a loop that ignores the abort is terminated after the grace period and handed back', async () => {
+  it('threads: an in-flight thread task finishes within the timeout; a loop that ignores the abort is terminated after the grace period and handed back', async () => {
     const events = eventLog();
     const channel = new BroadcastChannel(CHANNEL);
     channel.onmessage = (m: MessageEvent) => events.push(m.data);

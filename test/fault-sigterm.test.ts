@@ -99,8 +99,7 @@ describe('signals to a worker process (handleSignals)', () => {
       await w.kill('SIGKILL');
     }
   });
-  // BUG: at shutdown the Worker destroys its Piscina pool at once (Dispatcher.run() resolves when the claim loop exits, before in-flight tasks drain), so in-flight thread tasks die with ThreadCrashError instead of finishing (src/dispatcher/dispatcher.ts run(), src/worker.ts run() finally).
-  it.skip('SIGTERM with thread tasks in flight: they finish and complete, exit code 0', async () => {
+  it('SIGTERM with thread tasks in flight: they finish and complete, exit code 0', async () => {
     const channel = `rhythm-fault-sigterm-${process.pid}`;
     const w = spawnWorker(
       {

@@ -114,8 +114,7 @@ describe('enqueue with the caller\'s client', () => {
     expect(await count(r, 'orders', "item IN ('kept', 'kept-2')")).toBe(2);
   });
 
-  // BUG: enqueueMany accepts `client` inside an item's options (it is in the shared enqueue option list) but ignores it, so the task is inserted outside the caller's transaction and survives its rollback.
-  it.skip('enqueueMany refuses a client given inside an item\'s options instead of silently enqueuing outside the transaction', async () => {
+  it('enqueueMany refuses a client given inside an item\'s options instead of silently enqueuing outside the transaction', async () => {
     let err: unknown;
     await inTransaction(async (client) => {
       err = await r

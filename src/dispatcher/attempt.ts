@@ -7,6 +7,8 @@ import { TaskAbortedError, toErrorRecord, type AbortReason } from '../errors.js'
 import type { AttemptResult } from './executor.js';
 
 export function succeeded(value: unknown): AttemptResult {
+  // A handler that returns nothing succeeded: its result is stored as null.
+  if (value === undefined) return { ok: true, resultJson: 'null' };
   try {
     return { ok: true, resultJson: encodeJson(value, 'handler result') };
   } catch (err) {

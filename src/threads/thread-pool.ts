@@ -200,6 +200,7 @@ export class ThreadPool implements Executor {
     const { killed } = batch;
     if (killed) killed.run.resolve(failed(abortError(killed.reason, 'it ignored its abort signal, so its thread was terminated')));
     const unfinished = batch.runs.filter((r) => !r.done);
+    if (unfinished.length === 0) return;
     if (unfinished.length === 1 && !killed) {
       const e = err instanceof Error ? err : new Error(String(err));
       const crash = new Error(`the thread running this task died: ${e.message}`, { cause: e });
