@@ -145,3 +145,29 @@ describe('split scheduler with task-specific workers', () => {
     expect((await r.get(unserved.otherQueue))!.status).toBe('queued');
   });
 });
+
+describe('forced stop', () => {
+  let r: Rhythm;
+  afterAll(async () => {
+    await r?.shutdown();
+  });
+
+  it('a second signal aborts in-flight tasks at once, hands them back and exits 130', async () => {
+    const conn = ['--database-url', db.url, '--schema', 'forced'];
+    r = await Rhythm.init({ databaseUrl: db.url, schema: 'forced' });
+    // The default 30 s shutdown timeout: only the second signal can make this quick.
+    const worker = spawnCli(['worker', ...conn, '--tasks', TASKS_DIR, '--only', 'block', '--queue', 'hold:1', '--log-level', 'info']);
+    await started(worker, 'hold');
+    const id = await r.enqueue('block', null, { queue: 'hold' });
+    await worker.waitForLine('stdout', (l) => l === `BLOCK_STARTED ${id}`);
+
+    worker.child.kill('SIGTERM');
+    await worker.waitForLog(/^signal received/);
+    const t0 = Date.now();
+    const exit = await worker.stop('SIGINT');
+    expect(exit).toEqual({ code: 130, signal: null });
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(worker.logs.map((l) => l.msg)).toContain('forced stop complete');
+    expect(await r.get(id)).toMatchObject({ status: 'queued', attempts: 0 });
+  });
+});

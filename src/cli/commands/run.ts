@@ -85,7 +85,7 @@ async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' |
     }
     if (signal === undefined) {
       for (const p of plan) {
-        const w = new Worker(r, { queue: p.queue, threads: p.threads > 0 ? p.threads : undefined, concurrency: s.concurrency ?? undefined });
+        const w = new Worker(r, { queue: p.queue, threads: p.threads > 0 ? p.threads : undefined, concurrency: s.concurrency });
         for (const t of p.tasks) w.task(t.name, p.threads > 0 ? t.url : t.handler);
         workers.push(w);
       }
