@@ -57,17 +57,17 @@ function treeCpuMs(rootPid: number): number | undefined {
   }
 }
 
-function postmasterPid(db: BenchDatabase): number | undefined {
-  if (!db.server || process.platform !== 'linux') return undefined;
+function postmasterPid(db: BenchDatabase | undefined): number | undefined {
+  if (!db?.server || process.platform !== 'linux') return undefined;
   try {
-    return Number(readFileSync(path.join(db.server.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return Number(readFileSync(path.join(db!.server!.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
   } catch {
     return undefined;
   }
 }
 
 /** Starts measuring; call the returned function to read the sample. */
-export function cpuMeter(db: BenchDatabase): () => CpuSample {
+export function cpuMeter(db?: BenchDatabase): () => CpuSample {
   const pg = postmasterPid(db);
   const m0 = machineTimes();
   const p0 = process.cpuUsage();

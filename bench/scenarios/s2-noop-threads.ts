@@ -44,7 +44,8 @@ export async function run(ctx: BenchContext): Promise<void> {
       const res = await bestOf(opts.repeat, () => pool.run(NOOP_MODULE, threads, n, (i) => ({ i }), progress, 'run()'));
       ctx.rows.push({
         group: '2', scenario: TITLE, system: pool.NAME, kind: 'baseline', config: `${threads} threads, one run() per task`,
-        tasks: n, seconds: res.seconds, rate: res.rate, done: res.done, verified: res.done === n, notes: ['no database'],
+        tasks: n, seconds: res.seconds, rate: res.rate, done: res.done, verified: res.done === n, notes: ['no database', describeCpu(res.cpu, n)],
+        extra: { cpu: res.cpu },
       });
     }
   }

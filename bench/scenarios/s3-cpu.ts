@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { Worker } from '../../src/index.js';
 import { bestOf, pct, type BenchContext } from '../lib/context.js';
-import { cpuMeter, describeCpu } from '../lib/cpu.js';
+import { cpuMeter, describeCpu, type CpuSample } from '../lib/cpu.js';
 import { SHA_MODULE, type StepProgress } from '../lib/common.js';
 import { DoneCounter, type BenchDatabase } from '../lib/database.js';
 import { checkHistory, enqueueTasks, openRhythm, remainingInQueue } from '../systems/rhythm.js';
@@ -35,10 +35,10 @@ export async function calibrate(): Promise<number> {
   return best * 1e6;
 }
 
-async function rhythmCpu(db: BenchDatabase, threads: number, n: number, rounds: number, progress: StepProgress) {
+export async function rhythmCpu(db: BenchDatabase, threads: number, n: number, rounds: number, progress: StepProgress, tuning: { concurrency?: number; batchSize?: number } = {}) {
   const r = await openRhythm(db, 's3');
   const done = new DoneCounter(db.url, r.names.doneChannel);
-  const worker = new Worker(r, { queue: 'high-cpu', threads });
+  const worker = new Worker(r, { queue: 'high-cpu', threads, ...tuning });
   worker.task('sha256-chain', SHA_MODULE);
   let running: Promise<void> | undefined;
   try {
@@ -80,7 +80,7 @@ export async function run(ctx: BenchContext): Promise<void> {
   ] as const) {
     const scenario = `${TITLE}, ${label}`;
     const payload = (i: number) => ({ seed: `s${i}`, rounds });
-    let pis: { rate: number; seconds: number; done: number } | undefined;
+    let pis: { rate: number; seconds: number; done: number; cpu: CpuSample } | undefined;
     if (opts.baselines) {
       progress.next(`${scenario} · ${piscina.NAME}`);
       pis = await bestOf(opts.repeat, () => piscina.run(SHA_MODULE, threads, n, payload, progress, 'run()'));
@@ -99,13 +99,14 @@ export async function run(ctx: BenchContext): Promise<void> {
       ctx.rows.push({
         group, scenario, system: piscina.NAME, kind: 'baseline', config: `${threads} threads, one run() per task`, tasks: n,
         seconds: pis.seconds, rate: pis.rate, done: pis.done, verified: pis.done === n,
-        notes: [`${taskMs!.toFixed(2)} ms a task on a thread`],
+        notes: [`${taskMs!.toFixed(2)} ms a task on a thread`, describeCpu(pis.cpu, n)],
+        extra: { cpu: pis.cpu },
       });
       progress.next(`${scenario} · ${tinypool.NAME}`);
       const tp = await bestOf(opts.repeat, () => tinypool.run(SHA_MODULE, threads, n, payload, progress, 'run()'));
       ctx.rows.push({
         group, scenario, system: tinypool.NAME, kind: 'baseline', config: `${threads} threads, one run() per task`, tasks: n,
-        seconds: tp.seconds, rate: tp.rate, done: tp.done, verified: tp.done === n,
+        seconds: tp.seconds, rate: tp.rate, done: tp.done, verified: tp.done === n, notes: [describeCpu(tp.cpu, n)], extra: { cpu: tp.cpu },
       });
     }
   }
