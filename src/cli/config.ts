@@ -8,6 +8,7 @@
  * Each resolved value remembers where it came from, so the effective configuration printed
  * at startup says why a value is what it is. Secrets in URLs are masked there.
  */
+import { DEFAULT_DATA_DIR } from '../db/local.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,8 +23,6 @@ import { locateJsonError } from './json-input.js';
 
 export const CONFIG_FILE_NAMES = ['rhythm.config.json', 'rhythm.config.mjs', 'rhythm.config.js', 'rhythm.config.cjs', 'rhythm.config.ts'];
 
-/** As defaultDataDir() in src/db/local.ts (not imported: it loads pg, and the CLI loads that lazily). */
-const DEFAULT_DATA_DIR = '.rhythm/pgdata';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

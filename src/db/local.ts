@@ -5,7 +5,10 @@
  * across runs. A second process finds the server already running there and shares it.
  */
 import path from 'node:path';
-import { startEmbeddedPostgres, type EmbeddedServer } from './embedded.js';
+import type { EmbeddedServer } from './embedded.js';
+
+/** Relative to the working directory. (This module loads pg only when a server is started.) */
+export const DEFAULT_DATA_DIR = '.rhythm/pgdata';
 
 export interface LocalDatabase {
   url: string;
@@ -14,7 +17,7 @@ export interface LocalDatabase {
 }
 
 export function defaultDataDir(): string {
-  return path.resolve(process.env.RHYTHM_DATA_DIR ?? '.rhythm/pgdata');
+  return path.resolve(process.env.RHYTHM_DATA_DIR ?? DEFAULT_DATA_DIR);
 }
 
 export function configuredDatabaseUrl(explicit?: string): string | undefined {
@@ -24,6 +27,7 @@ export function configuredDatabaseUrl(explicit?: string): string | undefined {
 export async function openDatabase(options: { databaseUrl?: string; dataDir?: string } = {}): Promise<LocalDatabase> {
   const url = configuredDatabaseUrl(options.databaseUrl);
   if (url) return { url };
+  const { startEmbeddedPostgres } = await import('./embedded.js');
   const embedded = await startEmbeddedPostgres({ dataDir: options.dataDir ?? defaultDataDir() });
   return { url: embedded.url, embedded };
 }
