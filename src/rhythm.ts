@@ -47,6 +47,7 @@ export interface ShutdownOptions {
 /** What a Worker needs from its Rhythm; internal. */
 export interface WorkerHost {
   readonly pool: pg.Pool;
+  readonly leasePool: pg.Pool;
   readonly names: SchemaNames;
   readonly log: Logger;
   readonly backoff: Backoff;
@@ -62,6 +63,13 @@ const BIGINT_MAX = 9_223_372_036_854_775_807n;
 
 export class Rhythm implements WorkerHost {
   readonly pool: pg.Pool;
+  /**
+   * Connections for claims and lease extensions, with asynchronous commit: they wait for no
+   * WAL flush, which keeps a disk flush off the wake-up path (enqueue-to-start). Safe: a claim
+   * or extension lost in a server crash only means the task runs again (at-least-once), and
+   * any settle commits (synchronously) after the claim it depends on, so it flushes that too.
+   */
+  readonly leasePool: pg.Pool;
   readonly names: SchemaNames;
   readonly log: Logger;
   readonly backoff: Backoff;
@@ -85,8 +93,16 @@ export class Rhythm implements WorkerHost {
       application_name: 'rhythm',
     });
     // An idle client losing its connection (e.g. a Postgres restart) must not crash the process.
-    // (pg attaches the whole client to the error: log only what helps.)
-    this.pool.on('error', (err: Error & { code?: string }) => this.log.warn({ error: err.message, code: err.code }, 'idle database connection lost'));
+    this.leasePool = new pg.Pool({
+      connectionString: databaseUrl,
+      max: 4,
+      application_name: 'rhythm-lease',
+      options: '-c synchronous_commit=off',
+    });
+    for (const p of [this.pool, this.leasePool]) {
+      // (pg attaches the whole client to the error: log only what helps.)
+      p.on('error', (err: Error & { code?: string }) => this.log.warn({ error: err.message, code: err.code }, 'idle database connection lost'));
+    }
   }
 
   /** Connects, optionally migrates, and returns a ready Rhythm. */
@@ -104,7 +120,7 @@ export class Rhythm implements WorkerHost {
       }
       await r.pool.query('SELECT 1');
     } catch (err) {
-      await r.pool.end().catch(() => undefined);
+      await Promise.all([r.pool.end(), r.leasePool.end()]).catch(() => undefined);
       throw err;
     }
     r.log.info({ database: maskUrl(url), schema: r.names.schema }, 'rhythm ready');
@@ -162,7 +178,10 @@ export class Rhythm implements WorkerHost {
     const timeoutMs = checkInt('timeoutMs', options.timeoutMs, 0) ?? 60_000;
     if (this.shuttingDown) throw new RhythmError('cannot wait: this Rhythm is shut down');
     this.waiters ??= this.listener().then(
-      (l) => new Waiters(l, (ids) => getExecutions(this.pool, this.names, ids)),
+      async (l) => {
+        await l.listenDone();
+        return new Waiters(l, (ids) => getExecutions(this.pool, this.names, ids));
+      },
       (err) => {
         this.waiters = undefined;
         throw err;
@@ -207,7 +226,7 @@ export class Rhythm implements WorkerHost {
       await this.internalWorker?.stop();
       if (this.waiters) (await this.waiters).close(new RhythmError('Rhythm was shut down while waiting for this execution'));
       if (this.listening) await (await this.listening).close();
-      await this.pool.end();
+      await Promise.all([this.pool.end(), this.leasePool.end()]);
       this.removeSignalHandlers?.();
       this.log.info('shut down');
     })();

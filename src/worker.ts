@@ -159,7 +159,7 @@ export class Worker {
           leaseMs: o.visibilityTimeoutMs ?? 30_000,
           abortGraceMs: o.abortGraceMs ?? 5_000,
         },
-        { pool: this.host.pool, names: this.host.names, listener, log: this.host.log, backoff: this.host.backoff },
+        { pool: this.host.pool, leasePool: this.host.leasePool, names: this.host.names, listener, log: this.host.log, backoff: this.host.backoff },
       );
       this.host.log.info({ queue: this.queue, tasks: [...byName.keys()], threads, capacity }, 'worker started');
       const running = this.dispatcher.run();

@@ -25,6 +25,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
   private connecting: Promise<void> | undefined;
   private closed = false;
   private connectedOnce = false;
+  private listeningDone: Promise<void> | undefined;
 
   constructor(connectionString: string, private readonly names: SchemaNames, private readonly log: Logger) {
     super();
@@ -60,10 +61,26 @@ export class Listener extends EventEmitter<ListenerEvents> {
       await this.subscriber.connect();
       // One at a time: pg queues queries on a client but warns when they overlap.
       await this.subscriber.listenTo(this.names.workChannel);
-      await this.subscriber.listenTo(this.names.doneChannel);
       await this.subscriber.listenTo(this.names.cancelChannel);
     })();
     return this.connecting;
+  }
+
+  /**
+   * Subscribes to `done` too, on the first wait(): every batch of completions is announced
+   * there, and a process that never waits need not receive and parse them.
+   */
+  listenDone(): Promise<void> {
+    this.listeningDone ??= this.start()
+      .then(() => this.subscriber.listenTo(this.names.doneChannel))
+      .then(
+        () => undefined,
+        (err) => {
+          this.listeningDone = undefined;
+          throw err;
+        },
+      );
+    return this.listeningDone;
   }
 
   async close(): Promise<void> {

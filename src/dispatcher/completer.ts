@@ -1,7 +1,8 @@
 /**
  * Writes attempt outcomes in batches (group commit): while one statement is in flight, the
- * next outcomes gather, so one round trip settles many tasks at high load and a lone task
- * is written at once at low load. Outcomes survive a lost connection: a failed write is
+ * next outcomes gather, and statements start at most every COALESCE_MS, so one round trip
+ * settles many tasks at high load (each statement costs Postgres and the main thread about
+ * as much as tens of rows) while a lone task after a quiet spell is written at once. Outcomes survive a lost connection: a failed write is
  * retried with backoff until it succeeds or the worker is forced to stop. If a statement is
  * refused for its data (not the connection), the batch is split so one bad row cannot hold
  * up or lose the others.
@@ -14,6 +15,7 @@ import type { SchemaNames } from '../db/schema.js';
 import { isConnectionError } from '../db/errors.js';
 
 const MAX_PER_STATEMENT = 1000;
+const COALESCE_MS = 5;
 
 export interface Pending {
   settlement?: Settlement;
@@ -24,6 +26,7 @@ export interface Pending {
 export class Completer {
   private buffer: Pending[] = [];
   private flushing: Promise<void> | undefined;
+  private lastWriteAt = 0;
   private stopped = false;
 
   constructor(
@@ -55,6 +58,9 @@ export class Completer {
     await new Promise((r) => setImmediate(r));
     try {
       while (this.buffer.length > 0) {
+        const wait = this.lastWriteAt + COALESCE_MS - performance.now();
+        if (wait > 0 && this.buffer.length < MAX_PER_STATEMENT && !this.stopped) await new Promise((r) => setTimeout(r, wait));
+        this.lastWriteAt = performance.now();
         const items = this.buffer.splice(0, MAX_PER_STATEMENT);
         await this.write(items);
         this.onWritten(items);

@@ -31,7 +31,10 @@ export interface DispatcherConfig {
 }
 
 export interface DispatcherDeps {
+  /** Settles and hand-backs: synchronous commit. */
   pool: pg.Pool;
+  /** Claims and heartbeats: asynchronous commit (see Rhythm.leasePool). */
+  leasePool: pg.Pool;
   names: SchemaNames;
   listener: Listener;
   log: Logger;
@@ -147,7 +150,7 @@ export class Dispatcher {
       const limit = Math.min(free, this.config.batchSize);
       let tasks: ClaimedTask[];
       try {
-        tasks = await claimTasks(this.deps.pool, this.deps.names, this.config.queue, this.names, limit, this.config.workerId, this.config.leaseMs);
+        tasks = await claimTasks(this.deps.leasePool, this.deps.names, this.config.queue, this.names, limit, this.config.workerId, this.config.leaseMs);
         failures = 0;
       } catch (err) {
         failures++;
@@ -270,7 +273,7 @@ export class Dispatcher {
     let kept: Set<string>;
     try {
       kept = await extendLeases(
-        this.deps.pool,
+        this.deps.leasePool,
         this.deps.names,
         held.map((f) => f.task.id),
         held.map((f) => f.task.leaseToken),

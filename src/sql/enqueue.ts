@@ -20,15 +20,25 @@ export interface EnqueueRow {
 
 // Scalars travel as arrays and the payloads as one JSON array (already JSON text, spliced in
 // unchanged): measured on 10k rows, 28 ms against 84 ms for a jsonb[] parameter (pg escapes
-// every element) and 183 ms for json_to_recordset.
-const enqueueStatement = statement('enqueue', (n) => `
-WITH input AS (
+// every element) and 183 ms for json_to_recordset. When every row has the same options (the
+// usual bulk enqueue), the options travel once instead of as arrays.
+const ARRAY_INPUT = `
   SELECT a.name, a.queue, j.payload, a.priority, a.max_attempts, a.timeout_ms, a.lease_ms, a.parent_id,
          coalesce(a.run_at, now() + a.delay_ms * interval '1 millisecond', now()) AS run_at
   FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::int[], $6::int[], $7::bigint[], $8::timestamptz[], $9::bigint[])
          WITH ORDINALITY AS a(name, queue, priority, max_attempts, timeout_ms, lease_ms, delay_ms, run_at, parent_id, ord)
   JOIN jsonb_array_elements($10::jsonb) WITH ORDINALITY AS j(payload, ord) USING (ord)
-  ORDER BY ord
+  ORDER BY ord`;
+
+const UNIFORM_INPUT = `
+  SELECT $1::text AS name, $2::text AS queue, j.payload, $3::int AS priority, $4::int AS max_attempts,
+         $5::int AS timeout_ms, $6::int AS lease_ms, $9::bigint AS parent_id,
+         coalesce($8::timestamptz, now() + $7::bigint * interval '1 millisecond', now()) AS run_at
+  FROM jsonb_array_elements($10::jsonb) WITH ORDINALITY AS j(payload, ord)
+  ORDER BY ord`;
+
+const insertFrom = (input: string) => (n: SchemaNames) => `
+WITH input AS (${input}
 ), inserted AS (
   INSERT INTO ${n.executions} (name, queue, status, payload, priority, max_attempts, timeout_ms, lease_ms, run_at, parent_id)
   SELECT name, queue, CASE WHEN run_at > now() THEN 'scheduled' ELSE 'queued' END,
@@ -44,24 +54,27 @@ WITH input AS (
 ), wake AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM inserted WHERE status = 'queued') q
 )
-SELECT id FROM inserted CROSS JOIN (SELECT count(*) FROM wake) w ORDER BY id`);
+SELECT id FROM inserted CROSS JOIN (SELECT count(*) FROM wake) w ORDER BY id`;
+
+const enqueueStatement = statement('enqueue', insertFrom(ARRAY_INPUT));
+const enqueueUniformStatement = statement('enqueue_uniform', insertFrom(UNIFORM_INPUT));
+
+type Options = Omit<EnqueueRow, 'payloadJson'>;
+const OPTION_KEYS = ['name', 'queue', 'priority', 'maxAttempts', 'timeoutMs', 'leaseMs', 'delayMs', 'runAt', 'parentId'] as const;
 
 /** Returns the new ids in input order (identity values are assigned in the order of the rows). */
 export async function enqueueRows(db: Queryable, n: SchemaNames, rows: EnqueueRow[]): Promise<string[]> {
+  const payloads = `[${rows.map((r) => r.payloadJson).join(',')}]`;
+  const first = rows[0]!;
+  const uniform = rows.every((r) => OPTION_KEYS.every((k) => sameOption(r[k], first[k])));
+  const column = <K extends keyof Options>(k: K) => (uniform ? first[k] : rows.map((r) => r[k]));
   const res = await db.query<{ id: string }>({
-    ...enqueueStatement(n),
-    values: [
-      rows.map((r) => r.name),
-      rows.map((r) => r.queue),
-      rows.map((r) => r.priority),
-      rows.map((r) => r.maxAttempts),
-      rows.map((r) => r.timeoutMs),
-      rows.map((r) => r.leaseMs),
-      rows.map((r) => r.delayMs),
-      rows.map((r) => r.runAt),
-      rows.map((r) => r.parentId),
-      `[${rows.map((r) => r.payloadJson).join(',')}]`,
-    ],
+    ...(uniform ? enqueueUniformStatement(n) : enqueueStatement(n)),
+    values: [...OPTION_KEYS.map(column), payloads],
   });
   return res.rows.map((r) => r.id);
+}
+
+function sameOption(a: unknown, b: unknown): boolean {
+  return a === b || (a instanceof Date && b instanceof Date && a.getTime() === b.getTime());
 }
