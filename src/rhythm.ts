@@ -96,6 +96,9 @@ export class Rhythm implements WorkerHost {
     this.leasePool = new pg.Pool({
       connectionString: databaseUrl,
       max: 4,
+      // Kept open: a claim that has to open a connection (authentication, a new backend)
+      // waits 10-150 ms on a busy machine, which is the whole latency budget many times over.
+      min: 2,
       application_name: 'rhythm-lease',
       options: '-c synchronous_commit=off',
     });

@@ -130,6 +130,12 @@ export class Worker {
     }
   }
 
+  /** Opens the claim/heartbeat connections before the first task needs one. */
+  private async warmLeasePool(): Promise<void> {
+    const clients = await Promise.allSettled([this.host.leasePool.connect(), this.host.leasePool.connect()]);
+    for (const c of clients) if (c.status === 'fulfilled') c.value.release();
+  }
+
   private async run(): Promise<void> {
     const o = this.options;
     const threads = this.modules.size > 0 ? o.threads! : 0;
@@ -148,6 +154,7 @@ export class Worker {
     try {
       const listener = await this.connectListener();
       if (listener === undefined) return; // stopped while the database was unreachable
+      await this.warmLeasePool();
       this.dispatcher = new Dispatcher(
         {
           queue: this.queue,

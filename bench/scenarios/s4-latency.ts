@@ -55,6 +55,8 @@ export function cdf(valuesMs: number[]): [number, number][] {
   return points;
 }
 
+const LATENCY_WARMUP = 20;
+
 async function measure(ctx: BenchContext, system: ChildSystem, producer: Producer) {
   const { opts, db, progress } = ctx;
   const n = opts.latencyN;
@@ -79,9 +81,16 @@ async function measure(ctx: BenchContext, system: ChildSystem, producer: Produce
         if (++nStarted === n) allStarted();
       }
     };
+    const interval = 1000 / opts.latencyRate;
+    // Warm-up, not measured, the same for every system: the first enqueues open the producer's
+    // and the worker's connections (authentication, a new backend) and take 10-150 ms here.
+    for (let i = 0; i < LATENCY_WARMUP; i++) {
+      const id = await producer.enqueue(-1 - i);
+      if (producer.result && id) await producer.result(id);
+      await sleep(interval);
+    }
     progress.begin(`${opts.latencyRate}/s single enqueues`, n);
     const pending: Promise<unknown>[] = [];
-    const interval = 1000 / opts.latencyRate;
     const t0 = epochMs() + 5;
     for (let k = 0; k < n; k++) {
       const wait = t0 + k * interval - epochMs();
