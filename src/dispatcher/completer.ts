@@ -1,8 +1,9 @@
 /**
  * Writes attempt outcomes in batches (group commit): while one statement is in flight, the
- * next outcomes gather, and statements start at most every COALESCE_MS, so one round trip
- * settles many tasks at high load (each statement costs Postgres and the main thread about
- * as much as tens of rows) while a lone task after a quiet spell is written at once. Outcomes survive a lost connection: a failed write is
+ * next outcomes gather. While the worker is busy (many tasks still running, so nobody is
+ * waiting on this write to make progress) statements also start at most every BUSY_WINDOW_MS:
+ * a statement costs Postgres and the main thread as much as tens of rows, and CPU-bound tasks
+ * finishing one by one would otherwise each pay for one. A quiet worker writes at once. Outcomes survive a lost connection: a failed write is
  * retried with backoff until it succeeds or the worker is forced to stop. If a statement is
  * refused for its data (not the connection), the batch is split so one bad row cannot hold
  * up or lose the others.
@@ -15,7 +16,7 @@ import type { SchemaNames } from '../db/schema.js';
 import { isConnectionError } from '../db/errors.js';
 
 const MAX_PER_STATEMENT = 1000;
-const COALESCE_MS = 5;
+const BUSY_WINDOW_MS = 20;
 
 export interface Pending {
   settlement?: Settlement;
@@ -36,11 +37,18 @@ export class Completer {
     private readonly log: Logger,
     /** Called once the items are durably written (or given up on at a forced stop). */
     private readonly onWritten: (items: Pending[]) => void,
+    /** True while the worker has plenty of other tasks running. */
+    private readonly busy: () => boolean,
   ) {}
 
   add(item: Pending): void {
     this.buffer.push(item);
     if (!this.flushing) this.flushing = this.flushLoop();
+  }
+
+  /** Outcomes waiting to be written. */
+  get pending(): number {
+    return this.buffer.length;
   }
 
   /** Resolves once everything added so far is written. */
@@ -58,8 +66,10 @@ export class Completer {
     await new Promise((r) => setImmediate(r));
     try {
       while (this.buffer.length > 0) {
-        const wait = this.lastWriteAt + COALESCE_MS - performance.now();
-        if (wait > 0 && this.buffer.length < MAX_PER_STATEMENT && !this.stopped) await new Promise((r) => setTimeout(r, wait));
+        const wait = this.lastWriteAt + BUSY_WINDOW_MS - performance.now();
+        if (wait > 0 && this.busy() && this.buffer.length < MAX_PER_STATEMENT && !this.stopped) {
+          await new Promise((r) => setTimeout(r, wait));
+        }
         this.lastWriteAt = performance.now();
         const items = this.buffer.splice(0, MAX_PER_STATEMENT);
         await this.write(items);

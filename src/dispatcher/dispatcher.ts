@@ -18,6 +18,9 @@ import { Completer, type Pending } from './completer.js';
 import type { AttemptResult, AttemptRun, Executor } from './executor.js';
 import type { AbortReason } from '../errors.js';
 
+/** Tasks still running, beyond those being written, for the completer to batch its writes. */
+const BUSY_RUNNING = 16;
+
 export interface DispatcherConfig {
   queue: string;
   workerId: string;
@@ -72,7 +75,14 @@ export class Dispatcher {
   constructor(private readonly config: DispatcherConfig, private readonly deps: DispatcherDeps) {
     this.names = [...config.executors.keys()];
     this.lowWater = Math.max(1, Math.floor(Math.min(config.batchSize, config.capacity) / 4));
-    this.completer = new Completer(deps.pool, deps.names, deps.backoff, deps.log, (items) => this.written(items));
+    this.completer = new Completer(
+      deps.pool,
+      deps.names,
+      deps.backoff,
+      deps.log,
+      (items) => this.written(items),
+      () => !this.stopping && this.inFlight.size - this.completer.pending >= BUSY_RUNNING,
+    );
     const onWork = (queue: string) => {
       if (queue === config.queue) this.poke();
     };
