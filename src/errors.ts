@@ -1,3 +1,5 @@
+import type { TaskErrorInfo } from './types.js';
+
 /**
  * Error types users can catch, and the shape a task error takes in the history.
  * Bad input always throws a RhythmValidationError naming the problem, before anything is written.
@@ -36,13 +38,7 @@ export class NonRetryableError extends Error {
 }
 
 /** How a failed attempt is recorded on the execution (`error` column). */
-export interface TaskErrorRecord {
-  name: string;
-  message: string;
-  stack?: string;
-}
-
-export function toErrorRecord(err: unknown): TaskErrorRecord {
+export function toErrorRecord(err: unknown): TaskErrorInfo {
   if (err instanceof Error) {
     return { name: err.name || 'Error', message: err.message, stack: err.stack };
   }

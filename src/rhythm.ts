@@ -2,7 +2,6 @@
  * The Rhythm application: a connection pool on one schema, the producer API (enqueue, get,
  * wait, cancel), the internal worker, and the lifecycle of every Worker created on it.
  */
-import os from 'node:os';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { createLogger, maskUrl } from './logger.js';
@@ -42,6 +41,11 @@ export interface RhythmOptions {
 export interface ShutdownOptions {
   /** How long in-flight tasks may run before they are aborted and handed back (default 30 s). */
   timeoutMs?: number;
+  /**
+   * Give up on outcomes the database cannot take right now (it is down) instead of retrying
+   * them: their leases expire and recovery runs those tasks again. For a forced exit.
+   */
+  force?: boolean;
 }
 
 /** What a Worker needs from its Rhythm; internal. */
@@ -52,7 +56,7 @@ export interface WorkerHost {
   readonly log: Logger;
   readonly backoff: Backoff;
   listener(): Promise<Listener>;
-  track(worker: { stop(opts?: ShutdownOptions): Promise<void> }): void;
+  track(worker: { stop(opts?: ShutdownOptions): Promise<void> }): () => void;
 }
 
 const ENQUEUE_OPTIONS = ['queue', 'delayMs', 'runAt', 'priority', 'maxAttempts', 'timeoutMs', 'visibilityTimeoutMs', 'client'] as const;
@@ -180,16 +184,16 @@ export class Rhythm implements WorkerHost {
     checkKnownKeys('wait', options, ['timeoutMs']);
     const timeoutMs = checkInt('timeoutMs', options.timeoutMs, 0) ?? 60_000;
     if (this.shuttingDown) throw new RhythmError('cannot wait: this Rhythm is shut down');
-    this.waiters ??= this.listener().then(
-      async (l) => {
+    this.waiters ??= (async () => {
+      try {
+        const l = await this.listener();
         await l.listenDone();
         return new Waiters(l, (ids) => getExecutions(this.pool, this.names, ids));
-      },
-      (err) => {
-        this.waiters = undefined;
+      } catch (err) {
+        this.waiters = undefined; // the next wait() tries again
         throw err;
-      },
-    );
+      }
+    })();
     const waiters = await this.waiters;
     return (await waiters.wait(id, timeoutMs, () => new WaitTimeoutError(`execution ${id} did not finish within ${timeoutMs} ms`))) as Execution<R, P>;
   }
@@ -223,11 +227,13 @@ export class Rhythm implements WorkerHost {
    */
   shutdown(options: ShutdownOptions = {}): Promise<void> {
     this.shuttingDown ??= (async () => {
+      checkKnownKeys('shutdown', options, ['timeoutMs', 'force']);
       const timeoutMs = checkInt('timeoutMs', options.timeoutMs, 0) ?? 30_000;
       this.log.info({ timeoutMs }, 'shutting down');
-      await Promise.all([...this.workers].map((w) => w.stop({ timeoutMs })));
+      await Promise.all([...this.workers].map((w) => w.stop({ timeoutMs, force: options.force })));
       await this.internalWorker?.stop();
-      if (this.waiters) (await this.waiters).close(new RhythmError('Rhythm was shut down while waiting for this execution'));
+      const waiters = await this.waiters?.catch(() => undefined);
+      waiters?.close(new RhythmError('Rhythm was shut down while waiting for this execution'));
       if (this.listening) await (await this.listening).close();
       await Promise.all([this.pool.end(), this.leasePool.end()]);
       this.removeSignalHandlers?.();
@@ -255,10 +261,11 @@ export class Rhythm implements WorkerHost {
     return this.listening;
   }
 
-  /** @internal */
-  track(worker: { stop(opts?: ShutdownOptions): Promise<void> }): void {
+  /** @internal A started worker, to stop at shutdown; the returned function forgets it. */
+  track(worker: { stop(opts?: ShutdownOptions): Promise<void> }): () => void {
     if (this.shuttingDown) throw new RhythmError('cannot start a worker: this Rhythm is shutting down');
     this.workers.add(worker);
+    return () => this.workers.delete(worker);
   }
 
   private toRow(name: string, payload: unknown, options: EnqueueOptions, what: string): EnqueueRow {
@@ -300,7 +307,7 @@ export class Rhythm implements WorkerHost {
         );
       } else {
         this.log.warn({ signal }, 'second signal: forcing a fast stop (in-flight tasks aborted and handed back)');
-        Promise.all([...this.workers].map((w) => w.stop({ timeoutMs: 0 }))).finally(() => {
+        Promise.all([...this.workers].map((w) => w.stop({ timeoutMs: 0, force: true }))).finally(() => {
           this.log.warn('forced stop complete; exiting');
           process.exit(130);
         });
@@ -319,8 +326,4 @@ function checkId(id: unknown): asserts id is string {
   if (typeof id !== 'string' || !ID.test(id) || BigInt(id) > BIGINT_MAX) {
     throw new RhythmValidationError(`invalid execution id ${describe(id)}: ids are positive integers, given as strings`);
   }
-}
-
-export function defaultWorkerId(queue: string): string {
-  return `${os.hostname()}:${process.pid}:${queue}:${Math.random().toString(36).slice(2, 8)}`;
 }

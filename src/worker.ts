@@ -4,6 +4,7 @@
  * `high-cpu` queue gets its own threads.
  */
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 import type { ResourceLimits } from 'node:worker_threads';
@@ -12,7 +13,8 @@ import { MainThreadExecutor } from './dispatcher/main-thread-executor.js';
 import type { Executor } from './dispatcher/executor.js';
 import { ThreadPool } from './threads/thread-pool.js';
 import type { Listener } from './db/listener.js';
-import { defaultWorkerId, type Rhythm, type ShutdownOptions, type WorkerHost } from './rhythm.js';
+import { retryDelayMs } from './backoff.js';
+import type { Rhythm, ShutdownOptions, WorkerHost } from './rhythm.js';
 import { RhythmError, RhythmValidationError } from './errors.js';
 import { checkInt, checkKnownKeys, checkQueueName, checkTaskName, describe } from './validate.js';
 import type { TaskHandler } from './types.js';
@@ -102,8 +104,8 @@ export class Worker {
     if (this.handlers.size + this.modules.size === 0) {
       throw new RhythmValidationError(`worker for queue ${JSON.stringify(this.queue)} has no tasks registered`);
     }
-    this.host.track(this);
-    this.running = this.run();
+    const untrack = this.host.track(this);
+    this.running = this.run().finally(untrack);
     return this.running;
   }
 
@@ -112,6 +114,7 @@ export class Worker {
     const timeoutMs = checkInt('timeoutMs', options.timeoutMs, 0) ?? 30_000;
     if (!this.running) return;
     this.stopTimeoutMs = timeoutMs;
+    if (options.force) this.dispatcher?.abandonWrites();
     await this.dispatcher?.stop(timeoutMs);
     await this.running.catch(() => undefined);
   }
@@ -123,7 +126,7 @@ export class Worker {
         return await this.host.listener();
       } catch (err) {
         if (this.stopTimeoutMs !== undefined) return undefined;
-        const delay = Math.min(100 * 2 ** attempt, 5_000);
+        const delay = retryDelayMs(attempt);
         this.host.log.warn({ error: (err as Error).message, queue: this.queue, retryInMs: delay }, 'cannot connect the LISTEN connection; retrying');
         await new Promise((r) => setTimeout(r, delay));
       }
@@ -178,6 +181,10 @@ export class Worker {
       this.host.log.info({ queue: this.queue }, 'worker stopped');
     }
   }
+}
+
+function defaultWorkerId(queue: string): string {
+  return `${os.hostname()}:${process.pid}:${queue}:${Math.random().toString(36).slice(2, 8)}`;
 }
 
 function toModuleUrl(handler: URL | string): URL {

@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import pgListen, { type Subscriber } from 'pg-listen';
 import type { Logger } from 'pino';
 import type { SchemaNames } from './schema.js';
+import { retryDelayMs } from '../backoff.js';
 
 export interface ListenerEvents {
   /** A queue has new ready work. */
@@ -36,7 +37,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
       {
         parse: (s: string) => s,
         paranoidChecking: 5_000,
-        retryInterval: (attempt: number) => Math.min(100 * 2 ** attempt, 2_000),
+        retryInterval: (attempt: number) => retryDelayMs(attempt, 2_000),
         retryTimeout: Number.POSITIVE_INFINITY,
       },
     );
@@ -46,7 +47,12 @@ export class Listener extends EventEmitter<ListenerEvents> {
     this.subscriber.events.on('error', (err) => this.log.error({ err }, 'LISTEN connection failed'));
     this.subscriber.events.on('reconnect', (attempt) => this.log.warn({ attempt }, 'LISTEN connection lost; reconnecting'));
     this.subscriber.events.on('connected', () => {
-      if (!this.connectedOnce || this.closed) {
+      if (this.closed) {
+        // pg-listen's reconnect loop does not check for close(): end what it reopened.
+        void this.subscriber.close().catch(() => undefined);
+        return;
+      }
+      if (!this.connectedOnce) {
         this.connectedOnce = true;
         return;
       }

@@ -34,4 +34,6 @@ export function abortError(reason: AbortReason, detail?: string): TaskAbortedErr
 
 /** Abort reasons as small integers, for the shared-memory flags read by threads. */
 export const ABORT_CODES: Record<AbortReason, number> = { cancelled: 1, timeout: 2, shutdown: 3, 'lease-lost': 4 };
-export const ABORT_REASONS: AbortReason[] = ['cancelled', 'cancelled', 'timeout', 'shutdown', 'lease-lost'];
+export const ABORT_REASONS: Record<number, AbortReason> = Object.fromEntries(
+  Object.entries(ABORT_CODES).map(([reason, code]) => [code, reason as AbortReason]),
+);

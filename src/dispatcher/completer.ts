@@ -5,15 +5,16 @@
  * a statement costs Postgres and the main thread as much as tens of rows, and CPU-bound tasks
  * finishing one by one would otherwise each pay for one. A quiet worker writes at once. Outcomes survive a lost connection: a failed write is
  * retried with backoff until it succeeds or the worker is forced to stop. If a statement is
- * refused for its data (not the connection), the batch is split so one bad row cannot hold
- * up or lose the others.
+ * refused for its data (SQLSTATE 22/23/54, not a connection or timeout), the batch is split so
+ * one bad row cannot hold up or lose the others.
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { settleAttempts, type Backoff, type Settlement } from '../sql/settle.js';
 import { releaseLeases } from '../sql/release.js';
 import type { SchemaNames } from '../db/schema.js';
-import { isConnectionError } from '../db/errors.js';
+import { isDataError } from '../db/errors.js';
+import { retryDelayMs } from '../backoff.js';
 
 const MAX_PER_STATEMENT = 1000;
 const BUSY_WINDOW_MS = 20;
@@ -95,7 +96,7 @@ export class Completer {
           this.log.error({ err, tasks: items.length }, 'could not write outcomes before a forced stop; their leases will expire and be recovered');
           return;
         }
-        const delay = Math.min(100 * 2 ** attempt, 5_000);
+        const delay = retryDelayMs(attempt);
         this.log.warn({ err, tasks: items.length, retryInMs: delay }, 'writing task outcomes failed; retrying');
         await new Promise((r) => setTimeout(r, delay));
       }
@@ -111,7 +112,7 @@ export class Completer {
         this.log.info({ ids: stale }, 'outcomes discarded: these executions were cancelled or their lease was taken over');
       }
     } catch (err) {
-      if (isConnectionError(err)) throw err;
+      if (!isDataError(err)) throw err; // retried by write()
       if (items.length === 1) {
         // The database refused this one outcome (e.g. a result too large for jsonb): record why.
         const [item] = items;

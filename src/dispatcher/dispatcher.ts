@@ -17,9 +17,12 @@ import type { Listener } from '../db/listener.js';
 import { Completer, type Pending } from './completer.js';
 import type { AttemptResult, AttemptRun, Executor } from './executor.js';
 import type { AbortReason } from '../errors.js';
+import { retryDelayMs } from '../backoff.js';
 
 /** Tasks still running, beyond those being written, for the completer to batch its writes. */
 const BUSY_RUNNING = 16;
+/** How long a cancellation is remembered for a claim whose reply arrives after it. */
+const CANCEL_MEMORY_MS = 10_000;
 
 export interface DispatcherConfig {
   queue: string;
@@ -56,7 +59,14 @@ interface InFlight {
 }
 
 export class Dispatcher {
+  /**
+   * Held attempts by lease token, not by execution id: after a lease expiry the same execution
+   * can be claimed again while this process still runs its earlier attempt.
+   */
   private readonly inFlight = new Map<string, InFlight>();
+  /** Cancellations that may arrive before the claim they cancel (id -> time seen). */
+  private readonly recentlyCancelled = new Map<string, number>();
+  private nextHeartbeatAt = Number.POSITIVE_INFINITY;
   private readonly completer: Completer;
   private readonly names: string[];
   private readonly lowWater: number;
@@ -87,10 +97,11 @@ export class Dispatcher {
       if (queue === config.queue) this.poke();
     };
     const onCancel = (ids: string[]) => {
-      for (const id of ids) {
-        const f = this.inFlight.get(id);
-        if (f) this.abort(f, 'cancelled');
-      }
+      const now = Date.now();
+      for (const [id, at] of this.recentlyCancelled) if (now - at > CANCEL_MEMORY_MS) this.recentlyCancelled.delete(id);
+      const wanted = new Set(ids);
+      for (const id of ids) this.recentlyCancelled.set(id, now);
+      for (const f of this.inFlight.values()) if (wanted.has(f.task.id)) this.abort(f, 'cancelled');
     };
     const onReconnect = () => {
       this.poke();
@@ -144,10 +155,6 @@ export class Dispatcher {
     this.completer.abandon();
   }
 
-  get load(): { inFlight: number; capacity: number } {
-    return { inFlight: this.inFlight.size, capacity: this.config.capacity };
-  }
-
   private async claimLoop(): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
@@ -163,8 +170,7 @@ export class Dispatcher {
         tasks = await claimTasks(this.deps.leasePool, this.deps.names, this.config.queue, this.names, limit, this.config.workerId, this.config.leaseMs);
         failures = 0;
       } catch (err) {
-        failures++;
-        const delay = Math.min(100 * 2 ** failures, 5_000);
+        const delay = retryDelayMs(failures++);
         this.deps.log.warn({ err, queue: this.config.queue, retryInMs: delay }, 'claim failed; retrying');
         this.mayHaveWork = true;
         await new Promise((r) => setTimeout(r, delay));
@@ -176,12 +182,21 @@ export class Dispatcher {
   }
 
   private begin(task: ClaimedTask): void {
-    const executor = this.config.executors.get(task.name)!;
-    const run = executor.start(task, this.config.queue, () => this.scheduleHeartbeat(0));
+    let run: AttemptRun;
+    try {
+      run = this.config.executors.get(task.name)!.start(task, this.config.queue, () => this.scheduleHeartbeat(0));
+    } catch (err) {
+      this.deps.log.error({ err, id: task.id }, 'could not start a claimed task; handing it back');
+      this.completer.add({ release: { id: task.id, leaseToken: task.leaseToken } });
+      return;
+    }
     const f: InFlight = { task, run, settling: false };
-    this.inFlight.set(task.id, f);
+    this.inFlight.set(task.leaseToken, f);
     if (task.timeoutMs !== null) f.timers = [setTimeout(() => this.abort(f, 'timeout'), task.timeoutMs)];
     if (this.stopping) this.abort(f, 'shutdown');
+    else if (this.recentlyCancelled.has(task.id)) this.abort(f, 'cancelled');
+    // A per-task lease shorter than the worker's needs its first extension sooner.
+    if (performance.now() + task.leaseMs / 3 < this.nextHeartbeatAt) this.scheduleHeartbeat(Math.floor(task.leaseMs / 3));
     run.result.then((r) => this.finished(f, r));
   }
 
@@ -200,7 +215,8 @@ export class Dispatcher {
     const reason = f.abortReason;
     if (reason === 'cancelled' || reason === 'lease-lost') {
       // The execution was already settled elsewhere (cancel, or recovery after expiry).
-      this.release(id);
+      this.inFlight.delete(leaseToken);
+      this.freed();
       return;
     }
     if (reason === 'shutdown' && !result.ok) {
@@ -223,12 +239,7 @@ export class Dispatcher {
 
   /** The completer wrote these outcomes: their capacity is free again. */
   private written(items: Pending[]): void {
-    for (const item of items) this.inFlight.delete((item.settlement?.id ?? item.release?.id)!);
-    this.freed();
-  }
-
-  private release(id: string): void {
-    this.inFlight.delete(id);
+    for (const item of items) this.inFlight.delete((item.settlement?.leaseToken ?? item.release?.leaseToken)!);
     this.freed();
   }
 
@@ -263,12 +274,14 @@ export class Dispatcher {
       this.heartbeatSoon = true;
     }
     clearTimeout(this.heartbeatTimer);
+    const delay = delayMs ?? this.heartbeatInterval();
+    this.nextHeartbeatAt = performance.now() + delay;
     this.heartbeatTimer = setTimeout(() => {
       this.heartbeatSoon = false;
       void this.heartbeat().finally(() => {
         if (!this.stopping || this.inFlight.size > 0) this.scheduleHeartbeat();
       });
-    }, delayMs ?? this.heartbeatInterval());
+    }, delay);
   }
 
   private heartbeatInterval(): number {
@@ -294,7 +307,7 @@ export class Dispatcher {
       return;
     }
     for (const f of held) {
-      if (!kept.has(f.task.id) && !f.settling) {
+      if (!kept.has(f.task.leaseToken) && !f.settling) {
         this.deps.log.warn({ id: f.task.id, name: f.task.name }, 'lease lost (cancelled or taken over); aborting the handler');
         this.abort(f, 'lease-lost');
       }

@@ -8,7 +8,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { promoteDue, nextDueAt } from '../sql/promote.js';
+import { promoteDue, msUntilNextDue } from '../sql/promote.js';
 import { recoverExpired } from '../sql/recover.js';
 import { pruneHistory } from '../sql/prune.js';
 import type { Backoff } from '../sql/settle.js';
@@ -26,6 +26,10 @@ export interface InternalWorkerOptions {
 }
 
 const PRUNE_BATCH = 500;
+/** Pruning never holds up promotion and recovery for long: at most this many batches a pass. */
+const PRUNE_BATCHES_PER_PASS = 10;
+/** Never loop back to back, whatever the clocks say. */
+const MIN_DELAY_MS = 5;
 
 export class InternalWorker {
   private readonly tickMs: number;
@@ -60,7 +64,7 @@ export class InternalWorker {
     await this.running;
   }
 
-  /** One pass; exposed so tests and the CLI can drive it deterministically. */
+  /** One pass; exposed so tests can drive it deterministically. */
   async tick(): Promise<{ promoted: number; recovered: number; pruned: number }> {
     let promoted = 0;
     let recovered = 0;
@@ -77,10 +81,12 @@ export class InternalWorker {
     }
     if (this.retentionMs > 0 && Date.now() - this.lastPrune >= this.pruneIntervalMs) {
       this.lastPrune = Date.now();
-      for (let n = PRUNE_BATCH; n === PRUNE_BATCH && !this.stopped; ) {
+      let n = PRUNE_BATCH;
+      for (let batches = 0; n === PRUNE_BATCH && batches < PRUNE_BATCHES_PER_PASS && !this.stopped; batches++) {
         n = await pruneHistory(this.pool, this.names, this.retentionMs, PRUNE_BATCH);
         pruned += n;
       }
+      if (n === PRUNE_BATCH) this.lastPrune = 0; // a backlog: carry on at the next pass
     }
     return { promoted, recovered, pruned };
   }
@@ -97,8 +103,8 @@ export class InternalWorker {
     try {
       const { promoted, recovered, pruned } = await this.tick();
       if (promoted + recovered + pruned > 0) this.log.debug({ promoted, recovered, pruned }, 'internal worker pass');
-      const next = await nextDueAt(this.pool, this.names);
-      if (next) delay = Math.max(0, Math.min(delay, next.getTime() - Date.now()));
+      const dueInMs = await msUntilNextDue(this.pool, this.names);
+      if (dueInMs !== null) delay = Math.max(MIN_DELAY_MS, Math.min(delay, Math.ceil(dueInMs)));
     } catch (err) {
       this.log.warn({ err }, 'internal worker pass failed; retrying at the next tick');
     }

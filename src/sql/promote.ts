@@ -35,10 +35,14 @@ export async function promoteDue(db: Queryable, n: SchemaNames, limit: number): 
   return res.rows[0]!.promoted;
 }
 
-const nextDueStatement = statement('next_due', (n) => `SELECT min(run_at) AS run_at FROM ${n.scheduledQueue}`);
+// Measured on the database's clock, like promotion itself: an app clock that runs ahead would
+// otherwise wake the internal worker early, again and again.
+const nextDueStatement = statement('next_due', (n) => `
+SELECT extract(epoch FROM min(run_at) - now()) * 1000 AS ms FROM ${n.scheduledQueue}`);
 
-/** When the earliest scheduled execution is due, so the internal worker can sleep until then. */
-export async function nextDueAt(db: Queryable, n: SchemaNames): Promise<Date | null> {
-  const res = await db.query<{ run_at: Date | null }>(nextDueStatement(n));
-  return res.rows[0]!.run_at;
+/** Milliseconds until the earliest scheduled execution is due (null if none), so the internal worker can sleep until then. */
+export async function msUntilNextDue(db: Queryable, n: SchemaNames): Promise<number | null> {
+  const res = await db.query<{ ms: string | null }>(nextDueStatement(n));
+  const ms = res.rows[0]!.ms;
+  return ms === null ? null : Number(ms);
 }

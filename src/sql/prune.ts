@@ -10,7 +10,6 @@ WITH old AS (
   SELECT id FROM ${n.executions}
   WHERE finished_at < now() - $1 * interval '1 millisecond'
     AND status IN ('completed', 'failed', 'cancelled')
-  ORDER BY finished_at
   LIMIT $2
   FOR UPDATE SKIP LOCKED
 )

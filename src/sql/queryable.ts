@@ -19,6 +19,3 @@ export function statement(id: string, build: (n: SchemaNames) => string): (n: Sc
     return s;
   };
 }
-
-/** Chunks of at most 400 ids keep one NOTIFY payload under Postgres' 8,000-byte limit. */
-export const NOTIFY_IDS_PER_MESSAGE = 400;

@@ -1,16 +1,23 @@
 /**
  * Hands leases back at shutdown: the tasks become ready again at once (no waiting for the
- * lease to expire, no zombie `running` rows) and the aborted attempt is not counted.
+ * lease to expire, no zombie `running` rows) and the aborted attempt is not counted. The
+ * token is cleared so a heartbeat already on its way cannot lease the row again.
  */
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
 
 const releaseStatement = statement('release', (n) => `
-WITH released AS (
+WITH held AS (
+  SELECT w.execution_id FROM ${n.workQueue} w
+  JOIN unnest($1::bigint[], $2::bigint[]) AS r(id, lease_token) ON w.execution_id = r.id AND w.lease_token = r.lease_token
+  WHERE w.execution_id = ANY($1::bigint[])
+  ORDER BY w.execution_id
+  FOR UPDATE OF w
+), released AS (
   UPDATE ${n.workQueue} w
-  SET claimed_until = NULL, claimed_by = NULL, claimed_at = NULL, attempts = w.attempts - 1
-  FROM unnest($1::bigint[], $2::bigint[]) AS r(id, lease_token)
-  WHERE w.execution_id = r.id AND w.lease_token = r.lease_token
+  SET claimed_until = NULL, claimed_by = NULL, claimed_at = NULL, lease_token = NULL, attempts = w.attempts - 1
+  FROM held
+  WHERE w.execution_id = held.execution_id
   RETURNING w.execution_id, w.queue
 ), wake AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM released) q

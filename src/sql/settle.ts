@@ -5,7 +5,7 @@
  * Retryable failures with attempts left go to scheduled_queue with exponential backoff and
  * jitter; every execution that reaches a final status is announced on the done channel.
  */
-import { statement, NOTIFY_IDS_PER_MESSAGE, type Queryable } from './queryable.js';
+import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
 
 /** completed | failed (retry if attempts remain) | fatal (no retry) | cancelled */
@@ -29,6 +29,9 @@ export interface Settled {
   status: string;
 }
 
+/** Chunks of at most 400 ids keep one NOTIFY payload under Postgres' 8,000-byte limit. */
+const NOTIFY_IDS_PER_MESSAGE = 400;
+
 /** A retryable failure with attempts left (backoff: base * 2^(attempt-1), capped, jittered 50-100%). */
 const RETRY = `(i.outcome = 'failed' AND r.attempts < e.max_attempts)`;
 
@@ -41,7 +44,7 @@ WITH input AS (
 ), released AS (
   DELETE FROM ${n.workQueue} w USING input i
   WHERE w.execution_id = ANY($1::bigint[]) AND w.execution_id = i.id AND w.lease_token = i.lease_token
-  RETURNING w.execution_id, w.attempts, w.claimed_at
+  RETURNING w.execution_id, w.lease_token, w.attempts, w.claimed_at
 ), settled AS (
   UPDATE ${n.executions} e
   SET status = CASE WHEN ${RETRY} THEN 'scheduled'
@@ -52,11 +55,11 @@ WITH input AS (
       result = i.result,
       error = i.error,
       run_at = CASE WHEN ${RETRY}
-                    THEN now() + least($7::float8, $6::float8 * power(2, r.attempts - 1)) * (0.5 + random() / 2) * interval '1 millisecond'
+                    THEN now() + least($7::float8, $6::float8 * power(2, least(r.attempts - 1, 50))) * (0.5 + random() / 2) * interval '1 millisecond'
                     ELSE e.run_at END,
       finished_at = CASE WHEN ${RETRY} THEN NULL ELSE now() END
   FROM input i
-  JOIN released r ON r.execution_id = i.id
+  JOIN released r ON r.execution_id = i.id AND r.lease_token = i.lease_token
   WHERE e.id = i.id AND e.status = 'queued'
   RETURNING e.id, e.status, e.run_at
 ), rescheduled AS (

@@ -27,9 +27,10 @@ async function runTask(task: ThreadTask): Promise<ThreadResult> {
   }
   const started = performance.now();
   if (handler instanceof Error) return { ...failed(handler), ms: 0 };
-  const controller = new AbortController();
   const code = Atomics.load(flags, abortIndex(task.slot));
-  if (code !== 0) controller.abort(abortError(ABORT_REASONS[code]!));
+  // Asked to stop before it started (cancelled or timed out while queued): do not start it.
+  if (code !== 0) return { ...failed(abortError(ABORT_REASONS[code]!)), ms: 0 };
+  const controller = new AbortController();
   const ctx: TaskContext = {
     id: task.id,
     name: task.name,

@@ -4,12 +4,12 @@
  * A message to a thread costs about as much as a no-op task (ANCHORS.md: ~24k/s with one
  * run() per task, ~850k/s in batches of 128), so small tasks travel in micro-batches. Batches
  * are sized by the measured run time of each task name (a moving average): tasks that take
- * well under `targetBatchMs` share a message, a long task travels alone, and a batch never
+ * well under TARGET_BATCH_MS share a message, a long task travels alone, and a batch never
  * holds more than its share of what is waiting, so both threads stay busy.
  * At most `threads * 2` batches are out at once: one running and one waiting per thread.
  */
 import { Piscina } from 'piscina';
-import { abortError, failed, ABORT_CODES } from '../dispatcher/attempt.js';
+import { abortError, failed, ABORT_CODES, ABORT_REASONS } from '../dispatcher/attempt.js';
 import { abortIndex, heartbeatIndex, createFlags, CANCEL_GEN, HEARTBEAT_GEN } from './flags.js';
 import type { AttemptResult, AttemptRun, Executor } from '../dispatcher/executor.js';
 import type { ClaimedTask } from '../sql/claim.js';
@@ -20,13 +20,13 @@ import type { ResourceLimits } from 'node:worker_threads';
 
 const RUNNER = new URL('./runner.js', import.meta.url).href;
 const MAX_BATCH = 256;
+/** Batches aim to run about this long on a thread. */
+const TARGET_BATCH_MS = 2;
 
 export interface ThreadPoolOptions {
   threads: number;
   /** Most tasks held at once (the dispatcher's capacity): one shared-memory slot each. */
   slots: number;
-  /** Aim for batches that run about this long (default 2 ms). */
-  targetBatchMs?: number;
   resourceLimits?: ResourceLimits;
 }
 
@@ -44,8 +44,8 @@ interface PendingRun {
 interface SentBatch {
   runs: PendingRun[];
   controller: AbortController;
-  /** Set when a run in this batch is being killed: its thread is terminated on purpose. */
-  killed?: { run: PendingRun; reason: AbortReason };
+  /** Runs in this batch being killed: their thread is terminated on purpose. */
+  killed?: Map<PendingRun, AbortReason>;
 }
 
 export class ThreadPool implements Executor {
@@ -56,7 +56,6 @@ export class ThreadPool implements Executor {
   private readonly pending: PendingRun[] = [];
   private readonly msPerTask = new Map<string, number>();
   private readonly maxOutstanding: number;
-  private readonly targetBatchMs: number;
   private outstanding = 0;
   private flushScheduled = false;
   private closed = false;
@@ -66,7 +65,6 @@ export class ThreadPool implements Executor {
     this.freeSlots = Array.from({ length: options.slots }, (_, i) => options.slots - 1 - i);
     this.bySlot = new Array(options.slots);
     this.maxOutstanding = options.threads * 2;
-    this.targetBatchMs = options.targetBatchMs ?? 2;
     this.piscina = new Piscina({
       filename: RUNNER,
       minThreads: options.threads,
@@ -125,7 +123,7 @@ export class ThreadPool implements Executor {
       run.resolve(failed(abortError(reason, detail)));
       return;
     }
-    run.batch.killed = { run, reason };
+    (run.batch.killed ??= new Map()).set(run, reason);
     run.batch.controller.abort(abortError(reason, detail));
   }
 
@@ -146,8 +144,8 @@ export class ThreadPool implements Executor {
       let cost = 0;
       while (runs.length < limit && this.pending.length > 0) {
         // Unmeasured names count as long until their first result arrives.
-        const est = this.msPerTask.get(this.pending[0]!.task.name) ?? this.targetBatchMs;
-        if (runs.length > 0 && cost + est > this.targetBatchMs) break;
+        const est = this.msPerTask.get(this.pending[0]!.task.name) ?? TARGET_BATCH_MS;
+        if (runs.length > 0 && cost + est > TARGET_BATCH_MS) break;
         runs.push(this.pending.shift()!);
         cost += est;
       }
@@ -197,11 +195,11 @@ export class ThreadPool implements Executor {
    * task was at fault, so each unfinished one is run again on its own.
    */
   private batchFailed(batch: SentBatch, err: unknown): void {
-    const { killed } = batch;
-    if (killed) killed.run.resolve(failed(abortError(killed.reason, 'it ignored its abort signal, so its thread was terminated')));
+    const killedDetail = 'it ignored its abort signal, so its thread was terminated';
+    for (const [run, reason] of batch.killed ?? []) run.resolve(failed(abortError(reason, killedDetail)));
     const unfinished = batch.runs.filter((r) => !r.done);
     if (unfinished.length === 0) return;
-    if (unfinished.length === 1 && !killed) {
+    if (unfinished.length === 1 && !batch.killed) {
       const e = err instanceof Error ? err : new Error(String(err));
       const crash = new Error(`the thread running this task died: ${e.message}`, { cause: e });
       crash.name = 'ThreadCrashError';
@@ -214,7 +212,10 @@ export class ThreadPool implements Executor {
     }
     this.log.warn({ err, tasks: unfinished.length }, 'a thread died under a batch; re-running its unfinished tasks one by one');
     for (const r of unfinished) {
-      this.send([r]);
+      // A run already asked to stop is not started again: it ends as aborted.
+      const code = Atomics.load(this.flags, abortIndex(r.slot));
+      if (code !== 0) r.resolve(failed(abortError(ABORT_REASONS[code]!)));
+      else this.send([r]);
     }
   }
 
