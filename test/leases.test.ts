@@ -35,6 +35,25 @@ describe('leases', () => {
     await r.cancel(id);
   });
 
+  it('timeoutMs counts from the start of the attempt, not from the claim (time queued for a thread)', async () => {
+    const w = new Worker(r, { queue: 'timeout-queued', threads: 1 });
+    w.task('busy', new URL('./fixtures/busy.js', import.meta.url));
+    const running = w.start();
+    try {
+      // Six 300 ms tasks on one thread: the last waits 1.5 s for it, three times its timeout.
+      const ids = await r.enqueueMany(
+        Array.from({ length: 6 }, () => ({ name: 'busy', payload: { ms: 300 }, options: { queue: 'timeout-queued', timeoutMs: 500, maxAttempts: 1 } })),
+      );
+      for (const id of ids) {
+        const e = await r.wait(id, { timeoutMs: 15_000 });
+        expect(e.status, JSON.stringify(e.error)).toBe('completed');
+      }
+    } finally {
+      await w.stop();
+      await running;
+    }
+  });
+
   it('a per-task lease shorter than the worker\'s is extended before it expires', async () => {
     await r.startInternalWorker({ tickMs: 50 });
     const w = new Worker(r, { queue: 'lease-short', visibilityTimeoutMs: 60_000 });

@@ -192,7 +192,12 @@ export class Dispatcher {
     }
     const f: InFlight = { task, run, settling: false };
     this.inFlight.set(task.leaseToken, f);
-    if (task.timeoutMs !== null) f.timers = [setTimeout(() => this.abort(f, 'timeout'), task.timeoutMs)];
+    const { timeoutMs } = task;
+    if (timeoutMs !== null) {
+      run.whenStarted(() => {
+        if (!f.settling) (f.timers ??= []).push(setTimeout(() => this.abort(f, 'timeout'), timeoutMs));
+      });
+    }
     if (this.stopping) this.abort(f, 'shutdown');
     else if (this.recentlyCancelled.has(task.id)) this.abort(f, 'cancelled');
     // A per-task lease shorter than the worker's needs its first extension sooner.

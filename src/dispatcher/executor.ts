@@ -14,6 +14,11 @@ export type AttemptResult =
 export interface AttemptRun {
   /** Settles once the handler returned, threw, or was killed; never rejects. */
   readonly result: Promise<AttemptResult>;
+  /**
+   * Calls `cb` once the attempt actually starts (at once on the main thread; when its batch is
+   * handed to a thread otherwise), so a timeout does not count time spent queued here.
+   */
+  whenStarted(cb: () => void): void;
   /** Asks the handler to stop (its ctx.signal aborts); it may still finish. */
   abort(reason: AbortReason): void;
   /**

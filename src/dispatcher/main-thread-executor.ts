@@ -53,6 +53,7 @@ export class MainThreadExecutor implements Executor {
     }
     return {
       result,
+      whenStarted: (cb) => cb(),
       abort: (reason: AbortReason) => (controller ??= new AbortController()).abort(abortError(reason)),
       // A main-thread handler cannot be stopped: its attempt is abandoned and its result ignored.
       kill: (reason: AbortReason) => settle(failed(abortError(reason, 'the handler ignored its abort signal and was abandoned'))),

@@ -39,11 +39,12 @@ WITH picked AS (
       claimed_until = now() + coalesce(w.lease_ms, $5) * interval '1 millisecond'
   FROM picked
   WHERE w.execution_id = picked.execution_id
-  RETURNING w.execution_id, w.attempts, w.lease_token, coalesce(w.lease_ms, $5) AS lease_ms
+  RETURNING w.execution_id, w.priority, w.attempts, w.lease_token, coalesce(w.lease_ms, $5) AS lease_ms
 )
 SELECT e.id, e.name, e.payload::text AS payload_json, c.attempts, e.max_attempts, e.timeout_ms, c.lease_ms, c.lease_token
 FROM claimed c JOIN ${n.executions} e ON e.id = c.execution_id
-WHERE e.status = 'queued'`);
+WHERE e.status = 'queued'
+ORDER BY c.priority DESC, c.execution_id`);
 
 export async function claimTasks(
   db: Queryable,

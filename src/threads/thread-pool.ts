@@ -38,6 +38,7 @@ interface PendingRun {
   resolve: (r: AttemptResult) => void;
   requestHeartbeat: () => void;
   batch?: SentBatch;
+  onSent?: () => void;
   done: boolean;
 }
 
@@ -98,6 +99,10 @@ export class ThreadPool implements Executor {
     this.scheduleFlush();
     return {
       result,
+      whenStarted: (cb) => {
+        if (run.batch) cb();
+        else run.onSent = cb;
+      },
       abort: (reason) => {
         if (run.done) return;
         Atomics.store(this.flags, abortIndex(slot), ABORT_CODES[reason]);
@@ -155,7 +160,12 @@ export class ThreadPool implements Executor {
 
   private send(runs: PendingRun[]): void {
     const batch: SentBatch = { runs, controller: new AbortController() };
-    for (const r of runs) r.batch = batch;
+    for (const r of runs) {
+      r.batch = batch;
+      const onSent = r.onSent;
+      r.onSent = undefined; // once: a run re-sent after a thread crash has started already
+      onSent?.();
+    }
     this.outstanding++;
     const message: ThreadBatch = {
       tasks: runs.map((r) => ({
