@@ -21,7 +21,7 @@ import type { ResourceLimits } from 'node:worker_threads';
 const RUNNER = new URL('./runner.js', import.meta.url).href;
 const MAX_BATCH = 256;
 /** Batches aim to run about this long on a thread. */
-const TARGET_BATCH_MS = 2;
+const TARGET_BATCH_MS = 5;
 
 export interface ThreadPoolOptions {
   threads: number;
