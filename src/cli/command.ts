@@ -40,6 +40,9 @@ export const WORKER_FLAGS: FlagSpecs = {
   tasks: { type: 'string' },
   only: { type: 'string' },
   concurrency: { type: 'string' },
+  'batch-size': { type: 'string' },
+  'visibility-timeout': { type: 'string' },
+  'poll-interval': { type: 'string' },
   'shutdown-timeout': { type: 'string' },
   'no-migrate': { type: 'boolean' },
   tick: { type: 'string' },
@@ -47,5 +50,5 @@ export const WORKER_FLAGS: FlagSpecs = {
 };
 
 export const WORKER_SETTINGS: readonly SettingKey[] = [
-  ...CONNECTION_SETTINGS, 'autoMigrate', 'queues', 'threads', 'tasks', 'only', 'concurrency', 'shutdownTimeout', 'tick', 'retention',
+  ...CONNECTION_SETTINGS, 'autoMigrate', 'queues', 'threads', 'tasks', 'only', 'concurrency', 'batchSize', 'visibilityTimeout', 'pollInterval', 'shutdownTimeout', 'tick', 'retention',
 ];

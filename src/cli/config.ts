@@ -40,6 +40,9 @@ export interface Settings {
   tasks: string;
   only: string[] | undefined;
   concurrency: number | undefined;
+  batchSize: number | undefined;
+  visibilityTimeout: number;
+  pollInterval: number;
   shutdownTimeout: number;
   internalWorker: boolean;
   tick: number;
@@ -89,19 +92,21 @@ const DEFS: { [K in SettingKey]: SettingDef<K> } = {
   tasks: { flag: 'tasks', env: ['RHYTHM_TASKS'], isPath: true, parse: parsePath },
   only: { flag: 'only', env: ['RHYTHM_ONLY'], parse: (raw, where) => parseList(where, raw) },
   concurrency: { flag: 'concurrency', env: ['RHYTHM_CONCURRENCY'], parse: (raw, where) => parseIntValue(where, raw, 1, 100_000) },
+  batchSize: { flag: 'batch-size', env: ['RHYTHM_BATCH_SIZE'], parse: (raw, where) => parseIntValue(where, raw, 1, 10_000) },
+  visibilityTimeout: { flag: 'visibility-timeout', env: ['RHYTHM_VISIBILITY_TIMEOUT'], parse: (raw, where) => atLeast(where, raw, 1_000) },
+  pollInterval: { flag: 'poll-interval', env: ['RHYTHM_POLL_INTERVAL'], parse: (raw, where) => atLeast(where, raw, 10) },
   shutdownTimeout: { flag: 'shutdown-timeout', env: ['RHYTHM_SHUTDOWN_TIMEOUT'], parse: (raw, where) => parseDuration(where, raw) },
   internalWorker: { flag: 'internal-worker', env: ['RHYTHM_INTERNAL_WORKER'], parse: (raw, where) => parseBool(where, raw) },
-  tick: {
-    flag: 'tick',
-    env: ['RHYTHM_TICK'],
-    parse: (raw, where) => {
-      const ms = parseDuration(where, raw);
-      if (ms < 1) throw new UsageError(`${where} must be at least 1ms, got ${show(raw)}`);
-      return ms;
-    },
-  },
+  tick: { flag: 'tick', env: ['RHYTHM_TICK'], parse: (raw, where) => atLeast(where, raw, 1) },
   retention: { flag: 'retention', env: ['RHYTHM_RETENTION'], parse: (raw, where) => parseDuration(where, raw) },
 };
+
+/** A duration of at least minMs. */
+function atLeast(where: string, raw: unknown, minMs: number): number {
+  const ms = parseDuration(where, raw);
+  if (ms < minMs) throw new UsageError(`${where} must be at least ${minMs}ms, got ${show(raw)}`);
+  return ms;
+}
 
 export const SETTING_KEYS = Object.keys(DEFS) as SettingKey[];
 
@@ -125,6 +130,9 @@ export function defaults(command: string): Settings {
     tasks: path.resolve('tasks'),
     only: undefined,
     concurrency: undefined,
+    batchSize: undefined,
+    visibilityTimeout: 30_000,
+    pollInterval: 2_000,
     shutdownTimeout: 30_000,
     internalWorker: command === 'start' || command === 'scheduler',
     tick: 1_000,
@@ -319,7 +327,7 @@ export function describeSettings(r: Resolved, keys: readonly SettingKey[]): Reco
     let value: unknown = r.settings[key];
     if (key === 'databaseUrl') value = value === undefined ? '(none: embedded Postgres)' : maskSecrets(value as string);
     if (value === undefined) {
-      value = key === 'only' ? '(all tasks)' : key === 'dataDir' ? path.resolve(DEFAULT_DATA_DIR) : key === 'concurrency' ? '(threads * 64, or 100 on the main thread)' : '(default)';
+      value = key === 'only' ? '(all tasks)' : key === 'dataDir' ? path.resolve(DEFAULT_DATA_DIR) : key === 'concurrency' ? '(threads * 64, or 100 on the main thread)' : key === 'batchSize' ? '(min(concurrency, 500))' : '(default)';
     }
     out[key] = { value, source: r.sources[key] };
   }

@@ -25,6 +25,11 @@ const RUNTIME = `Workers:
   --only <a,b>           register only these tasks              env RHYTHM_ONLY
   --concurrency <n>      most tasks held at once per queue (default: threads*64, or 100
                          on the main thread)                    env RHYTHM_CONCURRENCY
+  --batch-size <n>       most tasks per claim (default: min(concurrency, 500))
+                                                                env RHYTHM_BATCH_SIZE
+  --visibility-timeout <d>  lease of claimed tasks, extended every third of it (30s)
+                                                                env RHYTHM_VISIBILITY_TIMEOUT
+  --poll-interval <d>    fallback poll when no NOTIFY arrives (2s)  env RHYTHM_POLL_INTERVAL
   --shutdown-timeout <d> on SIGTERM/SIGINT, how long in-flight tasks may finish before
                          they are aborted and handed back (30s) env RHYTHM_SHUTDOWN_TIMEOUT
   --no-migrate           do not apply pending migrations at startup
@@ -185,7 +190,7 @@ config file, and where each value came from. Secrets are masked. Connects to not
 
 Config file: rhythm.config.json (or .mjs/.js/.cjs exporting the object as default, or a
 function returning it). Keys: databaseUrl, schema, logLevel, poolSize, autoMigrate, dataDir,
-queues, threads, tasks, only, concurrency, shutdownTimeout, internalWorker, tick, retention.
+queues, threads, tasks, only, concurrency, batchSize, visibilityTimeout, pollInterval, shutdownTimeout, internalWorker, tick, retention.
 "queues" may list "name:threads" strings or { "name", "threads", "only" } objects. Paths are
 relative to the file. rhythm.config.ts needs a Node.js that can import TypeScript (22.18+ /
 23.6+, or a loader such as NODE_OPTIONS="--import tsx"); on Node 20 use .json or .mjs.

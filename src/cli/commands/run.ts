@@ -85,7 +85,14 @@ async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' |
     }
     if (signal === undefined) {
       for (const p of plan) {
-        const w = new Worker(r, { queue: p.queue, threads: p.threads > 0 ? p.threads : undefined, concurrency: s.concurrency });
+        const w = new Worker(r, {
+          queue: p.queue,
+          threads: p.threads > 0 ? p.threads : undefined,
+          concurrency: s.concurrency,
+          batchSize: s.batchSize,
+          visibilityTimeoutMs: s.visibilityTimeout,
+          pollIntervalMs: s.pollInterval,
+        });
         for (const t of p.tasks) w.task(t.name, p.threads > 0 ? t.url : t.handler);
         workers.push(w);
       }
