@@ -150,7 +150,7 @@ export class Worker {
       for (const name of this.handlers.keys()) byName.set(name, main);
     }
     if (threads > 0) {
-      const pool = new ThreadPool(this.modules, { threads, slots: capacity, resourceLimits: o.resourceLimits }, this.host.log);
+      const pool = new ThreadPool(this.modules, { queue: this.queue, threads, slots: capacity, resourceLimits: o.resourceLimits }, this.host.log);
       this.executors.push(pool);
       for (const name of this.modules.keys()) byName.set(name, pool);
     }

@@ -7,66 +7,93 @@ import { workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { abortError, failed, succeeded, ABORT_REASONS } from '../dispatcher/attempt.js';
 import { abortIndex, heartbeatIndex, CANCEL_GEN, HEARTBEAT_GEN } from './flags.js';
-import type { RunnerData, ThreadBatch, ThreadResult, ThreadTask } from './protocol.js';
+import type { RunnerData, ThreadBatch, ThreadResults } from './protocol.js';
+import type { AttemptResult } from '../dispatcher/executor.js';
 import type { TaskContext, TaskHandler } from '../types.js';
 
-const flags = new Int32Array((workerData as RunnerData).flags);
+const data = workerData as RunnerData;
+const flags = new Int32Array(data.flags);
 const handlers = new Map<string, TaskHandler | Error>();
 const watched = new Map<number, AbortController>();
 let watching = false;
 
-export default async function runBatch(batch: ThreadBatch): Promise<ThreadResult[]> {
-  return Promise.all(batch.tasks.map(runTask));
+export default async function runBatch(batch: ThreadBatch): Promise<ThreadResults> {
+  const ids = batch.ids.split(',');
+  const payloads = JSON.parse(batch.payloads) as unknown[];
+  const n = ids.length;
+  const out: ThreadResults = { ok: new Uint8Array(n), retryable: new Uint8Array(n), texts: new Array<string>(n), ms: new Float64Array(n) };
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    const done = runTask(batch, i, ids[i]!, payloads[i], out);
+    if (done) pending.push(done);
+  }
+  await Promise.all(pending);
+  return out;
 }
 
-async function runTask(task: ThreadTask): Promise<ThreadResult> {
-  let handler = handlers.get(task.module);
-  if (handler === undefined) {
-    handler = await loadHandler(task.module);
-    handlers.set(task.module, handler);
+function record(out: ThreadResults, i: number, result: AttemptResult, ms: number): undefined {
+  out.ms[i] = ms;
+  if (result.ok) {
+    out.ok[i] = 1;
+    out.texts[i] = result.resultJson;
+  } else {
+    out.retryable[i] = result.retryable ? 1 : 0;
+    out.texts[i] = result.errorJson;
   }
-  const started = performance.now();
-  if (handler instanceof Error) return { ...failed(handler), ms: 0 };
-  const code = Atomics.load(flags, abortIndex(task.slot));
+  return undefined;
+}
+
+/** Runs task i of the batch; returns a promise only if it has to wait (a module load, an async handler). */
+function runTask(batch: ThreadBatch, i: number, id: string, payload: unknown, out: ThreadResults): Promise<void> | undefined {
+  const name = data.names[batch.task[i]!]!;
+  const module = data.modules[batch.task[i]!]!;
+  const handler = handlers.get(module);
+  if (handler === undefined) {
+    return loadHandler(module).then((h) => {
+      handlers.set(module, h);
+      return runTask(batch, i, id, payload, out);
+    });
+  }
+  if (handler instanceof Error) return record(out, i, failed(handler), 0);
+  const slot = batch.slot[i]!;
+  const code = Atomics.load(flags, abortIndex(slot));
   // Asked to stop before it started (cancelled or timed out while queued): do not start it.
-  if (code !== 0) return { ...failed(abortError(ABORT_REASONS[code]!)), ms: 0 };
+  if (code !== 0) return record(out, i, failed(abortError(ABORT_REASONS[code]!)), 0);
+  const started = performance.now();
   const controller = new AbortController();
   const ctx: TaskContext = {
-    id: task.id,
-    name: task.name,
-    queue: task.queue,
-    attempt: task.attempt,
+    id,
+    name,
+    queue: data.queue,
+    attempt: batch.attempt[i]!,
     signal: controller.signal,
     get cancelled() {
-      return Atomics.load(flags, abortIndex(task.slot)) !== 0;
+      return Atomics.load(flags, abortIndex(slot)) !== 0;
     },
     throwIfCancelled() {
-      const c = Atomics.load(flags, abortIndex(task.slot));
+      const c = Atomics.load(flags, abortIndex(slot));
       if (c !== 0) throw controller.signal.aborted ? controller.signal.reason : abortError(ABORT_REASONS[c]!);
     },
     heartbeat() {
-      Atomics.store(flags, heartbeatIndex(task.slot), 1);
+      Atomics.store(flags, heartbeatIndex(slot), 1);
       Atomics.add(flags, HEARTBEAT_GEN, 1);
       Atomics.notify(flags, HEARTBEAT_GEN);
     },
   };
-  let result;
+  let value: unknown;
   try {
-    const value = handler(JSON.parse(task.payloadJson), ctx);
-    if (typeof (value as PromiseLike<unknown> | undefined)?.then === "function") {
-      watch(task.slot, controller);
-      try {
-        result = succeeded(await value);
-      } finally {
-        watched.delete(task.slot);
-      }
-    } else {
-      result = succeeded(value);
-    }
+    value = handler(payload, ctx);
   } catch (err) {
-    result = failed(err);
+    return record(out, i, failed(err), performance.now() - started);
   }
-  return { ...result, ms: performance.now() - started };
+  if (typeof (value as PromiseLike<unknown> | undefined)?.then !== 'function') {
+    return record(out, i, succeeded(value), performance.now() - started);
+  }
+  watch(slot, controller);
+  return (value as Promise<unknown>).then(
+    (v) => record(out, i, succeeded(v), performance.now() - started),
+    (err) => record(out, i, failed(err), performance.now() - started),
+  ).finally(() => watched.delete(slot));
 }
 
 async function loadHandler(url: string): Promise<TaskHandler | Error> {

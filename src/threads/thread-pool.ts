@@ -13,7 +13,7 @@ import { abortError, failed, ABORT_CODES, ABORT_REASONS } from '../dispatcher/at
 import { abortIndex, heartbeatIndex, createFlags, CANCEL_GEN, HEARTBEAT_GEN } from './flags.js';
 import type { AttemptResult, AttemptRun, Executor } from '../dispatcher/executor.js';
 import type { ClaimedTask } from '../sql/claim.js';
-import type { RunnerData, ThreadBatch, ThreadResult } from './protocol.js';
+import type { RunnerData, ThreadBatch, ThreadResults } from './protocol.js';
 import type { AbortReason } from '../errors.js';
 import type { Logger } from 'pino';
 import type { ResourceLimits } from 'node:worker_threads';
@@ -24,6 +24,7 @@ const MAX_BATCH = 256;
 const TARGET_BATCH_MS = 5;
 
 export interface ThreadPoolOptions {
+  queue: string;
   threads: number;
   /** Most tasks held at once (the dispatcher's capacity): one shared-memory slot each. */
   slots: number;
@@ -32,8 +33,6 @@ export interface ThreadPoolOptions {
 
 interface PendingRun {
   task: ClaimedTask;
-  queue: string;
-  module: string;
   slot: number;
   resolve: (r: AttemptResult) => void;
   requestHeartbeat: () => void;
@@ -50,7 +49,8 @@ interface SentBatch {
 }
 
 export class ThreadPool implements Executor {
-  private readonly piscina: Piscina<ThreadBatch, ThreadResult[]>;
+  private readonly piscina: Piscina<ThreadBatch, ThreadResults>;
+  private readonly taskIndex: Map<string, number>;
   private readonly flags: Int32Array;
   private readonly freeSlots: number[];
   private readonly bySlot: (PendingRun | undefined)[];
@@ -61,8 +61,9 @@ export class ThreadPool implements Executor {
   private flushScheduled = false;
   private closed = false;
 
-  constructor(private readonly modules: ReadonlyMap<string, string>, options: ThreadPoolOptions, private readonly log: Logger) {
+  constructor(modules: ReadonlyMap<string, string>, options: ThreadPoolOptions, private readonly log: Logger) {
     this.flags = createFlags(options.slots);
+    this.taskIndex = new Map([...modules.keys()].map((name, i) => [name, i]));
     this.freeSlots = Array.from({ length: options.slots }, (_, i) => options.slots - 1 - i);
     this.bySlot = new Array(options.slots);
     this.maxOutstanding = options.threads * 2;
@@ -73,20 +74,25 @@ export class ThreadPool implements Executor {
       idleTimeout: Number.POSITIVE_INFINITY,
       concurrentTasksPerWorker: 1,
       resourceLimits: options.resourceLimits,
-      workerData: { flags: this.flags.buffer as SharedArrayBuffer } satisfies RunnerData,
+      workerData: {
+        flags: this.flags.buffer as SharedArrayBuffer,
+        queue: options.queue,
+        names: [...modules.keys()],
+        modules: [...modules.values()],
+      } satisfies RunnerData,
     });
     this.piscina.on('error', (err) => this.log.error({ err }, 'thread pool error'));
     void this.watchHeartbeats();
   }
 
-  start(task: ClaimedTask, queue: string, requestHeartbeat: () => void): AttemptRun {
+  start(task: ClaimedTask, _queue: string, requestHeartbeat: () => void): AttemptRun {
     const slot = this.freeSlots.pop();
     if (slot === undefined) throw new Error('thread pool has no free slot: the dispatcher claimed beyond its capacity');
     Atomics.store(this.flags, abortIndex(slot), 0);
     Atomics.store(this.flags, heartbeatIndex(slot), 0);
     let resolve!: (r: AttemptResult) => void;
     const result = new Promise<AttemptResult>((r) => (resolve = r));
-    const run: PendingRun = { task, queue, module: this.modules.get(task.name)!, slot, resolve, requestHeartbeat, done: false };
+    const run: PendingRun = { task, slot, resolve, requestHeartbeat, done: false };
     run.resolve = (r) => {
       if (run.done) return;
       run.done = true;
@@ -167,28 +173,30 @@ export class ThreadPool implements Executor {
       onSent?.();
     }
     this.outstanding++;
-    const message: ThreadBatch = {
-      tasks: runs.map((r) => ({
-        id: r.task.id,
-        name: r.task.name,
-        queue: r.queue,
-        attempt: r.task.attempt,
-        module: r.module,
-        payloadJson: r.task.payloadJson,
-        slot: r.slot,
-      })),
-    };
+    const n = runs.length;
+    const message: ThreadBatch = { task: new Int32Array(n), slot: new Int32Array(n), attempt: new Int32Array(n), ids: '', payloads: '' };
+    const ids: string[] = new Array(n);
+    const payloads: string[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const r = runs[i]!;
+      message.task[i] = this.taskIndex.get(r.task.name)!;
+      message.slot[i] = r.slot;
+      message.attempt[i] = r.task.attempt;
+      ids[i] = r.task.id;
+      payloads[i] = r.task.payloadJson;
+    }
+    message.ids = ids.join(',');
+    message.payloads = `[${payloads.join(',')}]`;
     this.piscina
       .run(message, { signal: batch.controller.signal })
       .then(
-        (results) => {
-          for (let i = 0; i < runs.length; i++) {
+        (out) => {
+          for (let i = 0; i < n; i++) {
             const run = runs[i]!;
-            const res = results[i]!;
+            const ms = out.ms[i]!;
             const prev = this.msPerTask.get(run.task.name);
-            this.msPerTask.set(run.task.name, prev === undefined ? res.ms : prev * 0.8 + res.ms * 0.2);
-            const { ms: _ms, ...result } = res;
-            run.resolve(result);
+            this.msPerTask.set(run.task.name, prev === undefined ? ms : prev * 0.8 + ms * 0.2);
+            run.resolve(out.ok[i] ? { ok: true, resultJson: out.texts[i]! } : { ok: false, errorJson: out.texts[i]!, retryable: out.retryable[i] === 1 });
           }
         },
         (err) => this.batchFailed(batch, err),
