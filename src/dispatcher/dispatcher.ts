@@ -138,11 +138,9 @@ export class Dispatcher {
     const timeout = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
     if ((await Promise.race([drained, timeout(timeoutMs)])) === 'timeout') {
       this.deps.log.warn({ queue: this.config.queue, tasks: this.inFlight.size }, 'shutdown timeout: aborting in-flight tasks and handing their leases back');
+      // abort() kills (or abandons) whatever ignores its signal for abortGraceMs.
       for (const f of this.inFlight.values()) this.abort(f, 'shutdown');
-      if ((await Promise.race([drained, timeout(this.config.abortGraceMs)])) === 'timeout') {
-        for (const f of this.inFlight.values()) if (!f.settling) f.run.kill('shutdown');
-        await drained;
-      }
+      await drained;
     }
     await this.completer.drain();
     clearTimeout(this.heartbeatTimer);
