@@ -4,9 +4,9 @@
  * empty afterwards. (test/roundtrip.test.ts is the short version.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isMainThread } from 'node:worker_threads';
 import { Rhythm, Worker, type TaskContext } from 'rhythm';
 import { count, deferred, fixture, freshRhythm, until, type TestDatabase } from './helpers.js';
+import echo from './fixtures/echo.js';
 
 let db: TestDatabase;
 let r: Rhythm;
@@ -18,17 +18,8 @@ const aborts = new Map<number, unknown>();
 beforeAll(async () => {
   ({ db, r } = await freshRhythm());
   const io = new Worker(r, { queue: 'io' });
-  io.task('echo', async (payload: unknown, ctx: TaskContext) => ({
-    payload,
-    id: ctx.id,
-    name: ctx.name,
-    queue: ctx.queue,
-    attempt: ctx.attempt,
-    hasSignal: ctx.signal instanceof AbortSignal,
-    aborted: ctx.signal.aborted,
-    cancelled: ctx.cancelled,
-    onThread: !isMainThread,
-  }));
+  // The same handler the thread-pool worker loads as a module, here as a main-thread function.
+  io.task('echo', echo);
   io.task('held', async (payload: { n: number }) => {
     holding.get(payload.n)?.resolve();
     await hold.get(payload.n)?.promise;
