@@ -129,6 +129,7 @@ export const NAMESPACES: Record<string, Namespace> = {
         }
         return target;
       },
+      is: (_m, args) => Object.is(args[0], args[1]),
       hasOwn: (m, args, at) => own(objectArg(m, args[0], 'Object.hasOwn', at), toStr(args[1])),
     },
     constants: {},

@@ -627,7 +627,7 @@ class Compiler {
         this.problem(callee.property, this.unknownMember(ns, name));
         return this.lit(undefined, e);
       }
-      return this.add({ k: K.Builtin, f: NAMESPACES[ns].functions[name], name: `${ns}.${name}`, args: ids, spread }, callee.property);
+      return this.add({ k: K.Builtin, f: NAMESPACES[ns].functions[name], name: `${ns}.${name}`, args: ids, spread }, e);
     }
     if (callee.type === 'MemberExpression' && callee.object.type !== 'Super') {
       const o = this.expr(callee.object);
