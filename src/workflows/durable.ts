@@ -133,23 +133,23 @@ function newHandle(m: Machine, kind: HandleKind, name: string, fireAt: number): 
   return new Handle(++m.seq, kind, name, m.now, fireAt);
 }
 
-export function taskRun(m: Machine, args: unknown[], at: number): Handle {
-  const name = checkName(m, 'Task.run', args[0], at);
-  const payload = jsonCopy(m, args[1] === undefined ? null : args[1], 'Task.run payload', at);
-  const options = checkOptions(m, 'Task.run', args[2], TASK_OPTIONS, at);
-  const h = newHandle(m, 'task', name, 0);
-  m.effects.push({ type: 'startTask', seq: h.seq, name, payload, options });
-  return h;
+/** Task.run and Workflow.run: the same call, differing in the effect and the options they take. */
+function startChild(kind: 'task' | 'workflow'): (m: Machine, args: unknown[], at: number) => Handle {
+  const call = kind === 'task' ? 'Task.run' : 'Workflow.run';
+  const what = kind === 'task' ? `${call} payload` : `${call} inputs`;
+  const known = kind === 'task' ? TASK_OPTIONS : WORKFLOW_OPTIONS;
+  return (m, args, at) => {
+    const name = checkName(m, call, args[0], at);
+    const data = jsonCopy(m, args[1] === undefined ? null : args[1], what, at);
+    const options = checkOptions(m, call, args[2], known, at);
+    const h = newHandle(m, kind, name, 0);
+    m.effects.push(kind === 'task' ? { type: 'startTask', seq: h.seq, name, payload: data, options } : { type: 'startWorkflow', seq: h.seq, name, inputs: data, options });
+    return h;
+  };
 }
 
-export function workflowRun(m: Machine, args: unknown[], at: number): Handle {
-  const name = checkName(m, 'Workflow.run', args[0], at);
-  const inputs = jsonCopy(m, args[1] === undefined ? null : args[1], 'Workflow.run inputs', at);
-  const options = checkOptions(m, 'Workflow.run', args[2], WORKFLOW_OPTIONS, at);
-  const h = newHandle(m, 'workflow', name, 0);
-  m.effects.push({ type: 'startWorkflow', seq: h.seq, name, inputs, options });
-  return h;
-}
+export const taskRun = startChild('task');
+export const workflowRun = startChild('workflow');
 
 function timer(m: Machine, fireAt: number): Handle {
   const h = newHandle(m, 'timer', '', fireAt);
