@@ -156,6 +156,39 @@ const SNIPPETS: Record<string, string> = {
     const e = new Error('m', { cause: 'why' });
     const t = TypeError('no new');
     return [e.message, e.name, e.cause, t.name, t instanceof Error, t instanceof TypeError, t instanceof RangeError, \`\${e}\`, String(new RangeError(''))];`,
+  'callbacks see every enclosing scope': `
+    const out = [];
+    const base = 100;
+    for (const group of [[1, 2], [3]]) {
+      let offset = group.length;
+      {
+        const scale = 10;
+        const rows = group.map((x) => {
+          let acc = 0;
+          for (let i = 0; i < x; i++) {
+            try { if (i === 1) throw new Error('skip'); acc += [i, x].filter((y) => y > 0).map((y) => y * scale).reduce((s, y) => s + y, 0); }
+            catch (e) { acc -= 1; continue; }
+            finally { acc += 0; }
+          }
+          return base + offset + acc;
+        });
+        out.push(rows);
+      }
+      offset += 1;
+      out.push(offset);
+    }
+    return out;`,
+  'more loops: do-while continue, for-in deleting, labeled continue from a switch': `
+    const out = [];
+    let n = 0;
+    do { n++; if (n % 2) continue; out.push(n); } while (n < 6);
+    const o = { a: 1, b: 2, c: 3 };
+    for (const k in o) { if (k === 'a') delete o.b; out.push(k); }
+    loop: for (let i = 0; i < 3; i++) {
+      switch (i) { case 1: continue loop; default: out.push('i' + i); }
+      out.push('end' + i);
+    }
+    return out;`,
 };
 
 // "undefinedThing" is refused at compile time: replace it in the snippet we run ourselves.

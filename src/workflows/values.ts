@@ -115,7 +115,7 @@ export function describe(v: unknown): string {
   if (typeof v !== 'object') return String(v);
   if (v instanceof Handle) return v.kind === 'timer' ? 'a pending Timer handle' : `a pending ${HANDLE_CALL[v.kind]}(${JSON.stringify(v.name)}) handle`;
   if (v instanceof Combinator) return `a pending Promise.${v.kind}(...)`;
-  if (v instanceof ErrorValue) return `an ${String(v.name)}`;
+  if (v instanceof ErrorValue) return `an error (${String(v.name)})`;
   if (v instanceof Closure) return 'a callback';
   if (Array.isArray(v)) return 'an array';
   return 'an object';
