@@ -353,6 +353,9 @@ describe('guards', () => {
     expect(() => resumeFlow(other, a1.state, { now: START })).toThrow(FlowStateError);
     expect(() => resumeFlow(other, a1.state, { now: START })).toThrow(/resume a workflow with the source version it started on/);
     expect(() => resumeFlow(f, { ...a1.state, format: 99 }, { now: START })).toThrow(/format 99/);
+    expect(() => resumeFlow(f, { ...a1.state, frames: [[0, 1], [9999, 0]] }, { now: START })).toThrow(/damaged state/);
+    expect(() => resumeFlow(f, { ...a1.state, env: [[{ $: 'p', i: 7 }]] }, { now: START })).toThrow(/damaged state/);
+    expect(() => resumeFlow(f, a1.state, { now: START, limits: { maxSteps: 0 } })).toThrow('resumeFlow: limits.maxSteps must be an integer >= 1, got 0');
   });
 });
 

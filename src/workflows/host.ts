@@ -89,10 +89,13 @@ export function resumeFlow(flow: CompiledFlow, state: FlowState, input: ResumeIn
     );
   }
   if (typeof input?.now !== 'number' || !Number.isFinite(input.now)) throw new TypeError(`resumeFlow: now must be a finite number of ms, got ${describe(input?.now)}`);
-  const maxSteps = input.limits?.maxSteps ?? DEFAULT_LIMITS.maxSteps;
-  const maxStateBytes = input.limits?.maxStateBytes ?? DEFAULT_LIMITS.maxStateBytes;
+  const maxSteps = limit('maxSteps', input.limits?.maxSteps ?? DEFAULT_LIMITS.maxSteps);
+  const maxStateBytes = limit('maxStateBytes', input.limits?.maxStateBytes ?? DEFAULT_LIMITS.maxStateBytes);
 
   const decoded = decodeState(state);
+  if (decoded.frames.some((f) => f.n < 0 || f.n >= flow.nodes.length) || decoded.env.length === 0) {
+    throw new FlowStateError('damaged state: it refers to statements this flow does not have');
+  }
   const m = new Machine(flow.nodes, flow.fileName, {
     now: input.now,
     random: input.random ?? Math.random,
@@ -133,6 +136,11 @@ export function resumeFlow(flow: CompiledFlow, state: FlowState, input: ResumeIn
     };
   }
   return { status: 'suspended', state: saved, effects, waitingOn: waitingOn(r.awaiting) };
+}
+
+function limit(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new TypeError(`resumeFlow: limits.${name} must be an integer >= 1, got ${describe(v)}`);
+  return v;
 }
 
 function guardFailure(m: Machine, name: string, message: string): FlowFailure {
