@@ -89,6 +89,25 @@ describe('awaiting handles', () => {
     expect(done).toMatchObject({ status: 'completed', result: ['A', 'B', 'B'] });
   });
 
+  it('awaits in every statement position, evaluating assignment targets before the await as JavaScript does', () => {
+    const src = `const a = await Task.run("n", 1), b = await Task.run("n", 2);
+let i = 0;
+const arr = [];
+arr[i++] = await Task.run("n", i);
+const o = { total: 10 };
+o.total += await Task.run("n", 5);
+let s = "x";
+s += await Task.run("n", 3);
+let p, q;
+[p, { q }] = await Task.run("pair", null);
+await Task.run("n", 0);
+return { a, b, i, arr, o, s, p, q };`;
+    const tasks = { n: (x: number) => x * 10, pair: () => [1, { q: 2 }] };
+    const r = simulate(src, { tasks, roundTrip: true });
+    expect(r.result).toEqual({ a: 10, b: 20, i: 1, arr: [10], o: { total: 60 }, s: 'x30', p: 1, q: 2 });
+    expect(r.activations).toBe(8);
+  });
+
   it('implicitly awaits a returned handle, and starts fire-and-forget children', () => {
     const f = flow('Task.run("notify", { to: "ops" });\nreturn Task.run("final");');
     const a1 = suspended(first(f));
