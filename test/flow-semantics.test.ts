@@ -152,6 +152,9 @@ const SNIPPETS: Record<string, string> = {
     const r2 = [1].map(() => { try { throw new Error('x'); } catch (e) { return 'caught ' + e.message; } finally { log.push('f2'); } })[0];
     const r3 = [1].map(() => { try { return 'lost'; } finally { return 'override'; } })[0];
     return { r, r2, r3, log };`,
+  'toString and hasOwnProperty on data': `
+    const o = { a: 1 };
+    return [o.toString(), o.hasOwnProperty('a'), o.hasOwnProperty('b'), new Error('m').toString(), true.toString(), [1, [2]].toString(), (12).toString()];`,
   'errors as values': `
     const e = new Error('m', { cause: 'why' });
     const t = TypeError('no new');

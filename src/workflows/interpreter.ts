@@ -947,6 +947,11 @@ export class Machine {
       this.fail('TypeError', at, `cannot call '${name}' on ${describe(o)}: await it (const result = await ...) instead`);
     }
     if (method !== undefined) return method(this, o, args, at);
+    // The two Object.prototype methods scripts commonly call on data (an own property of that name wins).
+    if (typeof o !== 'object' || !own(o as object, name)) {
+      if (name === 'toString') return toStr(o);
+      if (name === 'hasOwnProperty' && typeof o === 'object') return this.hasKey(o, args[0], at);
+    }
     if (optCall && this.getProp(o, name, at) === undefined) return SHORT;
     this.fail('TypeError', at, `${describe(o)} has no method '${name}'${typeof o === 'object' ? ' (objects hold data only)' : ''}`);
   }
