@@ -365,6 +365,16 @@ describe('guards', () => {
     expect(r.error?.location).toBe('test.flow:3:1');
   });
 
+  it('fails, not crashes, on data nested too deeply to save', () => {
+    const deep = 'let list = null;\nfor (let i = 0; i < 200000; i++) list = { next: list };\n';
+    const saved = simulate(`${deep}await Timer.delay(1);`, { limits: { maxSteps: 1_000_000 } });
+    expect(saved.error).toMatchObject({ name: 'FlowStateTooLargeError', message: 'the workflow state is nested too deeply to save' });
+    const returned = simulate(`${deep}return list;`, { limits: { maxSteps: 1_000_000 } });
+    expect(returned.error).toMatchObject({ name: 'RangeError', message: 'the workflow result is nested too deeply to save' });
+    const passed = simulate(`${deep}try { Task.run("t", list); } catch (e) { return e.name; }`, { limits: { maxSteps: 1_000_000 } });
+    expect(passed.result).toBe('RangeError');
+  });
+
   it('refuses a state from another source or format', () => {
     const f = flow('await Timer.delay(1);');
     const a1 = suspended(first(f));

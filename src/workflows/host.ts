@@ -115,6 +115,7 @@ export function resumeFlow(flow: CompiledFlow, state: FlowState, input: ResumeIn
       return { status: 'completed', result: jsonCopy(m, r.value, 'workflow result', m.cur), effects };
     } catch (err) {
       if (err instanceof FlowThrow) return { status: 'failed', error: failure(m, err.value), effects };
+      if (err instanceof RangeError) return { status: 'failed', error: guardFailure(m, 'RangeError', 'the workflow result is nested too deeply to save'), effects };
       throw err;
     }
   }
