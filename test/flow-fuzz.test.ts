@@ -144,11 +144,8 @@ class Gen {
         const w = this.fresh('w');
         return `{\nlet ${w} = ${this.expr()};\n${this.block(depth + 1, inLoop)}\n${w} += 1;\nlog.push(${w});\n}`;
       }
-      case 14: {
-        let n = 0;
-        const body = this.block(depth + 1, true).replace(/\n/g, () => (n++, '\n'));
-        return `{ let guard = 0;\nwhile (guard < ${1 + this.int(3)}) {\nguard++;\n${body}\n} }`;
-      }
+      case 14:
+        return `{ let guard = 0;\nwhile (guard < ${1 + this.int(3)}) {\nguard++;\n${this.block(depth + 1, true)}\n} }`;
       case 15:
         this.timed = true;
         return this.pushAwaited(`Promise.race([${this.task()}, Timer.delay(${this.pick(['0.005', '0.01', '0.02'])})])`, '"timer"');

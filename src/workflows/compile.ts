@@ -410,11 +410,11 @@ class Compiler {
 
   private member(e: ES, k: K.Member | K.PMember | K.Delete): number {
     const o = this.expr(e.object);
-    const name = e.computed ? null : e.property.type === 'PrivateIdentifier' ? `#${e.property.name}` : e.property.name;
+    const name = e.computed ? null : e.property.name;
     const key = e.computed ? this.expr(e.property) : -1;
-    const at = e.computed ? e.property : e.property;
-    if (k === K.Member) return this.add({ k, o, name, key, opt: !!e.optional }, at);
-    return this.add({ k, o, name, key }, at);
+    // Errors here ("cannot read 'id' of null") point at the property.
+    if (k === K.Member) return this.add({ k, o, name, key, opt: !!e.optional }, e.property);
+    return this.add({ k, o, name, key }, e.property);
   }
 
   // ---- expressions --------------------------------------------------------------------
