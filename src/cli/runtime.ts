@@ -40,7 +40,10 @@ export async function openSession(settings: Settings, log: Logger, options: { au
   } catch (err) {
     throw new CliError(`could not start the embedded Postgres: ${(err as Error).message}`, { cause: err });
   }
-  if (db.embedded) log.info({ dataDir: db.embedded.dataDir, port: db.embedded.port, startedHere: db.embedded.owned }, 'embedded Postgres ready');
+  if (db.embedded) {
+    const { dataDir, realDataDir, port, owned } = db.embedded;
+    log.info({ dataDir, ...(realDataDir !== dataDir ? { realDataDir } : {}), port, startedHere: owned }, 'embedded Postgres ready');
+  }
   let r: Rhythm;
   try {
     r = await Rhythm.init({
