@@ -302,30 +302,12 @@ function parseQueues(raw: unknown, where: string, origin: 'flag' | 'env' | 'file
   return specs;
 }
 
-/** A URL with its password (and password-like query parameters) replaced by ***. */
-export function maskSecrets(url: string): string {
-  const masked = maskUrl(url);
-  try {
-    const u = new URL(masked);
-    let changed = false;
-    for (const key of [...u.searchParams.keys()]) {
-      if (/pass|secret|key|token/i.test(key)) {
-        u.searchParams.set(key, '***');
-        changed = true;
-      }
-    }
-    return changed ? u.toString().replace(/%2A%2A%2A/g, '***') : masked;
-  } catch {
-    return masked;
-  }
-}
-
 /** The effective configuration as printed at startup (secrets masked), with each value's source. */
 export function describeSettings(r: Resolved, keys: readonly SettingKey[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of keys) {
     let value: unknown = r.settings[key];
-    if (key === 'databaseUrl') value = value === undefined ? '(none: embedded Postgres)' : maskSecrets(value as string);
+    if (key === 'databaseUrl') value = value === undefined ? '(none: embedded Postgres)' : maskUrl(value as string);
     if (value === undefined) {
       value = key === 'only' ? '(all tasks)' : key === 'dataDir' ? path.resolve(DEFAULT_DATA_DIR) : key === 'concurrency' ? '(threads * 64, or 100 on the main thread)' : key === 'batchSize' ? '(min(concurrency, 500))' : '(default)';
     }

@@ -6,7 +6,8 @@
 import { pino, type Logger } from 'pino';
 import type { Rhythm } from '../rhythm.js';
 import type { LocalDatabase } from '../db/local.js';
-import { maskSecrets, type Settings } from './config.js';
+import type { Settings } from './config.js';
+import { maskUrl } from '../logger.js';
 
 export function createCliLogger(level: string): Logger {
   // Synchronous writes: nothing is lost when the command exits right after logging.
@@ -56,7 +57,7 @@ export async function openSession(settings: Settings, log: Logger, options: { au
   } catch (err) {
     await db.embedded?.stop().catch(() => undefined);
     const e = err as Error & { code?: string };
-    const what = db.embedded ? 'the embedded Postgres' : maskSecrets(db.url);
+    const what = db.embedded ? 'the embedded Postgres' : maskUrl(db.url);
     throw new CliError(`cannot use the database ${what}: ${e.message || e.code || String(err)}`, { cause: err });
   }
   let closing: Promise<void> | undefined;
