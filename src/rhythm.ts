@@ -226,9 +226,18 @@ export class Rhythm implements WorkerHost {
    * and handed back), the internal worker, the listener and the pool. Idempotent.
    */
   shutdown(options: ShutdownOptions = {}): Promise<void> {
-    this.shuttingDown ??= (async () => {
+    // Checked before anything starts: a mistyped option must not leave a half-begun shutdown.
+    let timeoutMs: number;
+    try {
       checkKnownKeys('shutdown', options, ['timeoutMs', 'force']);
-      const timeoutMs = checkInt('timeoutMs', options.timeoutMs, 0) ?? 30_000;
+      timeoutMs = checkInt('timeoutMs', options.timeoutMs, 0) ?? 30_000;
+      if (options.force !== undefined && typeof options.force !== 'boolean') {
+        throw new RhythmValidationError(`option force must be a boolean, got ${describe(options.force)}`);
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.shuttingDown ??= (async () => {
       this.log.info({ timeoutMs }, 'shutting down');
       await Promise.all([...this.workers].map((w) => w.stop({ timeoutMs, force: options.force })));
       await this.internalWorker?.stop();

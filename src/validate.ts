@@ -57,8 +57,14 @@ export function checkDate(option: string, value: unknown): Date | undefined {
   return value;
 }
 
-/** Rejects options the caller misspelled, which would otherwise be ignored silently. */
-export function checkKnownKeys(what: string, options: object, known: readonly string[]): void {
+/**
+ * Rejects an options argument that is not an object (null, a string, an array), and options
+ * the caller misspelled, which would otherwise be ignored silently.
+ */
+export function checkKnownKeys(what: string, options: unknown, known: readonly string[]): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new RhythmValidationError(`${what} options must be an object, got ${describe(options)}`);
+  }
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
       throw new RhythmValidationError(`unknown ${what} option ${JSON.stringify(key)} (known: ${known.join(', ')})`);
