@@ -18,6 +18,7 @@ import { Completer, type Pending } from './completer.js';
 import type { AttemptResult, AttemptRun, Executor } from './executor.js';
 import type { AbortReason } from '../errors.js';
 import { retryDelayMs } from '../backoff.js';
+import { failed } from './attempt.js';
 
 /** Tasks still running, beyond those being written, for the completer to batch its writes. */
 const BUSY_RUNNING = 16;
@@ -184,8 +185,11 @@ export class Dispatcher {
     try {
       run = this.config.executors.get(task.name)!.start(task, this.config.queue, () => this.scheduleHeartbeat(0));
     } catch (err) {
-      this.deps.log.error({ err, id: task.id }, 'could not start a claimed task; handing it back');
-      this.completer.add({ release: { id: task.id, leaseToken: task.leaseToken } });
+      // A failed attempt, not a hand-back: whatever made the start throw would do it again,
+      // and a hand-back does not count the attempt, so the task would loop forever.
+      this.deps.log.error({ err, id: task.id }, 'could not start a claimed task; failing the attempt');
+      const { errorJson } = failed(err) as { errorJson: string };
+      this.completer.add({ settlement: { id: task.id, leaseToken: task.leaseToken, outcome: 'failed', resultJson: null, errorJson } });
       return;
     }
     const f: InFlight = { task, run, settling: false };
