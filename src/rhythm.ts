@@ -18,7 +18,7 @@ import { InternalWorker, type InternalWorkerOptions } from './internal/internal-
 import { Waiters } from './wait.js';
 import { encodeJson } from './json.js';
 import { RhythmError, RhythmValidationError, WaitTimeoutError } from './errors.js';
-import { MAX_DELAY_MS, checkDate, checkInt, checkKnownKeys, checkQueueName, checkTaskName, describe } from './validate.js';
+import { MAX_DELAY_MS, checkBool, checkDate, checkInt, checkKnownKeys, checkQueueName, checkSchemaName, checkTaskName, describe } from './validate.js';
 import type { EnqueueItem, EnqueueOptions, Execution } from './types.js';
 
 export interface RhythmOptions {
@@ -114,14 +114,10 @@ export class Rhythm implements WorkerHost {
 
   /** Connects, optionally migrates, and returns a ready Rhythm. */
   static async init(options: RhythmOptions = {}): Promise<Rhythm> {
-    checkKnownKeys('Rhythm.init', options, INIT_OPTIONS);
-    const url = configuredDatabaseUrl(options.databaseUrl);
-    if (!url) {
-      throw new RhythmValidationError('no database configured: pass databaseUrl to Rhythm.init, or set RHYTHM_DATABASE_URL or DATABASE_URL');
-    }
+    const url = checkInitOptions(options);
     const r = new Rhythm(url, options);
     try {
-      if (options.autoMigrate ?? true) {
+      if (options.autoMigrate !== false) {
         const applied = await migrate(r.pool, r.names);
         if (applied.length > 0) r.log.info({ schema: r.names.schema, applied }, 'applied migrations');
       }
@@ -146,19 +142,27 @@ export class Rhythm implements WorkerHost {
   async enqueueMany(items: EnqueueItem[], options: { client?: pg.ClientBase } = {}): Promise<string[]> {
     if (!Array.isArray(items)) throw new RhythmValidationError(`enqueueMany expects an array, got ${describe(items)}`);
     checkKnownKeys('enqueueMany', options, ['client']);
+    checkClient(options.client);
     if (items.length === 0) return [];
-    const rows = items.map((item, i) => {
+    const rows: EnqueueRow[] = new Array(items.length);
+    // A plain loop, not map(): map skips the holes of a sparse array, which would go unnoticed.
+    for (let i = 0; i < items.length; i++) {
+      if (!(i in items)) throw new RhythmValidationError(`enqueueMany item ${i} is missing (the array has a hole there)`);
+      const item = items[i]!;
       if (item === null || typeof item !== 'object') throw new RhythmValidationError(`enqueueMany item ${i} must be { name, payload, options }`);
+      if (item.options !== undefined && (item.options === null || typeof item.options !== 'object')) {
+        throw new RhythmValidationError(`enqueueMany item ${i}: options must be an object, got ${describe(item.options)}`);
+      }
       if (item.options && 'client' in item.options) {
         throw new RhythmValidationError(`enqueueMany item ${i}: pass the client as enqueueMany(items, { client }), not in an item's options`);
       }
       try {
-        return this.toRow(item.name, item.payload, item.options ?? {}, 'enqueueMany');
+        rows[i] = this.toRow(item.name, item.payload, item.options ?? {}, 'enqueueMany');
       } catch (err) {
         if (err instanceof RhythmValidationError) throw new RhythmValidationError(`enqueueMany item ${i}: ${err.message}`);
         throw err;
       }
-    });
+    }
     if (rows.length <= ENQUEUE_CHUNK) return enqueueRows(options.client ?? this.pool, this.names, rows);
     // Larger batches go in chunks (bounded statement size) inside one transaction: all or none.
     const insertChunks = async (client: pg.ClientBase) => {
@@ -214,7 +218,7 @@ export class Rhythm implements WorkerHost {
     checkKnownKeys('startInternalWorker', options, ['tickMs', 'batchSize', 'retentionMs', 'pruneIntervalMs']);
     checkInt('tickMs', options.tickMs, 1);
     checkInt('batchSize', options.batchSize, 1);
-    checkInt('retentionMs', options.retentionMs, 0);
+    checkInt('retentionMs', options.retentionMs, 0, MAX_DELAY_MS);
     checkInt('pruneIntervalMs', options.pruneIntervalMs, 1);
     this.internalWorker = new InternalWorker(this.pool, this.names, this.backoff, this.log, options);
     this.internalWorker.start();
@@ -281,6 +285,7 @@ export class Rhythm implements WorkerHost {
     checkTaskName(name);
     if (options === null || typeof options !== 'object') throw new RhythmValidationError(`${what} options must be an object, got ${describe(options)}`);
     checkKnownKeys(what, options, ENQUEUE_OPTIONS);
+    checkClient(options.client);
     const delayMs = checkInt('delayMs', options.delayMs, 0, MAX_DELAY_MS);
     const runAt = checkDate('runAt', options.runAt);
     if (delayMs !== undefined && runAt !== undefined) throw new RhythmValidationError('options delayMs and runAt cannot both be given');
@@ -328,6 +333,58 @@ export class Rhythm implements WorkerHost {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
     };
+  }
+}
+
+/** Every init option, checked before anything connects; returns the database URL to use. */
+function checkInitOptions(options: RhythmOptions): string {
+  checkKnownKeys('Rhythm.init', options, INIT_OPTIONS);
+  // An explicit value, even null, is what the caller meant: it is checked, not replaced by the environment.
+  const url: unknown = options.databaseUrl !== undefined ? options.databaseUrl : configuredDatabaseUrl();
+  const from = options.databaseUrl !== undefined ? 'option databaseUrl' : process.env.RHYTHM_DATABASE_URL !== undefined ? 'RHYTHM_DATABASE_URL' : 'DATABASE_URL';
+  if (url === undefined) {
+    throw new RhythmValidationError('no database configured: pass databaseUrl to Rhythm.init, or set RHYTHM_DATABASE_URL or DATABASE_URL');
+  }
+  checkDatabaseUrl(from, url);
+  if (options.schema !== undefined) checkSchemaName(options.schema);
+  checkBool('autoMigrate', options.autoMigrate);
+  checkBool('handleSignals', options.handleSignals);
+  checkInt('poolSize', options.poolSize, 1, 10_000);
+  const log = options.logger as unknown;
+  if (log !== undefined && (log === null || typeof log !== 'object' || ['info', 'warn', 'error', 'debug'].some((m) => typeof (log as Record<string, unknown>)[m] !== 'function'))) {
+    throw new RhythmValidationError(`option logger must be a pino logger (with info, warn, error and debug methods), got ${describe(log)}`);
+  }
+  const backoff = options.retryBackoff;
+  if (backoff !== undefined) {
+    checkKnownKeys('retryBackoff', backoff, ['baseMs', 'maxMs']);
+    const base = checkInt('retryBackoff.baseMs', backoff.baseMs, 0) ?? 1_000;
+    const max = checkInt('retryBackoff.maxMs', backoff.maxMs, 0) ?? 3_600_000;
+    if (base > max) throw new RhythmValidationError(`option retryBackoff.baseMs (${base}) must not exceed retryBackoff.maxMs (${max})`);
+  }
+  return url;
+}
+
+/** A postgres:// URL; the value itself is never echoed, as it may hold a password. */
+function checkDatabaseUrl(from: string, url: unknown): asserts url is string {
+  if (typeof url !== 'string' || url.trim() === '') {
+    throw new RhythmValidationError(`${from} must be a postgres:// URL string, got ${typeof url === 'string' ? 'an empty string' : describe(url)}`);
+  }
+  let protocol: string;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    throw new RhythmValidationError(`${from} is not a valid URL (expected postgres://user:password@host:port/database)`);
+  }
+  if (!['postgres:', 'postgresql:', 'socket:'].includes(protocol)) {
+    throw new RhythmValidationError(`${from} must be a postgres:// or postgresql:// URL, got one starting with ${JSON.stringify(protocol)}`);
+  }
+}
+
+/** A caller's client (for enqueue inside its transaction) must be a pg client or pool. */
+function checkClient(client: unknown): void {
+  if (client === undefined) return;
+  if (client === null || typeof client !== 'object' || typeof (client as { query?: unknown }).query !== 'function') {
+    throw new RhythmValidationError(`option client must be a pg client (or pool) with a query() method, e.g. from pool.connect(), got ${describe(client)}`);
   }
 }
 
