@@ -36,6 +36,8 @@ export interface RhythmOptions {
   retryBackoff?: { baseMs?: number; maxMs?: number };
   /** Call shutdown() on SIGTERM/SIGINT (a second SIGINT forces a fast stop), then exit. Default false. */
   handleSignals?: boolean;
+  /** Most bytes of one payload's JSON (default 16 MiB): larger ones are refused at enqueue. */
+  maxPayloadBytes?: number;
 }
 
 export interface ShutdownOptions {
@@ -60,9 +62,19 @@ export interface WorkerHost {
 }
 
 const ENQUEUE_OPTIONS = ['queue', 'delayMs', 'runAt', 'priority', 'maxAttempts', 'timeoutMs', 'visibilityTimeoutMs', 'client'] as const;
-const INIT_OPTIONS = ['databaseUrl', 'schema', 'autoMigrate', 'poolSize', 'logger', 'retryBackoff', 'handleSignals'] as const;
+const INIT_OPTIONS = ['databaseUrl', 'schema', 'autoMigrate', 'poolSize', 'logger', 'retryBackoff', 'handleSignals', 'maxPayloadBytes'] as const;
 const ID = /^[1-9]\d{0,18}$/;
+/** Most rows per enqueue statement. */
 const ENQUEUE_CHUNK = 10_000;
+/**
+ * Most payload text per enqueue statement (in UTF-16 code units; at most 3 bytes each in
+ * UTF-8): the payloads travel as one jsonb array, which Postgres caps at 256 MB.
+ */
+const ENQUEUE_CHUNK_CHARS = 32 * 1024 * 1024;
+/** Default most bytes of one payload's JSON (maxPayloadBytes). */
+const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
+/** jsonb's own limit on one value. */
+const JSONB_MAX_BYTES = 268_435_455;
 const BIGINT_MAX = 9_223_372_036_854_775_807n;
 
 export class Rhythm implements WorkerHost {
@@ -77,6 +89,8 @@ export class Rhythm implements WorkerHost {
   readonly names: SchemaNames;
   readonly log: Logger;
   readonly backoff: Backoff;
+  /** Most bytes of one payload's JSON, checked at enqueue. */
+  readonly maxPayloadBytes: number;
   private listening: Promise<Listener> | undefined;
   private waiters: Promise<Waiters> | undefined;
   private internalWorker: InternalWorker | undefined;
@@ -87,6 +101,7 @@ export class Rhythm implements WorkerHost {
   private constructor(readonly databaseUrl: string, options: RhythmOptions) {
     this.names = schemaNames(options.schema ?? process.env.RHYTHM_SCHEMA ?? 'rhythm');
     this.log = options.logger ?? createLogger();
+    this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
     this.backoff = {
       baseMs: checkInt('retryBackoff.baseMs', options.retryBackoff?.baseMs, 0) ?? 1_000,
       maxMs: checkInt('retryBackoff.maxMs', options.retryBackoff?.maxMs, 0) ?? 3_600_000,
@@ -163,13 +178,12 @@ export class Rhythm implements WorkerHost {
         throw err;
       }
     }
-    if (rows.length <= ENQUEUE_CHUNK) return enqueueRows(options.client ?? this.pool, this.names, rows);
+    const chunks = chunkRows(rows);
+    if (chunks.length === 1) return enqueueRows(options.client ?? this.pool, this.names, rows);
     // Larger batches go in chunks (bounded statement size) inside one transaction: all or none.
     const insertChunks = async (client: pg.ClientBase) => {
       const ids: string[] = [];
-      for (let i = 0; i < rows.length; i += ENQUEUE_CHUNK) {
-        ids.push(...(await enqueueRows(client, this.names, rows.slice(i, i + ENQUEUE_CHUNK))));
-      }
+      for (const chunk of chunks) ids.push(...(await enqueueRows(client, this.names, chunk)));
       return ids;
     };
     return options.client ? insertChunks(options.client) : inTransaction(this.pool, insertChunks);
@@ -292,7 +306,7 @@ export class Rhythm implements WorkerHost {
     return {
       name,
       queue: checkQueueName(options.queue ?? 'default'),
-      payloadJson: encodeJson(payload, 'payload'),
+      payloadJson: this.checkPayloadSize(encodeJson(payload, 'payload')),
       priority: checkInt('priority', options.priority, -2_147_483_648) ?? 0,
       maxAttempts: checkInt('maxAttempts', options.maxAttempts, 1) ?? 3,
       timeoutMs: checkInt('timeoutMs', options.timeoutMs, 1) ?? null,
@@ -301,6 +315,20 @@ export class Rhythm implements WorkerHost {
       runAt: runAt ?? null,
       parentId: null,
     };
+  }
+
+  /** Refuses a payload over maxPayloadBytes, naming the limit and how to change it. */
+  private checkPayloadSize(json: string): string {
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit: most payloads need no count at all.
+    if (json.length * 3 <= this.maxPayloadBytes) return json;
+    const bytes = Buffer.byteLength(json, 'utf8');
+    if (bytes > this.maxPayloadBytes) {
+      throw new RhythmValidationError(
+        `payload is ${bytes.toLocaleString('en-US')} bytes of JSON, more than the limit of ${this.maxPayloadBytes.toLocaleString('en-US')} (maxPayloadBytes): ` +
+          'store large data elsewhere and enqueue a reference to it, or raise the limit with Rhythm.init({ maxPayloadBytes }) (at most 268,435,455, jsonb\'s own limit)',
+      );
+    }
+    return json;
   }
 
   private installSignalHandlers(): void {
@@ -350,6 +378,7 @@ function checkInitOptions(options: RhythmOptions): string {
   checkBool('autoMigrate', options.autoMigrate);
   checkBool('handleSignals', options.handleSignals);
   checkInt('poolSize', options.poolSize, 1, 10_000);
+  checkInt('maxPayloadBytes', options.maxPayloadBytes, 2, JSONB_MAX_BYTES);
   const log = options.logger as unknown;
   if (log !== undefined && (log === null || typeof log !== 'object' || ['info', 'warn', 'error', 'debug'].some((m) => typeof (log as Record<string, unknown>)[m] !== 'function'))) {
     throw new RhythmValidationError(`option logger must be a pino logger (with info, warn, error and debug methods), got ${describe(log)}`);
@@ -386,6 +415,24 @@ function checkClient(client: unknown): void {
   if (client === null || typeof client !== 'object' || typeof (client as { query?: unknown }).query !== 'function') {
     throw new RhythmValidationError(`option client must be a pg client (or pool) with a query() method, e.g. from pool.connect(), got ${describe(client)}`);
   }
+}
+
+/** Consecutive runs of rows, each within ENQUEUE_CHUNK rows and ENQUEUE_CHUNK_CHARS of payload. */
+function chunkRows(rows: EnqueueRow[]): EnqueueRow[][] {
+  const chunks: EnqueueRow[][] = [];
+  let start = 0;
+  let chars = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const size = rows[i]!.payloadJson.length;
+    if (i > start && (i - start === ENQUEUE_CHUNK || chars + size > ENQUEUE_CHUNK_CHARS)) {
+      chunks.push(rows.slice(start, i));
+      start = i;
+      chars = 0;
+    }
+    chars += size;
+  }
+  chunks.push(start === 0 ? rows : rows.slice(start));
+  return chunks;
 }
 
 function checkId(id: unknown): asserts id is string {
