@@ -26,6 +26,12 @@ export interface WorkerOptions {
   threads?: number;
   /** Most tasks held at once (default 100 on the main thread; threads * 64 with threads). */
   concurrency?: number;
+  /**
+   * Most payload bytes held at once (default 64 MiB): a claim takes tasks until their payloads
+   * reach it, so large payloads cannot exhaust the worker's memory. A task whose payload alone
+   * exceeds it is claimed when the worker holds nothing else.
+   */
+  maxHeldBytes?: number;
   /** Most tasks per claim statement (default min(concurrency, 500)). */
   batchSize?: number;
   /** Fallback poll when no NOTIFY arrives (default 2,000 ms). */
@@ -41,7 +47,7 @@ export interface WorkerOptions {
 }
 
 const WORKER_OPTIONS = [
-  'queue', 'threads', 'concurrency', 'batchSize', 'pollIntervalMs', 'visibilityTimeoutMs',
+  'queue', 'threads', 'concurrency', 'maxHeldBytes', 'batchSize', 'pollIntervalMs', 'visibilityTimeoutMs',
   'abortGraceMs', 'resourceLimits', 'workerId',
 ] as const;
 
@@ -63,6 +69,7 @@ export class Worker {
     checkInt('threads', options.threads, 1, 1024);
     checkInt('concurrency', options.concurrency, 1, 100_000);
     checkInt('batchSize', options.batchSize, 1, 10_000);
+    checkInt('maxHeldBytes', options.maxHeldBytes, 1, Number.MAX_SAFE_INTEGER);
     checkInt('pollIntervalMs', options.pollIntervalMs, 10);
     checkInt('visibilityTimeoutMs', options.visibilityTimeoutMs, 1_000);
     checkInt('abortGraceMs', options.abortGraceMs, 0);
@@ -180,6 +187,7 @@ export class Worker {
           workerId: o.workerId ?? defaultWorkerId(this.queue),
           executors: byName,
           capacity,
+          maxHeldBytes: o.maxHeldBytes ?? 64 * 1024 * 1024,
           batchSize: o.batchSize ?? Math.min(capacity, 500),
           pollIntervalMs: o.pollIntervalMs ?? 2_000,
           leaseMs: o.visibilityTimeoutMs ?? 30_000,
