@@ -8,6 +8,7 @@ import { createLogger, maskUrl } from './logger.js';
 import { schemaNames, type SchemaNames } from './db/schema.js';
 import { migrate } from './db/migrate.js';
 import { configuredDatabaseUrl } from './db/local.js';
+import { createPool, DEFAULT_TIMEOUTS, type ConnectionTimeouts } from './db/connections.js';
 import { inTransaction } from './db/transaction.js';
 import { Listener } from './db/listener.js';
 import { enqueueRows, type EnqueueRow } from './sql/enqueue.js';
@@ -38,6 +39,15 @@ export interface RhythmOptions {
   handleSignals?: boolean;
   /** Most bytes of one payload's JSON (default 16 MiB): larger ones are refused at enqueue. */
   maxPayloadBytes?: number;
+  /** Connections for claims and lease extensions, shared by this instance's workers (default 4). */
+  leasePoolSize?: number;
+  /** Most time to open a database connection (default 10 s). */
+  connectTimeoutMs?: number;
+  /**
+   * Most time one statement may run (default 30 s): the server cancels it, and a connection
+   * that stays silent a little longer (a dead network) is dropped and replaced.
+   */
+  queryTimeoutMs?: number;
 }
 
 export interface ShutdownOptions {
@@ -62,7 +72,10 @@ export interface WorkerHost {
 }
 
 const ENQUEUE_OPTIONS = ['queue', 'delayMs', 'runAt', 'priority', 'maxAttempts', 'timeoutMs', 'visibilityTimeoutMs', 'client'] as const;
-const INIT_OPTIONS = ['databaseUrl', 'schema', 'autoMigrate', 'poolSize', 'logger', 'retryBackoff', 'handleSignals', 'maxPayloadBytes'] as const;
+const INIT_OPTIONS = [
+  'databaseUrl', 'schema', 'autoMigrate', 'poolSize', 'leasePoolSize', 'logger', 'retryBackoff', 'handleSignals', 'maxPayloadBytes',
+  'connectTimeoutMs', 'queryTimeoutMs',
+] as const;
 const ID = /^[1-9]\d{0,18}$/;
 /** Most rows per enqueue statement. */
 const ENQUEUE_CHUNK = 10_000;
@@ -91,6 +104,8 @@ export class Rhythm implements WorkerHost {
   readonly backoff: Backoff;
   /** Most bytes of one payload's JSON, checked at enqueue. */
   readonly maxPayloadBytes: number;
+  /** Connect and statement timeouts of every connection (see db/connections.ts). */
+  readonly timeouts: ConnectionTimeouts;
   private listening: Promise<Listener> | undefined;
   private waiters: Promise<Waiters> | undefined;
   private internalWorker: InternalWorker | undefined;
@@ -106,18 +121,21 @@ export class Rhythm implements WorkerHost {
       baseMs: checkInt('retryBackoff.baseMs', options.retryBackoff?.baseMs, 0) ?? 1_000,
       maxMs: checkInt('retryBackoff.maxMs', options.retryBackoff?.maxMs, 0) ?? 3_600_000,
     };
-    this.pool = new pg.Pool({
-      connectionString: databaseUrl,
+    this.timeouts = {
+      connectMs: options.connectTimeoutMs ?? DEFAULT_TIMEOUTS.connectMs,
+      queryMs: options.queryTimeoutMs ?? DEFAULT_TIMEOUTS.queryMs,
+    };
+    this.pool = createPool(databaseUrl, this.timeouts, {
       max: checkInt('poolSize', options.poolSize, 1) ?? 10,
       application_name: 'rhythm',
     });
+    const leaseSize = options.leasePoolSize ?? 4;
     // An idle client losing its connection (e.g. a Postgres restart) must not crash the process.
-    this.leasePool = new pg.Pool({
-      connectionString: databaseUrl,
-      max: 4,
+    this.leasePool = createPool(databaseUrl, this.timeouts, {
+      max: leaseSize,
       // Kept open: a claim that has to open a connection (authentication, a new backend)
       // waits 10-150 ms on a busy machine, which is the whole latency budget many times over.
-      min: 2,
+      min: Math.min(2, leaseSize),
       application_name: 'rhythm-lease',
       options: '-c synchronous_commit=off',
     });
@@ -275,7 +293,7 @@ export class Rhythm implements WorkerHost {
    */
   listener(): Promise<Listener> {
     this.listening ??= (async () => {
-      const l = new Listener(this.databaseUrl, this.names, this.log);
+      const l = new Listener(this.databaseUrl, this.names, this.log, this.timeouts);
       try {
         await l.start();
       } catch (err) {
@@ -378,6 +396,9 @@ function checkInitOptions(options: RhythmOptions): string {
   checkBool('autoMigrate', options.autoMigrate);
   checkBool('handleSignals', options.handleSignals);
   checkInt('poolSize', options.poolSize, 1, 10_000);
+  checkInt('leasePoolSize', options.leasePoolSize, 1, 10_000);
+  checkInt('connectTimeoutMs', options.connectTimeoutMs, 100, 3_600_000);
+  checkInt('queryTimeoutMs', options.queryTimeoutMs, 100, 86_400_000);
   checkInt('maxPayloadBytes', options.maxPayloadBytes, 2, JSONB_MAX_BYTES);
   const log = options.logger as unknown;
   if (log !== undefined && (log === null || typeof log !== 'object' || ['info', 'warn', 'error', 'debug'].some((m) => typeof (log as Record<string, unknown>)[m] !== 'function'))) {
