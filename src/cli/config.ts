@@ -33,6 +33,10 @@ export interface Settings {
   schema: string;
   logLevel: LogLevel;
   poolSize: number;
+  /** Connections for claims and lease extensions (workers only). */
+  leasePoolSize: number;
+  /** Connect and statement timeout, ms (undefined: the library's defaults). */
+  dbTimeout: number | undefined;
   autoMigrate: boolean;
   dataDir: string | undefined;
   queues: QueueSpec[];
@@ -81,6 +85,8 @@ const DEFS: { [K in SettingKey]: SettingDef<K> } = {
     },
   },
   poolSize: { flag: 'pool-size', env: ['RHYTHM_POOL_SIZE'], parse: (raw, where) => parseIntValue(where, raw, 1, 1000) },
+  leasePoolSize: { flag: 'lease-pool-size', env: ['RHYTHM_LEASE_POOL_SIZE'], parse: (raw, where) => parseIntValue(where, raw, 1, 1000) },
+  dbTimeout: { flag: 'db-timeout', env: ['RHYTHM_DB_TIMEOUT'], parse: (raw, where) => atLeast(where, raw, 100) },
   autoMigrate: {
     flag: 'no-migrate',
     env: ['RHYTHM_AUTO_MIGRATE'],
@@ -123,6 +129,8 @@ export function defaults(command: string): Settings {
     // One-shot commands print their answer on stdout; their logs stay quiet unless asked.
     logLevel: oneShot ? 'warn' : 'info',
     poolSize: oneShot ? 2 : 10,
+    dbTimeout: undefined,
+    leasePoolSize: 4,
     autoMigrate: true,
     dataDir: undefined,
     queues: [{ name: 'default' }],
@@ -309,7 +317,7 @@ export function describeSettings(r: Resolved, keys: readonly SettingKey[]): Reco
     let value: unknown = r.settings[key];
     if (key === 'databaseUrl') value = value === undefined ? '(none: embedded Postgres)' : maskUrl(value as string);
     if (value === undefined) {
-      value = key === 'only' ? '(all tasks)' : key === 'dataDir' ? path.resolve(DEFAULT_DATA_DIR) : key === 'concurrency' ? '(threads * 64, or 100 on the main thread)' : key === 'batchSize' ? '(min(concurrency, 500))' : '(default)';
+      value = key === 'only' ? '(all tasks)' : key === 'dataDir' ? path.resolve(DEFAULT_DATA_DIR) : key === 'concurrency' ? '(threads * 64, or 100 on the main thread)' : key === 'batchSize' ? '(min(concurrency, 500))' : key === 'dbTimeout' ? '(10s to connect, 30s a statement)' : '(default)';
     }
     out[key] = { value, source: r.sources[key] };
   }

@@ -3,7 +3,8 @@
  * server side of every open connection without telling the clients (their sockets stay open
  * and silent: what they send is dropped, nothing ever comes back), and holds new connections
  * the same way; restore() forwards new connections again. Connections silenced by a
- * blackhole stay silent: only a client's own timeouts can free it from them.
+ * blackhole stay silent: only a client's own timeouts can free it from them. down() is a
+ * server that is gone: open connections are closed and new ones refused, until up().
  */
 import net from 'node:net';
 
@@ -22,11 +23,14 @@ export class TcpProxy {
     const u = new URL(targetUrl);
     const proxy = new TcpProxy({ host: u.hostname, port: Number(u.port || 5432) });
     await new Promise<void>((resolve) => proxy.server.listen(0, '127.0.0.1', resolve));
+    proxy.listeningPort = (proxy.server.address() as net.AddressInfo).port;
     return proxy;
   }
 
+  private listeningPort = 0;
+
   get port(): number {
-    return (this.server.address() as net.AddressInfo).port;
+    return this.listeningPort;
   }
 
   /** `url` with its host and port replaced by the proxy's. */
@@ -48,9 +52,25 @@ export class TcpProxy {
     this.dark = false;
   }
 
+  async down(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) {
+      (s as Silenced).upstream?.destroy();
+      s.destroy();
+    }
+    await closed;
+  }
+
+  async up(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(this.listeningPort, '127.0.0.1', resolve));
+  }
+
   async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) {
+      (s as Silenced).upstream?.destroy();
+      s.destroy();
+    }
+    if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
   private accept(client: Silenced): void {
