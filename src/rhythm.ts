@@ -80,10 +80,12 @@ const ID = /^[1-9]\d{0,18}$/;
 /** Most rows per enqueue statement. */
 const ENQUEUE_CHUNK = 10_000;
 /**
- * Most payload text per enqueue statement (in UTF-16 code units; at most 3 bytes each in
- * UTF-8): the payloads travel as one jsonb array, which Postgres caps at 256 MB.
+ * Most payload text per enqueue statement (in UTF-16 code units): the payloads travel as one
+ * jsonb array, which Postgres caps at 256 MB. The binary form can be larger than the text (up
+ * to 3 bytes of UTF-8 per unit; a one-digit number takes 12 bytes for its 2 characters "1,"),
+ * so 16 Mi units stay under the cap whatever the payloads hold.
  */
-const ENQUEUE_CHUNK_CHARS = 32 * 1024 * 1024;
+const ENQUEUE_CHUNK_CHARS = 16 * 1024 * 1024;
 /** Default most bytes of one payload's JSON (maxPayloadBytes). */
 const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 /** jsonb's own limit on one value. */

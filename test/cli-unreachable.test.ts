@@ -69,7 +69,7 @@ describe('a worker while the database is unreachable', () => {
     try {
       const worker = spawnCli([
         'worker', '--database-url', proxy.via(db.url), '--schema', 'rhythm', '--tasks', TASKS_DIR, '--only', 'block',
-        '--queue', 'down:0', '--shutdown-timeout', '60s', '--db-timeout', '2s', '--log-level', 'info',
+        '--queue', 'down:0', '--shutdown-timeout', '60s', '--db-timeout', '1s', '--log-level', 'info',
       ]);
       await worker.waitForLog('worker started', (e) => e.queue === 'down');
       const id = await r.enqueue('block', null, { queue: 'down' });

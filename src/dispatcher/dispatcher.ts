@@ -139,6 +139,9 @@ export class Dispatcher {
       this.stopping = true;
       this.wake();
     }
+    // No time to finish: abort what is held now, not after a claim in flight returns (which,
+    // on a connection that went silent, is its whole read timeout away).
+    if (timeoutMs === 0) for (const f of this.inFlight.values()) this.abort(f, 'shutdown');
     // A claim in flight may still add tasks: wait for the loop to exit before counting.
     await this.loopDone;
     const drained = this.whenDrained();
