@@ -19,7 +19,7 @@ import { InternalWorker, type InternalWorkerOptions } from './internal/internal-
 import { Waiters } from './wait.js';
 import { encodeJson } from './json.js';
 import { RhythmError, RhythmValidationError, WaitTimeoutError } from './errors.js';
-import { MAX_DELAY_MS, checkBool, checkDate, checkInt, checkKnownKeys, checkQueueName, checkSchemaName, checkTaskName, describe } from './validate.js';
+import { MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkInt, checkKnownKeys, checkQueueName, checkSchemaName, checkTaskName, describe } from './validate.js';
 import type { EnqueueItem, EnqueueOptions, Execution } from './types.js';
 
 export interface RhythmOptions {
@@ -414,22 +414,6 @@ function checkInitOptions(options: RhythmOptions): string {
     if (base > max) throw new RhythmValidationError(`option retryBackoff.baseMs (${base}) must not exceed retryBackoff.maxMs (${max})`);
   }
   return url;
-}
-
-/** A postgres:// URL; the value itself is never echoed, as it may hold a password. */
-function checkDatabaseUrl(from: string, url: unknown): asserts url is string {
-  if (typeof url !== 'string' || url.trim() === '') {
-    throw new RhythmValidationError(`${from} must be a postgres:// URL string, got ${typeof url === 'string' ? 'an empty string' : describe(url)}`);
-  }
-  let protocol: string;
-  try {
-    protocol = new URL(url).protocol;
-  } catch {
-    throw new RhythmValidationError(`${from} is not a valid URL (expected postgres://user:password@host:port/database)`);
-  }
-  if (!['postgres:', 'postgresql:', 'socket:'].includes(protocol)) {
-    throw new RhythmValidationError(`${from} must be a postgres:// or postgresql:// URL, got one starting with ${JSON.stringify(protocol)}`);
-  }
 }
 
 /** A caller's client (for enqueue inside its transaction) must be a pg client or pool. */

@@ -103,3 +103,19 @@ export function describe(value: unknown): string {
   if (value === null || typeof value !== 'object') return String(value);
   return Object.prototype.toString.call(value);
 }
+
+/** A postgres:// URL; the value itself is never echoed, as it may hold a password. */
+export function checkDatabaseUrl(where: string, url: unknown): asserts url is string {
+  if (typeof url !== 'string' || url.trim() === '') {
+    throw new RhythmValidationError(`${where} must be a postgres:// URL string, got ${typeof url === 'string' ? 'an empty string' : describe(url)}`);
+  }
+  let protocol: string;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    throw new RhythmValidationError(`${where} is not a valid URL (expected postgres://user:password@host:port/database)`);
+  }
+  if (!['postgres:', 'postgresql:', 'socket:'].includes(protocol)) {
+    throw new RhythmValidationError(`${where} must be a postgres:// or postgresql:// URL, got one starting with ${JSON.stringify(protocol)}`);
+  }
+}

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { maskUrl } from '../logger.js';
-import { checkSchemaName } from '../validate.js';
+import { checkDatabaseUrl, checkSchemaName } from '../validate.js';
 import {
   UsageError, parseBool, parseDuration, parseIntValue, parseList, parseQueueSpec, show, MAX_THREADS,
   type Parsed, type QueueSpec,
@@ -263,16 +263,10 @@ async function readConfigFile(file: string, where: string): Promise<unknown> {
 }
 
 function parseDatabaseUrl(raw: unknown, where: string): string {
-  if (typeof raw !== 'string' || raw.trim() === '') throw new UsageError(`${where} must be a postgres:// URL, got ${show(raw)}`);
-  let protocol: string;
   try {
-    protocol = new URL(raw).protocol;
-  } catch {
-    // Never echo the value: it may hold a password.
-    throw new UsageError(`${where} is not a valid URL (expected postgres://user:password@host:port/database)`);
-  }
-  if (!['postgres:', 'postgresql:', 'socket:'].includes(protocol)) {
-    throw new UsageError(`${where} must be a postgres:// or postgresql:// URL, got one starting with ${JSON.stringify(protocol)}`);
+    checkDatabaseUrl(where, raw);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
   return raw;
 }
