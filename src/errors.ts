@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import type { TaskErrorInfo } from './types.js';
 
 /**
@@ -37,16 +38,71 @@ export class NonRetryableError extends Error {
   }
 }
 
-/** How a failed attempt is recorded on the execution (`error` column). */
+/** Longest message or stack stored for one attempt; longer ones are cut (and say so). */
+const MAX_ERROR_TEXT = 64 * 1024;
+
+/**
+ * How a failed attempt is recorded on the execution (`error` column). Total: whatever a
+ * handler throws (an Error whose getters throw, a non-JSON message, a hostile Proxy, a value
+ * without a prototype) gives a record, because a record that could not be made would leave
+ * the attempt unsettled. What cannot be read is recorded as such.
+ */
 export function toErrorRecord(err: unknown): TaskErrorInfo {
-  if (err instanceof Error) {
-    return { name: err.name || 'Error', message: err.message, stack: err.stack };
-  }
-  let message: string;
+  let isError: boolean;
   try {
-    message = typeof err === 'string' ? err : JSON.stringify(err) ?? String(err);
+    isError = err instanceof Error;
   } catch {
-    message = String(err);
+    return { name: 'NonErrorThrown', message: 'handler threw a value that could not be read (a Proxy that refuses inspection?)' };
   }
-  return { name: 'NonErrorThrown', message: `handler threw a non-Error value: ${message}` };
+  if (isError) {
+    const e = err as Error;
+    const name = readText(() => e.name, 'its name');
+    const stack = readText(() => e.stack, 'its stack');
+    return {
+      name: name === undefined || name === '' ? 'Error' : name,
+      message: readText(() => e.message, 'its message') ?? '',
+      ...(stack === undefined ? {} : { stack }),
+    };
+  }
+  return { name: 'NonErrorThrown', message: `handler threw a non-Error value: ${readText(() => err, 'it') ?? 'undefined'}` };
+}
+
+/** A property as storable text: strings as they are, anything else described; never throws. */
+function readText(get: () => unknown, what: string): string | undefined {
+  let v: unknown;
+  try {
+    v = get();
+  } catch (e) {
+    return `(${what} could not be read: ${safeDescription(e)})`;
+  }
+  if (v === undefined) return undefined;
+  let text: string;
+  if (typeof v === 'string') {
+    text = v;
+  } else {
+    try {
+      text = JSON.stringify(v) ?? describeValue(v);
+    } catch {
+      text = describeValue(v);
+    }
+  }
+  // jsonb stores neither NUL nor half a surrogate pair.
+  text = text.toWellFormed().replaceAll('\u0000', '\uFFFD');
+  return text.length > MAX_ERROR_TEXT ? `${text.slice(0, MAX_ERROR_TEXT)}... (${text.length - MAX_ERROR_TEXT} more characters cut)` : text;
+}
+
+function describeValue(v: unknown): string {
+  try {
+    return inspect(v, { depth: 3, breakLength: Infinity, maxStringLength: MAX_ERROR_TEXT, customInspect: false });
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+}
+
+function safeDescription(e: unknown): string {
+  try {
+    return e instanceof Error ? String(e.message) : describeValue(e);
+  } catch {
+    return 'unreadable';
+  }
 }

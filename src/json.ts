@@ -11,6 +11,12 @@ const NUL_ESCAPE = /(?<!\\)(?:\\\\)*\\u0000/;
 /** JSON.stringify escapes only lone surrogates (pairs stay raw), which jsonb refuses. */
 const LONE_SURROGATE_ESCAPE = /(?<!\\)(?:\\\\)*\\ud[89a-f][0-9a-f]{2}/;
 
+/**
+ * Deepest nesting of arrays and objects accepted. Postgres' jsonb parser and JSON.parse in the
+ * handler recurse per level; far deeper input fails there with a stack-depth error instead.
+ */
+export const MAX_JSON_DEPTH = 1_000;
+
 class NotJson {
   readonly path: string[] = [];
   constructor(readonly problem: string) {}
@@ -22,10 +28,13 @@ export function encodeJson(value: unknown, what: string): string {
   }
   if (typeof value === 'object' && value !== null) {
     try {
-      check(value, new Set());
+      check(value, new Set(), 0);
     } catch (err) {
       if (!(err instanceof NotJson)) throw err;
-      throw new RhythmValidationError(`${what}${err.path.reverse().join('')} ${err.problem}`);
+      const at = err.path.reverse();
+      // A path thousands of levels deep would drown the message.
+      const shown = at.length > 12 ? `${at.slice(0, 6).join('')}...${at.slice(-3).join('')}` : at.join('');
+      throw new RhythmValidationError(`${what}${shown} ${err.problem}`);
     }
   } else {
     const problem = primitiveProblem(value);
@@ -83,20 +92,21 @@ function primitiveProblem(v: unknown): string | undefined {
   return undefined;
 }
 
-function check(v: unknown, seen: Set<object>): void {
+function check(v: unknown, seen: Set<object>, depth: number): void {
   if (typeof v !== 'object' || v === null) {
     const problem = primitiveProblem(v);
     if (problem) throw new NotJson(problem);
     return;
   }
   const obj = v as Record<string, unknown>;
-  if (typeof obj.toJSON === 'function') return check(obj.toJSON(), seen);
+  if (typeof obj.toJSON === 'function') return check(obj.toJSON(), seen, depth);
   if (seen.has(obj)) throw new NotJson('contains a cycle (an object that contains itself), which is not JSON');
+  if (depth >= MAX_JSON_DEPTH) throw new NotJson(`is nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`);
   seen.add(obj);
   if (Array.isArray(obj)) {
     for (let i = 0; i < obj.length; i++) {
       try {
-        check(obj[i], seen);
+        check(obj[i], seen, depth + 1);
       } catch (err) {
         if (err instanceof NotJson) err.path.push(`[${i}]`);
         throw err;
@@ -106,7 +116,7 @@ function check(v: unknown, seen: Set<object>): void {
     for (const key in obj) {
       if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
       try {
-        check(obj[key], seen);
+        check(obj[key], seen, depth + 1);
       } catch (err) {
         if (err instanceof NotJson) err.path.push(`.${key}`);
         throw err;

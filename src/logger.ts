@@ -10,13 +10,29 @@ export function createLogger(): Logger {
   return pino({ name: 'rhythm', level: process.env.RHYTHM_LOG_LEVEL ?? 'info' });
 }
 
-/** postgres://user:secret@host/db -> postgres://user:***@host/db */
+/** Query parameters of a connection string that can hold a secret (password, sslpassword, ...). */
+const SECRET_PARAM = /pass|pwd|secret|token|credential|^(api_?)?key$/i;
+
+/**
+ * A connection string fit for a log: the password of the user info and every parameter that
+ * can hold a secret (`password`, `sslpassword`, ...) replaced by ***; paths such as `sslkey`
+ * stay readable. A string that is not a URL is not shown at all: it may be one secret whole.
+ */
 export function maskUrl(url: string): string {
+  let u: URL;
   try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
+    u = new URL(url);
   } catch {
     return '<unparseable url>';
   }
+  if (u.password) u.password = '***';
+  let masked = false;
+  for (const key of new Set(u.searchParams.keys())) {
+    if (SECRET_PARAM.test(key)) {
+      u.searchParams.set(key, '***');
+      masked = true;
+    }
+  }
+  const text = u.toString();
+  return masked ? text.replace(/=%2A%2A%2A/g, '=***') : text;
 }

@@ -8,6 +8,7 @@ import { createLogger, maskUrl } from './logger.js';
 import { schemaNames, type SchemaNames } from './db/schema.js';
 import { migrate } from './db/migrate.js';
 import { configuredDatabaseUrl } from './db/local.js';
+import { createPool, DEFAULT_TIMEOUTS, type ConnectionTimeouts } from './db/connections.js';
 import { inTransaction } from './db/transaction.js';
 import { Listener } from './db/listener.js';
 import { enqueueRows, type EnqueueRow } from './sql/enqueue.js';
@@ -18,7 +19,7 @@ import { InternalWorker, type InternalWorkerOptions } from './internal/internal-
 import { Waiters } from './wait.js';
 import { encodeJson } from './json.js';
 import { RhythmError, RhythmValidationError, WaitTimeoutError } from './errors.js';
-import { MAX_DELAY_MS, checkDate, checkInt, checkKnownKeys, checkQueueName, checkTaskName, describe } from './validate.js';
+import { MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkInt, checkKnownKeys, checkQueueName, checkSchemaName, checkTaskName, describe } from './validate.js';
 import type { EnqueueItem, EnqueueOptions, Execution } from './types.js';
 
 export interface RhythmOptions {
@@ -36,6 +37,17 @@ export interface RhythmOptions {
   retryBackoff?: { baseMs?: number; maxMs?: number };
   /** Call shutdown() on SIGTERM/SIGINT (a second SIGINT forces a fast stop), then exit. Default false. */
   handleSignals?: boolean;
+  /** Most bytes of one payload's JSON (default 16 MiB): larger ones are refused at enqueue. */
+  maxPayloadBytes?: number;
+  /** Connections for claims and lease extensions, shared by this instance's workers (default 4). */
+  leasePoolSize?: number;
+  /** Most time to open a database connection (default 10 s). */
+  connectTimeoutMs?: number;
+  /**
+   * Most time one statement may run (default 30 s): the server cancels it, and a connection
+   * that stays silent a little longer (a dead network) is dropped and replaced.
+   */
+  queryTimeoutMs?: number;
 }
 
 export interface ShutdownOptions {
@@ -60,9 +72,24 @@ export interface WorkerHost {
 }
 
 const ENQUEUE_OPTIONS = ['queue', 'delayMs', 'runAt', 'priority', 'maxAttempts', 'timeoutMs', 'visibilityTimeoutMs', 'client'] as const;
-const INIT_OPTIONS = ['databaseUrl', 'schema', 'autoMigrate', 'poolSize', 'logger', 'retryBackoff', 'handleSignals'] as const;
+const INIT_OPTIONS = [
+  'databaseUrl', 'schema', 'autoMigrate', 'poolSize', 'leasePoolSize', 'logger', 'retryBackoff', 'handleSignals', 'maxPayloadBytes',
+  'connectTimeoutMs', 'queryTimeoutMs',
+] as const;
 const ID = /^[1-9]\d{0,18}$/;
+/** Most rows per enqueue statement. */
 const ENQUEUE_CHUNK = 10_000;
+/**
+ * Most payload text per enqueue statement (in UTF-16 code units): the payloads travel as one
+ * jsonb array, which Postgres caps at 256 MB. The binary form can be larger than the text (up
+ * to 3 bytes of UTF-8 per unit; a one-digit number takes 12 bytes for its 2 characters "1,"),
+ * so 16 Mi units stay under the cap whatever the payloads hold.
+ */
+const ENQUEUE_CHUNK_CHARS = 16 * 1024 * 1024;
+/** Default most bytes of one payload's JSON (maxPayloadBytes). */
+const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
+/** jsonb's own limit on one value. */
+const JSONB_MAX_BYTES = 268_435_455;
 const BIGINT_MAX = 9_223_372_036_854_775_807n;
 
 export class Rhythm implements WorkerHost {
@@ -77,6 +104,10 @@ export class Rhythm implements WorkerHost {
   readonly names: SchemaNames;
   readonly log: Logger;
   readonly backoff: Backoff;
+  /** Most bytes of one payload's JSON, checked at enqueue. */
+  readonly maxPayloadBytes: number;
+  /** Connect and statement timeouts of every connection (see db/connections.ts). */
+  readonly timeouts: ConnectionTimeouts;
   private listening: Promise<Listener> | undefined;
   private waiters: Promise<Waiters> | undefined;
   private internalWorker: InternalWorker | undefined;
@@ -87,22 +118,26 @@ export class Rhythm implements WorkerHost {
   private constructor(readonly databaseUrl: string, options: RhythmOptions) {
     this.names = schemaNames(options.schema ?? process.env.RHYTHM_SCHEMA ?? 'rhythm');
     this.log = options.logger ?? createLogger();
+    this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
     this.backoff = {
       baseMs: checkInt('retryBackoff.baseMs', options.retryBackoff?.baseMs, 0) ?? 1_000,
       maxMs: checkInt('retryBackoff.maxMs', options.retryBackoff?.maxMs, 0) ?? 3_600_000,
     };
-    this.pool = new pg.Pool({
-      connectionString: databaseUrl,
+    this.timeouts = {
+      connectMs: options.connectTimeoutMs ?? DEFAULT_TIMEOUTS.connectMs,
+      queryMs: options.queryTimeoutMs ?? DEFAULT_TIMEOUTS.queryMs,
+    };
+    this.pool = createPool(databaseUrl, this.timeouts, {
       max: checkInt('poolSize', options.poolSize, 1) ?? 10,
       application_name: 'rhythm',
     });
+    const leaseSize = options.leasePoolSize ?? 4;
     // An idle client losing its connection (e.g. a Postgres restart) must not crash the process.
-    this.leasePool = new pg.Pool({
-      connectionString: databaseUrl,
-      max: 4,
+    this.leasePool = createPool(databaseUrl, this.timeouts, {
+      max: leaseSize,
       // Kept open: a claim that has to open a connection (authentication, a new backend)
       // waits 10-150 ms on a busy machine, which is the whole latency budget many times over.
-      min: 2,
+      min: Math.min(2, leaseSize),
       application_name: 'rhythm-lease',
       options: '-c synchronous_commit=off',
     });
@@ -114,14 +149,10 @@ export class Rhythm implements WorkerHost {
 
   /** Connects, optionally migrates, and returns a ready Rhythm. */
   static async init(options: RhythmOptions = {}): Promise<Rhythm> {
-    checkKnownKeys('Rhythm.init', options, INIT_OPTIONS);
-    const url = configuredDatabaseUrl(options.databaseUrl);
-    if (!url) {
-      throw new RhythmValidationError('no database configured: pass databaseUrl to Rhythm.init, or set RHYTHM_DATABASE_URL or DATABASE_URL');
-    }
+    const url = checkInitOptions(options);
     const r = new Rhythm(url, options);
     try {
-      if (options.autoMigrate ?? true) {
+      if (options.autoMigrate !== false) {
         const applied = await migrate(r.pool, r.names);
         if (applied.length > 0) r.log.info({ schema: r.names.schema, applied }, 'applied migrations');
       }
@@ -146,26 +177,33 @@ export class Rhythm implements WorkerHost {
   async enqueueMany(items: EnqueueItem[], options: { client?: pg.ClientBase } = {}): Promise<string[]> {
     if (!Array.isArray(items)) throw new RhythmValidationError(`enqueueMany expects an array, got ${describe(items)}`);
     checkKnownKeys('enqueueMany', options, ['client']);
+    checkClient(options.client);
     if (items.length === 0) return [];
-    const rows = items.map((item, i) => {
+    const rows: EnqueueRow[] = new Array(items.length);
+    // A plain loop, not map(): map skips the holes of a sparse array, which would go unnoticed.
+    for (let i = 0; i < items.length; i++) {
+      if (!(i in items)) throw new RhythmValidationError(`enqueueMany item ${i} is missing (the array has a hole there)`);
+      const item = items[i]!;
       if (item === null || typeof item !== 'object') throw new RhythmValidationError(`enqueueMany item ${i} must be { name, payload, options }`);
+      if (item.options !== undefined && (item.options === null || typeof item.options !== 'object')) {
+        throw new RhythmValidationError(`enqueueMany item ${i}: options must be an object, got ${describe(item.options)}`);
+      }
       if (item.options && 'client' in item.options) {
         throw new RhythmValidationError(`enqueueMany item ${i}: pass the client as enqueueMany(items, { client }), not in an item's options`);
       }
       try {
-        return this.toRow(item.name, item.payload, item.options ?? {}, 'enqueueMany');
+        rows[i] = this.toRow(item.name, item.payload, item.options ?? {}, 'enqueueMany');
       } catch (err) {
         if (err instanceof RhythmValidationError) throw new RhythmValidationError(`enqueueMany item ${i}: ${err.message}`);
         throw err;
       }
-    });
-    if (rows.length <= ENQUEUE_CHUNK) return enqueueRows(options.client ?? this.pool, this.names, rows);
+    }
+    const chunks = chunkRows(rows);
+    if (chunks.length === 1) return enqueueRows(options.client ?? this.pool, this.names, rows);
     // Larger batches go in chunks (bounded statement size) inside one transaction: all or none.
     const insertChunks = async (client: pg.ClientBase) => {
       const ids: string[] = [];
-      for (let i = 0; i < rows.length; i += ENQUEUE_CHUNK) {
-        ids.push(...(await enqueueRows(client, this.names, rows.slice(i, i + ENQUEUE_CHUNK))));
-      }
+      for (const chunk of chunks) ids.push(...(await enqueueRows(client, this.names, chunk)));
       return ids;
     };
     return options.client ? insertChunks(options.client) : inTransaction(this.pool, insertChunks);
@@ -214,7 +252,7 @@ export class Rhythm implements WorkerHost {
     checkKnownKeys('startInternalWorker', options, ['tickMs', 'batchSize', 'retentionMs', 'pruneIntervalMs']);
     checkInt('tickMs', options.tickMs, 1);
     checkInt('batchSize', options.batchSize, 1);
-    checkInt('retentionMs', options.retentionMs, 0);
+    checkInt('retentionMs', options.retentionMs, 0, MAX_DELAY_MS);
     checkInt('pruneIntervalMs', options.pruneIntervalMs, 1);
     this.internalWorker = new InternalWorker(this.pool, this.names, this.backoff, this.log, options);
     this.internalWorker.start();
@@ -226,9 +264,18 @@ export class Rhythm implements WorkerHost {
    * and handed back), the internal worker, the listener and the pool. Idempotent.
    */
   shutdown(options: ShutdownOptions = {}): Promise<void> {
-    this.shuttingDown ??= (async () => {
+    // Checked before anything starts: a mistyped option must not leave a half-begun shutdown.
+    let timeoutMs: number;
+    try {
       checkKnownKeys('shutdown', options, ['timeoutMs', 'force']);
-      const timeoutMs = checkInt('timeoutMs', options.timeoutMs, 0) ?? 30_000;
+      timeoutMs = checkInt('timeoutMs', options.timeoutMs, 0) ?? 30_000;
+      if (options.force !== undefined && typeof options.force !== 'boolean') {
+        throw new RhythmValidationError(`option force must be a boolean, got ${describe(options.force)}`);
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.shuttingDown ??= (async () => {
       this.log.info({ timeoutMs }, 'shutting down');
       await Promise.all([...this.workers].map((w) => w.stop({ timeoutMs, force: options.force })));
       await this.internalWorker?.stop();
@@ -248,7 +295,7 @@ export class Rhythm implements WorkerHost {
    */
   listener(): Promise<Listener> {
     this.listening ??= (async () => {
-      const l = new Listener(this.databaseUrl, this.names, this.log);
+      const l = new Listener(this.databaseUrl, this.names, this.log, this.timeouts);
       try {
         await l.start();
       } catch (err) {
@@ -272,13 +319,14 @@ export class Rhythm implements WorkerHost {
     checkTaskName(name);
     if (options === null || typeof options !== 'object') throw new RhythmValidationError(`${what} options must be an object, got ${describe(options)}`);
     checkKnownKeys(what, options, ENQUEUE_OPTIONS);
+    checkClient(options.client);
     const delayMs = checkInt('delayMs', options.delayMs, 0, MAX_DELAY_MS);
     const runAt = checkDate('runAt', options.runAt);
     if (delayMs !== undefined && runAt !== undefined) throw new RhythmValidationError('options delayMs and runAt cannot both be given');
     return {
       name,
       queue: checkQueueName(options.queue ?? 'default'),
-      payloadJson: encodeJson(payload, 'payload'),
+      payloadJson: this.checkPayloadSize(encodeJson(payload, 'payload')),
       priority: checkInt('priority', options.priority, -2_147_483_648) ?? 0,
       maxAttempts: checkInt('maxAttempts', options.maxAttempts, 1) ?? 3,
       timeoutMs: checkInt('timeoutMs', options.timeoutMs, 1) ?? null,
@@ -287,6 +335,20 @@ export class Rhythm implements WorkerHost {
       runAt: runAt ?? null,
       parentId: null,
     };
+  }
+
+  /** Refuses a payload over maxPayloadBytes, naming the limit and how to change it. */
+  private checkPayloadSize(json: string): string {
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit: most payloads need no count at all.
+    if (json.length * 3 <= this.maxPayloadBytes) return json;
+    const bytes = Buffer.byteLength(json, 'utf8');
+    if (bytes > this.maxPayloadBytes) {
+      throw new RhythmValidationError(
+        `payload is ${bytes.toLocaleString('en-US')} bytes of JSON, more than the limit of ${this.maxPayloadBytes.toLocaleString('en-US')} (maxPayloadBytes): ` +
+          'store large data elsewhere and enqueue a reference to it, or raise the limit with Rhythm.init({ maxPayloadBytes }) (at most 268,435,455, jsonb\'s own limit)',
+      );
+    }
+    return json;
   }
 
   private installSignalHandlers(): void {
@@ -320,6 +382,64 @@ export class Rhythm implements WorkerHost {
       process.off('SIGINT', onSignal);
     };
   }
+}
+
+/** Every init option, checked before anything connects; returns the database URL to use. */
+function checkInitOptions(options: RhythmOptions): string {
+  checkKnownKeys('Rhythm.init', options, INIT_OPTIONS);
+  // An explicit value, even null, is what the caller meant: it is checked, not replaced by the environment.
+  const url: unknown = options.databaseUrl !== undefined ? options.databaseUrl : configuredDatabaseUrl();
+  const from = options.databaseUrl !== undefined ? 'option databaseUrl' : process.env.RHYTHM_DATABASE_URL !== undefined ? 'RHYTHM_DATABASE_URL' : 'DATABASE_URL';
+  if (url === undefined) {
+    throw new RhythmValidationError('no database configured: pass databaseUrl to Rhythm.init, or set RHYTHM_DATABASE_URL or DATABASE_URL');
+  }
+  checkDatabaseUrl(from, url);
+  if (options.schema !== undefined) checkSchemaName(options.schema);
+  checkBool('autoMigrate', options.autoMigrate);
+  checkBool('handleSignals', options.handleSignals);
+  checkInt('poolSize', options.poolSize, 1, 10_000);
+  checkInt('leasePoolSize', options.leasePoolSize, 1, 10_000);
+  checkInt('connectTimeoutMs', options.connectTimeoutMs, 100, 3_600_000);
+  checkInt('queryTimeoutMs', options.queryTimeoutMs, 100, 86_400_000);
+  checkInt('maxPayloadBytes', options.maxPayloadBytes, 2, JSONB_MAX_BYTES);
+  const log = options.logger as unknown;
+  if (log !== undefined && (log === null || typeof log !== 'object' || ['info', 'warn', 'error', 'debug'].some((m) => typeof (log as Record<string, unknown>)[m] !== 'function'))) {
+    throw new RhythmValidationError(`option logger must be a pino logger (with info, warn, error and debug methods), got ${describe(log)}`);
+  }
+  const backoff = options.retryBackoff;
+  if (backoff !== undefined) {
+    checkKnownKeys('retryBackoff', backoff, ['baseMs', 'maxMs']);
+    const base = checkInt('retryBackoff.baseMs', backoff.baseMs, 0) ?? 1_000;
+    const max = checkInt('retryBackoff.maxMs', backoff.maxMs, 0) ?? 3_600_000;
+    if (base > max) throw new RhythmValidationError(`option retryBackoff.baseMs (${base}) must not exceed retryBackoff.maxMs (${max})`);
+  }
+  return url;
+}
+
+/** A caller's client (for enqueue inside its transaction) must be a pg client or pool. */
+function checkClient(client: unknown): void {
+  if (client === undefined) return;
+  if (client === null || typeof client !== 'object' || typeof (client as { query?: unknown }).query !== 'function') {
+    throw new RhythmValidationError(`option client must be a pg client (or pool) with a query() method, e.g. from pool.connect(), got ${describe(client)}`);
+  }
+}
+
+/** Consecutive runs of rows, each within ENQUEUE_CHUNK rows and ENQUEUE_CHUNK_CHARS of payload. */
+function chunkRows(rows: EnqueueRow[]): EnqueueRow[][] {
+  const chunks: EnqueueRow[][] = [];
+  let start = 0;
+  let chars = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const size = rows[i]!.payloadJson.length;
+    if (i > start && (i - start === ENQUEUE_CHUNK || chars + size > ENQUEUE_CHUNK_CHARS)) {
+      chunks.push(rows.slice(start, i));
+      start = i;
+      chars = 0;
+    }
+    chars += size;
+  }
+  chunks.push(start === 0 ? rows : rows.slice(start));
+  return chunks;
 }
 
 function checkId(id: unknown): asserts id is string {

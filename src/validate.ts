@@ -15,8 +15,29 @@ export function checkTaskName(name: unknown): string {
   if (typeof name !== 'string') throw new RhythmValidationError(`task name must be a string, got ${describe(name)}`);
   if (name.trim() === '') throw new RhythmValidationError('task name must not be empty');
   if (name.length > MAX_TASK_NAME) throw new RhythmValidationError(`task name is longer than ${MAX_TASK_NAME} characters: ${name.slice(0, 40)}...`);
+  checkStorableText('task name', name);
   return name;
 }
+
+/**
+ * Text Postgres stores as given: no NUL character (text columns refuse it) and no lone UTF-16
+ * surrogate (stored as U+FFFD, so it would no longer match what the caller gave).
+ */
+export function checkStorableText(what: string, text: string): void {
+  if (text.includes('\u0000')) throw new RhythmValidationError(`${what} ${JSON.stringify(text)} contains a NUL character (\\u0000), which Postgres cannot store`);
+  if (!text.isWellFormed()) {
+    throw new RhythmValidationError(`${what} ${JSON.stringify(text)} contains a lone UTF-16 surrogate (half of a character pair), which is not valid Unicode`);
+  }
+}
+
+/** A boolean option; undefined passes through. */
+export function checkBool(option: string, value: unknown): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value;
+  throw new RhythmValidationError(`option ${option} must be true or false, got ${describe(value)}`);
+}
+
+/** Postgres timestamps run from 4713 BC to 294276 AD; JavaScript dates reach further back. */
+const PG_MIN_TIME = Date.UTC(-4713, 10, 24);
 
 export function checkQueueName(queue: unknown): string {
   if (typeof queue !== 'string' || !QUEUE_NAME.test(queue)) {
@@ -54,11 +75,20 @@ export function checkDate(option: string, value: unknown): Date | undefined {
   if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
     throw new RhythmValidationError(`option ${option} must be a valid Date, got ${describe(value)}`);
   }
+  if (value.getTime() < PG_MIN_TIME) {
+    throw new RhythmValidationError(`option ${option} is ${value.toISOString()}, before the earliest time Postgres can store (4713 BC)`);
+  }
   return value;
 }
 
-/** Rejects options the caller misspelled, which would otherwise be ignored silently. */
-export function checkKnownKeys(what: string, options: object, known: readonly string[]): void {
+/**
+ * Rejects an options argument that is not an object (null, a string, an array), and options
+ * the caller misspelled, which would otherwise be ignored silently.
+ */
+export function checkKnownKeys(what: string, options: unknown, known: readonly string[]): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new RhythmValidationError(`${what} options must be an object, got ${describe(options)}`);
+  }
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
       throw new RhythmValidationError(`unknown ${what} option ${JSON.stringify(key)} (known: ${known.join(', ')})`);
@@ -72,4 +102,20 @@ export function describe(value: unknown): string {
   if (value instanceof Date) return `Date(${value.toString()})`;
   if (value === null || typeof value !== 'object') return String(value);
   return Object.prototype.toString.call(value);
+}
+
+/** A postgres:// URL; the value itself is never echoed, as it may hold a password. */
+export function checkDatabaseUrl(where: string, url: unknown): asserts url is string {
+  if (typeof url !== 'string' || url.trim() === '') {
+    throw new RhythmValidationError(`${where} must be a postgres:// URL string, got ${typeof url === 'string' ? 'an empty string' : describe(url)}`);
+  }
+  let protocol: string;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    throw new RhythmValidationError(`${where} is not a valid URL (expected postgres://user:password@host:port/database)`);
+  }
+  if (!['postgres:', 'postgresql:', 'socket:'].includes(protocol)) {
+    throw new RhythmValidationError(`${where} must be a postgres:// or postgresql:// URL, got one starting with ${JSON.stringify(protocol)}`);
+  }
 }

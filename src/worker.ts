@@ -3,7 +3,7 @@
  * the main thread; module handlers run on the Worker's own Piscina pool (`threads`), so a
  * `high-cpu` queue gets its own threads.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
@@ -16,7 +16,7 @@ import type { Listener } from './db/listener.js';
 import { retryDelayMs } from './backoff.js';
 import type { Rhythm, ShutdownOptions, WorkerHost } from './rhythm.js';
 import { RhythmError, RhythmValidationError } from './errors.js';
-import { checkInt, checkKnownKeys, checkQueueName, checkTaskName, describe } from './validate.js';
+import { checkInt, checkKnownKeys, checkQueueName, checkStorableText, checkTaskName, describe } from './validate.js';
 import type { TaskHandler } from './types.js';
 
 export interface WorkerOptions {
@@ -26,6 +26,12 @@ export interface WorkerOptions {
   threads?: number;
   /** Most tasks held at once (default 100 on the main thread; threads * 64 with threads). */
   concurrency?: number;
+  /**
+   * Most payload bytes held at once (default 64 MiB): a claim takes tasks until their payloads
+   * reach it, so large payloads cannot exhaust the worker's memory. A task whose payload alone
+   * exceeds it is claimed when the worker holds nothing else.
+   */
+  maxHeldBytes?: number;
   /** Most tasks per claim statement (default min(concurrency, 500)). */
   batchSize?: number;
   /** Fallback poll when no NOTIFY arrives (default 2,000 ms). */
@@ -41,7 +47,7 @@ export interface WorkerOptions {
 }
 
 const WORKER_OPTIONS = [
-  'queue', 'threads', 'concurrency', 'batchSize', 'pollIntervalMs', 'visibilityTimeoutMs',
+  'queue', 'threads', 'concurrency', 'maxHeldBytes', 'batchSize', 'pollIntervalMs', 'visibilityTimeoutMs',
   'abortGraceMs', 'resourceLimits', 'workerId',
 ] as const;
 
@@ -63,9 +69,17 @@ export class Worker {
     checkInt('threads', options.threads, 1, 1024);
     checkInt('concurrency', options.concurrency, 1, 100_000);
     checkInt('batchSize', options.batchSize, 1, 10_000);
+    checkInt('maxHeldBytes', options.maxHeldBytes, 1, Number.MAX_SAFE_INTEGER);
     checkInt('pollIntervalMs', options.pollIntervalMs, 10);
     checkInt('visibilityTimeoutMs', options.visibilityTimeoutMs, 1_000);
     checkInt('abortGraceMs', options.abortGraceMs, 0);
+    checkResourceLimits(options.resourceLimits);
+    if (options.workerId !== undefined) {
+      if (typeof options.workerId !== 'string' || options.workerId.trim() === '' || options.workerId.length > 200) {
+        throw new RhythmValidationError(`option workerId must be a non-empty string of at most 200 characters, got ${describe(options.workerId)}`);
+      }
+      checkStorableText('option workerId', options.workerId);
+    }
     this.host = rhythm;
     this.options = options;
   }
@@ -90,10 +104,19 @@ export class Worker {
     if (this.options.threads === undefined) {
       throw new RhythmValidationError(`task ${JSON.stringify(name)} is a module, which runs on threads: give this Worker a "threads" option`);
     }
-    const url = toModuleUrl(handler);
-    if (url.protocol === 'file:' && !existsSync(fileURLToPath(url))) {
-      throw new RhythmValidationError(`task ${JSON.stringify(name)}: module not found at ${fileURLToPath(url)}`);
+    let url: URL;
+    try {
+      url = toModuleUrl(handler);
+    } catch {
+      throw new RhythmValidationError(`task ${JSON.stringify(name)}: ${describe(handler)} is neither a file path nor a valid URL`);
     }
+    // Threads import the module themselves: only a local file is sure to load the same way there.
+    if (url.protocol !== 'file:') {
+      throw new RhythmValidationError(`task ${JSON.stringify(name)}: a task module must be a local file (a path or a file: URL), got a ${url.protocol} URL`);
+    }
+    const file = fileURLToPath(url);
+    if (!existsSync(file)) throw new RhythmValidationError(`task ${JSON.stringify(name)}: module not found at ${file}`);
+    if (!statSync(file).isFile()) throw new RhythmValidationError(`task ${JSON.stringify(name)}: ${file} is a folder, not a module file`);
     this.modules.set(name, url.href);
     return this;
   }
@@ -164,6 +187,7 @@ export class Worker {
           workerId: o.workerId ?? defaultWorkerId(this.queue),
           executors: byName,
           capacity,
+          maxHeldBytes: o.maxHeldBytes ?? 64 * 1024 * 1024,
           batchSize: o.batchSize ?? Math.min(capacity, 500),
           pollIntervalMs: o.pollIntervalMs ?? 2_000,
           leaseMs: o.visibilityTimeoutMs ?? 30_000,
@@ -179,6 +203,20 @@ export class Worker {
     } finally {
       await Promise.all(this.executors.map((e) => e.close()));
       this.host.log.info({ queue: this.queue }, 'worker stopped');
+    }
+  }
+}
+
+const RESOURCE_LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
+
+/** Piscina passes these to each thread; a typo or a bad value would otherwise be ignored or fail later. */
+function checkResourceLimits(limits: unknown): void {
+  if (limits === undefined) return;
+  checkKnownKeys('resourceLimits', limits, RESOURCE_LIMITS);
+  for (const key of RESOURCE_LIMITS) {
+    const v = (limits as Record<string, unknown>)[key];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > 1_048_576)) {
+      throw new RhythmValidationError(`option resourceLimits.${key} must be a positive number of megabytes, got ${describe(v)}`);
     }
   }
 }

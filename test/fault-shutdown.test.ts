@@ -5,7 +5,7 @@
  * ignores the abort is abandoned or terminated after abortGraceMs. worker.start() resolves.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rhythm, Worker, type TaskContext } from 'rhythm';
+import { Rhythm, RhythmValidationError, Worker, type TaskContext } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
 import { eventLog } from './fixtures/fault/harness.js';
 
@@ -137,4 +137,20 @@ describe('graceful shutdown with a timeout', () => {
       await nextRunning;
     }
   }
+
+  it('a mistyped shutdown option is refused before the shutdown starts; the instance still shuts down after', async () => {
+    const r = await Rhythm.init({ databaseUrl: db.url });
+    const w = new Worker(r, { queue: 'shut-typo' });
+    w.task('echo', (p: unknown) => p);
+    const running = w.start();
+    for (const bad of [{ timeout: 1000 }, { timeoutMs: -1 }, { force: 'yes' }, null]) {
+      await expect(r.shutdown(bad as never)).rejects.toThrow(RhythmValidationError);
+    }
+    // Still working: a task enqueued now is run.
+    const id = await observer.enqueue('echo', { after: 'typo' }, { queue: 'shut-typo' });
+    expect(await observer.wait(id, { timeoutMs: 10_000 })).toMatchObject({ status: 'completed', result: { after: 'typo' } });
+    await r.shutdown({ timeoutMs: 1_000 });
+    await running;
+    await expect(r.enqueue('echo', 1)).rejects.toThrow();
+  });
 });

@@ -27,12 +27,13 @@ export const CONNECTION_FLAGS: FlagSpecs = {
   'data-dir': { type: 'string' },
   schema: { type: 'string' },
   'pool-size': { type: 'string' },
+  'db-timeout': { type: 'string' },
   'log-level': { type: 'string' },
   config: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 
-export const CONNECTION_SETTINGS: readonly SettingKey[] = ['databaseUrl', 'dataDir', 'schema', 'poolSize', 'logLevel'];
+export const CONNECTION_SETTINGS: readonly SettingKey[] = ['databaseUrl', 'dataDir', 'schema', 'poolSize', 'dbTimeout', 'logLevel'];
 
 export const WORKER_FLAGS: FlagSpecs = {
   queue: { type: 'string', multiple: true },
@@ -41,6 +42,7 @@ export const WORKER_FLAGS: FlagSpecs = {
   only: { type: 'string' },
   concurrency: { type: 'string' },
   'batch-size': { type: 'string' },
+  'lease-pool-size': { type: 'string' },
   'visibility-timeout': { type: 'string' },
   'poll-interval': { type: 'string' },
   'shutdown-timeout': { type: 'string' },
@@ -50,5 +52,5 @@ export const WORKER_FLAGS: FlagSpecs = {
 };
 
 export const WORKER_SETTINGS: readonly SettingKey[] = [
-  ...CONNECTION_SETTINGS, 'autoMigrate', 'queues', 'threads', 'tasks', 'only', 'concurrency', 'batchSize', 'visibilityTimeout', 'pollInterval', 'shutdownTimeout', 'tick', 'retention',
+  ...CONNECTION_SETTINGS, 'leasePoolSize', 'autoMigrate', 'queues', 'threads', 'tasks', 'only', 'concurrency', 'batchSize', 'visibilityTimeout', 'pollInterval', 'shutdownTimeout', 'tick', 'retention',
 ];

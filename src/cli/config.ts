@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { maskUrl } from '../logger.js';
-import { checkSchemaName } from '../validate.js';
+import { checkDatabaseUrl, checkSchemaName } from '../validate.js';
 import {
   UsageError, parseBool, parseDuration, parseIntValue, parseList, parseQueueSpec, show, MAX_THREADS,
   type Parsed, type QueueSpec,
@@ -33,6 +33,10 @@ export interface Settings {
   schema: string;
   logLevel: LogLevel;
   poolSize: number;
+  /** Connections for claims and lease extensions (workers only). */
+  leasePoolSize: number;
+  /** Connect and statement timeout, ms (undefined: the library's defaults). */
+  dbTimeout: number | undefined;
   autoMigrate: boolean;
   dataDir: string | undefined;
   queues: QueueSpec[];
@@ -81,6 +85,8 @@ const DEFS: { [K in SettingKey]: SettingDef<K> } = {
     },
   },
   poolSize: { flag: 'pool-size', env: ['RHYTHM_POOL_SIZE'], parse: (raw, where) => parseIntValue(where, raw, 1, 1000) },
+  leasePoolSize: { flag: 'lease-pool-size', env: ['RHYTHM_LEASE_POOL_SIZE'], parse: (raw, where) => parseIntValue(where, raw, 1, 1000) },
+  dbTimeout: { flag: 'db-timeout', env: ['RHYTHM_DB_TIMEOUT'], parse: (raw, where) => atLeast(where, raw, 100) },
   autoMigrate: {
     flag: 'no-migrate',
     env: ['RHYTHM_AUTO_MIGRATE'],
@@ -123,6 +129,8 @@ export function defaults(command: string): Settings {
     // One-shot commands print their answer on stdout; their logs stay quiet unless asked.
     logLevel: oneShot ? 'warn' : 'info',
     poolSize: oneShot ? 2 : 10,
+    dbTimeout: undefined,
+    leasePoolSize: 4,
     autoMigrate: true,
     dataDir: undefined,
     queues: [{ name: 'default' }],
@@ -255,16 +263,10 @@ async function readConfigFile(file: string, where: string): Promise<unknown> {
 }
 
 function parseDatabaseUrl(raw: unknown, where: string): string {
-  if (typeof raw !== 'string' || raw.trim() === '') throw new UsageError(`${where} must be a postgres:// URL, got ${show(raw)}`);
-  let protocol: string;
   try {
-    protocol = new URL(raw).protocol;
-  } catch {
-    // Never echo the value: it may hold a password.
-    throw new UsageError(`${where} is not a valid URL (expected postgres://user:password@host:port/database)`);
-  }
-  if (!['postgres:', 'postgresql:', 'socket:'].includes(protocol)) {
-    throw new UsageError(`${where} must be a postgres:// or postgresql:// URL, got one starting with ${JSON.stringify(protocol)}`);
+    checkDatabaseUrl(where, raw);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
   return raw;
 }
@@ -302,32 +304,14 @@ function parseQueues(raw: unknown, where: string, origin: 'flag' | 'env' | 'file
   return specs;
 }
 
-/** A URL with its password (and password-like query parameters) replaced by ***. */
-export function maskSecrets(url: string): string {
-  const masked = maskUrl(url);
-  try {
-    const u = new URL(masked);
-    let changed = false;
-    for (const key of [...u.searchParams.keys()]) {
-      if (/pass|secret|key|token/i.test(key)) {
-        u.searchParams.set(key, '***');
-        changed = true;
-      }
-    }
-    return changed ? u.toString().replace(/%2A%2A%2A/g, '***') : masked;
-  } catch {
-    return masked;
-  }
-}
-
 /** The effective configuration as printed at startup (secrets masked), with each value's source. */
 export function describeSettings(r: Resolved, keys: readonly SettingKey[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of keys) {
     let value: unknown = r.settings[key];
-    if (key === 'databaseUrl') value = value === undefined ? '(none: embedded Postgres)' : maskSecrets(value as string);
+    if (key === 'databaseUrl') value = value === undefined ? '(none: embedded Postgres)' : maskUrl(value as string);
     if (value === undefined) {
-      value = key === 'only' ? '(all tasks)' : key === 'dataDir' ? path.resolve(DEFAULT_DATA_DIR) : key === 'concurrency' ? '(threads * 64, or 100 on the main thread)' : key === 'batchSize' ? '(min(concurrency, 500))' : '(default)';
+      value = key === 'only' ? '(all tasks)' : key === 'dataDir' ? path.resolve(DEFAULT_DATA_DIR) : key === 'concurrency' ? '(threads * 64, or 100 on the main thread)' : key === 'batchSize' ? '(min(concurrency, 500))' : key === 'dbTimeout' ? '(10s to connect, 30s a statement)' : '(default)';
     }
     out[key] = { value, source: r.sources[key] };
   }

@@ -7,6 +7,9 @@ const CONNECTION = `Connection and logging (every command except help):
   --schema <name>        schema of Rhythm's tables (rhythm)     env RHYTHM_SCHEMA
   --pool-size <n>        database connections of this process   env RHYTHM_POOL_SIZE
                          (10 for worker/start/scheduler/migrate, 2 for the others)
+  --db-timeout <d>       most time to connect, and for each statement, before the command
+                         gives up on the database (10s to connect, 30s a statement)
+                                                                env RHYTHM_DB_TIMEOUT
   --log-level <level>    fatal|error|warn|info|debug|trace|silent   env RHYTHM_LOG_LEVEL
                          (info for long-running commands, warn for one-shot ones)
   --config <file>        config file                             env RHYTHM_CONFIG
@@ -27,11 +30,15 @@ const RUNTIME = `Workers:
                          on the main thread)                    env RHYTHM_CONCURRENCY
   --batch-size <n>       most tasks per claim (default: min(concurrency, 500))
                                                                 env RHYTHM_BATCH_SIZE
+  --lease-pool-size <n>  connections for claims and lease extensions, shared by the
+                         queues of this process (4)             env RHYTHM_LEASE_POOL_SIZE
   --visibility-timeout <d>  lease of claimed tasks, extended every third of it (30s)
                                                                 env RHYTHM_VISIBILITY_TIMEOUT
   --poll-interval <d>    fallback poll when no NOTIFY arrives (2s)  env RHYTHM_POLL_INTERVAL
   --shutdown-timeout <d> on SIGTERM/SIGINT, how long in-flight tasks may finish before
                          they are aborted and handed back (30s) env RHYTHM_SHUTDOWN_TIMEOUT
+                         a second signal stops at once (exit 130), even with the
+                         database down
   --no-migrate           do not apply pending migrations at startup
                                                                 env RHYTHM_AUTO_MIGRATE=false`;
 
@@ -189,7 +196,7 @@ Prints the effective configuration of a worker started with the same flags, envi
 config file, and where each value came from. Secrets are masked. Connects to nothing.
 
 Config file: rhythm.config.json (or .mjs/.js/.cjs exporting the object as default, or a
-function returning it). Keys: databaseUrl, schema, logLevel, poolSize, autoMigrate, dataDir,
+function returning it). Keys: databaseUrl, schema, logLevel, poolSize, dbTimeout, leasePoolSize, autoMigrate, dataDir,
 queues, threads, tasks, only, concurrency, batchSize, visibilityTimeout, pollInterval, shutdownTimeout, internalWorker, tick, retention.
 "queues" may list "name:threads" strings or { "name", "threads", "only" } objects. Paths are
 relative to the file. rhythm.config.ts needs a Node.js that can import TypeScript (22.18+ /

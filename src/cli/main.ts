@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { RhythmValidationError } from '../errors.js';
 import { UsageError, parseFlags } from './args.js';
 import { resolveSettings, describeSettings, type SettingKey } from './config.js';
-import { createCliLogger } from './runtime.js';
+import { CliError, createCliLogger, timeoutHint } from './runtime.js';
 import { GENERAL_HELP, HELP } from './help.js';
 import { print } from './output.js';
 import type { Command, CommandContext } from './command.js';
@@ -94,7 +94,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const e = err as Error;
-    writeErr(`rhythm ${command.name}: error: ${e?.message ?? String(err)}`);
+    writeErr(`rhythm ${command.name}: error: ${e?.message ?? String(err)}${err instanceof CliError ? '' : timeoutHint(err)}`);
     if (process.env.RHYTHM_DEBUG) writeErr(String(e?.stack ?? ''));
     return 1;
   }

@@ -6,7 +6,8 @@
 import { pino, type Logger } from 'pino';
 import type { Rhythm } from '../rhythm.js';
 import type { LocalDatabase } from '../db/local.js';
-import { maskSecrets, type Settings } from './config.js';
+import type { Settings } from './config.js';
+import { maskUrl } from '../logger.js';
 
 export function createCliLogger(level: string): Logger {
   // Synchronous writes: nothing is lost when the command exits right after logging.
@@ -28,6 +29,14 @@ export class CliError extends Error {
   }
 }
 
+/** For an error that is a timeout: what it means and which flag sets the limit. */
+export function timeoutHint(err: unknown): string {
+  const e = err as { message?: string; code?: string } | undefined;
+  return /timeout|timed out/i.test(e?.message ?? '') || e?.code === '57014'
+    ? ' (the database did not answer in time; --db-timeout sets the limit)'
+    : '';
+}
+
 export async function openSession(settings: Settings, log: Logger, options: { autoMigrate: boolean; poolSize?: number }): Promise<Session> {
   // Loaded here, not at the top: a usage error exits before paying for pg and the runtime.
   const [{ Rhythm }, { openDatabase, defaultDataDir }] = await Promise.all([import('../rhythm.js'), import('../db/local.js')]);
@@ -40,7 +49,10 @@ export async function openSession(settings: Settings, log: Logger, options: { au
   } catch (err) {
     throw new CliError(`could not start the embedded Postgres: ${(err as Error).message}`, { cause: err });
   }
-  if (db.embedded) log.info({ dataDir: db.embedded.dataDir, port: db.embedded.port, startedHere: db.embedded.owned }, 'embedded Postgres ready');
+  if (db.embedded) {
+    const { dataDir, realDataDir, port, owned } = db.embedded;
+    log.info({ dataDir, ...(realDataDir !== dataDir ? { realDataDir } : {}), port, startedHere: owned }, 'embedded Postgres ready');
+  }
   let r: Rhythm;
   try {
     r = await Rhythm.init({
@@ -48,13 +60,15 @@ export async function openSession(settings: Settings, log: Logger, options: { au
       schema: settings.schema,
       autoMigrate: options.autoMigrate,
       poolSize: options.poolSize ?? settings.poolSize,
+      leasePoolSize: settings.leasePoolSize,
+      ...(settings.dbTimeout === undefined ? {} : { connectTimeoutMs: settings.dbTimeout, queryTimeoutMs: settings.dbTimeout }),
       logger: log,
     });
   } catch (err) {
     await db.embedded?.stop().catch(() => undefined);
     const e = err as Error & { code?: string };
-    const what = db.embedded ? 'the embedded Postgres' : maskSecrets(db.url);
-    throw new CliError(`cannot use the database ${what}: ${e.message || e.code || String(err)}`, { cause: err });
+    const what = db.embedded ? 'the embedded Postgres' : maskUrl(db.url);
+    throw new CliError(`cannot use the database ${what}: ${e.message || e.code || String(err)}${timeoutHint(err)}`, { cause: err });
   }
   let closing: Promise<void> | undefined;
   return {

@@ -9,6 +9,9 @@ import pgListen, { type Subscriber } from 'pg-listen';
 import type { Logger } from 'pino';
 import type { SchemaNames } from './schema.js';
 import { retryDelayMs } from '../backoff.js';
+import { clientConfig, readTimeoutMs, type ConnectionTimeouts } from './connections.js';
+
+const HEALTH_CHECK_MS = 5_000;
 
 export interface ListenerEvents {
   /** A queue has new ready work. */
@@ -28,15 +31,20 @@ export class Listener extends EventEmitter<ListenerEvents> {
   private connectedOnce = false;
   private listeningDone: Promise<void> | undefined;
 
-  constructor(connectionString: string, private readonly names: SchemaNames, private readonly log: Logger) {
+  constructor(connectionString: string, private readonly names: SchemaNames, private readonly log: Logger, timeouts: ConnectionTimeouts) {
     super();
     this.setMaxListeners(0);
+    // The health check (a trivial query every HEALTH_CHECK_MS, or every connect timeout if
+    // that is shorter: who expects connections within 1 s expects a dead one noticed as soon)
+    // must fail, not hang, on a connection that went silent: its statements get the connect
+    // timeout as their limit, as a healthy server answers them at once. A failed check reconnects.
+    const quick = Math.min(timeouts.connectMs, timeouts.queryMs);
     // pg-listen is CommonJS: its factory is the `default` export of module.exports.
     this.subscriber = pgListen.default(
-      { connectionString },
+      { ...clientConfig(connectionString, timeouts), statement_timeout: quick, query_timeout: readTimeoutMs(quick) },
       {
         parse: (s: string) => s,
-        paranoidChecking: 5_000,
+        paranoidChecking: Math.min(HEALTH_CHECK_MS, timeouts.connectMs),
         retryInterval: (attempt: number) => retryDelayMs(attempt, 2_000),
         retryTimeout: Number.POSITIVE_INFINITY,
       },

@@ -5,6 +5,7 @@
  * hand a broken client back with the error so the pool discards it.
  */
 import type pg from 'pg';
+import { isSilentConnection } from './errors.js';
 
 export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
@@ -19,6 +20,9 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
     await client.query('COMMIT');
     return result;
   } catch (err) {
+    // A connection that went silent would only time out again on the ROLLBACK: drop it (the
+    // server rolls back when it notices).
+    if (isSilentConnection(err)) broken ??= err as Error;
     broken ??= await client.query('ROLLBACK').then(
       () => undefined,
       (e: Error) => e,

@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   const db = await openDatabase();
   console.log(
     db.embedded
-      ? `Postgres: embedded server, data in ${db.embedded.dataDir} (kept across runs; RHYTHM_DATA_DIR moves it)`
+      ? `Postgres: embedded server, data in ${db.embedded.dataDir}${db.embedded.realDataDir !== db.embedded.dataDir ? ` (a link to ${db.embedded.realDataDir}, which the postgres user can reach)` : ''} (kept across runs; RHYTHM_DATA_DIR moves it)`
       : `Postgres: ${maskUrl(db.url)}`,
   );
   const logger = pino({ name: 'rhythm', level: process.env.RHYTHM_LOG_LEVEL ?? 'warn' });
@@ -105,6 +105,9 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  console.error(err);
+  // A message, not a stack trace: most failures here are about the environment (a database
+  // that cannot be reached or started), which the message names.
+  console.error(`npm start: ${(err as Error)?.message ?? String(err)}`);
+  if (process.env.RHYTHM_DEBUG) console.error((err as Error)?.stack);
   process.exit(1);
 });

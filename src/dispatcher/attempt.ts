@@ -17,8 +17,10 @@ export function succeeded(value: unknown): AttemptResult {
   }
 }
 
-export function failed(err: unknown, retryable = !(err instanceof Error && err.name === 'NonRetryableError')): AttemptResult {
-  return { ok: false, errorJson: JSON.stringify(toErrorRecord(err)), retryable };
+/** Never throws, whatever was thrown (see toErrorRecord): a failure must always be recordable. */
+export function failed(err: unknown, retryable?: boolean): AttemptResult {
+  const record = toErrorRecord(err);
+  return { ok: false, errorJson: JSON.stringify(record), retryable: retryable ?? record.name !== 'NonRetryableError' };
 }
 
 const ABORT_MESSAGES: Record<AbortReason, string> = {

@@ -9,7 +9,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { claimTasks, type ClaimedTask } from '../sql/claim.js';
+import { claimWithin, type ClaimedTask } from '../sql/claim.js';
 import { extendLeases } from '../sql/heartbeat.js';
 import type { Backoff, Outcome } from '../sql/settle.js';
 import type { SchemaNames } from '../db/schema.js';
@@ -18,6 +18,7 @@ import { Completer, type Pending } from './completer.js';
 import type { AttemptResult, AttemptRun, Executor } from './executor.js';
 import type { AbortReason } from '../errors.js';
 import { retryDelayMs } from '../backoff.js';
+import { failed } from './attempt.js';
 
 /** Tasks still running, beyond those being written, for the completer to batch its writes. */
 const BUSY_RUNNING = 16;
@@ -30,6 +31,8 @@ export interface DispatcherConfig {
   /** Executor per task name this worker serves; it claims only these names. */
   executors: ReadonlyMap<string, Executor>;
   capacity: number;
+  /** Most payload bytes held at once (one task larger than this runs alone). */
+  maxHeldBytes: number;
   batchSize: number;
   pollIntervalMs: number;
   leaseMs: number;
@@ -67,6 +70,10 @@ export class Dispatcher {
   /** Cancellations that may arrive before the claim they cancel (id -> time seen). */
   private readonly recentlyCancelled = new Map<string, number>();
   private nextHeartbeatAt = Number.POSITIVE_INFINITY;
+  /** Payload bytes of the tasks in inFlight. */
+  private heldBytes = 0;
+  /** The last claim left tasks for want of bytes: wait until some are freed. */
+  private bytesBlocked = false;
   private readonly completer: Completer;
   private readonly names: string[];
   private readonly lowWater: number;
@@ -132,6 +139,9 @@ export class Dispatcher {
       this.stopping = true;
       this.wake();
     }
+    // No time to finish: abort what is held now, not after a claim in flight returns (which,
+    // on a connection that went silent, is its whole read timeout away).
+    if (timeoutMs === 0) for (const f of this.inFlight.values()) this.abort(f, 'shutdown');
     // A claim in flight may still add tasks: wait for the loop to exit before counting.
     await this.loopDone;
     const drained = this.whenDrained();
@@ -157,7 +167,9 @@ export class Dispatcher {
     let failures = 0;
     while (!this.stopping) {
       const free = this.config.capacity - this.inFlight.size;
-      if (!this.mayHaveWork || free < (this.inFlight.size === 0 ? 1 : this.lowWater)) {
+      const holding = this.inFlight.size > 0;
+      const bytesFree = this.config.maxHeldBytes - this.heldBytes;
+      if (!this.mayHaveWork || free < (holding ? this.lowWater : 1) || (holding && (this.bytesBlocked || bytesFree <= 0))) {
         await new Promise<void>((r) => (this.wakeup = r));
         continue;
       }
@@ -165,7 +177,14 @@ export class Dispatcher {
       const limit = Math.min(free, this.config.batchSize);
       let tasks: ClaimedTask[];
       try {
-        tasks = await claimTasks(this.deps.leasePool, this.deps.names, this.config.queue, this.names, limit, this.config.workerId, this.config.leaseMs);
+        const claim = await claimWithin(
+          this.deps.leasePool, this.deps.names, this.config.queue, this.names,
+          { count: limit, bytes: Math.max(0, bytesFree), allowOversized: !holding },
+          this.config.workerId, this.config.leaseMs,
+        );
+        tasks = claim.tasks;
+        this.bytesBlocked = claim.cutByBytes;
+        if (claim.cutByBytes) this.mayHaveWork = true;
         failures = 0;
       } catch (err) {
         const delay = retryDelayMs(failures++);
@@ -184,12 +203,16 @@ export class Dispatcher {
     try {
       run = this.config.executors.get(task.name)!.start(task, this.config.queue, () => this.scheduleHeartbeat(0));
     } catch (err) {
-      this.deps.log.error({ err, id: task.id }, 'could not start a claimed task; handing it back');
-      this.completer.add({ release: { id: task.id, leaseToken: task.leaseToken } });
+      // A failed attempt, not a hand-back: whatever made the start throw would do it again,
+      // and a hand-back does not count the attempt, so the task would loop forever.
+      this.deps.log.error({ err, id: task.id }, 'could not start a claimed task; failing the attempt');
+      const { errorJson } = failed(err) as { errorJson: string };
+      this.completer.add({ settlement: { id: task.id, leaseToken: task.leaseToken, outcome: 'failed', resultJson: null, errorJson } });
       return;
     }
     const f: InFlight = { task, run, settling: false };
     this.inFlight.set(task.leaseToken, f);
+    this.heldBytes += task.payloadBytes;
     const { timeoutMs } = task;
     if (timeoutMs !== null) {
       run.whenStarted(() => {
@@ -218,7 +241,7 @@ export class Dispatcher {
     const reason = f.abortReason;
     if (reason === 'cancelled' || reason === 'lease-lost') {
       // The execution was already settled elsewhere (cancel, or recovery after expiry).
-      this.inFlight.delete(leaseToken);
+      this.forget(leaseToken);
       this.freed();
       return;
     }
@@ -242,8 +265,16 @@ export class Dispatcher {
 
   /** The completer wrote these outcomes: their capacity is free again. */
   private written(items: Pending[]): void {
-    for (const item of items) this.inFlight.delete((item.settlement?.leaseToken ?? item.release?.leaseToken)!);
+    for (const item of items) this.forget((item.settlement?.leaseToken ?? item.release?.leaseToken)!);
     this.freed();
+  }
+
+  private forget(leaseToken: string): void {
+    const f = this.inFlight.get(leaseToken);
+    if (!f) return;
+    this.inFlight.delete(leaseToken);
+    this.heldBytes -= f.task.payloadBytes;
+    this.bytesBlocked = false;
   }
 
   private freed(): void {

@@ -40,14 +40,14 @@ const UNIFORM_INPUT = `
 const insertFrom = (input: string) => (n: SchemaNames) => `
 WITH input AS (${input}
 ), inserted AS (
-  INSERT INTO ${n.executions} (name, queue, status, payload, priority, max_attempts, timeout_ms, lease_ms, run_at, parent_id)
+  INSERT INTO ${n.executions} (name, queue, status, payload, payload_bytes, priority, max_attempts, timeout_ms, lease_ms, run_at, parent_id)
   SELECT name, queue, CASE WHEN run_at > now() THEN 'scheduled' ELSE 'queued' END,
-         payload, priority, max_attempts, timeout_ms, lease_ms, run_at, parent_id
+         payload, pg_column_size(payload), priority, max_attempts, timeout_ms, lease_ms, run_at, parent_id
   FROM input
-  RETURNING id, name, queue, status, priority, lease_ms, run_at
+  RETURNING id, name, queue, status, priority, lease_ms, run_at, payload_bytes
 ), ready AS (
-  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms)
-  SELECT id, queue, name, priority, lease_ms FROM inserted WHERE status = 'queued'
+  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes)
+  SELECT id, queue, name, priority, lease_ms, payload_bytes FROM inserted WHERE status = 'queued'
 ), waiting AS (
   INSERT INTO ${n.scheduledQueue} (execution_id, run_at)
   SELECT id, run_at FROM inserted WHERE status = 'scheduled'

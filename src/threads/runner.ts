@@ -81,19 +81,22 @@ function runTask(batch: ThreadBatch, i: number, id: string, payload: unknown, ou
     },
   };
   let value: unknown;
+  let pending: Promise<void>;
   try {
     value = handler(payload, ctx);
+    if (typeof (value as PromiseLike<unknown> | undefined)?.then !== 'function') {
+      return record(out, i, succeeded(value), performance.now() - started);
+    }
+    // Promise.resolve: a thenable's own then() may throw or misbehave; it must not escape.
+    pending = Promise.resolve(value as PromiseLike<unknown>).then(
+      (v) => record(out, i, succeeded(v), performance.now() - started),
+      (err) => record(out, i, failed(err), performance.now() - started),
+    );
   } catch (err) {
     return record(out, i, failed(err), performance.now() - started);
   }
-  if (typeof (value as PromiseLike<unknown> | undefined)?.then !== 'function') {
-    return record(out, i, succeeded(value), performance.now() - started);
-  }
   watch(slot, controller);
-  return (value as Promise<unknown>).then(
-    (v) => record(out, i, succeeded(v), performance.now() - started),
-    (err) => record(out, i, failed(err), performance.now() - started),
-  ).finally(() => watched.delete(slot));
+  return pending.finally(() => watched.delete(slot));
 }
 
 async function loadHandler(url: string): Promise<TaskHandler | Error> {

@@ -11,6 +11,9 @@ import { loadTaskFolder, selectTasks, type TaskModule } from '../tasks.js';
 import { openSession, CliError, type Session } from '../runtime.js';
 import { CONNECTION_FLAGS, WORKER_FLAGS, WORKER_SETTINGS, CONNECTION_SETTINGS, type Command, type CommandContext } from '../command.js';
 
+/** After a second signal: the handlers' abort grace (5 s), plus a little for the hand-backs. */
+const FORCED_EXIT_MS = 7_000;
+
 interface QueuePlan {
   queue: string;
   /** 0: modules run on the main thread. */
@@ -63,7 +66,16 @@ async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' |
     } else if (!forced) {
       forced = true;
       log.warn({ signal: sig }, 'second signal: forcing a fast stop (in-flight tasks are aborted and handed back)');
-      for (const w of workers) void w.stop({ timeoutMs: 0 });
+      // force: outcomes the database cannot take now (it is down) are given up, not retried;
+      // their leases expire and recovery runs those tasks again.
+      for (const w of workers) void w.stop({ timeoutMs: 0, force: true });
+      // Whatever still waits on the database after the handlers' grace (a statement on a
+      // silent connection, a pool that cannot close) must not keep us: exit anyway.
+      setTimeout(() => {
+        log.error({ afterMs: FORCED_EXIT_MS }, 'forced stop did not finish in time; exiting now');
+        void session?.db.embedded?.stop(); // signalled now; the server stops on its own
+        process.exit(130);
+      }, FORCED_EXIT_MS).unref();
     }
   };
   process.on('SIGTERM', onSignal);
