@@ -33,10 +33,17 @@ function machineTimes(): { busy: number; total: number } {
 
 const TICK_MS = 1000 / 100; // USER_HZ is 100 on Linux
 
-/** CPU ms of a process and its direct children (a postmaster and its backends). */
+/**
+ * CPU ms of a server's whole process tree since it started: the root's own time, the time of
+ * its children that exited and were reaped (the root's cutime/cstime: the postmaster reaps
+ * every backend), and the time of its live children. Summing live children alone would drop
+ * a backend's CPU the moment it exits, and a measurement across such an exit would come out
+ * negative; the reaped time keeps the total monotonic.
+ */
 function treeCpuMs(rootPid: number): number | undefined {
   try {
     let ticks = 0;
+    let sawRoot = false;
     for (const entry of readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
       let stat: string;
@@ -49,9 +56,11 @@ function treeCpuMs(rootPid: number): number | undefined {
       const pid = Number(entry);
       const ppid = Number(fields[1]);
       if (pid !== rootPid && ppid !== rootPid) continue;
-      ticks += Number(fields[11]) + Number(fields[12]); // utime + stime
+      if (pid === rootPid) sawRoot = true;
+      // utime + stime + cutime + cstime: a backend's own reaped children (rare) count too.
+      ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
     }
-    return ticks * TICK_MS;
+    return sawRoot ? ticks * TICK_MS : undefined;
   } catch {
     return undefined;
   }
