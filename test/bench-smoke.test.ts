@@ -58,7 +58,7 @@ describe('npm run bench -- --quick (smoke)', () => {
     const db = await createTestDatabase('rhythm_bench');
     const out = mkdtempSync(path.join(tmpdir(), 'rhythm-bench-smoke-'));
     try {
-      const { code, stdout, stderr } = await runBench([...SMALL, '--database-url', db.url, '--out', out], { ...process.env }, 150_000);
+      const { code, stdout, stderr } = await runBench([...SMALL, '--database-url', db.url, '--out', out], { ...process.env }, 210_000);
       expect(code, `bench exited with ${code}\n${stderr.slice(-3_000)}`).toBe(0);
       expect(stdout).toContain('| Scenario | System |');
       expect(stdout).toContain('### Goals (issue 4)');
@@ -102,5 +102,5 @@ describe('npm run bench -- --quick (smoke)', () => {
       rmSync(out, { recursive: true, force: true });
       await db.drop();
     }
-  }, 180_000);
+  }, 240_000);
 });
