@@ -7,6 +7,11 @@ export {
   RhythmValidationError,
   WaitTimeoutError,
   TaskAbortedError,
+  CancelledError,
+  LeaseExpiredError,
+  ThreadCrashError,
+  ModuleLoadError,
+  ResultRejectedError,
   NonRetryableError,
   type AbortReason,
 } from './errors.js';

@@ -18,7 +18,7 @@ import type { Backoff } from './sql/settle.js';
 import { InternalWorker, type InternalWorkerOptions } from './internal/internal-worker.js';
 import { Waiters } from './wait.js';
 import { encodeJson } from './json.js';
-import { RhythmError, RhythmValidationError, WaitTimeoutError } from './errors.js';
+import { CancelledError, RhythmError, RhythmValidationError, WaitTimeoutError, systemErrorJson } from './errors.js';
 import { MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkInt, checkKnownKeys, checkQueueName, checkSchemaName, checkTaskName, describe } from './validate.js';
 import type { EnqueueItem, EnqueueOptions, Execution } from './types.js';
 
@@ -242,7 +242,7 @@ export class Rhythm implements WorkerHost {
    */
   async cancel(id: string): Promise<boolean> {
     checkId(id);
-    const error = JSON.stringify({ name: 'CancelledError', message: 'the execution was cancelled' });
+    const error = systemErrorJson(new CancelledError('the execution was cancelled'));
     return cancelExecution(this.pool, this.names, id, error);
   }
 
