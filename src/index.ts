@@ -16,6 +16,21 @@ export {
   type AbortReason,
 } from './errors.js';
 export type {
+  ExecutionFilter,
+  ListOptions,
+  ExecutionPage,
+  StatusOptions,
+  StatusReport,
+  QueueReport,
+  TaskStatus,
+  StatusCounts,
+  RetryOptions,
+  RetryResult,
+  CancelResult,
+  Skipped,
+} from './admin.js';
+export type {
+  AttemptRecord,
   TaskContext,
   TaskHandler,
   EnqueueOptions,

@@ -105,3 +105,16 @@ export function selectIds(n: SchemaNames, sel: Selection, p: Params, limit?: num
   return `SELECT e.id FROM ${n.executions} e LEFT JOIN ${n.workQueue} w ON w.execution_id = e.id
     WHERE ${conditions(sel, p)}${newest('e.id')}`;
 }
+
+/**
+ * Rows (id, done = false, status) for each of `ids` not in the CTE `done`, in input order:
+ * what an admin statement reports as skipped (status null: no such execution).
+ */
+export function skippedIds(n: SchemaNames, ids: string[], p: Params, done: string): string {
+  return `(SELECT i.id::text, false, ${PUBLIC_STATUS}
+  FROM unnest(${p.add(ids, 'bigint[]')}) WITH ORDINALITY AS i(id, ord)
+  LEFT JOIN ${n.executions} e ON e.id = i.id
+  LEFT JOIN ${n.workQueue} w ON w.execution_id = i.id
+  WHERE i.id NOT IN (SELECT id FROM ${done})
+  ORDER BY i.ord)`;
+}
