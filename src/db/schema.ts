@@ -17,7 +17,7 @@ export interface SchemaNames {
   workChannel: string;
   /** NOTIFY payload: comma-separated ids of executions that reached a final status. */
   doneChannel: string;
-  /** NOTIFY payload: comma-separated ids of running executions that were cancelled. */
+  /** NOTIFY payload: comma-separated lease tokens of running attempts that were cancelled. */
   cancelChannel: string;
 }
 

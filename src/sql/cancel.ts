@@ -1,7 +1,8 @@
 /**
  * Cancels executions from any process, in one statement: by ids or by a filter. A queued or
  * scheduled one is removed from its queue; a running one's worker is told on the cancel
- * channel so its handler's signal aborts. Each is `cancelled` at once (and entered in
+ * channel (by lease token: a retry of it is a new claim, not cancelled) so its handler's
+ * signal aborts. Each is `cancelled` at once (and entered in
  * dead_letters, so retry can run it again), and a running worker's later outcome is fenced
  * out (its work_queue row is gone). A running execution keeps its attempt count and start
  * time, and the interrupted attempt is appended to its attempt log.
@@ -47,7 +48,7 @@ WITH target AS (${target}
   FOR UPDATE
 ), unqueued AS (
   DELETE FROM ${n.workQueue} w USING locked l WHERE w.execution_id = l.execution_id
-  RETURNING w.execution_id, w.claimed_by, w.claimed_at, w.attempts
+  RETURNING w.execution_id, w.claimed_by, w.claimed_at, w.attempts, w.lease_token
 ), unscheduled AS (
   DELETE FROM ${n.scheduledQueue} s USING target t WHERE s.execution_id = t.id
   RETURNING s.execution_id
@@ -61,13 +62,13 @@ WITH target AS (${target}
   FROM target t LEFT JOIN unqueued u ON u.execution_id = t.id
   WHERE e.id = t.id AND e.status IN ('scheduled', 'queued')
     AND (SELECT count(*) FROM unscheduled) >= 0
-  RETURNING e.id, e.queue, e.name, e.created_at, u.claimed_by
+  RETURNING e.id, e.queue, e.name, e.created_at, u.claimed_by, u.lease_token
 ), dead AS (
   INSERT INTO ${n.deadLetters} (execution_id, queue, name, status, created_at)
   SELECT id, queue, name, 'cancelled', created_at FROM cancelled
   ON CONFLICT (execution_id) DO UPDATE SET status = EXCLUDED.status
 ), told AS (
-  ${notifyIds(n.cancelChannel, 'cancelled', 'id', 'claimed_by IS NOT NULL')}
+  ${notifyIds(n.cancelChannel, 'cancelled', 'lease_token', 'claimed_by IS NOT NULL')}
 ), announced AS (
   ${notifyIds(n.doneChannel, 'cancelled', 'id')}
 )
