@@ -19,7 +19,9 @@ import {
   type Execution,
   type TaskContext,
 } from 'rhythm';
+import { readFileSync } from 'node:fs';
 import { deferred, fixture, freshRhythm, type TestDatabase } from './helpers.js';
+import { MIGRATION_FILES } from './support/migrations.js';
 
 let db: TestDatabase;
 let r: Rhythm;
@@ -307,6 +309,44 @@ describe('cancel()', () => {
     await vi.waitFor(() => expect(blocked.has(id)).toBe(true));
     blocked.get(id)!();
     expect(await r.wait(id)).toMatchObject({ status: 'completed', attempts: 2, result: 'released on attempt 2', attemptLog: e.attemptLog });
+  });
+});
+
+describe('the admin migration', () => {
+  it('on a schema with history, makes its failed and cancelled executions listable and retryable', async () => {
+    // A schema as the previous version left it: migrations 1 and 2, and some history.
+    const c = await r.pool.connect();
+    try {
+      await c.query('CREATE SCHEMA older; SET search_path TO older');
+      for (const file of MIGRATION_FILES.slice(0, 2)) await c.query(readFileSync(new URL(`../migrations/${file}`, import.meta.url), 'utf8'));
+      await c.query('CREATE TABLE migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
+      await c.query('INSERT INTO migrations (id, name) VALUES (1, $1), (2, $2)', MIGRATION_FILES.slice(0, 2));
+      await c.query(`INSERT INTO executions (name, queue, status, payload, attempts, max_attempts, error, started_at, finished_at) VALUES
+        ('t', 'q', 'failed', '{}', 2, 2, '{"name":"OldError","message":"before the upgrade"}', now() - interval '1 minute', now()),
+        ('t', 'q', 'cancelled', '{}', 0, 3, '{"name":"CancelledError","message":"the execution was cancelled"}', NULL, now()),
+        ('t', 'q', 'completed', '{}', 1, 3, NULL, now(), now())`);
+    } finally {
+      await c.query('RESET search_path');
+      c.release();
+    }
+    const older = await Rhythm.init({ databaseUrl: db.url, schema: 'older' });
+    try {
+      const dead = await older.list({ status: ['failed', 'cancelled'] });
+      expect(dead.items.map((e) => [e.status, e.attemptLog])).toEqual([
+        ['cancelled', []],
+        ['failed', []],
+      ]);
+      const [cancelled, failed] = dead.items.map((e) => e.id);
+      expect(await older.retry({ queue: 'q', status: ['failed', 'cancelled'] })).toEqual({ retried: [failed, cancelled], skipped: [] });
+      const e = (await older.get(failed!))!;
+      expect(e).toMatchObject({ status: 'queued', attempts: 2, maxAttempts: 3, error: null });
+      expect(e.attemptLog).toEqual([
+        { attempt: 2, outcome: 'failed', workerId: null, error: { name: 'OldError', message: 'before the upgrade' }, startedAt: expect.any(Date), finishedAt: expect.any(Date) },
+      ]);
+      expect(await older.get(cancelled!)).toMatchObject({ status: 'queued', attempts: 0, maxAttempts: 3, attemptLog: [] });
+    } finally {
+      await older.shutdown();
+    }
   });
 });
 
