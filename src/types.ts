@@ -57,6 +57,19 @@ export interface TaskErrorInfo {
   stack?: string;
 }
 
+/** One attempt that did not succeed, as kept in an execution's attempt log. */
+export interface AttemptRecord {
+  /** 1 for the first attempt; attempt numbers keep counting across retries. */
+  attempt: number;
+  startedAt: Date | null;
+  finishedAt: Date;
+  /** The worker that ran it (null when unknown). */
+  workerId: string | null;
+  /** failed: it threw, timed out, crashed or lost its lease; cancelled: cancel() stopped it while running. */
+  outcome: 'failed' | 'cancelled';
+  error: TaskErrorInfo | null;
+}
+
 export interface Execution<R = unknown, P = unknown> {
   id: string;
   kind: 'task' | 'workflow';
@@ -74,4 +87,6 @@ export interface Execution<R = unknown, P = unknown> {
   runAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** Attempts that failed or were cancelled while running, oldest first (the last 50); empty if none. */
+  attemptLog: AttemptRecord[];
 }

@@ -8,6 +8,8 @@ const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,39}$/;
 const MAX_TASK_NAME = 200;
 const INT32_MAX = 2_147_483_647;
+const ID = /^[1-9]\d{0,18}$/;
+const BIGINT_MAX = 9_223_372_036_854_775_807n;
 /** Delays up to a hundred years (run_at is computed in SQL from a bigint). */
 export const MAX_DELAY_MS = 100 * 365 * 24 * 3600_000;
 
@@ -27,6 +29,13 @@ export function checkStorableText(what: string, text: string): void {
   if (text.includes('\u0000')) throw new RhythmValidationError(`${what} ${JSON.stringify(text)} contains a NUL character (\\u0000), which Postgres cannot store`);
   if (!text.isWellFormed()) {
     throw new RhythmValidationError(`${what} ${JSON.stringify(text)} contains a lone UTF-16 surrogate (half of a character pair), which is not valid Unicode`);
+  }
+}
+
+/** An execution id: a positive bigint, as a string. */
+export function checkId(id: unknown): asserts id is string {
+  if (typeof id !== 'string' || !ID.test(id) || BigInt(id) > BIGINT_MAX) {
+    throw new RhythmValidationError(`invalid execution id ${describe(id)}: ids are positive integers, given as strings`);
   }
 }
 

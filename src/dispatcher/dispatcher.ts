@@ -67,7 +67,10 @@ export class Dispatcher {
    * can be claimed again while this process still runs its earlier attempt.
    */
   private readonly inFlight = new Map<string, InFlight>();
-  /** Cancellations that may arrive before the claim they cancel (id -> time seen). */
+  /**
+   * Cancellations that may arrive before the claim they cancel (lease token -> time seen). By
+   * token, not id: a cancelled execution retried at once is a new claim that must run.
+   */
   private readonly recentlyCancelled = new Map<string, number>();
   private nextHeartbeatAt = Number.POSITIVE_INFINITY;
   /** Payload bytes of the tasks in inFlight. */
@@ -103,12 +106,14 @@ export class Dispatcher {
     const onWork = (queue: string) => {
       if (queue === config.queue) this.poke();
     };
-    const onCancel = (ids: string[]) => {
+    const onCancel = (tokens: string[]) => {
       const now = Date.now();
-      for (const [id, at] of this.recentlyCancelled) if (now - at > CANCEL_MEMORY_MS) this.recentlyCancelled.delete(id);
-      const wanted = new Set(ids);
-      for (const id of ids) this.recentlyCancelled.set(id, now);
-      for (const f of this.inFlight.values()) if (wanted.has(f.task.id)) this.abort(f, 'cancelled');
+      for (const [token, at] of this.recentlyCancelled) if (now - at > CANCEL_MEMORY_MS) this.recentlyCancelled.delete(token);
+      for (const token of tokens) {
+        this.recentlyCancelled.set(token, now);
+        const f = this.inFlight.get(token);
+        if (f) this.abort(f, 'cancelled');
+      }
     };
     const onReconnect = () => {
       this.poke();
@@ -220,7 +225,7 @@ export class Dispatcher {
       });
     }
     if (this.stopping) this.abort(f, 'shutdown');
-    else if (this.recentlyCancelled.has(task.id)) this.abort(f, 'cancelled');
+    else if (this.recentlyCancelled.has(task.leaseToken)) this.abort(f, 'cancelled');
     // A per-task lease shorter than the worker's needs its first extension sooner.
     if (performance.now() + task.leaseMs / 3 < this.nextHeartbeatAt) this.scheduleHeartbeat(Math.floor(task.leaseMs / 3));
     run.result.then((r) => this.finished(f, r));
