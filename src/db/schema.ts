@@ -10,6 +10,10 @@ export interface SchemaNames {
   workQueue: string;
   scheduledQueue: string;
   leaseTokenSeq: string;
+  /** Paused and rate-limited queues (claim-side controls). */
+  queueControls: string;
+  /** Slots held per group of a queue (group concurrency). */
+  workGroups: string;
   migrations: string;
   /** NOTIFY payload: a queue name with new ready work. */
   workChannel: string;
@@ -28,6 +32,8 @@ export function schemaNames(schema: string): SchemaNames {
     workQueue: `${q}.work_queue`,
     scheduledQueue: `${q}.scheduled_queue`,
     leaseTokenSeq: `${q}.lease_token_seq`,
+    queueControls: `${q}.queue_controls`,
+    workGroups: `${q}.work_groups`,
     migrations: `${q}.migrations`,
     workChannel: `${schema}_work`,
     doneChannel: `${schema}_done`,
