@@ -34,3 +34,6 @@ CREATE TABLE work_groups (
 ALTER TABLE executions ADD COLUMN group_key text;
 ALTER TABLE work_queue ADD COLUMN group_key text;
 ALTER TABLE work_queue ADD COLUMN holds_group_slot boolean NOT NULL DEFAULT false;
+
+-- The internal worker's recount of a group's slots reads exactly this.
+CREATE INDEX work_queue_group_slot_idx ON work_queue (queue, group_key) WHERE holds_group_slot;

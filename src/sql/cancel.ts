@@ -2,18 +2,19 @@
  * Cancels one execution from any process. A queued or scheduled one is removed from its
  * queue; a running one's worker is told on the cancel channel so its handler's signal
  * aborts. The execution is `cancelled` at once, and the running worker's later outcome is
- * fenced out (its work_queue row is gone).
+ * fenced out (its work_queue row is gone); a group-concurrency slot it held is given back.
  *
  * Lock order matches claim and settle (work_queue before executions): the executions UPDATE
  * waits on the queue DELETEs through the sub-selects, so cancel cannot deadlock with them.
  */
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
+import { freeSlots } from './groups.js';
 
 const cancelStatement = statement('cancel', (n) => `
 WITH unqueued AS (
-  DELETE FROM ${n.workQueue} WHERE execution_id = $1 RETURNING execution_id, claimed_by
-), unscheduled AS (
+  DELETE FROM ${n.workQueue} WHERE execution_id = $1 RETURNING execution_id, claimed_by, queue, group_key, holds_group_slot
+), ${freeSlots(n, 'unqueued')}, unscheduled AS (
   DELETE FROM ${n.scheduledQueue} WHERE execution_id = $1 RETURNING execution_id
 ), cancelled AS (
   UPDATE ${n.executions} e
