@@ -273,11 +273,9 @@ export class Dispatcher {
     });
   }
 
-  /** The completer wrote these outcomes: their capacity (and group slots) are free again. */
+  /** The completer wrote these outcomes: their capacity is free again. */
   private written(items: Pending[]): void {
     for (const item of items) this.forget((item.settlement?.leaseToken ?? item.release?.leaseToken)!);
-    // A freed group slot may let a task of that group run, which no NOTIFY announces.
-    if (this.config.groupConcurrency !== undefined) this.mayHaveWork = true;
     this.freed();
   }
 
@@ -290,6 +288,8 @@ export class Dispatcher {
   }
 
   private freed(): void {
+    // A freed group slot may let a task of that group run, which no NOTIFY announces.
+    if (this.config.groupConcurrency !== undefined) this.mayHaveWork = true;
     if (this.inFlight.size === 0 && this.drainWaiters.length > 0) {
       const waiters = this.drainWaiters;
       this.drainWaiters = [];

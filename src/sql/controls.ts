@@ -51,16 +51,17 @@ INSERT INTO ${n.queueControls} AS c (queue, paused, paused_at) VALUES ($1, true,
 ON CONFLICT (queue) DO UPDATE SET paused = true, paused_at = coalesce(c.paused_at, now())
 RETURNING paused_at`);
 
-// The row goes once nothing is left in it; a claim holding it locked is waited for.
+// The row goes once nothing is left in it (one statement cannot both update and delete a
+// row, so the two cases are disjoint); a claim holding it locked is waited for.
 const resumeStatement = statement('resume', (n) => `
-WITH resumed AS (
-  UPDATE ${n.queueControls} SET paused = false, paused_at = NULL WHERE queue = $1 AND paused RETURNING queue, rate_max
-), emptied AS (
-  DELETE FROM ${n.queueControls} c USING resumed r WHERE c.queue = r.queue AND r.rate_max IS NULL
+WITH emptied AS (
+  DELETE FROM ${n.queueControls} WHERE queue = $1 AND paused AND rate_max IS NULL RETURNING queue
+), resumed AS (
+  UPDATE ${n.queueControls} SET paused = false, paused_at = NULL WHERE queue = $1 AND paused AND rate_max IS NOT NULL RETURNING queue
 ), wake AS (
-  SELECT pg_notify('${n.workChannel}', queue) FROM resumed
+  SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT queue FROM emptied UNION ALL SELECT queue FROM resumed) q
 )
-SELECT count(*)::int AS resumed FROM resumed CROSS JOIN (SELECT count(*) FROM wake) w`);
+SELECT count(*)::int AS resumed FROM wake`);
 
 // A new limit keeps the tokens already there (up to the new maximum); a first one starts full.
 const setRateStatement = statement('set_rate_limit', (n) => `
@@ -74,15 +75,13 @@ WITH upserted AS (
 SELECT pg_notify('${n.workChannel}', queue) FROM upserted`);
 
 const clearRateStatement = statement('clear_rate_limit', (n) => `
-WITH cleared AS (
+WITH emptied AS (
+  DELETE FROM ${n.queueControls} WHERE queue = $1 AND rate_max IS NOT NULL AND NOT paused RETURNING queue
+), cleared AS (
   UPDATE ${n.queueControls} SET rate_max = NULL, rate_interval_ms = NULL, tokens = NULL, refilled_at = NULL
-  WHERE queue = $1 AND rate_max IS NOT NULL RETURNING queue, paused
-), emptied AS (
-  DELETE FROM ${n.queueControls} c USING cleared r WHERE c.queue = r.queue AND NOT r.paused
-), wake AS (
-  SELECT pg_notify('${n.workChannel}', queue) FROM cleared
+  WHERE queue = $1 AND rate_max IS NOT NULL AND paused RETURNING queue
 )
-SELECT count(*)::int AS cleared FROM cleared CROSS JOIN (SELECT count(*) FROM wake) w`);
+SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT queue FROM emptied UNION ALL SELECT queue FROM cleared) q`);
 
 const statusStatement = statement('control_status', (n) => `
 SELECT 'queue' AS kind, queue, NULL::text AS group_key, paused, paused_at, rate_max, rate_interval_ms,
