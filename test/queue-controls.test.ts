@@ -4,13 +4,13 @@
  * the internal worker's recount), and their bad inputs. The guarantees across processes are
  * in queue-controls-processes.test.ts.
  *
- * "The worker looked and took nothing" is shown by the database, not by waiting: a claim
- * statement that started after the last enqueue (its NOTIFY) and has finished, seen in
- * pg_stat_activity.
+ * "The worker looked and took nothing" is shown by the database, not by waiting (see
+ * support/claims.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm, RhythmValidationError, Worker } from 'rhythm';
 import { count, deferred, freshRhythm, until, type TestDatabase } from './helpers.js';
+import { claimRanSince } from './support/claims.js';
 
 let db: TestDatabase;
 let r: Rhythm;
@@ -22,20 +22,6 @@ afterAll(async () => {
   await r?.shutdown();
   await db?.drop();
 });
-
-/** Resolves once some connection ran a claim that started after `since` and has finished. */
-export async function claimRanSince(r: Rhythm, since: Date, applicationName?: string): Promise<void> {
-  await until('a claim after the enqueue', async () => {
-    const res = await r.pool.query(
-      `SELECT count(*)::int AS n FROM pg_stat_activity
-       WHERE datname = current_database() AND state = 'idle' AND query_start > $1
-         AND query LIKE '%claimed_until IS NULL AND w.name = ANY%' AND query NOT LIKE '%pg_stat_activity%'
-         AND ($2::text IS NULL OR application_name = $2)`,
-      [since, applicationName ?? null],
-    );
-    return res.rows[0].n > 0;
-  }, 15_000);
-}
 
 const createdAt = async (id: string) => (await r.get(id))!.createdAt;
 
