@@ -69,7 +69,9 @@ export const INLINE_PAYLOAD_BYTES = 1024 * 1024;
 //     group keeps as many as it has free slots; the slots are then taken in work_groups, in
 //     group order (so concurrent claims cannot deadlock), and a group whose slots another
 //     claim took meanwhile (the upsert's WHERE sees the latest count) gets none this time.
-//  3. the claimed rows are leased and the bucket is charged for them.
+//  3. the claimed rows are leased and the bucket is charged for them. The ids travel as an
+//     array too, so the UPDATE reads them through the primary key whatever the row estimates
+//     (prepared, the statement gets a generic plan, which otherwise may scan the whole table).
 // Candidates left out stay locked only until the statement ends. A last row, present only
 // then, says why they were left: bytes, group limits, or the rate limit (with the time until
 // the bucket holds a whole token again, so the dispatcher can sleep until exactly then).
@@ -96,13 +98,13 @@ WITH control AS (
 ), sized AS (
   SELECT execution_id, group_key, bytes,` : `sized AS (
   SELECT execution_id, bytes,`}
-         (sum(bytes) OVER w <= $6 OR (row_number() OVER w = 1 AND $7)) AS bytes_ok,
+         (sum(bytes) OVER w <= $6 OR (row_number() OVER w = 1 AND $7)) AND row_number() OVER w <= (SELECT starts FROM allowance) AS fits,
          row_number() OVER w <= (SELECT starts FROM allowance) AS rate_ok
   FROM ${grouped ? 'ranked WHERE group_ok' : 'candidates'}
   WINDOW w AS (ORDER BY priority DESC, execution_id)
 ), ${grouped ? `taken AS (
   INSERT INTO ${n.workGroups} AS g (queue, group_key, running, concurrency)
-  SELECT $1, group_key, count(*), $9 FROM sized WHERE bytes_ok AND rate_ok AND group_key IS NOT NULL
+  SELECT $1, group_key, count(*), $9 FROM sized WHERE fits AND group_key IS NOT NULL
   GROUP BY group_key ORDER BY group_key
   ON CONFLICT (queue, group_key) DO UPDATE SET running = g.running + excluded.running, concurrency = excluded.concurrency
   WHERE g.running + excluded.running <= excluded.concurrency
@@ -116,7 +118,7 @@ WITH control AS (
       claimed_until = now() + coalesce(w.lease_ms, $5) * interval '1 millisecond'${grouped ? `,
       holds_group_slot = s.group_key IS NOT NULL` : ''}
   FROM sized s
-  WHERE w.execution_id = s.execution_id AND s.bytes_ok AND s.rate_ok${grouped ? `
+  WHERE w.execution_id = ANY(ARRAY(SELECT execution_id FROM sized WHERE fits)) AND w.execution_id = s.execution_id AND s.fits${grouped ? `
     AND (s.group_key IS NULL OR s.group_key IN (SELECT group_key FROM taken))` : ''}
   RETURNING w.execution_id, w.priority, w.attempts, w.lease_token, coalesce(w.lease_ms, $5) AS lease_ms, s.bytes
 ), spent AS (
@@ -134,9 +136,9 @@ WITH control AS (
  ORDER BY c.priority DESC, c.execution_id)
 UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.cut_bytes, f.cut_groups, f.refill_ms
-FROM (SELECT EXISTS (SELECT 1 FROM sized WHERE NOT bytes_ok) AS cut_bytes,
+FROM (SELECT EXISTS (SELECT 1 FROM sized WHERE NOT fits AND rate_ok) AS cut_bytes,
              ${grouped ? `EXISTS (SELECT 1 FROM ranked WHERE NOT group_ok)
-               OR EXISTS (SELECT 1 FROM sized WHERE bytes_ok AND rate_ok AND group_key IS NOT NULL AND group_key NOT IN (SELECT group_key FROM taken))` : 'false'} AS cut_groups,
+               OR EXISTS (SELECT 1 FROM sized WHERE fits AND group_key IS NOT NULL AND group_key NOT IN (SELECT group_key FROM taken))` : 'false'} AS cut_groups,
              CASE WHEN EXISTS (SELECT 1 FROM sized WHERE NOT rate_ok)
                   THEN (SELECT greatest(0, 1 - tokens) * rate_interval_ms / rate_max FROM spent) END AS refill_ms) f
 WHERE f.cut_bytes OR f.cut_groups OR f.refill_ms IS NOT NULL`;
