@@ -264,6 +264,12 @@ describe('group concurrency', () => {
       expect((await r.wait(id, { timeoutMs: 10_000 })).status).toBe('completed');
       await iw.tick();
       expect(await count(r, r.names.workGroups, `queue = 'leaky'`)).toBe(0);
+      // A delayed task keeps its group when it is promoted to the ready queue.
+      const soon = await r.enqueue('t', 3, { queue: 'leaky', group: 'acme', delayMs: 1 });
+      expect((await r.get(soon))!.status).toBe('scheduled');
+      await until('the delayed task to be due', async () => (await r.pool.query('SELECT now() > $1::timestamptz AS due', [(await r.get(soon))!.runAt])).rows[0].due);
+      await iw.tick();
+      expect((await r.wait(soon, { timeoutMs: 10_000 })).group).toBe('acme');
     } finally {
       await w.stop();
       await running;
