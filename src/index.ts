@@ -1,6 +1,7 @@
 /** Rhythm: a durable, multi-threaded task queue on PostgreSQL. */
 export { Rhythm, type RhythmOptions, type ShutdownOptions } from './rhythm.js';
 export { Worker, type WorkerOptions } from './worker.js';
+export type { ControlStatus, QueueControl, GroupAtLimit, RateLimit } from './sql/controls.js';
 export type { InternalWorker, InternalWorkerOptions } from './internal/internal-worker.js';
 export {
   RhythmError,

@@ -22,12 +22,15 @@ import {
   checkListOptions, checkRetryOptions, checkStatusOptions, checkTarget, encodeCursor,
   type CancelResult, type ExecutionFilter, type ExecutionPage, type ListOptions, type RetryOptions, type RetryResult, type StatusOptions, type StatusReport,
 } from './admin.js';
+import { controlStatus, pauseQueue, resumeQueue, setQueueRateLimit, type ControlStatus, type RateLimit } from './sql/controls.js';
 import type { Backoff } from './sql/settle.js';
 import { InternalWorker, type InternalWorkerOptions } from './internal/internal-worker.js';
 import { Waiters } from './wait.js';
 import { encodeJson } from './json.js';
 import { CancelledError, RhythmError, RhythmValidationError, WaitTimeoutError, systemErrorJson } from './errors.js';
-import { MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkId, checkInt, checkKnownKeys, checkQueueName, checkSchemaName, checkTaskName, describe } from './validate.js';
+import {
+  MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkGroup, checkId, checkInt, checkKnownKeys, checkQueueName, checkRateLimit, checkSchemaName, checkTaskName, describe,
+} from './validate.js';
 import type { EnqueueItem, EnqueueOptions, Execution } from './types.js';
 
 export interface RhythmOptions {
@@ -80,7 +83,7 @@ export interface WorkerHost {
   track(worker: { stop(opts?: ShutdownOptions): Promise<void> }): () => void;
 }
 
-const ENQUEUE_OPTIONS = ['queue', 'delayMs', 'runAt', 'priority', 'maxAttempts', 'timeoutMs', 'visibilityTimeoutMs', 'client'] as const;
+const ENQUEUE_OPTIONS = ['queue', 'delayMs', 'runAt', 'priority', 'maxAttempts', 'timeoutMs', 'visibilityTimeoutMs', 'group', 'client'] as const;
 const INIT_OPTIONS = [
   'databaseUrl', 'schema', 'autoMigrate', 'poolSize', 'leasePoolSize', 'logger', 'retryBackoff', 'handleSignals', 'maxPayloadBytes',
   'connectTimeoutMs', 'queryTimeoutMs',
@@ -300,6 +303,34 @@ export class Rhythm implements WorkerHost {
     return { at, windowMs, queues: await statusByQueue(this.pool, this.names, windowMs) };
   }
 
+  /**
+   * Pauses a queue: no worker in any process starts another of its tasks until resume()
+   * (tasks already running finish). Stored, so it holds across restarts; the queue need not
+   * exist yet. Returns when it was paused (the first time, if it already was).
+   */
+  async pause(queue: string): Promise<Date> {
+    return pauseQueue(this.pool, this.names, checkQueueName(queue));
+  }
+
+  /** Resumes a paused queue and wakes its workers. Returns false if it was not paused. */
+  async resume(queue: string): Promise<boolean> {
+    return resumeQueue(this.pool, this.names, checkQueueName(queue));
+  }
+
+  /**
+   * Limits how often tasks of a queue start, across every process: at most `max` starts per
+   * `intervalMs` on average, in bursts of at most `max` (a token bucket). null removes the limit.
+   */
+  async setRateLimit(queue: string, limit: RateLimit | null): Promise<void> {
+    checkQueueName(queue);
+    await setQueueRateLimit(this.pool, this.names, queue, checkRateLimit(limit));
+  }
+
+  /** Paused and rate-limited queues, and groups at their concurrency limit (for status output). */
+  async queueControls(): Promise<ControlStatus> {
+    return controlStatus(this.pool, this.names);
+  }
+
   /** Starts the internal worker in this process (promotion, lease recovery, pruning). */
   async startInternalWorker(options: InternalWorkerOptions = {}): Promise<InternalWorker> {
     if (this.internalWorker) throw new RhythmError('the internal worker is already running on this Rhythm instance');
@@ -388,6 +419,7 @@ export class Rhythm implements WorkerHost {
       delayMs: delayMs ?? null,
       runAt: runAt ?? null,
       parentId: null,
+      group: checkGroup(options.group) ?? null,
     };
   }
 

@@ -41,6 +41,11 @@ export interface EnqueueOptions {
   timeoutMs?: number;
   /** Lease (visibility timeout) for this task, overriding the worker's. */
   visibilityTimeoutMs?: number;
+  /**
+   * Group for group concurrency (a tenant, a user...): a Worker with `groupConcurrency: n`
+   * runs at most n executions of one group at once, across every process.
+   */
+  group?: string;
   /** Run the INSERT on this client, e.g. inside the caller's own transaction. */
   client?: pg.ClientBase;
 }
@@ -83,6 +88,8 @@ export interface Execution<R = unknown, P = unknown> {
   attempts: number;
   maxAttempts: number;
   parentId: string | null;
+  /** The group given at enqueue (null: none). */
+  group: string | null;
   createdAt: Date;
   runAt: Date;
   startedAt: Date | null;

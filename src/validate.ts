@@ -39,6 +39,29 @@ export function checkId(id: unknown): asserts id is string {
   }
 }
 
+const MAX_GROUP = 200;
+
+/** A group for group concurrency; undefined passes through. */
+export function checkGroup(group: unknown): string | undefined {
+  if (group === undefined) return undefined;
+  if (typeof group !== 'string' || group === '' || group.length > MAX_GROUP) {
+    throw new RhythmValidationError(`option group must be a non-empty string of at most ${MAX_GROUP} characters, got ${describe(group)}`);
+  }
+  checkStorableText('option group', group);
+  return group;
+}
+
+/** A rate limit { max, intervalMs }, or null (none). */
+export function checkRateLimit(limit: unknown): { max: number; intervalMs: number } | null {
+  if (limit === null) return null;
+  if (limit === undefined) throw new RhythmValidationError('setRateLimit needs a limit { max, intervalMs }, or null to remove it');
+  checkKnownKeys('rate limit', limit, ['max', 'intervalMs']);
+  const { max, intervalMs } = limit as { max?: unknown; intervalMs?: unknown };
+  if (max === undefined) throw new RhythmValidationError('rate limit max is missing: give the most starts per interval (an integer >= 1)');
+  if (intervalMs === undefined) throw new RhythmValidationError('rate limit intervalMs is missing: give the interval in milliseconds (an integer >= 1)');
+  return { max: checkInt('rate limit max', max, 1)!, intervalMs: checkInt('rate limit intervalMs', intervalMs, 1)! };
+}
+
 /** A boolean option; undefined passes through. */
 export function checkBool(option: string, value: unknown): boolean | undefined {
   if (value === undefined || typeof value === 'boolean') return value;

@@ -12,6 +12,10 @@ export interface SchemaNames {
   /** Failed and cancelled executions: what retry() can run again. */
   deadLetters: string;
   leaseTokenSeq: string;
+  /** Paused and rate-limited queues (claim-side controls). */
+  queueControls: string;
+  /** Slots held per group of a queue (group concurrency). */
+  workGroups: string;
   migrations: string;
   /** NOTIFY payload: a queue name with new ready work. */
   workChannel: string;
@@ -31,6 +35,8 @@ export function schemaNames(schema: string): SchemaNames {
     scheduledQueue: `${q}.scheduled_queue`,
     deadLetters: `${q}.dead_letters`,
     leaseTokenSeq: `${q}.lease_token_seq`,
+    queueControls: `${q}.queue_controls`,
+    workGroups: `${q}.work_groups`,
     migrations: `${q}.migrations`,
     workChannel: `${schema}_work`,
     doneChannel: `${schema}_done`,

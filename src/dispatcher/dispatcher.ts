@@ -37,6 +37,8 @@ export interface DispatcherConfig {
   pollIntervalMs: number;
   leaseMs: number;
   abortGraceMs: number;
+  /** Most executions of one group running at once, across every process (none if absent). */
+  groupConcurrency?: number;
 }
 
 export interface DispatcherDeps {
@@ -84,6 +86,8 @@ export class Dispatcher {
   private mayHaveWork = true;
   private wakeup: (() => void) | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
+  /** The rate limit held tasks back: claim again when the bucket has refilled. */
+  private refillTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatSoon = false;
   private drainWaiters: (() => void)[] = [];
@@ -133,7 +137,10 @@ export class Dispatcher {
   async run(): Promise<void> {
     this.pollTimer = setInterval(() => this.poke(), this.config.pollIntervalMs);
     this.scheduleHeartbeat();
-    this.loopDone = this.claimLoop().finally(() => clearInterval(this.pollTimer));
+    this.loopDone = this.claimLoop().finally(() => {
+      clearInterval(this.pollTimer);
+      clearTimeout(this.refillTimer);
+    });
     await this.loopDone;
     await this.stopped;
   }
@@ -184,12 +191,15 @@ export class Dispatcher {
       try {
         const claim = await claimWithin(
           this.deps.leasePool, this.deps.names, this.config.queue, this.names,
-          { count: limit, bytes: Math.max(0, bytesFree), allowOversized: !holding },
+          { count: limit, bytes: Math.max(0, bytesFree), allowOversized: !holding, groupConcurrency: this.config.groupConcurrency },
           this.config.workerId, this.config.leaseMs,
         );
         tasks = claim.tasks;
         this.bytesBlocked = claim.cutByBytes;
-        if (claim.cutByBytes) this.mayHaveWork = true;
+        // Groups at their limit were skipped or another claim took their slots: the next
+        // claim skips the groups now full and finds the rest.
+        if (claim.cutByBytes || claim.cutByGroups) this.mayHaveWork = true;
+        if (claim.refillInMs !== null) this.pokeAfter(claim.refillInMs);
         failures = 0;
       } catch (err) {
         const delay = retryDelayMs(failures++);
@@ -283,6 +293,8 @@ export class Dispatcher {
   }
 
   private freed(): void {
+    // A freed group slot may let a task of that group run, which no NOTIFY announces.
+    if (this.config.groupConcurrency !== undefined) this.mayHaveWork = true;
     if (this.inFlight.size === 0 && this.drainWaiters.length > 0) {
       const waiters = this.drainWaiters;
       this.drainWaiters = [];
@@ -298,6 +310,13 @@ export class Dispatcher {
   private poke(): void {
     this.mayHaveWork = true;
     this.wake();
+  }
+
+  /** A timer, not a poll: one claim when the rate limit's bucket holds a token again. */
+  private pokeAfter(ms: number): void {
+    if (this.stopping) return;
+    clearTimeout(this.refillTimer);
+    this.refillTimer = setTimeout(() => this.poke(), ms);
   }
 
   private wake(): void {

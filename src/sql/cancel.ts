@@ -4,7 +4,7 @@
  * channel (by lease token: a retry of it is a new claim, not cancelled) so its handler's
  * signal aborts. Each is `cancelled` at once (and entered in
  * dead_letters, so retry can run it again), and a running worker's later outcome is fenced
- * out (its work_queue row is gone). A running execution keeps its attempt count and start
+ * out (its work_queue row is gone) and a group-concurrency slot it held is given back. A running execution keeps its attempt count and start
  * time, and the interrupted attempt is appended to its attempt log.
  *
  * Lock order matches claim and settle (work_queue before executions): the work_queue rows are
@@ -14,6 +14,7 @@
 import type { Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
 import { appendAttempt, claimEntry } from './attempt-log.js';
+import { freeSlots } from './groups.js';
 import { Params, selectIds, skippedIds, type Selection } from './select.js';
 import type { ExecutionStatus } from '../types.js';
 
@@ -48,8 +49,8 @@ WITH target AS (${target}
   FOR UPDATE
 ), unqueued AS (
   DELETE FROM ${n.workQueue} w USING locked l WHERE w.execution_id = l.execution_id
-  RETURNING w.execution_id, w.claimed_by, w.claimed_at, w.attempts, w.lease_token
-), unscheduled AS (
+  RETURNING w.execution_id, w.claimed_by, w.claimed_at, w.attempts, w.lease_token, w.queue, w.group_key, w.holds_group_slot
+), ${freeSlots(n, 'unqueued')}, unscheduled AS (
   DELETE FROM ${n.scheduledQueue} s USING target t WHERE s.execution_id = t.id
   RETURNING s.execution_id
 ), cancelled AS (

@@ -11,7 +11,7 @@ import type { AttemptRecord, Execution, ExecutionStatus, TaskErrorInfo } from '.
 export const EXECUTION_COLUMNS = `e.id, e.kind, e.name, e.queue,
        CASE WHEN e.status = 'queued' AND w.claimed_until IS NOT NULL THEN 'running' ELSE e.status END AS status,
        e.payload, e.result, e.error, e.priority, coalesce(w.attempts, e.attempts) AS attempts, e.max_attempts,
-       e.parent_id, e.created_at, e.run_at, coalesce(w.claimed_at, e.started_at) AS started_at, e.finished_at, e.attempt_log`;
+       e.parent_id, e.group_key, e.created_at, e.run_at, coalesce(w.claimed_at, e.started_at) AS started_at, e.finished_at, e.attempt_log`;
 
 export interface ExecutionRow {
   id: string;
@@ -26,6 +26,7 @@ export interface ExecutionRow {
   attempts: number;
   max_attempts: number;
   parent_id: string | null;
+  group_key: string | null;
   created_at: Date;
   run_at: Date;
   started_at: Date | null;
@@ -57,6 +58,7 @@ export function toExecution(r: ExecutionRow): Execution {
     attempts: r.attempts,
     maxAttempts: r.max_attempts,
     parentId: r.parent_id,
+    group: r.group_key,
     createdAt: r.created_at,
     runAt: r.run_at,
     startedAt: r.started_at,

@@ -39,15 +39,15 @@ WITH target AS (${target}
                          THEN ${UNLOGGED_FAILURE} ELSE e.attempt_log END
   FROM target t
   WHERE e.id = t.id AND e.status IN ('failed', 'cancelled')
-  RETURNING e.id, e.queue, e.name, e.priority, e.lease_ms, e.attempts, e.payload_bytes
+  RETURNING e.id, e.queue, e.name, e.priority, e.lease_ms, e.attempts, e.payload_bytes, e.group_key
 ), revoked AS (
   DELETE FROM ${n.deadLetters} d USING revived r WHERE d.execution_id = r.id
 ), ready AS (
-  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, attempts, payload_bytes)
-  SELECT id, queue, name, priority, lease_ms, attempts, payload_bytes FROM revived
+  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, attempts, payload_bytes, group_key)
+  SELECT id, queue, name, priority, lease_ms, attempts, payload_bytes, group_key FROM revived
   ON CONFLICT (execution_id) DO UPDATE
   SET queue = EXCLUDED.queue, name = EXCLUDED.name, priority = EXCLUDED.priority, lease_ms = EXCLUDED.lease_ms,
-      attempts = EXCLUDED.attempts, payload_bytes = EXCLUDED.payload_bytes,
+      attempts = EXCLUDED.attempts, payload_bytes = EXCLUDED.payload_bytes, group_key = EXCLUDED.group_key,
       lease_token = NULL, claimed_by = NULL, claimed_at = NULL, claimed_until = NULL
 ), wake AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM revived) q

@@ -6,10 +6,12 @@
  * jitter; every execution that reaches a final status is announced on the done channel.
  * An attempt that did not succeed is appended to the execution's attempt log, and a failed
  * execution is entered in dead_letters (see migrations/003_admin.sql); a success adds nothing.
+ * Group-concurrency slots held by the settled attempts are given back in the same statement.
  */
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
 import { appendAttempt, claimEntry } from './attempt-log.js';
+import { freeSlots } from './groups.js';
 
 /** completed | failed (retry if attempts remain) | fatal (no retry) | cancelled */
 export type Outcome = 'completed' | 'failed' | 'fatal' | 'cancelled';
@@ -47,8 +49,8 @@ WITH input AS (
 ), released AS (
   DELETE FROM ${n.workQueue} w USING input i
   WHERE w.execution_id = ANY($1::bigint[]) AND w.execution_id = i.id AND w.lease_token = i.lease_token
-  RETURNING w.execution_id, w.lease_token, w.attempts, w.claimed_at, w.claimed_by
-), settled AS (
+  RETURNING w.execution_id, w.lease_token, w.attempts, w.claimed_at, w.claimed_by, w.queue, w.group_key, w.holds_group_slot
+), ${freeSlots(n, 'released')}, settled AS (
   UPDATE ${n.executions} e
   SET status = CASE WHEN ${RETRY} THEN 'scheduled'
                     WHEN i.outcome IN ('failed', 'fatal') THEN 'failed'
