@@ -2,7 +2,7 @@
  * wait(): resolves with the finished execution once a `done` NOTIFY arrives, without polling.
  * The producer Rhythm here runs no worker; a second Rhythm (another "process") runs it, so
  * the completion can only reach the producer through Postgres. Reads the producer makes are
- * counted on its pool: one when wait() starts, one per notification, none in between.
+ * counted on its wait pool: one when wait() starts, one per notification, none in between.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm, RhythmError, WaitTimeoutError, Worker } from 'rhythm';
@@ -21,9 +21,14 @@ function gate(key: string) {
   return g;
 }
 
-/** Counts queries on a Rhythm's pool (the real pool; calls pass through unchanged). */
+/**
+ * Counts wait()'s read statements: the queries on a Rhythm's wait pool (a private member,
+ * created here if no wait has yet; the calls pass through unchanged).
+ */
 function countQueries(rh: Rhythm) {
-  const pool = rh.pool as unknown as { query: (...args: unknown[]) => unknown };
+  const internals = rh as unknown as { waitersFor(): unknown; waitPool: { query: (...args: unknown[]) => unknown } };
+  internals.waitersFor();
+  const pool = internals.waitPool;
   const original = pool.query;
   const first = deferred<Promise<unknown>>();
   const state = { calls: 0, first: first.promise };

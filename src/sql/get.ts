@@ -1,4 +1,4 @@
-/** Reads executions by id (the public `get`, and `wait` once notified). */
+/** Reads executions by id (the public `get`). */
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
 import type { Execution } from '../types.js';
@@ -15,27 +15,28 @@ WHERE e.id = ANY($1::bigint[])`);
 
 export async function getExecutions(db: Queryable, n: SchemaNames, ids: string[]): Promise<Map<string, Execution>> {
   const res = await db.query({ ...getStatement(n), values: [ids] });
-  return new Map(
-    res.rows.map((r) => [
-      r.id,
-      {
-        id: r.id,
-        kind: r.kind,
-        name: r.name,
-        queue: r.queue,
-        status: r.status,
-        payload: r.payload,
-        result: r.result,
-        error: r.error,
-        priority: r.priority,
-        attempts: r.attempts,
-        maxAttempts: r.max_attempts,
-        parentId: r.parent_id,
-        createdAt: r.created_at,
-        runAt: r.run_at,
-        startedAt: r.started_at,
-        finishedAt: r.finished_at,
-      },
-    ]),
-  );
+  return new Map(res.rows.map((r) => [r.id, toExecution(r)]));
+}
+
+/** An execution from a row with the columns (and names) of the statement above. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function toExecution(r: any): Execution {
+  return {
+    id: r.id,
+    kind: r.kind,
+    name: r.name,
+    queue: r.queue,
+    status: r.status,
+    payload: r.payload,
+    result: r.result,
+    error: r.error,
+    priority: r.priority,
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    parentId: r.parent_id,
+    createdAt: r.created_at,
+    runAt: r.run_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  };
 }
