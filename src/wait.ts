@@ -1,14 +1,14 @@
 /**
  * wait() and waitMany(): resolved from `done` notifications, without polling, with one
  * listener for all calls. Every read they need (the first look at an execution, the re-read
- * once it is announced done, the re-read of everything after a reconnect) joins a shared set
- * of ids to read, and those are read in batches, so ten thousand concurrent waits cost a few
- * dozen statements rather than ten thousand. A batch is issued as soon as none is in flight,
- * so a lone wait() is read at once; while one runs, the next batch gathers.
+ * once it is announced done, the re-read of everything after a reconnect) joins one set of
+ * ids to read, and those are read in batches: ten thousand concurrent waits cost a few dozen
+ * statements rather than ten thousand. A batch is issued as soon as none is in flight, so a
+ * lone wait() is read at once; while one runs, the next batch gathers.
  *
- * Deadlines run from the call, not from the first read: a wait with a timeout ends on time even
- * when the database cannot answer. They share one timer (a queue per timeout length, whose
- * deadlines come in call order), which costs far less than a timer per call.
+ * Deadlines run from the call, not from the first read: a wait with a timeout ends on time
+ * even when the database cannot answer. They share one timer (see Deadlines), which costs far
+ * less than a timer per call.
  *
  * A read that fails because the database is unreachable is retried: only the caller's
  * timeout ends a wait.
@@ -27,10 +27,11 @@ const MAX_READS_IN_FLIGHT = 2;
 
 /** One wait() (one id) or waitMany() (its ids in order) call. */
 class Call {
-  readonly results: Execution[];
+  /** waitMany's results by position (wait() resolves with its one execution directly). */
+  readonly results: Execution[] | undefined;
   /** Ids not yet finished. */
   remaining: number;
-  /** Ids no read has looked at yet (timeoutMs 0 settles once this reaches 0). */
+  /** Ids no read has looked at yet: timeoutMs 0 ends the call when this reaches 0. */
   unread: number;
   settled = false;
 
@@ -42,49 +43,57 @@ class Call {
     private readonly onResolve: (value: any) => void,
     private readonly onReject: (err: unknown) => void,
   ) {
-    this.results = new Array(ids.length);
+    this.results = single ? undefined : new Array(ids.length);
     this.remaining = ids.length;
     this.unread = ids.length;
   }
 
-  /** Returns true when this filled the last slot. */
+  /** Returns true when this filled the last position. */
   fill(index: number, e: Execution): boolean {
-    this.results[index] = e;
+    if (this.results) this.results[index] = e;
     if (--this.remaining > 0) return false;
     this.settled = true;
-    this.onResolve(this.single ? e : this.results);
+    this.onResolve(this.results ?? e);
     return true;
   }
 
-  fail(err: unknown): void {
+  isFilled(index: number): boolean {
+    return this.results ? this.results[index] !== undefined : this.remaining === 0;
+  }
+
+  reject(err: unknown): void {
     this.settled = true;
     this.onReject(err);
   }
 
   timeoutError(): WaitTimeoutError {
     if (this.single) return new WaitTimeoutError(`execution ${this.ids[0]} did not finish within ${this.timeoutMs} ms`);
-    const first = this.ids.find((_, i) => this.results[i] === undefined);
+    const first = this.ids.find((_, i) => !this.isFilled(i));
     return new WaitTimeoutError(
       `${this.remaining} of ${this.ids.length} executions did not finish within ${this.timeoutMs} ms (the first in order: ${first})`,
     );
   }
 }
 
-/** A call's interest in one id (one per occurrence, so duplicates in waitMany each get theirs). */
+/**
+ * A call's interest in one id: one per position, so duplicates in waitMany each get theirs.
+ * The slots of one id form a list (most ids have exactly one).
+ */
 interface Slot {
   call: Call;
   index: number;
   /** Read batches numbered up to this one were issued before the slot existed: they say nothing about it. */
   after: number;
-  /** A read made for this slot found the execution (unfinished). */
+  /** A read made since the slot existed has looked at its execution. */
   seen: boolean;
+  next: Slot | undefined;
 }
 
 export class Waiters {
-  private readonly byId = new Map<string, Slot[]>();
+  private readonly byId = new Map<string, Slot>();
   /** Ids to read in the next batch (some may have lost their waiters since). */
   private readonly toRead = new Set<string>();
-  private readonly deadlines = new Deadlines();
+  private readonly deadlines = new Deadlines((call) => this.fail(call, call.timeoutError()));
   private readsInFlight = 0;
   private batchesIssued = 0;
   private flushQueued = false;
@@ -96,7 +105,7 @@ export class Waiters {
   /**
    * @param listen the LISTEN connection, subscribed to `done`: no read is made before it is,
    *   so a completion between a call and its read cannot be missed.
-   * @param read the batched read (its own small pool, so waits never queue in front of writes).
+   * @param read the batched read (on a pool of its own, so waits never queue in front of writes).
    */
   constructor(
     private readonly listen: () => Promise<Listener>,
@@ -124,22 +133,18 @@ export class Waiters {
 
   private register<T>(ids: readonly string[], single: boolean, timeoutMs: number): Promise<T> {
     if (this.closedWith) return Promise.reject(this.closedWith);
-    const now = performance.now();
     let call!: Call;
     const promise = new Promise<T>((resolve, reject) => {
-      call = new Call(ids, single, timeoutMs, now + timeoutMs, resolve, reject);
+      call = new Call(ids, single, timeoutMs, performance.now() + timeoutMs, resolve, reject);
     });
     const after = this.batchesIssued;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
-      const slot: Slot = { call, index: i, after, seen: false };
-      const slots = this.byId.get(id);
-      if (slots) slots.push(slot);
-      else this.byId.set(id, [slot]);
+      this.byId.set(id, { call, index: i, after, seen: false, next: this.byId.get(id) });
       this.toRead.add(id);
     }
-    // timeoutMs 0 has no deadline: it settles after its one read.
-    if (timeoutMs > 0) this.deadlines.add(call, () => this.fail(call, call.timeoutError()));
+    // timeoutMs 0 has no deadline: it ends after its one read.
+    if (timeoutMs > 0) this.deadlines.add(call);
     if (this.listening) this.schedule();
     else this.startListening();
     return promise;
@@ -176,7 +181,7 @@ export class Waiters {
     );
   }
 
-  /** Issues a batch on the next turn of the event loop, so the calls of one burst share it. */
+  /** Issues batches on the next turn of the event loop, so the calls of one burst share them. */
   private schedule(): void {
     if (this.flushQueued || !this.listening || this.closedWith || !this.mayIssue()) return;
     this.flushQueued = true;
@@ -191,7 +196,7 @@ export class Waiters {
   }
 
   private mayIssue(): boolean {
-    if (this.toRead.size === 0) return false;
+    if (this.toRead.size === 0 || this.closedWith) return false;
     return this.readsInFlight === 0 || (this.readsInFlight < MAX_READS_IN_FLIGHT && this.toRead.size >= READ_BATCH);
   }
 
@@ -218,34 +223,40 @@ export class Waiters {
       return;
     }
     this.readsInFlight--;
+    // Absent from the answer: exists, not finished. Only these need a walk over every id.
     for (const id of ids) {
-      const slots = this.byId.get(id);
-      if (slots === undefined) continue;
       const e = found.get(id);
-      if (e) {
-        this.byId.delete(id);
-        for (const s of slots) {
-          if (!s.seen) {
-            s.seen = true;
-            s.call.unread--;
-          }
-          if (s.call.fill(s.index, e)) this.deadlines.settled(s.call);
-          else this.endIfOnce(s.call);
-        }
-      } else if (e === null) {
-        for (const s of slots.slice()) {
-          if (s.seen || s.after >= batchNo) continue;
-          s.seen = true;
-          s.call.unread--;
-          this.endIfOnce(s.call);
-        }
-      } else {
-        for (const s of slots.slice()) {
-          if (!s.seen && s.after < batchNo) this.fail(s.call, new RhythmError(`no execution with id ${id}`));
-        }
-      }
+      if (e === undefined) this.sawUnfinished(id, batchNo);
+      else if (e === null) this.sawMissing(id, batchNo);
+      else this.sawFinished(id, e);
     }
     this.schedule();
+  }
+
+  private sawFinished(id: string, e: Execution): void {
+    let s = this.byId.get(id);
+    this.byId.delete(id);
+    for (; s; s = s.next) {
+      const call = s.call;
+      if (!s.seen) call.unread--;
+      if (call.fill(s.index, e)) this.deadlines.settled(call);
+      else this.endIfOnce(call);
+    }
+  }
+
+  private sawUnfinished(id: string, batchNo: number): void {
+    for (let s = this.byId.get(id); s; s = s.next) {
+      if (s.seen || s.after >= batchNo || s.call.settled) continue;
+      s.seen = true;
+      s.call.unread--;
+      this.endIfOnce(s.call);
+    }
+  }
+
+  private sawMissing(id: string, batchNo: number): void {
+    for (let s = this.byId.get(id); s; s = s.next) {
+      if (!s.seen && s.after < batchNo && !s.call.settled) this.fail(s.call, new RhythmError(`no execution with id ${id}`));
+    }
   }
 
   /** A call with timeoutMs 0 ends once each of its ids was read once. */
@@ -256,9 +267,11 @@ export class Waiters {
   private readFailed(ids: string[], err: unknown): void {
     const retry = isConnectionError(err) && !this.closedWith;
     const calls = new Set<Call>();
-    for (const id of ids) for (const s of this.byId.get(id) ?? []) if (!retry || s.call.timeoutMs === 0) calls.add(s.call);
+    for (const id of ids) {
+      for (let s = this.byId.get(id); s; s = s.next) if (!retry || s.call.timeoutMs === 0) calls.add(s.call);
+    }
     // A call that may not wait (timeoutMs 0), or an error that would only repeat, ends the call.
-    for (const call of calls) if (!call.settled) this.fail(call, err);
+    for (const call of calls) this.fail(call, err);
     if (!retry) return;
     setTimeout(() => {
       for (const id of ids) if (this.byId.has(id)) this.toRead.add(id);
@@ -269,29 +282,31 @@ export class Waiters {
   /** Rejects a call and forgets its unfinished ids. */
   private fail(call: Call, err: unknown): void {
     if (call.settled) return;
-    call.fail(err);
+    call.reject(err);
     this.deadlines.settled(call);
     for (let i = 0; i < call.ids.length; i++) {
-      if (call.results[i] !== undefined) continue;
+      if (call.isFilled(i)) continue;
       const id = call.ids[i]!;
-      const slots = this.byId.get(id);
-      if (slots === undefined) continue;
-      const left = slots.filter((s) => s.call !== call);
-      if (left.length === 0) this.byId.delete(id);
-      else if (left.length !== slots.length) this.byId.set(id, left);
+      // Unlinked in place: an unlinked slot keeps its `next`, so a walk standing on it goes on.
+      let head = this.byId.get(id);
+      while (head && head.call === call) head = head.next;
+      if (!head) {
+        this.byId.delete(id);
+        continue;
+      }
+      this.byId.set(id, head);
+      for (let prev = head; prev.next; ) {
+        if (prev.next.call === call) prev.next = prev.next.next;
+        else prev = prev.next;
+      }
     }
   }
 
   private liveCalls(): Set<Call> {
     const calls = new Set<Call>();
-    for (const slots of this.byId.values()) for (const s of slots) calls.add(s.call);
+    for (const head of this.byId.values()) for (let s: Slot | undefined = head; s; s = s.next) calls.add(s.call);
     return calls;
   }
-}
-
-interface Timed {
-  call: Call;
-  expire: () => void;
 }
 
 /**
@@ -301,21 +316,23 @@ interface Timed {
  * the live ones, so memory follows the pending calls.
  */
 class Deadlines {
-  private readonly queues = new Map<number, { items: Timed[]; head: number }>();
+  private readonly queues = new Map<number, { calls: Call[]; head: number }>();
   private live = 0;
   private settledSinceSweep = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
 
-  add(call: Call, expire: () => void): void {
+  constructor(private readonly expire: (call: Call) => void) {}
+
+  add(call: Call): void {
     let q = this.queues.get(call.timeoutMs);
-    if (!q) this.queues.set(call.timeoutMs, (q = { items: [], head: 0 }));
-    q.items.push({ call, expire });
+    if (!q) this.queues.set(call.timeoutMs, (q = { calls: [], head: 0 }));
+    q.calls.push(call);
     this.live++;
     if (call.deadline < this.timerAt) this.arm(call.deadline);
   }
 
-  /** A call with a deadline settled (resolved, rejected or expired). */
+  /** A call settled (resolved, rejected or expired). */
   settled(call: Call): void {
     if (call.timeoutMs === 0) return;
     if (--this.live === 0) return this.clear();
@@ -333,9 +350,9 @@ class Deadlines {
 
   private sweep(): void {
     for (const [timeoutMs, q] of this.queues) {
-      const items = q.items.slice(q.head).filter((t) => !t.call.settled);
-      if (items.length === 0) this.queues.delete(timeoutMs);
-      else this.queues.set(timeoutMs, { items, head: 0 });
+      const calls = q.calls.slice(q.head).filter((c) => !c.settled);
+      if (calls.length === 0) this.queues.delete(timeoutMs);
+      else this.queues.set(timeoutMs, { calls, head: 0 });
     }
     this.settledSinceSweep = 0;
   }
@@ -351,23 +368,23 @@ class Deadlines {
     this.timer = undefined;
     this.timerAt = Number.POSITIVE_INFINITY;
     const now = performance.now();
-    const due: Timed[] = [];
+    const due: Call[] = [];
     for (const q of this.queues.values()) {
-      while (q.head < q.items.length) {
-        const t = q.items[q.head]!;
-        if (!t.call.settled && t.call.deadline > now) break;
+      while (q.head < q.calls.length) {
+        const c = q.calls[q.head]!;
+        if (!c.settled && c.deadline > now) break;
         q.head++;
-        if (!t.call.settled) due.push(t);
+        if (!c.settled) due.push(c);
       }
     }
-    // Expired outside the loop: each expiry settles a call, which may sweep the queues.
-    for (const t of due) if (!t.call.settled) t.expire();
+    // Expired after the walk: each expiry settles a call, which may sweep the queues.
+    for (const c of due) if (!c.settled) this.expire(c);
     if (this.live === 0) return;
     let next = Number.POSITIVE_INFINITY;
     for (const [timeoutMs, q] of this.queues) {
-      while (q.head < q.items.length && q.items[q.head]!.call.settled) q.head++;
-      if (q.head === q.items.length) this.queues.delete(timeoutMs);
-      else next = Math.min(next, q.items[q.head]!.call.deadline);
+      while (q.head < q.calls.length && q.calls[q.head]!.settled) q.head++;
+      if (q.head === q.calls.length) this.queues.delete(timeoutMs);
+      else next = Math.min(next, q.calls[q.head]!.deadline);
     }
     if (next < Number.POSITIVE_INFINITY) this.arm(next);
   }
