@@ -22,6 +22,8 @@ import type { Execution } from './types.js';
 const RETRY_READ_MS = 500;
 /** Most ids in one read statement. */
 export const READ_BATCH = 1_000;
+/** Least time between the starts of consecutive reads, unless a whole batch is waiting. */
+const READ_WINDOW_MS = 20;
 /** Statements in flight at once: a second only when a whole batch is waiting behind the first. */
 const MAX_READS_IN_FLIGHT = 2;
 
@@ -97,6 +99,7 @@ export class Waiters {
   private readsInFlight = 0;
   private batchesIssued = 0;
   private flushQueued = false;
+  private lastReadAt = Number.NEGATIVE_INFINITY;
   private listening = false;
   private subscribed = false;
   private starting: Promise<void> | undefined;
@@ -181,19 +184,29 @@ export class Waiters {
     );
   }
 
-  /** Issues batches on the next turn of the event loop, so the calls of one burst share them. */
+  /**
+   * Issues batches on the next turn of the event loop, so the calls of one burst share them.
+   * While reads follow one another, a batch starts at most every READ_WINDOW_MS (unless a
+   * whole batch is waiting), so a stream of completions is read in a few large statements,
+   * not one per notification; a quiet Waiters reads at once.
+   */
   private schedule(): void {
-    if (this.flushQueued || !this.listening || this.closedWith || !this.mayIssue()) return;
+    if (this.flushQueued || !this.listening || !this.mayIssue()) return;
     this.flushQueued = true;
-    setImmediate(() => {
-      this.flushQueued = false;
-      while (this.mayIssue()) {
-        const batch = this.takeBatch();
-        if (batch.length === 0) break;
-        void this.readBatch(batch);
-      }
-    });
+    const wait = this.toRead.size >= READ_BATCH ? 0 : this.lastReadAt + READ_WINDOW_MS - performance.now();
+    if (wait > 0) setTimeout(this.flush, wait);
+    else setImmediate(this.flush);
   }
+
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    while (this.mayIssue()) {
+      const batch = this.takeBatch();
+      if (batch.length === 0) break;
+      this.lastReadAt = performance.now();
+      void this.readBatch(batch);
+    }
+  };
 
   private mayIssue(): boolean {
     if (this.toRead.size === 0 || this.closedWith) return false;

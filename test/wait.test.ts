@@ -197,3 +197,64 @@ describe('wait()', () => {
     await expect(other.wait(id, { timeoutMs: 30_000 })).rejects.toThrow();
   });
 });
+
+describe('waitMany()', () => {
+  it('returns the executions in the order of the ids, duplicates included, once all have finished', async () => {
+    const ids = await r.enqueueMany([0, 1, 2].map((i) => ({ name: 'quick', payload: i, options: { queue: Q } })));
+    const gated = await r.enqueue('gated', { key: 'many' }, { queue: Q });
+    const order = [ids[2]!, gated, ids[0]!, ids[2]!, ids[1]!];
+    const waiting = r.waitMany(order, { timeoutMs: 10_000 });
+    await gate('many').started.promise;
+    expect(await isSettled(waiting)).toBe(false); // one of them is still running
+    gate('many').release.resolve();
+    const done = await waiting;
+    expect(done.map((e) => e.id)).toEqual(order);
+    expect(done.map((e) => e.result)).toEqual([{ echo: 2 }, { released: 'many' }, { echo: 0 }, { echo: 2 }, { echo: 1 }]);
+    for (const e of done) expect(e.status).toBe('completed');
+    // The real stored rows: what get() returns for each.
+    for (const e of done) expect(e).toEqual(await r.get(e.id));
+  });
+
+  it('an empty list resolves with an empty list', async () => {
+    expect(await r.waitMany([])).toEqual([]);
+  });
+
+  it('rejects naming an id that does not exist', async () => {
+    const [id] = await r.enqueueMany([{ name: 'quick', payload: 'x', options: { queue: Q } }]);
+    await expect(r.waitMany([id!, '987654322'], { timeoutMs: 10_000 })).rejects.toThrow(/no execution with id 987654322/);
+  });
+
+  it('rejects with WaitTimeoutError saying how many had not finished, and which first', async () => {
+    const [done] = await r.enqueueMany([{ name: 'quick', payload: 'y', options: { queue: Q } }]);
+    await r.wait(done!, { timeoutMs: 10_000 });
+    const stuck = await r.enqueueMany([1, 2].map((i) => ({ name: 'nobody-serves', payload: i, options: { queue: Q } })));
+    const err = await r.waitMany([done!, stuck[1]!, stuck[0]!], { timeoutMs: 200 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WaitTimeoutError);
+    expect((err as Error).message).toBe(`2 of 3 executions did not finish within 200 ms (the first in order: ${stuck[1]})`);
+    for (const id of stuck) expect(await r.cancel(id)).toBe(true);
+  });
+
+  it('with timeoutMs 0 reads once: resolves if all have finished, else rejects at once', async () => {
+    const ids = await r.enqueueMany([1, 2].map((i) => ({ name: 'quick', payload: i, options: { queue: Q } })));
+    await r.waitMany(ids, { timeoutMs: 10_000 });
+    expect((await r.waitMany(ids, { timeoutMs: 0 })).map((e) => e.id)).toEqual(ids);
+    expect((await r.wait(ids[0]!, { timeoutMs: 0 })).id).toBe(ids[0]);
+
+    const stuck = await r.enqueue('nobody-serves', {}, { queue: Q });
+    await expect(r.waitMany([ids[0]!, stuck], { timeoutMs: 0 })).rejects.toThrow(WaitTimeoutError);
+    await expect(r.wait(stuck, { timeoutMs: 0 })).rejects.toThrow(`execution ${stuck} did not finish within 0 ms`);
+    expect(await r.cancel(stuck)).toBe(true);
+  });
+
+  it('a waitMany and a wait on the same id each get the execution', async () => {
+    const id = await r.enqueue('gated', { key: 'shared' }, { queue: Q });
+    const one = r.wait(id, { timeoutMs: 10_000 });
+    const many = r.waitMany([id, id], { timeoutMs: 10_000 });
+    await gate('shared').started.promise;
+    gate('shared').release.resolve();
+    const [e, [e1, e2]] = await Promise.all([one, many]);
+    expect(e).toMatchObject({ id, status: 'completed', result: { released: 'shared' } });
+    expect(e1).toEqual(e);
+    expect(e2).toEqual(e);
+  });
+});
