@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm, RhythmError, WaitTimeoutError, Worker } from 'rhythm';
-import { deferred, freshRhythm, isSettled, type TestDatabase } from './helpers.js';
+import { countWaitReads, deferred, freshRhythm, isSettled, type TestDatabase } from './helpers.js';
 
 const Q = 'waited';
 let db: TestDatabase;
@@ -19,26 +19,6 @@ function gate(key: string) {
   let g = gates.get(key);
   if (!g) gates.set(key, (g = { started: deferred(), release: deferred() }));
   return g;
-}
-
-/**
- * Counts wait()'s read statements: the queries on a Rhythm's wait pool (a private member,
- * created here if no wait has yet; the calls pass through unchanged).
- */
-function countQueries(rh: Rhythm) {
-  const internals = rh as unknown as { waitersFor(): unknown; waitPool: { query: (...args: unknown[]) => unknown } };
-  internals.waitersFor();
-  const pool = internals.waitPool;
-  const original = pool.query;
-  const first = deferred<Promise<unknown>>();
-  const state = { calls: 0, first: first.promise };
-  pool.query = function (this: unknown, ...args: unknown[]) {
-    state.calls++;
-    const result = original.apply(this, args);
-    if (state.calls === 1) first.resolve(Promise.resolve(result).catch(() => undefined));
-    return result;
-  };
-  return { state, restore: () => (pool.query = original) };
 }
 
 beforeAll(async () => {
@@ -71,7 +51,7 @@ describe('wait()', () => {
   it('resolves on the done notification from another process: one read to start, one after the NOTIFY, no polling', async () => {
     const id = await r.enqueue('gated', { key: 'a' }, { queue: Q });
     await gate('a').started.promise; // the task is running on the other Rhythm
-    const counter = countQueries(r);
+    const counter = countWaitReads(r);
     try {
       const waiting = r.wait(id, { timeoutMs: 10_000 });
       await (await counter.state.first); // wait()'s own first read has completed...
@@ -90,7 +70,7 @@ describe('wait()', () => {
 
   it('with timeoutMs rejects with WaitTimeoutError for a task nobody serves, having read it only once', async () => {
     const id = await r.enqueue('nobody-serves', {}, { queue: Q });
-    const counter = countQueries(r);
+    const counter = countWaitReads(r);
     const started = Date.now();
     try {
       const err = await r.wait(id, { timeoutMs: 1_000 }).then(
@@ -113,7 +93,7 @@ describe('wait()', () => {
   it('resolves at once with an execution that had already finished', async () => {
     const id = await r.enqueue('quick', 1, { queue: Q });
     const first = await r.wait(id, { timeoutMs: 10_000 });
-    const counter = countQueries(r);
+    const counter = countWaitReads(r);
     try {
       const again = await r.wait(id, { timeoutMs: 10_000 });
       expect(again).toEqual(first);
@@ -174,7 +154,7 @@ describe('wait()', () => {
   it('a wait() still pending at shutdown() settles (rejects) by the time shutdown resolves', async () => {
     const other = await Rhythm.init({ databaseUrl: db.url });
     const id = await other.enqueue('nobody-serves', {}, { queue: Q });
-    const counter = countQueries(other);
+    const counter = countWaitReads(other);
     // The outcome is observed from the start, so the rejection is never unhandled.
     const outcome = other.wait(id, { timeoutMs: 30_000 }).then(
       () => 'resolved' as const,
