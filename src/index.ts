@@ -15,6 +15,7 @@ export type {
   TaskHandler,
   EnqueueOptions,
   EnqueueItem,
+  WaitOptions,
   Execution,
   ExecutionStatus,
   TaskErrorInfo,

@@ -21,7 +21,7 @@ import { Waiters } from './wait.js';
 import { encodeJson } from './json.js';
 import { RhythmError, RhythmValidationError } from './errors.js';
 import { MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkInt, checkKnownKeys, checkQueueName, checkSchemaName, checkTaskName, describe } from './validate.js';
-import type { EnqueueItem, EnqueueOptions, Execution } from './types.js';
+import type { EnqueueItem, EnqueueOptions, Execution, WaitOptions } from './types.js';
 
 export interface RhythmOptions {
   /** Postgres URL; default RHYTHM_DATABASE_URL, then DATABASE_URL. */
@@ -233,7 +233,7 @@ export class Rhythm implements WorkerHost {
    * timeoutMs (default 60 s) passes first, counted from this call; with timeoutMs 0 it reads
    * the execution once and rejects at once if it has not finished.
    */
-  wait<R = unknown, P = unknown>(id: string, options: { timeoutMs?: number } = {}): Promise<Execution<R, P>> {
+  wait<R = unknown, P = unknown>(id: string, options: WaitOptions = {}): Promise<Execution<R, P>> {
     // Not an async function: one promise per call instead of two (waits come by the thousand).
     let waiters: Waiters;
     let timeoutMs: number;
@@ -253,7 +253,7 @@ export class Rhythm implements WorkerHost {
    * timeoutMs (default 60 s, for the whole call) passes, and with a RhythmError if an id does
    * not exist. timeoutMs 0 reads each once, as for wait().
    */
-  async waitMany<R = unknown, P = unknown>(ids: string[], options: { timeoutMs?: number } = {}): Promise<Execution<R, P>[]> {
+  async waitMany<R = unknown, P = unknown>(ids: readonly string[], options: WaitOptions = {}): Promise<Execution<R, P>[]> {
     if (!Array.isArray(ids)) throw new RhythmValidationError(`waitMany expects an array of execution ids, got ${describe(ids)}`);
     for (let i = 0; i < ids.length; i++) {
       if (!(i in ids)) throw new RhythmValidationError(`waitMany id ${i} is missing (the array has a hole there)`);
