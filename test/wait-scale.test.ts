@@ -13,6 +13,7 @@ import { Rhythm, WaitTimeoutError, Worker } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { countWaitReads, deferred } from './helpers.js';
+import { fromBinaryTime } from '../dist/src/sql/finished.js';
 
 const Q = 'wait-scale';
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -97,6 +98,30 @@ describe('wait() at scale', () => {
       for (const c of held) c.release();
       await r.shutdown();
     }
+  });
+});
+
+describe('wait() reads what get() reads', () => {
+  it('timestamps in binary form become the Dates pg makes of their text, from 4713 BC to the year 200,000', async () => {
+    const times = [
+      '2000-01-01 00:00:00+00', '1999-12-31 23:59:59.999999+00', '1999-12-31 23:59:59.9995+00', '1970-01-01 00:00:00.0005+00',
+      '1969-12-31 23:59:59.000001+00', '2024-02-29 12:34:56.789123+00', '2024-06-01 00:00:00.001+02', '2099-12-31 23:59:59.999999+00',
+      '2200-01-01 00:00:00.5+00', '9999-12-31 23:59:59.999999+00', '200000-01-01 00:00:00.123456+00', '0001-01-01 00:00:00.25+00',
+      '0001-12-31 23:59:59.999+00 BC', '4713-01-01 00:00:00+00 BC', 'now',
+    ];
+    const res = await rw.pool.query(`SELECT t, encode(timestamptz_send(t), 'hex') AS hex FROM unnest($1::timestamptz[]) AS t`, [times]);
+    expect(res.rows).toHaveLength(times.length);
+    for (const row of res.rows) expect([row.hex, fromBinaryTime(row.hex)]).toEqual([row.hex, row.t]);
+  });
+
+  it('a waited execution equals get() of it, with times before 2000 too', async () => {
+    const runAt = new Date('1999-12-31T23:59:59.999Z');
+    const id = await rw.enqueue('quick', { deep: [1, { x: 'é' }] }, { queue: Q, runAt, priority: 3 });
+    const e = await rw.wait(id, { timeoutMs: 30_000 });
+    expect(e).toMatchObject({ id, status: 'completed', result: { echo: { deep: [1, { x: 'é' }] } }, priority: 3, runAt });
+    expect(e).toEqual(await rw.get(id));
+    const [again] = await rw.waitMany([id]);
+    expect(again).toEqual(e);
   });
 });
 

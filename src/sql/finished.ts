@@ -1,7 +1,12 @@
 /**
  * The read behind wait(): for many ids at once, the executions that have finished (whole)
  * and the ids that do not exist. Unfinished executions return no row at all, so a read made
- * while most waited tasks are still queued costs the client nothing per task.
+ * while most waited tasks are still queued costs nothing per task on either side.
+ *
+ * Finished rows are read back by the thousand, so their cost per row matters: they come as
+ * arrays (no object per row to build and throw away), and their timestamps in binary form
+ * (microseconds since 2000-01-01, as hex), which costs Postgres a third of what its text form
+ * does and the client less to turn into a Date. The values are the same as `get` returns.
  *
  * A finished execution has no work_queue row (settle and cancel delete it in the statement
  * that sets the final status), so its own columns are what `get` returns for it.
@@ -9,12 +14,14 @@
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
 import type { Execution } from '../types.js';
-import { toExecution } from './get.js';
+
+const binaryTime = (column: string) => `encode(timestamptz_send(${column}), 'hex')`;
 
 /** Takes distinct ids as one array literal (text), which costs far less to build than a bound array. */
 const finishedStatement = statement('finished', (n) => `
-SELECT i.id::text AS id, e.kind, e.name, e.queue, e.status, e.payload, e.result, e.error, e.priority, e.attempts,
-       e.max_attempts, e.parent_id, e.created_at, e.run_at, e.started_at, e.finished_at
+SELECT i.id::text, e.kind, e.name, e.queue, e.status, e.payload, e.result, e.error, e.priority, e.attempts,
+       e.max_attempts, e.parent_id::text, ${binaryTime('e.created_at')}, ${binaryTime('e.run_at')},
+       ${binaryTime('e.started_at')}, ${binaryTime('e.finished_at')}
 FROM unnest($1::bigint[]) AS i(id)
 LEFT JOIN ${n.executions} e ON e.id = i.id
 WHERE e.id IS NULL OR e.status IN ('completed', 'failed', 'cancelled')`);
@@ -24,8 +31,52 @@ export type FinishedRead = Map<string, Execution | null>;
 
 /** `ids` must be distinct positive integers (as strings). */
 export async function readFinished(db: Queryable, n: SchemaNames, ids: readonly string[]): Promise<FinishedRead> {
-  const res = await db.query({ ...finishedStatement(n), values: [`{${ids.join(',')}}`] });
+  const res = await db.query({ ...finishedStatement(n), values: [`{${ids.join(',')}}`], rowMode: 'array' });
   const found: FinishedRead = new Map();
-  for (const r of res.rows) found.set(r.id, r.kind === null ? null : toExecution(r));
+  for (const r of res.rows as unknown[][]) {
+    const id = r[0] as string;
+    if (r[1] === null) {
+      found.set(id, null);
+      continue;
+    }
+    found.set(id, {
+      id,
+      kind: r[1] as Execution['kind'],
+      name: r[2] as string,
+      queue: r[3] as string,
+      status: r[4] as Execution['status'],
+      payload: r[5],
+      result: r[6],
+      error: r[7] as Execution['error'],
+      priority: r[8] as number,
+      attempts: r[9] as number,
+      maxAttempts: r[10] as number,
+      parentId: r[11] as string | null,
+      createdAt: fromBinaryTime(r[12] as string),
+      runAt: fromBinaryTime(r[13] as string),
+      startedAt: r[14] === null ? null : fromBinaryTime(r[14] as string),
+      finishedAt: r[15] === null ? null : fromBinaryTime(r[15] as string),
+    });
+  }
   return found;
+}
+
+/** 2000-01-01T00:00:00Z, Postgres' epoch, in Unix milliseconds. */
+const PG_EPOCH_MS = 946_684_800_000;
+
+/**
+ * A timestamptz's binary form (signed 64-bit microseconds since 2000-01-01 UTC, as 16 hex
+ * digits) as a Date, its microseconds dropped as pg's own parser drops them (towards the past).
+ */
+export function fromBinaryTime(hex: string): Date {
+  // From 2000 until the 22nd century the value is below 2^52 (its first three digits are
+  // 0): exact as a plain number. Anything else takes the exact, slower BigInt path.
+  if (hex.startsWith('000')) {
+    const us = Number.parseInt(hex, 16);
+    return new Date(PG_EPOCH_MS + (us - (us % 1000)) / 1000);
+  }
+  const us = BigInt.asIntN(64, BigInt(`0x${hex}`));
+  let ms = us / 1000n; // truncates towards zero
+  if (ms * 1000n > us) ms -= 1n;
+  return new Date(PG_EPOCH_MS + Number(ms));
 }
