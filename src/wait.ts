@@ -236,11 +236,10 @@ export class Waiters {
       return;
     }
     this.readsInFlight--;
-    // Absent from the answer: exists, not finished. Only these need a walk over every id.
     for (const id of ids) {
       const e = found.get(id);
-      if (e === undefined) this.sawUnfinished(id, batchNo);
-      else if (e === null) this.sawMissing(id, batchNo);
+      if (e === undefined) this.sawMissing(id, batchNo);
+      else if (e === null) this.sawUnfinished(id, batchNo);
       else this.sawFinished(id, e);
     }
     this.schedule();

@@ -1,7 +1,7 @@
 /**
- * The read behind wait(): for many ids at once, the executions that have finished (whole)
- * and the ids that do not exist. Unfinished executions return no row at all, so a read made
- * while most waited tasks are still queued costs nothing per task on either side.
+ * The read behind wait(): for many ids at once, the executions that have finished (whole),
+ * and which of the others exist. Unfinished executions return their id alone, so a read made
+ * while most waited tasks are still queued moves no payloads.
  *
  * Finished rows are read back by the thousand, so their cost per row matters: they come as
  * arrays (no object per row to build and throw away), and their timestamps in binary form
@@ -17,16 +17,23 @@ import type { Execution } from '../types.js';
 
 const binaryTime = (column: string) => `encode(timestamptz_send(${column}), 'hex')`;
 
-/** Takes distinct ids as one array literal (text), which costs far less to build than a bound array. */
+/**
+ * `id = ANY(...)` lets Postgres fetch the rows in heap order (a bitmap scan), several times
+ * cheaper per row than a join probing the index once per id. Ids are passed as one array
+ * literal (text), which costs far less to build than a bound array.
+ */
 const finishedStatement = statement('finished', (n) => `
-SELECT i.id::text, e.kind, e.name, e.queue, e.status, e.payload, e.result, e.error, e.priority, e.attempts,
-       e.max_attempts, e.parent_id::text, ${binaryTime('e.created_at')}, ${binaryTime('e.run_at')},
-       ${binaryTime('e.started_at')}, ${binaryTime('e.finished_at')}
-FROM unnest($1::bigint[]) AS i(id)
-LEFT JOIN ${n.executions} e ON e.id = i.id
-WHERE e.id IS NULL OR e.status IN ('completed', 'failed', 'cancelled')`);
+SELECT e.id::text, f.*
+FROM ${n.executions} e
+LEFT JOIN LATERAL (
+  SELECT e.kind, e.name, e.queue, e.status, e.payload, e.result, e.error, e.priority, e.attempts,
+         e.max_attempts, e.parent_id::text, ${binaryTime('e.created_at')}, ${binaryTime('e.run_at')},
+         ${binaryTime('e.started_at')}, ${binaryTime('e.finished_at')}
+  WHERE e.status IN ('completed', 'failed', 'cancelled')
+) f ON true
+WHERE e.id = ANY($1::bigint[])`);
 
-/** Each finished id with its execution, each id that does not exist with null; unfinished ids are absent. */
+/** Each finished id with its execution, each unfinished one with null; ids that do not exist are absent. */
 export type FinishedRead = Map<string, Execution | null>;
 
 /** `ids` must be distinct positive integers (as strings). */
