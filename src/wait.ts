@@ -101,7 +101,6 @@ export class Waiters {
   private flushQueued = false;
   private lastReadAt = Number.NEGATIVE_INFINITY;
   private listening = false;
-  private subscribed = false;
   private starting: Promise<void> | undefined;
   private closedWith: Error | undefined;
 
@@ -156,23 +155,21 @@ export class Waiters {
   private startListening(): void {
     this.starting ??= this.listen().then(
       (listener) => {
-        if (!this.subscribed) {
-          this.subscribed = true;
-          listener.on('done', (ids) => {
-            let hit = false;
-            for (const id of ids) {
-              if (this.byId.has(id)) {
-                this.toRead.add(id);
-                hit = true;
-              }
+        // Runs once: a successful start is kept for good (pg-listen reconnects by itself).
+        listener.on('done', (ids) => {
+          let hit = false;
+          for (const id of ids) {
+            if (this.byId.has(id)) {
+              this.toRead.add(id);
+              hit = true;
             }
-            if (hit) this.schedule();
-          });
-          listener.on('reconnect', () => {
-            for (const id of this.byId.keys()) this.toRead.add(id);
-            this.schedule();
-          });
-        }
+          }
+          if (hit) this.schedule();
+        });
+        listener.on('reconnect', () => {
+          for (const id of this.byId.keys()) this.toRead.add(id);
+          this.schedule();
+        });
         this.listening = true;
         this.schedule();
       },
