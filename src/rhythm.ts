@@ -498,7 +498,8 @@ function checkWaitOptions(what: string, options: unknown): number {
 }
 
 function checkId(id: unknown): asserts id is string {
-  if (typeof id !== 'string' || !ID.test(id) || BigInt(id) > BIGINT_MAX) {
+  // Only a 19-digit id can exceed a bigint (waits check ids by the thousand: no BigInt for the others).
+  if (typeof id !== 'string' || !ID.test(id) || (id.length === 19 && BigInt(id) > BIGINT_MAX)) {
     throw new RhythmValidationError(`invalid execution id ${describe(id)}: ids are positive integers, given as strings`);
   }
 }
