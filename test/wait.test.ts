@@ -145,6 +145,34 @@ describe('wait()', () => {
     expect(await long).toMatchObject({ status: 'completed', result: { released: 'c' } });
   });
 
+  it('waits with different timeouts each end at their own, and a longer one stays pending', async () => {
+    const ids = await r.enqueueMany([1, 2, 3, 4].map((i) => ({ name: 'nobody-serves', payload: i, options: { queue: Q } })));
+    const timeouts = [300, 100, 200, 100];
+    const long = r.wait(ids[0]!, { timeoutMs: 20_000 });
+    const errors = await Promise.all(ids.map((id, i) => r.wait(id, { timeoutMs: timeouts[i] }).catch((e: unknown) => e)));
+    errors.forEach((err, i) => {
+      expect(err).toBeInstanceOf(WaitTimeoutError);
+      expect((err as Error).message).toBe(`execution ${ids[i]} did not finish within ${timeouts[i]} ms`);
+    });
+    expect(await isSettled(long)).toBe(false);
+    expect(await rw.cancel(ids[0]!)).toBe(true);
+    expect(await long).toMatchObject({ id: ids[0], status: 'cancelled' });
+    for (const id of ids.slice(1)) expect(await r.cancel(id)).toBe(true);
+  });
+
+  it('a pending wait still times out after thousands of others resolved around it', async () => {
+    const stuck = await r.enqueue('nobody-serves', {}, { queue: Q });
+    const pending = r.wait(stuck, { timeoutMs: 5_000 }).catch((e: unknown) => e);
+    // Thousands of deadlines come and go (and are swept) while it waits: it must not be lost with them.
+    const ids = await r.enqueueMany(Array.from({ length: 3_000 }, (_, i) => ({ name: 'quick', payload: i, options: { queue: Q } })));
+    const done = await Promise.all(ids.map((id, i) => r.wait(id, { timeoutMs: i % 2 === 0 ? 30_000 : 60_000 })));
+    expect(done.every((e) => e.status === 'completed')).toBe(true);
+    const err = await pending;
+    expect(err).toBeInstanceOf(WaitTimeoutError);
+    expect((err as Error).message).toContain(stuck);
+    expect(await r.cancel(stuck)).toBe(true);
+  });
+
   it('waits for hundreds of executions at once', async () => {
     const ids = await r.enqueueMany(Array.from({ length: 300 }, (_, i) => ({ name: 'quick', payload: i, options: { queue: Q } })));
     const done = await Promise.all(ids.map((id) => r.wait(id, { timeoutMs: 15_000 })));
