@@ -34,7 +34,8 @@ export function checkStorableText(what: string, text: string): void {
 
 /** An execution id: a positive bigint, as a string. */
 export function checkId(id: unknown): asserts id is string {
-  if (typeof id !== 'string' || !ID.test(id) || BigInt(id) > BIGINT_MAX) {
+  // Only a 19-digit id can exceed a bigint (waits check ids by the thousand: no BigInt for the others).
+  if (typeof id !== 'string' || !ID.test(id) || (id.length === 19 && BigInt(id) > BIGINT_MAX)) {
     throw new RhythmValidationError(`invalid execution id ${describe(id)}: ids are positive integers, given as strings`);
   }
 }
