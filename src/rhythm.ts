@@ -5,6 +5,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { createLogger, maskUrl } from './logger.js';
+import { handleShutdownSignals } from './lifecycle/signals.js';
 import { schemaNames, type SchemaNames } from './db/schema.js';
 import { migrate } from './db/migrate.js';
 import { configuredDatabaseUrl } from './db/local.js';
@@ -35,7 +36,7 @@ export interface RhythmOptions {
   logger?: Logger;
   /** Retry delay after a failed attempt: base * 2^(attempt-1), capped at max, with jitter (default 1 s, 1 h). */
   retryBackoff?: { baseMs?: number; maxMs?: number };
-  /** Call shutdown() on SIGTERM/SIGINT (a second SIGINT forces a fast stop), then exit. Default false. */
+  /** Call shutdown() on SIGTERM/SIGINT, then exit; a second signal forces a fast stop (exit 130). Default false. */
   handleSignals?: boolean;
   /** Most bytes of one payload's JSON (default 16 MiB): larger ones are refused at enqueue. */
   maxPayloadBytes?: number;
@@ -143,7 +144,10 @@ export class Rhythm implements WorkerHost {
     });
     for (const p of [this.pool, this.leasePool]) {
       // (pg attaches the whole client to the error: log only what helps.)
-      p.on('error', (err: Error & { code?: string }) => this.log.warn({ error: err.message, code: err.code }, 'idle database connection lost'));
+      // While closing, a connection the server ends (it may be stopping too) is expected, not news.
+      p.on('error', (err: Error & { code?: string }) => {
+        this.log[this.shuttingDown ? 'debug' : 'warn']({ error: err.message, code: err.code }, 'idle database connection lost');
+      });
     }
   }
 
@@ -275,7 +279,12 @@ export class Rhythm implements WorkerHost {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.shuttingDown ??= (async () => {
+    if (this.shuttingDown) {
+      // A forced stop asked for during a graceful one (a second signal): the workers' stop escalates.
+      if (options.force) for (const w of this.workers) void w.stop({ timeoutMs, force: true });
+      return this.shuttingDown;
+    }
+    this.shuttingDown = (async () => {
       this.log.info({ timeoutMs }, 'shutting down');
       await Promise.all([...this.workers].map((w) => w.stop({ timeoutMs, force: options.force })));
       await this.internalWorker?.stop();
@@ -352,35 +361,8 @@ export class Rhythm implements WorkerHost {
   }
 
   private installSignalHandlers(): void {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals++;
-      if (signals === 1) {
-        this.log.info({ signal }, 'signal received: shutting down gracefully (send SIGINT again to force)');
-        this.shutdown().then(
-          () => {
-            this.log.info('graceful shutdown complete; exiting');
-            process.exit(0);
-          },
-          (err) => {
-            this.log.error({ err }, 'shutdown failed; exiting');
-            process.exit(1);
-          },
-        );
-      } else {
-        this.log.warn({ signal }, 'second signal: forcing a fast stop (in-flight tasks aborted and handed back)');
-        Promise.all([...this.workers].map((w) => w.stop({ timeoutMs: 0, force: true }))).finally(() => {
-          this.log.warn('forced stop complete; exiting');
-          process.exit(130);
-        });
-      }
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-    this.removeSignalHandlers = () => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-    };
+    const signals = handleShutdownSignals({ log: this.log, shutdown: (o) => this.shutdown(o) });
+    this.removeSignalHandlers = () => signals.dispose();
   }
 }
 

@@ -8,6 +8,7 @@ import type { Rhythm } from '../rhythm.js';
 import type { LocalDatabase } from '../db/local.js';
 import type { Settings } from './config.js';
 import { maskUrl } from '../logger.js';
+import type { StopOptions } from '../lifecycle/signals.js';
 
 export function createCliLogger(level: string): Logger {
   // Synchronous writes: nothing is lost when the command exits right after logging.
@@ -18,7 +19,7 @@ export interface Session {
   r: Rhythm;
   db: LocalDatabase;
   /** Shuts Rhythm down (workers, internal worker, pool), then stops the embedded server if this process started it. */
-  close(options?: { timeoutMs?: number }): Promise<void>;
+  close(options?: StopOptions): Promise<void>;
 }
 
 /** A runtime failure (exit code 1) with a message fit for the terminal. */
@@ -75,13 +76,8 @@ export async function openSession(settings: Settings, log: Logger, options: { au
     r,
     db,
     close(o = {}) {
-      closing ??= (async () => {
-        try {
-          await r.shutdown(o);
-        } finally {
-          await db.embedded?.stop();
-        }
-      })();
+      const down = r.shutdown(o); // again while closing: a forced stop escalates
+      closing ??= down.finally(() => db.embedded?.stop());
       return closing;
     },
   };

@@ -6,13 +6,11 @@
  * started is stopped. A second signal forces a fast stop (exit code 130).
  */
 import type { Worker } from '../../worker.js';
+import { handleShutdownSignals } from '../../lifecycle/signals.js';
 import { schemaReady } from '../../sql/status.js';
 import { loadTaskFolder, selectTasks, type TaskModule } from '../tasks.js';
 import { openSession, CliError, type Session } from '../runtime.js';
 import { CONNECTION_FLAGS, WORKER_FLAGS, WORKER_SETTINGS, CONNECTION_SETTINGS, type Command, type CommandContext } from '../command.js';
-
-/** After a second signal: the handlers' abort grace (5 s), plus a little for the hand-backs. */
-const FORCED_EXIT_MS = 7_000;
 
 interface QueuePlan {
   queue: string;
@@ -52,50 +50,37 @@ async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' |
     );
   }
 
-  // Signals are handled from here on, so one arriving during startup is not lost.
-  const workers: Worker[] = [];
-  let signal: NodeJS.Signals | undefined;
-  let forced = false;
-  let requestStop!: () => void;
-  const stopRequested = new Promise<'stop'>((resolve) => (requestStop = () => resolve('stop')));
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (signal === undefined) {
-      signal = sig;
-      log.info({ signal: sig, shutdownTimeoutMs: s.shutdownTimeout }, 'signal received: shutting down gracefully (send it again to force a fast stop)');
-      requestStop();
-    } else if (!forced) {
-      forced = true;
-      log.warn({ signal: sig }, 'second signal: forcing a fast stop (in-flight tasks are aborted and handed back)');
-      // force: outcomes the database cannot take now (it is down) are given up, not retried;
-      // their leases expire and recovery runs those tasks again.
-      for (const w of workers) void w.stop({ timeoutMs: 0, force: true });
-      // Whatever still waits on the database after the handlers' grace (a statement on a
-      // silent connection, a pool that cannot close) must not keep us: exit anyway.
-      setTimeout(() => {
-        log.error({ afterMs: FORCED_EXIT_MS }, 'forced stop did not finish in time; exiting now');
-        void session?.db.embedded?.stop(); // signalled now; the server stops on its own
-        process.exit(130);
-      }, FORCED_EXIT_MS).unref();
-    }
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-
+  // Signals are handled from here on, so one arriving during startup is not lost: the stop
+  // waits for the session being opened, then closes it.
   let session: Session | undefined;
-  let failure: unknown;
+  let opening: Promise<Session | undefined> | undefined;
+  let exitCode!: (code: number) => void;
+  const stopped = new Promise<number>((resolve) => (exitCode = resolve));
+  const signals = handleShutdownSignals({
+    log,
+    timeoutMs: s.shutdownTimeout,
+    shutdown: async (o) => (await opening?.catch(() => undefined))?.close(o),
+    exit: exitCode,
+    // signalled now; the server stops on its own
+    beforeForcedExit: () => void session?.db.embedded?.stop(),
+  });
+
+  const workers: Worker[] = [];
   const runs: Promise<void>[] = [];
   try {
-    session = await openSession(s, log, { autoMigrate: s.autoMigrate });
+    const opened = openSession(s, log, { autoMigrate: s.autoMigrate });
+    opening = opened;
+    session = await opened;
     const { Worker } = await import('../../worker.js');
     const { r } = session;
     if (!(await schemaReady(r.pool, r.names))) {
       throw new CliError(`schema ${JSON.stringify(r.names.schema)} has no Rhythm tables: run \`rhythm migrate\` (or start without --no-migrate)`);
     }
-    if (signal === undefined && internal) {
+    if (signals.signal === undefined && internal) {
       await r.startInternalWorker({ tickMs: s.tick, retentionMs: s.retention });
       log.info({ tickMs: s.tick, retentionMs: s.retention }, 'internal worker started');
     }
-    if (signal === undefined) {
+    if (signals.signal === undefined) {
       for (const p of plan) {
         const w = new Worker(r, {
           queue: p.queue,
@@ -119,26 +104,25 @@ async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' |
         { schema: r.names.schema, queues: plan.map((p) => p.queue), internalWorker: internal },
         `rhythm ${kind} running; stop with SIGTERM or SIGINT`,
       );
-      const outcome = await Promise.race([stopRequested, ...(runs.length > 0 ? [Promise.all(runs).then(() => 'ended' as const)] : [])]);
-      if (outcome === 'ended') throw new CliError('the workers stopped on their own');
     }
+    const ended = runs.length > 0 ? Promise.all(runs).then(() => 'ended' as const) : new Promise<never>(() => undefined);
+    const outcome = await Promise.race([stopped, ended]);
+    if (outcome === 'ended' && signals.signal === undefined) throw new CliError('the workers stopped on their own');
+    // A signal: the shared handler stops everything and settles `stopped` with the exit code.
+    return await stopped;
   } catch (err) {
-    failure = err;
+    if (signals.signal !== undefined) return await stopped;
     log.error({ err }, `rhythm ${kind} failed; shutting down`);
-  } finally {
     try {
-      await session?.close({ timeoutMs: s.shutdownTimeout });
+      await (session ?? (await opening?.catch(() => undefined)))?.close({ timeoutMs: s.shutdownTimeout });
       await Promise.allSettled(runs);
-    } catch (err) {
-      failure ??= err;
-      log.error({ err }, 'shutdown failed');
+    } catch (closeErr) {
+      log.error({ err: closeErr }, 'shutdown failed');
     }
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+    throw err;
+  } finally {
+    signals.dispose();
   }
-  if (failure !== undefined) throw failure;
-  log.info({ signal }, forced ? 'forced stop complete' : 'graceful shutdown complete');
-  return forced ? 130 : 0;
 }
 
 export const workerCommand: Command = {
