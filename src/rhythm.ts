@@ -8,7 +8,7 @@ import { createLogger, maskUrl } from './logger.js';
 import { handleShutdownSignals } from './lifecycle/signals.js';
 import { schemaNames, type SchemaNames } from './db/schema.js';
 import { migrate } from './db/migrate.js';
-import { configuredDatabaseUrl } from './db/local.js';
+import { environmentOrDefault } from './config/resolve.js';
 import { createPool, DEFAULT_TIMEOUTS, type ConnectionTimeouts } from './db/connections.js';
 import { inTransaction } from './db/transaction.js';
 import { Listener } from './db/listener.js';
@@ -26,13 +26,13 @@ import type { EnqueueItem, EnqueueOptions, Execution } from './types.js';
 export interface RhythmOptions {
   /** Postgres URL; default RHYTHM_DATABASE_URL, then DATABASE_URL. */
   databaseUrl?: string;
-  /** Schema holding Rhythm's tables (default "rhythm"); several apps can share a database. */
+  /** Schema holding Rhythm's tables (default RHYTHM_SCHEMA, else "rhythm"); several apps can share a database. */
   schema?: string;
   /** Apply pending migrations at init (default true). */
   autoMigrate?: boolean;
   /** Connections in the pool (default 10). */
   poolSize?: number;
-  /** A pino logger; default: pino at RHYTHM_LOG_LEVEL (default "info"). */
+  /** A pino logger; default: pino on stdout at RHYTHM_LOG_LEVEL (default "info"), human-readable on a terminal (RHYTHM_LOG_FORMAT). */
   logger?: Logger;
   /** Retry delay after a failed attempt: base * 2^(attempt-1), capped at max, with jitter (default 1 s, 1 h). */
   retryBackoff?: { baseMs?: number; maxMs?: number };
@@ -117,7 +117,7 @@ export class Rhythm implements WorkerHost {
   private removeSignalHandlers: (() => void) | undefined;
 
   private constructor(readonly databaseUrl: string, options: RhythmOptions) {
-    this.names = schemaNames(options.schema ?? process.env.RHYTHM_SCHEMA ?? 'rhythm');
+    this.names = schemaNames(options.schema ?? environmentOrDefault('schema'));
     this.log = options.logger ?? createLogger();
     this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
     this.backoff = {
@@ -370,12 +370,12 @@ export class Rhythm implements WorkerHost {
 function checkInitOptions(options: RhythmOptions): string {
   checkKnownKeys('Rhythm.init', options, INIT_OPTIONS);
   // An explicit value, even null, is what the caller meant: it is checked, not replaced by the environment.
-  const url: unknown = options.databaseUrl !== undefined ? options.databaseUrl : configuredDatabaseUrl();
-  const from = options.databaseUrl !== undefined ? 'option databaseUrl' : process.env.RHYTHM_DATABASE_URL !== undefined ? 'RHYTHM_DATABASE_URL' : 'DATABASE_URL';
+  // The environment's value is checked as it is read, naming its variable.
+  if (options.databaseUrl !== undefined) checkDatabaseUrl('option databaseUrl', options.databaseUrl);
+  const url = options.databaseUrl ?? environmentOrDefault('databaseUrl');
   if (url === undefined) {
     throw new RhythmValidationError('no database configured: pass databaseUrl to Rhythm.init, or set RHYTHM_DATABASE_URL or DATABASE_URL');
   }
-  checkDatabaseUrl(from, url);
   if (options.schema !== undefined) checkSchemaName(options.schema);
   checkBool('autoMigrate', options.autoMigrate);
   checkBool('handleSignals', options.handleSignals);

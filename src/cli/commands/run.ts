@@ -9,8 +9,9 @@ import type { Worker } from '../../worker.js';
 import { handleShutdownSignals } from '../../lifecycle/signals.js';
 import { schemaReady } from '../../sql/status.js';
 import { loadTaskFolder, selectTasks, type TaskModule } from '../tasks.js';
-import { openSession, CliError, type Session } from '../runtime.js';
-import { CONNECTION_FLAGS, WORKER_FLAGS, WORKER_SETTINGS, CONNECTION_SETTINGS, type Command, type CommandContext } from '../command.js';
+import { openSession, type Session } from '../runtime.js';
+import { CliError } from '../errors.js';
+import { WORKER_SETTINGS, CONNECTION_SETTINGS, type Command, type CommandContext } from '../command.js';
 
 interface QueuePlan {
   queue: string;
@@ -20,7 +21,7 @@ interface QueuePlan {
 }
 
 async function planQueues(ctx: CommandContext): Promise<QueuePlan[]> {
-  const s = ctx.resolved.settings;
+  const s = ctx.settings;
   const modules = await loadTaskFolder(s.tasks, ctx.where('tasks'));
   return s.queues.map((q) => ({
     queue: q.name,
@@ -32,7 +33,7 @@ async function planQueues(ctx: CommandContext): Promise<QueuePlan[]> {
 }
 
 async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' | 'scheduler'): Promise<number> {
-  const s = ctx.resolved.settings;
+  const s = ctx.settings;
   const log = ctx.log;
   const internal = kind !== 'worker' || s.internalWorker;
   const plan = kind === 'scheduler' ? [] : await planQueues(ctx);
@@ -125,31 +126,38 @@ async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' |
   }
 }
 
+const SIGNALS = `Runs until SIGTERM or SIGINT, then shuts down gracefully: no new claims, in-flight tasks finish (up to --shutdown-timeout), the rest are handed back. A second signal forces a fast stop (exit code 130).`;
+
 export const workerCommand: Command = {
   name: 'worker',
-  flags: { ...CONNECTION_FLAGS, ...WORKER_FLAGS, 'internal-worker': { type: 'boolean' } },
-  positionals: 0,
+  summary: 'serve queues with the task modules of a folder (add --internal-worker to also schedule)',
+  description: `Serves one or more queues with the task modules of a folder. Each queue has its own thread pool: \`--queue default:2 --queue high-cpu:8\`.
+
+${SIGNALS}`,
   settings: [...WORKER_SETTINGS, 'internalWorker'],
+  epilog: `Examples:
+  rhythm worker --tasks dist/tasks --queue default:4
+  rhythm worker --tasks dist/tasks --queue high-cpu:8 --only sha256-chain
+  rhythm worker --tasks dist/tasks --queue ml-tasks:1 --queue default:2 --internal-worker`,
   run: (ctx) => runUntilSignalled(ctx, 'worker'),
 };
 
 export const startCommand: Command = {
   name: 'start',
-  flags: { ...CONNECTION_FLAGS, ...WORKER_FLAGS },
-  positionals: 0,
+  summary: 'one process for everything: internal worker + workers (the unified pattern)',
+  description: `The unified process: the internal worker plus workers for the configured queues, in one process (same as \`rhythm worker --internal-worker\`).
+
+${SIGNALS}`,
   settings: WORKER_SETTINGS,
+  epilog: `Example:
+  rhythm start --tasks dist/tasks --queue default:2 --queue high-cpu:2`,
   run: (ctx) => runUntilSignalled(ctx, 'start'),
 };
 
 export const schedulerCommand: Command = {
   name: 'scheduler',
-  flags: {
-    ...CONNECTION_FLAGS,
-    tick: { type: 'string' },
-    retention: { type: 'string' },
-    'no-migrate': { type: 'boolean' },
-  },
-  positionals: 0,
+  summary: 'run only the internal worker: delays, retries, lease recovery, pruning',
+  description: `Runs the internal worker alone (the split-scheduler pattern): moves due delayed tasks and retries into their queues, recovers tasks whose worker died (expired leases), and prunes old history. Safe to run in several processes at once (every statement uses SKIP LOCKED). Runs until SIGTERM or SIGINT.`,
   settings: [...CONNECTION_SETTINGS, 'autoMigrate', 'tick', 'retention'],
   run: (ctx) => runUntilSignalled(ctx, 'scheduler'),
 };
