@@ -59,7 +59,7 @@ function settingOption(command: Command, key: SettingKey): Option {
 
 interface Built {
   program: Program;
-  /** Help and version text commander produced. */
+  /** The help text commander wrote. */
   out: () => string;
 }
 
@@ -88,8 +88,8 @@ function build(run: (command: Command, cmd: Program) => Promise<void>): Built {
     for (const option of command.options ?? []) cmd.addOption(option);
     for (const key of command.settings) cmd.addOption(settingOption(command, key));
     cmd.addOption(new Option('--config <file>', `config file (default: ${CONFIG_FILE_NAMES[0]!.replace('.json', '.{json,mjs,js,cjs,ts}')} in the working folder, env: ${CONFIG_ENV})`).helpGroup(GROUPS.connection));
-    const after = [command.settings.some((k) => SETTINGS[k].flag.includes('<duration>')) || command.options?.some((o) => o.flags.includes('<duration>')) ? DURATIONS : '', command.epilog ?? '']
-      .filter((t) => t !== '');
+    const flags = [...command.settings.map((k) => SETTINGS[k].flag), ...(command.options ?? []).map((o) => o.flags)];
+    const after = [flags.some((f) => f.includes('<duration>')) ? DURATIONS : undefined, command.epilog].filter((t) => t !== undefined);
     if (after.length > 0) cmd.addHelpText('after', `\n${after.join('\n\n')}`);
     cmd.action(async function (this: Program) {
       await run(command, this);
