@@ -7,7 +7,8 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
-import { handleShutdownSignals, type ShutdownSignalOptions, type StopOptions } from '../src/lifecycle/signals.js';
+import { handleShutdownSignals, type ShutdownSignalOptions } from '../src/lifecycle/signals.js';
+import type { ShutdownOptions } from '../src/rhythm.js';
 
 const log = pino({ level: 'silent' });
 let dispose: (() => void) | undefined;
@@ -27,7 +28,7 @@ function install(options: Omit<ShutdownSignalOptions, 'log'>) {
 
 describe('shutdown signals', () => {
   it('first signal: a graceful stop with the configured time limit, then exit 0', async () => {
-    const calls: StopOptions[] = [];
+    const calls: ShutdownOptions[] = [];
     const exit = vi.fn();
     const { signals, send } = install({ shutdown: async (o) => void calls.push(o), exit, timeoutMs: 1_234 });
     send('SIGTERM');
@@ -45,7 +46,7 @@ describe('shutdown signals', () => {
   });
 
   it('second signal: shutdown({ timeoutMs: 0, force: true }), then exit 130, once', async () => {
-    const calls: StopOptions[] = [];
+    const calls: ShutdownOptions[] = [];
     let finishGraceful!: () => void;
     const graceful = new Promise<void>((resolve) => (finishGraceful = resolve));
     const exit = vi.fn();

@@ -4,17 +4,16 @@
  */
 import type { Logger } from 'pino';
 import { CliError } from './errors.js';
-import type { Rhythm } from '../rhythm.js';
+import type { Rhythm, ShutdownOptions } from '../rhythm.js';
 import type { LocalDatabase } from '../db/local.js';
 import type { Settings } from '../config/settings.js';
 import { maskUrl } from '../logger.js';
-import type { StopOptions } from '../lifecycle/signals.js';
 
 export interface Session {
   r: Rhythm;
   db: LocalDatabase;
   /** Shuts Rhythm down (workers, internal worker, pool), then stops the embedded server if this process started it. */
-  close(options?: StopOptions): Promise<void>;
+  close(options?: ShutdownOptions): Promise<void>;
 }
 
 /** For an error that is a timeout: what it means and which flag sets the limit. */

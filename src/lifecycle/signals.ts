@@ -12,19 +12,15 @@
  *   backstop timer ends the process with 130 anyway: a second signal always stops it.
  */
 import type { Logger } from 'pino';
-
-export interface StopOptions {
-  timeoutMs?: number;
-  force?: boolean;
-}
+import type { ShutdownOptions } from '../rhythm.js';
 
 /** After a second signal: the handlers' abort grace (5 s), plus a little for the hand-backs. */
-export const FORCED_EXIT_MS = 7_000;
+const FORCED_EXIT_MS = 7_000;
 
 export interface ShutdownSignalOptions {
   log: Logger;
   /** Stops everything; called again with `{ timeoutMs: 0, force: true }` on a second signal. */
-  shutdown(options: StopOptions): Promise<void>;
+  shutdown(options: ShutdownOptions): Promise<void>;
   /** The graceful stop's time limit (undefined: shutdown()'s own default). */
   timeoutMs?: number;
   /** Ends the process once the stop settled; default process.exit. */
