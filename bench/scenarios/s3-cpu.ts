@@ -26,8 +26,8 @@ export function steps(o: BenchContext['opts']): number {
 
 /**
  * Nanoseconds per sha256 round on this thread: the fastest of many short timings. Each is
- * ~0.1 ms, short enough that some run undisturbed even on a crowded machine (timings of ~1 ms
- * were all preempted under a load of ~25 on 2 cores and calibrated 20x too slow).
+ * ~0.1 ms, short enough that some run undisturbed even on a crowded machine (the fastest of 25
+ * timings of ~1 ms once came out 20x too slow under a load average of ~25 on 2 cores).
  */
 export async function calibrate(): Promise<number> {
   const { default: sha } = (await import(SHA_MODULE.href)) as { default: (p: { rounds: number; seed?: string }) => unknown };
