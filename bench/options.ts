@@ -86,7 +86,7 @@ table and writes JSON + SVG to bench/results/. See bench/README.md.
   --scale-n N              tasks in scenario 6 (default 50000; quick 5000)
   --scale-procs 1,2,4      worker processes in scenario 6
   --out DIR                results folder (default bench/results)
-  --data-dir DIR           embedded Postgres data folder (default <tmp>/rhythm-bench/pgdata)
+  --data-dir DIR           embedded Postgres data folder (default <tmp>/rhythm-bench/pgdata-<checkout>)
   --database-url URL       use this Postgres (default DATABASE_URL, else embedded)
   --pg-setting k=v         extra setting for the embedded server (repeatable)
   --no-progress            no progress output on stderr
