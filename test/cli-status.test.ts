@@ -2,7 +2,6 @@
  * `rhythm status` against known table contents, plus get, cancel, migrate and the graceful
  * hand-back of a running task when a worker gets SIGTERM.
  */
-import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
