@@ -44,9 +44,6 @@ export interface ThreadPoolOptions {
 }
 
 class SentBatch {
-  readonly controller = new AbortController();
-  /** Runs in this batch being killed: their thread is terminated on purpose. */
-  killed?: Map<ThreadRun, AbortReason>;
   constructor(readonly runs: ThreadRun[]) {}
 }
 
@@ -102,7 +99,7 @@ export class ThreadPool implements Executor {
   private flushScheduled = false;
   private closed = false;
 
-  constructor(modules: ReadonlyMap<string, string>, private readonly options: ThreadPoolOptions, private readonly log: Logger) {
+  constructor(modules: ReadonlyMap<string, string>, options: ThreadPoolOptions, private readonly log: Logger) {
     const buffer = createFlags(options.slots);
     this.flags = viewFlags(buffer, options.slots);
     this.ints = this.flags.ints;
@@ -186,10 +183,11 @@ export class ThreadPool implements Executor {
     // Finished on its thread, its result on the way: nothing to stop.
     if (Atomics.load(this.ints, stateIndex(run.slot)) !== stateWord(run.ticket, RUNNING)) return;
     const thread = Atomics.load(this.ints, threadIndex(run.slot));
-    if (thread !== 0) this.killedThreads.add(thread);
-    const batch = run.batch!;
-    (batch.killed ??= new Map()).set(run, reason);
-    batch.controller.abort(abortError(reason, KILLED_DETAIL));
+    this.killedThreads.add(thread);
+    this.resolve(run, failed(abortError(reason, KILLED_DETAIL)));
+    // Piscina replaces the thread, and fails the batches it held: see batchFailed. (Not an
+    // AbortSignal per batch: Piscina gives a thread only one abortable task at a time.)
+    void this.piscina.threads.find((w) => w.threadId === thread)?.terminate();
   }
 
   /** Takes back a run no thread has started; false if one has (or it is done). */
@@ -281,23 +279,22 @@ export class ThreadPool implements Executor {
   }
 
   /**
-   * With nothing left to send and fewer batches out than threads, some thread is idle (the
-   * balancer gives each thread an equal count): give it half of the tasks still waiting
-   * inside the other threads.
+   * With nothing left to send and a thread idle, give it half of the tasks still waiting
+   * inside the others (the last of them: their thread would reach them last).
    */
   private balance(): void {
-    const idle = this.options.threads - this.sent.size;
-    if (idle <= 0 || this.waiting > 0 || this.closed) return;
+    if (this.waiting > 0 || this.closed || this.sent.size === 0) return;
+    const idle = this.piscina.idleThreads;
+    if (idle === 0) return;
     const waitingInThreads: ThreadRun[] = [];
     for (const batch of this.sent) {
       for (const run of batch.runs) {
         if (run.batch === batch && !run.done && Atomics.load(this.ints, stateIndex(run.slot)) === stateWord(run.ticket, QUEUED)) waitingInThreads.push(run);
       }
     }
-    if (waitingInThreads.length < 2) return;
-    // The last ones: a thread reaches them last.
+    if (waitingInThreads.length === 0) return;
     const moved: ThreadRun[] = [];
-    for (const run of waitingInThreads.slice(waitingInThreads.length - Math.floor(waitingInThreads.length / 2))) {
+    for (const run of waitingInThreads.slice(Math.floor(waitingInThreads.length / 2))) {
       const queued = stateWord(run.ticket, QUEUED);
       const ticket = (this.tickets[run.slot]! + 1) & TICKET_MASK;
       if (Atomics.compareExchange(this.ints, stateIndex(run.slot), queued, stateWord(ticket, QUEUED)) !== queued) continue;
@@ -336,7 +333,7 @@ export class ThreadPool implements Executor {
       r.hooks.handedOff();
     }
     this.piscina
-      .run(message, { signal: batch.controller.signal })
+      .run(message)
       .then(
         (out) => this.received(batch, out),
         (err) => this.batchFailed(batch, err),
@@ -371,7 +368,6 @@ export class ThreadPool implements Executor {
    * alone, since we cannot tell which one was.
    */
   private batchFailed(batch: SentBatch, err: unknown): void {
-    for (const [run, reason] of batch.killed ?? []) this.resolve(run, failed(abortError(reason, KILLED_DETAIL)));
     const unfinished = batch.runs.filter((r) => r.batch === batch && !r.done);
     if (unfinished.length === 0) return;
     if (this.closed) {
