@@ -13,7 +13,7 @@
  *     state: (ticket << 2) | QUEUED/RUNNING/DONE/WITHDRAWN. The ticket changes every time
  *       the slot is handed out or its task is sent again, so a thread that finds a different
  *       ticket than its batch names knows the task is no longer its to run.
- *     threadId of the thread that ran it
+ *     threadId of the thread that claimed it (0 before)
  * Float64 per slot, after the Int32 words: when the handler started (epoch ms), 0 before.
  */
 export const CANCEL_GEN = 0;

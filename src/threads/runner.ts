@@ -60,34 +60,30 @@ function claim(batch: ThreadBatch, i: number): boolean {
   const slot = batch.slot[i]!;
   const queued = stateWord(batch.ticket[i]!, QUEUED);
   if (Atomics.compareExchange(flags, stateIndex(slot), queued, stateWord(batch.ticket[i]!, RUNNING)) !== queued) return false;
-  startedAt[slot] = epochNow();
-  // Stored after the start time: the main thread reads this word first, then the time.
   Atomics.store(flags, threadIndex(slot), threadId);
   return true;
 }
 
 /** Runs task i of the batch; returns a promise only if it has to wait (a module load, an async handler). */
 function runTask(batch: ThreadBatch, i: number, id: string, payload: unknown, out: ThreadResults): Promise<void> | undefined {
-  // Claimed before its module loads: a module that kills the thread as it loads is this task's fault.
+  const module = data.modules[batch.task[i]!]!;
+  const handler = handlers.get(module);
+  // Another task is loading the module: wait, unclaimed (still the pool's to give elsewhere).
+  const loading = handler === undefined ? loads.get(module) : undefined;
+  if (loading) return loading.then(() => runTask(batch, i, id, payload, out));
   if (!claim(batch, i)) {
     out.status[i] = SKIPPED;
     return undefined;
   }
-  const module = data.modules[batch.task[i]!]!;
-  const handler = handlers.get(module);
-  if (handler === undefined) {
-    let loading = loads.get(module);
-    if (loading === undefined) {
-      loading = loadHandler(module).then((h) => {
-        handlers.set(module, h);
-        loads.delete(module);
-        return h;
-      });
-      loads.set(module, loading);
-    }
-    return loading.then((h) => runClaimed(batch, i, id, payload, out, h));
-  }
-  return runClaimed(batch, i, id, payload, out, handler);
+  if (handler !== undefined) return runClaimed(batch, i, id, payload, out, handler);
+  // Claimed before its module loads: a module that kills the thread as it loads is this task's fault.
+  const load = loadHandler(module).then((h) => {
+    handlers.set(module, h);
+    loads.delete(module);
+    return h;
+  });
+  loads.set(module, load);
+  return load.then((h) => runClaimed(batch, i, id, payload, out, h));
 }
 
 function runClaimed(batch: ThreadBatch, i: number, id: string, payload: unknown, out: ThreadResults, handler: TaskHandler | Error): Promise<void> | undefined {
@@ -97,6 +93,7 @@ function runClaimed(batch: ThreadBatch, i: number, id: string, payload: unknown,
   const code = Atomics.load(flags, abortIndex(slot));
   // Asked to stop before it started (cancelled or timed out while queued): do not start it.
   if (code !== 0) return record(out, batch, i, failed(abortError(ABORT_REASONS[code]!)), 0);
+  startedAt[slot] = epochNow();
   const started = performance.now();
   const controller = new AbortController();
   const ctx: TaskContext = {

@@ -159,10 +159,9 @@ export class ThreadPool implements Executor {
 
   /** The handler's start time, once a thread has started it. */
   startedAt(run: ThreadRun): number | undefined {
-    // The thread stores the time before its id: read the id first.
-    if (Atomics.load(this.ints, threadIndex(run.slot)) === 0) return undefined;
-    if (Atomics.load(this.ints, stateIndex(run.slot)) >>> 2 !== run.ticket) return undefined;
-    return this.flags.startedAt[run.slot];
+    const at = this.flags.startedAt[run.slot]!;
+    if (at === 0 || Atomics.load(this.ints, stateIndex(run.slot)) >>> 2 !== run.ticket) return undefined;
+    return at;
   }
 
   abort(run: ThreadRun, reason: AbortReason): void {
