@@ -40,6 +40,6 @@ export interface ThreadResults {
   retryable: Uint8Array;
   /** The result JSON if it succeeded, the error JSON if it failed. */
   texts: string[];
-  /** Handler run time, to size later batches. */
+  /** Thread time the handler took (for an async one, until it returned its promise), to size later batches. */
   ms: Float64Array;
 }

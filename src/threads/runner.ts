@@ -122,10 +122,13 @@ function runClaimed(batch: ThreadBatch, i: number, id: string, payload: unknown,
     if (typeof (value as PromiseLike<unknown> | undefined)?.then !== 'function') {
       return record(out, batch, i, succeeded(value), performance.now() - started);
     }
+    // What the thread spent on it is the synchronous part: while it awaits, the thread runs
+    // others. Batches are sized by that, so waiting tasks (I/O) travel many to a message.
+    const busyMs = performance.now() - started;
     // Promise.resolve: a thenable's own then() may throw or misbehave; it must not escape.
     pending = Promise.resolve(value as PromiseLike<unknown>).then(
-      (v) => record(out, batch, i, succeeded(v), performance.now() - started),
-      (err) => record(out, batch, i, failed(err), performance.now() - started),
+      (v) => record(out, batch, i, succeeded(v), busyMs),
+      (err) => record(out, batch, i, failed(err), busyMs),
     );
   } catch (err) {
     return record(out, batch, i, failed(err), performance.now() - started);
