@@ -15,6 +15,7 @@ import {
 } from './flags.js';
 import { FAILED, SKIPPED, SUCCEEDED, type RunnerData, type ThreadBatch, type ThreadResults } from './protocol.js';
 import type { AttemptResult } from '../dispatcher/executor.js';
+import { ModuleLoadError } from '../errors.js';
 import type { TaskContext, TaskHandler } from '../types.js';
 
 const data = workerData as RunnerData;
@@ -142,15 +143,11 @@ async function loadHandler(url: string): Promise<TaskHandler | Error> {
   try {
     mod = await import(url);
   } catch (err) {
-    const e = new Error(`task module ${url} failed to load: ${(err as Error)?.message ?? err}`, { cause: err });
-    e.name = 'ModuleLoadError';
-    return e;
+    return new ModuleLoadError(`task module ${url} failed to load: ${(err as Error)?.message ?? err}`, { cause: err });
   }
   const handler = typeof mod.default === 'function' ? mod.default : mod.handler;
   if (typeof handler !== 'function') {
-    const e = new Error(`task module ${url} has no handler: export a function as default or as "handler"`);
-    e.name = 'ModuleLoadError';
-    return e;
+    return new ModuleLoadError(`task module ${url} has no handler: export a function as default or as "handler"`);
   }
   return handler as TaskHandler;
 }

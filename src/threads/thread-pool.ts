@@ -23,7 +23,7 @@ import {
 import { SKIPPED, SUCCEEDED, type RunnerData, type ThreadBatch, type ThreadResults } from './protocol.js';
 import type { AttemptResult, AttemptRun, Executor, RunHooks } from '../dispatcher/executor.js';
 import type { ClaimedTask } from '../sql/claim.js';
-import type { AbortReason } from '../errors.js';
+import { ThreadCrashError, type AbortReason } from '../errors.js';
 import type { Logger } from 'pino';
 import type { ResourceLimits } from 'node:worker_threads';
 
@@ -384,9 +384,7 @@ export class ThreadPool implements Executor {
       const thread = Atomics.load(this.ints, threadIndex(run.slot));
       if (thread !== 0 && !this.killedThreads.has(thread) && this.countRunningAtDeath(thread) === 1) {
         const e = err instanceof Error ? err : new Error(String(err));
-        const crash = new Error(`the thread running this task died: ${e.message}`, { cause: e });
-        crash.name = 'ThreadCrashError';
-        this.resolve(run, failed(crash));
+        this.resolve(run, failed(new ThreadCrashError(`the thread running this task died: ${e.message}`, { cause: e })));
       } else {
         alone.push(run);
       }
