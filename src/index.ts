@@ -36,6 +36,7 @@ export type {
   TaskHandler,
   EnqueueOptions,
   EnqueueItem,
+  WaitOptions,
   Execution,
   ExecutionStatus,
   TaskErrorInfo,

@@ -1,14 +1,15 @@
 /**
- * The Rhythm application: a connection pool on one schema, the producer API (enqueue, get,
- * wait), the admin API (status, list, retry, cancel), the internal worker, and the lifecycle
- * of every Worker created on it.
+ * The Rhythm application: its connection pools on one schema, the producer API (enqueue, get,
+ * wait, waitMany), the admin API (status, list, retry, cancel), the internal worker, and the
+ * lifecycle of every Worker created on it.
  */
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { createLogger, maskUrl } from './logger.js';
+import { handleShutdownSignals } from './lifecycle/signals.js';
 import { schemaNames, type SchemaNames } from './db/schema.js';
 import { migrate } from './db/migrate.js';
-import { configuredDatabaseUrl } from './db/local.js';
+import { environmentOrDefault } from './config/resolve.js';
 import { createPool, DEFAULT_TIMEOUTS, type ConnectionTimeouts } from './db/connections.js';
 import { inTransaction } from './db/transaction.js';
 import { Listener } from './db/listener.js';
@@ -23,30 +24,31 @@ import {
   type CancelResult, type ExecutionFilter, type ExecutionPage, type ListOptions, type RetryOptions, type RetryResult, type StatusOptions, type StatusReport,
 } from './admin.js';
 import { controlStatus, pauseQueue, resumeQueue, setQueueRateLimit, type ControlStatus, type RateLimit } from './sql/controls.js';
+import { readFinished } from './sql/finished.js';
 import type { Backoff } from './sql/settle.js';
 import { InternalWorker, type InternalWorkerOptions } from './internal/internal-worker.js';
 import { Waiters } from './wait.js';
 import { encodeJson } from './json.js';
-import { CancelledError, RhythmError, RhythmValidationError, WaitTimeoutError, systemErrorJson } from './errors.js';
+import { CancelledError, RhythmError, RhythmValidationError, systemErrorJson } from './errors.js';
 import {
   MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkGroup, checkId, checkInt, checkKnownKeys, checkQueueName, checkRateLimit, checkSchemaName, checkTaskName, describe,
 } from './validate.js';
-import type { EnqueueItem, EnqueueOptions, Execution } from './types.js';
+import type { EnqueueItem, EnqueueOptions, Execution, WaitOptions } from './types.js';
 
 export interface RhythmOptions {
   /** Postgres URL; default RHYTHM_DATABASE_URL, then DATABASE_URL. */
   databaseUrl?: string;
-  /** Schema holding Rhythm's tables (default "rhythm"); several apps can share a database. */
+  /** Schema holding Rhythm's tables (default RHYTHM_SCHEMA, else "rhythm"); several apps can share a database. */
   schema?: string;
   /** Apply pending migrations at init (default true). */
   autoMigrate?: boolean;
   /** Connections in the pool (default 10). */
   poolSize?: number;
-  /** A pino logger; default: pino at RHYTHM_LOG_LEVEL (default "info"). */
+  /** A pino logger; default: pino on stdout at RHYTHM_LOG_LEVEL (default "info"), human-readable on a terminal (RHYTHM_LOG_FORMAT). */
   logger?: Logger;
   /** Retry delay after a failed attempt: base * 2^(attempt-1), capped at max, with jitter (default 1 s, 1 h). */
   retryBackoff?: { baseMs?: number; maxMs?: number };
-  /** Call shutdown() on SIGTERM/SIGINT (a second SIGINT forces a fast stop), then exit. Default false. */
+  /** Call shutdown() on SIGTERM/SIGINT, then exit; a second signal forces a fast stop (exit 130). Default false. */
   handleSignals?: boolean;
   /** Most bytes of one payload's JSON (default 16 MiB): larger ones are refused at enqueue. */
   maxPayloadBytes?: number;
@@ -101,6 +103,8 @@ const ENQUEUE_CHUNK_CHARS = 16 * 1024 * 1024;
 const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 /** jsonb's own limit on one value. */
 const JSONB_MAX_BYTES = 268_435_455;
+/** Connections for wait()'s batched reads (opened on the first wait). */
+const WAIT_POOL_SIZE = 2;
 
 export class Rhythm implements WorkerHost {
   /** @internal The connection pool; the admin API (status, list, retry, cancel) covers what callers need. */
@@ -120,14 +124,22 @@ export class Rhythm implements WorkerHost {
   /** Connect and statement timeouts of every connection (see db/connections.ts). */
   readonly timeouts: ConnectionTimeouts;
   private listening: Promise<Listener> | undefined;
-  private waiters: Promise<Waiters> | undefined;
+  /** wait() and waitMany(), created with their pool on the first call. */
+  private waiters: Waiters | undefined;
+  /**
+   * wait()'s reads run here, on connections of their own: a burst of waits must never queue
+   * in front of outcome writes (the main pool) or claims and lease extensions (the lease
+   * pool), or finished tasks would miss their heartbeats and run again. Reads are batched,
+   * so two connections carry any number of waits.
+   */
+  private waitPool: pg.Pool | undefined;
   private internalWorker: InternalWorker | undefined;
   private readonly workers = new Set<{ stop(opts?: ShutdownOptions): Promise<void> }>();
   private shuttingDown: Promise<void> | undefined;
   private removeSignalHandlers: (() => void) | undefined;
 
   private constructor(readonly databaseUrl: string, options: RhythmOptions) {
-    this.names = schemaNames(options.schema ?? process.env.RHYTHM_SCHEMA ?? 'rhythm');
+    this.names = schemaNames(options.schema ?? environmentOrDefault('schema'));
     this.log = options.logger ?? createLogger();
     this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
     this.backoff = {
@@ -154,7 +166,10 @@ export class Rhythm implements WorkerHost {
     });
     for (const p of [this.pool, this.leasePool]) {
       // (pg attaches the whole client to the error: log only what helps.)
-      p.on('error', (err: Error & { code?: string }) => this.log.warn({ error: err.message, code: err.code }, 'idle database connection lost'));
+      // While closing, a connection the server ends (it may be stopping too) is expected, not news.
+      p.on('error', (err: Error & { code?: string }) => {
+        this.log[this.shuttingDown ? 'debug' : 'warn']({ error: err.message, code: err.code }, 'idle database connection lost');
+      });
     }
   }
 
@@ -227,24 +242,46 @@ export class Rhythm implements WorkerHost {
     return (found.get(id) as Execution<R, P> | undefined) ?? null;
   }
 
-  /** Resolves with the execution once it is completed, failed or cancelled (LISTEN/NOTIFY, no polling). */
-  async wait<R = unknown, P = unknown>(id: string, options: { timeoutMs?: number } = {}): Promise<Execution<R, P>> {
-    checkId(id);
-    checkKnownKeys('wait', options, ['timeoutMs']);
-    const timeoutMs = checkInt('timeoutMs', options.timeoutMs, 0) ?? 60_000;
-    if (this.shuttingDown) throw new RhythmError('cannot wait: this Rhythm is shut down');
-    this.waiters ??= (async () => {
+  /**
+   * Resolves with the execution once it is completed, failed or cancelled (LISTEN/NOTIFY, no
+   * polling; concurrent waits share batched reads). Rejects with WaitTimeoutError when
+   * timeoutMs (default 60 s) passes first, counted from this call; with timeoutMs 0 it reads
+   * the execution once and rejects at once if it has not finished.
+   */
+  wait<R = unknown, P = unknown>(id: string, options: WaitOptions = {}): Promise<Execution<R, P>> {
+    // Not an async function: one promise per call instead of two (waits come by the thousand).
+    let waiters: Waiters;
+    let timeoutMs: number;
+    try {
+      checkId(id);
+      timeoutMs = checkWaitOptions('wait', options);
+      waiters = this.waitersFor();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return waiters.wait(id, timeoutMs) as Promise<Execution<R, P>>;
+  }
+
+  /**
+   * Resolves with the executions of these ids, in the same order (duplicates allowed), once
+   * every one has finished. Rejects with WaitTimeoutError naming how many had not when
+   * timeoutMs (default 60 s, for the whole call) passes, and with a RhythmError if an id does
+   * not exist. timeoutMs 0 reads each once, as for wait().
+   */
+  async waitMany<R = unknown, P = unknown>(ids: readonly string[], options: WaitOptions = {}): Promise<Execution<R, P>[]> {
+    if (!Array.isArray(ids)) throw new RhythmValidationError(`waitMany expects an array of execution ids, got ${describe(ids)}`);
+    for (let i = 0; i < ids.length; i++) {
+      if (!(i in ids)) throw new RhythmValidationError(`waitMany id ${i} is missing (the array has a hole there)`);
       try {
-        const l = await this.listener();
-        await l.listenDone();
-        return new Waiters(l, (ids) => getExecutions(this.pool, this.names, ids));
+        checkId(ids[i]);
       } catch (err) {
-        this.waiters = undefined; // the next wait() tries again
+        if (err instanceof RhythmValidationError) throw new RhythmValidationError(`waitMany id ${i}: ${err.message}`);
         throw err;
       }
-    })();
-    const waiters = await this.waiters;
-    return (await waiters.wait(id, timeoutMs, () => new WaitTimeoutError(`execution ${id} did not finish within ${timeoutMs} ms`))) as Execution<R, P>;
+    }
+    const timeoutMs = checkWaitOptions('waitMany', options);
+    // A copy: the caller may change its array while the call is pending.
+    return (await this.waitersFor().waitMany(ids.slice(), timeoutMs)) as Execution<R, P>[];
   }
 
   /**
@@ -360,14 +397,18 @@ export class Rhythm implements WorkerHost {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.shuttingDown ??= (async () => {
+    if (this.shuttingDown) {
+      // A forced stop asked for during a graceful one (a second signal): the workers' stop escalates.
+      if (options.force) for (const w of this.workers) void w.stop({ timeoutMs, force: true });
+      return this.shuttingDown;
+    }
+    this.shuttingDown = (async () => {
       this.log.info({ timeoutMs }, 'shutting down');
       await Promise.all([...this.workers].map((w) => w.stop({ timeoutMs, force: options.force })));
       await this.internalWorker?.stop();
-      const waiters = await this.waiters?.catch(() => undefined);
-      waiters?.close(new RhythmError('Rhythm was shut down while waiting for this execution'));
-      if (this.listening) await (await this.listening).close();
-      await Promise.all([this.pool.end(), this.leasePool.end()]);
+      this.waiters?.close(new RhythmError('Rhythm was shut down while waiting for this execution'));
+      if (this.listening) await (await this.listening.catch(() => undefined))?.close();
+      await Promise.all([this.pool.end(), this.leasePool.end(), this.waitPool?.end()]);
       this.removeSignalHandlers?.();
       this.log.info('shut down');
     })();
@@ -398,6 +439,23 @@ export class Rhythm implements WorkerHost {
     if (this.shuttingDown) throw new RhythmError('cannot start a worker: this Rhythm is shutting down');
     this.workers.add(worker);
     return () => this.workers.delete(worker);
+  }
+
+  private waitersFor(): Waiters {
+    if (this.shuttingDown) throw new RhythmError('cannot wait: this Rhythm is shut down');
+    if (this.waiters) return this.waiters;
+    const pool = createPool(this.databaseUrl, this.timeouts, { max: WAIT_POOL_SIZE, application_name: 'rhythm-wait' });
+    pool.on('error', (err: Error & { code?: string }) => this.log.warn({ error: err.message, code: err.code }, 'idle database connection lost'));
+    this.waitPool = pool;
+    this.waiters = new Waiters(
+      async () => {
+        const l = await this.listener();
+        await l.listenDone();
+        return l;
+      },
+      (ids) => readFinished(pool, this.names, ids),
+    );
+    return this.waiters;
   }
 
   private toRow(name: string, payload: unknown, options: EnqueueOptions, what: string): EnqueueRow {
@@ -438,35 +496,8 @@ export class Rhythm implements WorkerHost {
   }
 
   private installSignalHandlers(): void {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals++;
-      if (signals === 1) {
-        this.log.info({ signal }, 'signal received: shutting down gracefully (send SIGINT again to force)');
-        this.shutdown().then(
-          () => {
-            this.log.info('graceful shutdown complete; exiting');
-            process.exit(0);
-          },
-          (err) => {
-            this.log.error({ err }, 'shutdown failed; exiting');
-            process.exit(1);
-          },
-        );
-      } else {
-        this.log.warn({ signal }, 'second signal: forcing a fast stop (in-flight tasks aborted and handed back)');
-        Promise.all([...this.workers].map((w) => w.stop({ timeoutMs: 0, force: true }))).finally(() => {
-          this.log.warn('forced stop complete; exiting');
-          process.exit(130);
-        });
-      }
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-    this.removeSignalHandlers = () => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-    };
+    const signals = handleShutdownSignals({ log: this.log, shutdown: (o) => this.shutdown(o) });
+    this.removeSignalHandlers = () => signals.dispose();
   }
 }
 
@@ -474,12 +505,12 @@ export class Rhythm implements WorkerHost {
 function checkInitOptions(options: RhythmOptions): string {
   checkKnownKeys('Rhythm.init', options, INIT_OPTIONS);
   // An explicit value, even null, is what the caller meant: it is checked, not replaced by the environment.
-  const url: unknown = options.databaseUrl !== undefined ? options.databaseUrl : configuredDatabaseUrl();
-  const from = options.databaseUrl !== undefined ? 'option databaseUrl' : process.env.RHYTHM_DATABASE_URL !== undefined ? 'RHYTHM_DATABASE_URL' : 'DATABASE_URL';
+  // The environment's value is checked as it is read, naming its variable.
+  if (options.databaseUrl !== undefined) checkDatabaseUrl('option databaseUrl', options.databaseUrl);
+  const url = options.databaseUrl ?? environmentOrDefault('databaseUrl');
   if (url === undefined) {
     throw new RhythmValidationError('no database configured: pass databaseUrl to Rhythm.init, or set RHYTHM_DATABASE_URL or DATABASE_URL');
   }
-  checkDatabaseUrl(from, url);
   if (options.schema !== undefined) checkSchemaName(options.schema);
   checkBool('autoMigrate', options.autoMigrate);
   checkBool('handleSignals', options.handleSignals);
@@ -526,4 +557,10 @@ function chunkRows(rows: EnqueueRow[]): EnqueueRow[][] {
   }
   chunks.push(start === 0 ? rows : rows.slice(start));
   return chunks;
+}
+
+/** wait() and waitMany() options; returns timeoutMs. */
+function checkWaitOptions(what: string, options: unknown): number {
+  checkKnownKeys(what, options, ['timeoutMs']);
+  return checkInt('timeoutMs', (options as { timeoutMs?: unknown }).timeoutMs, 0) ?? 60_000;
 }

@@ -50,6 +50,15 @@ export interface EnqueueOptions {
   client?: pg.ClientBase;
 }
 
+/** Options of `wait()` and `waitMany()`. */
+export interface WaitOptions {
+  /**
+   * Most time to wait, counted from the call (default 60 s): then the call rejects with
+   * WaitTimeoutError, whatever the database is doing. 0 reads once and does not wait.
+   */
+  timeoutMs?: number;
+}
+
 export interface EnqueueItem {
   name: string;
   payload: unknown;

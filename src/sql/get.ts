@@ -1,4 +1,4 @@
-/** Reads executions by id (the public `get`, and `wait` once notified), and maps rows to Executions. */
+/** Reads executions by id (the public `get`), and maps rows to Executions. */
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
 import type { AttemptRecord, Execution, ExecutionStatus, TaskErrorInfo } from '../types.js';
@@ -35,7 +35,7 @@ export interface ExecutionRow {
 }
 
 /** An attempt log entry as stored (jsonb: times are ISO text). */
-interface StoredAttempt {
+export interface StoredAttempt {
   attempt: number;
   startedAt: string | null;
   finishedAt: string;
@@ -63,15 +63,20 @@ export function toExecution(r: ExecutionRow): Execution {
     runAt: r.run_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
-    attemptLog: (r.attempt_log ?? []).map((a) => ({
-      attempt: a.attempt,
-      startedAt: a.startedAt === null ? null : new Date(a.startedAt),
-      finishedAt: new Date(a.finishedAt),
-      workerId: a.workerId,
-      outcome: a.outcome,
-      error: a.error,
-    })),
+    attemptLog: toAttemptLog(r.attempt_log),
   };
+}
+
+/** The attempt log as stored (jsonb, null for none) as the public records. */
+export function toAttemptLog(log: StoredAttempt[] | null): AttemptRecord[] {
+  return (log ?? []).map((a) => ({
+    attempt: a.attempt,
+    startedAt: a.startedAt === null ? null : new Date(a.startedAt),
+    finishedAt: new Date(a.finishedAt),
+    workerId: a.workerId,
+    outcome: a.outcome,
+    error: a.error,
+  }));
 }
 
 const getStatement = statement('get', (n) => `
