@@ -15,6 +15,7 @@ export type {
   TaskHandler,
   EnqueueOptions,
   EnqueueItem,
+  StartWorkflowOptions,
   Execution,
   ExecutionStatus,
   TaskErrorInfo,
@@ -22,3 +23,4 @@ export type {
 export { startEmbeddedPostgres, type EmbeddedServer, type EmbeddedOptions } from './db/embedded.js';
 export { openDatabase, defaultDataDir, type LocalDatabase } from './db/local.js';
 export { migrationStatus } from './db/migrate.js';
+export { FlowSyntaxError, FlowStateError, type FlowProblem } from './workflows/errors.js';

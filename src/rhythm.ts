@@ -14,13 +14,15 @@ import { Listener } from './db/listener.js';
 import { enqueueRows, type EnqueueRow } from './sql/enqueue.js';
 import { getExecutions } from './sql/get.js';
 import { cancelExecution } from './sql/cancel.js';
+import { startWorkflowRow } from './sql/workflow-start.js';
+import { sendSignal } from './sql/workflow-signal.js';
 import type { Backoff } from './sql/settle.js';
 import { InternalWorker, type InternalWorkerOptions } from './internal/internal-worker.js';
 import { Waiters } from './wait.js';
 import { encodeJson } from './json.js';
 import { RhythmError, RhythmValidationError, WaitTimeoutError } from './errors.js';
-import { MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkInt, checkKnownKeys, checkQueueName, checkSchemaName, checkTaskName, describe } from './validate.js';
-import type { EnqueueItem, EnqueueOptions, Execution } from './types.js';
+import { MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkFlowName, checkInt, checkKnownKeys, checkQueueName, checkSchemaName, checkTaskName, describe } from './validate.js';
+import type { EnqueueItem, EnqueueOptions, Execution, StartWorkflowOptions } from './types.js';
 
 export interface RhythmOptions {
   /** Postgres URL; default RHYTHM_DATABASE_URL, then DATABASE_URL. */
@@ -67,6 +69,8 @@ export interface WorkerHost {
   readonly names: SchemaNames;
   readonly log: Logger;
   readonly backoff: Backoff;
+  /** Workflow names registered on this instance's workers (see startWorkflow). */
+  readonly localWorkflows: Set<string>;
   listener(): Promise<Listener>;
   track(worker: { stop(opts?: ShutdownOptions): Promise<void> }): () => void;
 }
@@ -108,6 +112,11 @@ export class Rhythm implements WorkerHost {
   readonly maxPayloadBytes: number;
   /** Connect and statement timeouts of every connection (see db/connections.ts). */
   readonly timeouts: ConnectionTimeouts;
+  /**
+   * @internal Workflow names registered on this instance's workers: startWorkflow accepts them
+   * even before a worker has started and stored its sources in the database.
+   */
+  readonly localWorkflows = new Set<string>();
   private listening: Promise<Listener> | undefined;
   private waiters: Promise<Waiters> | undefined;
   private internalWorker: InternalWorker | undefined;
@@ -238,12 +247,53 @@ export class Rhythm implements WorkerHost {
 
   /**
    * Cancels an execution from any process: a queued or delayed one never runs; a running
-   * one's handler sees ctx.signal abort. Returns false if it had already finished.
+   * one's handler sees ctx.signal abort. A workflow's unfinished descendants (the tasks and
+   * workflows it started, theirs, ...) are cancelled with it. Returns false if it had already
+   * finished.
    */
   async cancel(id: string): Promise<boolean> {
     checkId(id);
     const error = JSON.stringify({ name: 'CancelledError', message: 'the execution was cancelled' });
     return cancelExecution(this.pool, this.names, id, error);
+  }
+
+  /**
+   * Starts a workflow (a .flow script registered on some worker with worker.workflow());
+   * returns its execution id. `inputs` is the script's `Inputs`. wait(id) gives its result,
+   * signal(id, ...) sends it signals, cancel(id) cancels it and everything it started.
+   */
+  async startWorkflow(name: string, inputs: unknown = null, options: StartWorkflowOptions = {}): Promise<string> {
+    checkFlowName('workflow name', name);
+    checkKnownKeys('startWorkflow', options, ['queue', 'priority', 'client']);
+    checkClient(options.client);
+    const row = {
+      name,
+      queue: checkQueueName(options.queue ?? 'default'),
+      inputsJson: this.checkPayloadSize(encodeJson(inputs, 'inputs')),
+      priority: checkInt('priority', options.priority, -2_147_483_648) ?? 0,
+      knownHere: this.localWorkflows.has(name),
+    };
+    const id = await startWorkflowRow(options.client ?? this.pool, this.names, row);
+    if (id === null) {
+      throw new RhythmValidationError(
+        `unknown workflow ${JSON.stringify(name)}: no worker has registered it (register it with worker.workflow(${JSON.stringify(name)}, file); a worker stores its workflows in the database when it starts)`,
+      );
+    }
+    return id;
+  }
+
+  /**
+   * Sends a signal to a running workflow: its next Signal.next(name) receives the payload.
+   * Signals are kept until taken, first in, first out, also when sent before the script waits.
+   */
+  async signal(id: string, name: string, payload: unknown = null): Promise<void> {
+    checkId(id);
+    checkFlowName('signal name', name);
+    const payloadJson = this.checkPayloadSize(encodeJson(payload, 'signal payload'));
+    const sent = await sendSignal(this.pool, this.names, id, name, payloadJson);
+    if (sent.target === null) throw new RhythmValidationError(`cannot signal execution ${id}: there is no such execution`);
+    if (sent.target.kind !== 'workflow') throw new RhythmValidationError(`cannot signal execution ${id}: it is a task, and only workflows take signals`);
+    if (sent.signalId === null) throw new RhythmError(`cannot signal workflow ${id}: it is already ${sent.target.status}, so the signal was not stored`);
   }
 
   /** Starts the internal worker in this process (promotion, lease recovery, pruning). */

@@ -11,6 +11,10 @@ export interface SchemaNames {
   scheduledQueue: string;
   leaseTokenSeq: string;
   migrations: string;
+  /** Workflow state, signals and source versions (migrations/004_workflows.sql). */
+  workflows: string;
+  workflowSignals: string;
+  workflowSources: string;
   /** NOTIFY payload: a queue name with new ready work. */
   workChannel: string;
   /** NOTIFY payload: comma-separated ids of executions that reached a final status. */
@@ -29,6 +33,9 @@ export function schemaNames(schema: string): SchemaNames {
     scheduledQueue: `${q}.scheduled_queue`,
     leaseTokenSeq: `${q}.lease_token_seq`,
     migrations: `${q}.migrations`,
+    workflows: `${q}.workflows`,
+    workflowSignals: `${q}.workflow_signals`,
+    workflowSources: `${q}.workflow_sources`,
     workChannel: `${schema}_work`,
     doneChannel: `${schema}_done`,
     cancelChannel: `${schema}_cancel`,

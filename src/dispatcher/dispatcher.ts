@@ -15,7 +15,7 @@ import type { Backoff, Outcome } from '../sql/settle.js';
 import type { SchemaNames } from '../db/schema.js';
 import type { Listener } from '../db/listener.js';
 import { Completer, type Pending } from './completer.js';
-import type { AttemptResult, AttemptRun, Executor } from './executor.js';
+import type { AttemptResult, AttemptRun, Executor, RecordedResult } from './executor.js';
 import type { AbortReason } from '../errors.js';
 import { retryDelayMs } from '../backoff.js';
 import { failed } from './attempt.js';
@@ -234,13 +234,13 @@ export class Dispatcher {
     (f.timers ??= []).push(setTimeout(() => f.run.kill(reason), this.config.abortGraceMs));
   }
 
-  private finished(f: InFlight, result: AttemptResult): void {
+  private finished(f: InFlight, result: AttemptResult | RecordedResult): void {
     if (f.timers) for (const t of f.timers) clearTimeout(t);
     f.settling = true;
     const { id, leaseToken } = f.task;
     const reason = f.abortReason;
-    if (reason === 'cancelled' || reason === 'lease-lost') {
-      // The execution was already settled elsewhere (cancel, or recovery after expiry).
+    if ('recorded' in result || reason === 'cancelled' || reason === 'lease-lost') {
+      // Written by the executor itself, or already settled elsewhere (cancel, or recovery after expiry).
       this.forget(leaseToken);
       this.freed();
       return;

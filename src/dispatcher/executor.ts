@@ -11,9 +11,17 @@ export type AttemptResult =
   | { ok: true; resultJson: string }
   | { ok: false; errorJson: string; retryable: boolean };
 
+/**
+ * The executor has written the attempt's outcome itself, fenced by its lease token (a workflow
+ * activation commits its state and children in its own transaction): nothing is left to write.
+ */
+export interface RecordedResult {
+  recorded: true;
+}
+
 export interface AttemptRun {
   /** Settles once the handler returned, threw, or was killed; never rejects. */
-  readonly result: Promise<AttemptResult>;
+  readonly result: Promise<AttemptResult | RecordedResult>;
   /**
    * Calls `cb` once the attempt actually starts (at once on the main thread; when its batch is
    * handed to a thread otherwise), so a timeout does not count time spent queued here.
