@@ -24,6 +24,7 @@ let db: TestDatabase;
 let r: Rhythm;
 let io: Worker;
 let payments: Worker;
+let cpu: Worker;
 let running: Promise<unknown>;
 const runs = new Map<string, number>();
 const ran = (name: string) => runs.set(name, (runs.get(name) ?? 0) + 1);
@@ -123,13 +124,24 @@ beforeAll(async () => {
     await Task.run("boom", {}, { maxAttempts: 2 });
     return "never";
   `));
+  io.workflow('endless', flow('endless', `
+    let n = 0;
+    while (true) { n++; }
+  `));
+  io.workflow('threaded', flow('threaded', `
+    const seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+    const results = await Promise.all(seeds.map(i => Task.run("sha256-chain", { seed: "s" + i, rounds: 5 }, { queue: "cpu" })));
+    return results.map(r => r.digest.length);
+  `));
+  cpu = new Worker(r, { queue: 'cpu', threads: 2 });
+  cpu.task('sha256-chain', new URL('../dist/tasks/sha256-chain.js', import.meta.url));
   payments = new Worker(r, { queue: 'payments', pollIntervalMs: 200 });
   payments.task('charge', (p: { orderId: number; amount: number }) => {
     ran('charge');
     if (p.amount < 0) throw new Error(`card declined for order ${p.orderId}`);
     return { id: `ch_${p.orderId}` };
   });
-  running = Promise.all([io.start(), payments.start()]);
+  running = Promise.all([io.start(), payments.start(), cpu.start()]);
 });
 
 afterAll(async () => {
@@ -272,6 +284,20 @@ describe('workflow semantics on the runtime', () => {
     expect(done.result).toMatch(/^UnknownWorkflowError: no worker has registered a workflow named "no-such-flow"/);
   });
 
+  it('fans out 10 tasks to a thread pool on another queue', async () => {
+    const id = await r.startWorkflow('threaded', null);
+    const done = await r.wait(id, { timeoutMs: 20_000 });
+    expect(done.result).toEqual(Array(10).fill(64));
+  });
+
+  it('fails a workflow that loops without awaiting, at the step budget', async () => {
+    const id = await r.startWorkflow('endless', null);
+    const done = await r.wait(id, { timeoutMs: 20_000 });
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatchObject({ name: 'FlowStepLimitError' });
+    expect(done.error!.message).toMatch(/ran 100000 steps without awaiting/);
+  });
+
   it('runs 100 workflows at once', async () => {
     const ids = await Promise.all(Array.from({ length: 100 }, (_, i) => r.startWorkflow('fanout', [i, i, i])));
     const done = await Promise.all(ids.map((id) => r.wait(id, { timeoutMs: 30_000 })));
@@ -284,9 +310,9 @@ describe('cancellation', () => {
   it('cancels a workflow, its running task and its child workflow', async () => {
     const id = await r.startWorkflow('parent', { key: 'cascade' });
     await until('the task and the child to start', async () => (await children(id)).length === 2 && gates.has('cascade'));
-    const [task, child] = await children(id);
     const childId = (await r.pool.query(`SELECT id FROM ${r.names.executions} WHERE parent_id = $1 AND parent_seq = 2`, [id])).rows[0].id;
     await waitingForSignal(childId, 'never');
+    const [task, child] = await children(id);
     expect(task!.status).toBe('queued');
     expect(child!.status).toBe('scheduled');
 
