@@ -192,13 +192,13 @@ describe('rhythm migrate', () => {
     const fresh = ['--database-url', db.url, '--schema', 'fresh'];
     const pending = await runCli(['migrate', ...fresh, '--status']);
     expect(pending.code, pending.stderr).toBe(0);
-    expect(pending.stdout).toContain('0 applied, 2 pending');
+    expect(pending.stdout).toContain('0 applied, 3 pending');
     expect(pending.stdout).toMatch(/001_init\.sql\s+pending/);
     expect(pending.stdout).toMatch(/002_payload_bytes\.sql\s+pending/);
 
     const apply = await runCli(['migrate', ...fresh]);
     expect(apply.code, apply.stderr).toBe(0);
-    expect(apply.stdout.trim()).toBe('schema fresh: applied 001_init.sql, 002_payload_bytes.sql');
+    expect(apply.stdout.trim()).toBe('schema fresh: applied 001_init.sql, 002_payload_bytes.sql, 004_workflows.sql');
 
     const again = await runCli(['migrate', ...fresh]);
     expect(again.stdout.trim()).toBe('schema fresh is up to date');
@@ -209,6 +209,7 @@ describe('rhythm migrate', () => {
     expect(json.migrations).toEqual([
       expect.objectContaining({ id: 1, name: '001_init.sql', applied: true }),
       expect.objectContaining({ id: 2, name: '002_payload_bytes.sql', applied: true }),
+      expect.objectContaining({ id: 4, name: '004_workflows.sql', applied: true }),
     ]);
     expect(Number.isNaN(Date.parse(json.migrations[0].appliedAt))).toBe(false);
   });
