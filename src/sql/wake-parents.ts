@@ -10,7 +10,8 @@
  * updated concurrently) and sees the new wait: no wake-up is lost. The parent is put back in
  * work_queue when the wait may be over: any awaited child for race/any, the last one (or a
  * failure) for all. Children no one awaits change nothing, and a statement that settles no
- * children of workflows does no work here.
+ * children of workflows does no work here. Parent rows are locked in id order, as the
+ * activation commit locks them, so two statements waking the same parents cannot deadlock.
  *
  * `from` names an earlier CTE with columns (parent_id, parent_seq, status) of the executions
  * that settled; the caller's final SELECT must read `wake_notify` (count) so its NOTIFY runs.
@@ -24,10 +25,15 @@ export function wakeParentsCtes(n: SchemaNames, from: string): string {
   FROM ${from}
   WHERE parent_seq IS NOT NULL AND status IN ('completed', 'failed', 'cancelled')
   GROUP BY parent_id
+), wake_locked AS (
+  SELECT w.execution_id AS id FROM ${n.workflows} w
+  WHERE w.execution_id IN (SELECT id FROM wake_parents)
+  ORDER BY w.execution_id
+  FOR UPDATE
 ), wake_counted AS (
   UPDATE ${n.workflows} w
   SET pending = w.pending - (SELECT count(*) FROM unnest(p.seqs) s WHERE s = ANY (w.wait_children))
-  FROM wake_parents p
+  FROM wake_parents p JOIN wake_locked l ON l.id = p.id
   WHERE w.execution_id = p.id
   RETURNING w.execution_id AS id,
             (p.seqs && w.wait_children AND (w.wait_mode = 'any' OR w.pending <= 0 OR p.failed_seqs && w.wait_children)) AS wake
