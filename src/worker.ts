@@ -177,7 +177,7 @@ export class Worker {
   start(): Promise<void> {
     if (this.running) throw new RhythmError('this worker is already started');
     if (this.handlers.size + this.modules.size + this.flows.size === 0) {
-      throw new RhythmValidationError(`worker for queue ${JSON.stringify(this.queue)} has no tasks or workflows registered`);
+      throw new RhythmValidationError(`worker for queue ${JSON.stringify(this.queue)} has no tasks registered (nor workflows): register them with worker.task() or worker.workflow()`);
     }
     const untrack = this.host.track(this);
     this.running = this.run().finally(untrack);

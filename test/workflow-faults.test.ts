@@ -106,8 +106,13 @@ describe('a worker killed mid-workflow', () => {
     try {
       await victim.waitFor((m: { evt: string }) => m.evt === 'ready', 'victim ready');
       const id = await r.startWorkflow('steps', null, { queue: 'wf' });
-      // Kill once two steps have run: the workflow waits on the third task, which the victim holds.
-      await pollUntil(async () => (await r.pool.query('SELECT count(*)::int AS n FROM public.fault_runs')).rows[0].n >= 2, 'two steps to run', 20_000, 20);
+      // Kill once two steps are completed: the workflow waits on the third task, which the victim holds.
+      await pollUntil(
+        async () => (await r.pool.query(`SELECT count(*)::int AS n FROM ${r.names.executions} WHERE parent_id = $1 AND status = 'completed'`, [id])).rows[0].n >= 2,
+        'two steps to complete',
+        30_000,
+        20,
+      );
       await victim.kill('SIGKILL');
       await sessionsGone('victim-a');
 
@@ -152,12 +157,17 @@ describe('a worker killed mid-workflow', () => {
     });
     let rescue: Awaited<ReturnType<typeof survivor>> | undefined;
     try {
+      const blockerPid = (await blocker.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
       await pollUntil(
-        async () => (await r.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'victim-b' AND wait_event_type = 'Lock'`)).rows[0].n > 0,
+        async () =>
+          (await r.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'victim-b' AND $1 = ANY (pg_blocking_pids(pid))`, [blockerPid])).rows[0].n > 0,
         'the second activation to wait inside its commit',
-        20_000,
+        30_000,
         20,
       );
+      // Only the insert of the second child waits for the blocker: the first step is committed.
+      const first = await r.pool.query(`SELECT status FROM ${r.names.executions} WHERE parent_id = $1 AND parent_seq = 1`, [id]);
+      expect(first.rows[0].status).toBe('completed');
       await victim.kill('SIGKILL');
       // Its server session notices the dead client only when it answers: once the lock is
       // released, the insert completes, its reply fails, and the transaction is rolled back.

@@ -9,6 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Rhythm, Worker, FlowSyntaxError, RhythmValidationError, RhythmError } from 'rhythm';
+import { workflowDetails } from '../dist/src/sql/workflow-details.js';
 import { count, deferred, freshRhythm, until, type TestDatabase } from './helpers.js';
 
 const FLOWS = new URL('./fixtures/workflows/', import.meta.url);
@@ -210,10 +211,11 @@ describe('the order workflow', () => {
     expect(kids.map((k) => k.name)).toEqual(['reserve', 'reserve', 'reserve', 'charge', 'release']);
     // No earlier than due: the workflow finished at least 300 ms after the charge did.
     const times = await r.pool.query(
-      `SELECT (SELECT finished_at FROM ${r.names.executions} WHERE id = $1) - (SELECT finished_at FROM ${r.names.executions} WHERE parent_id = $1 AND name = 'charge') AS gap`,
+      `SELECT extract(epoch FROM (SELECT finished_at FROM ${r.names.executions} WHERE id = $1)
+                                - (SELECT finished_at FROM ${r.names.executions} WHERE parent_id = $1 AND name = 'charge')) * 1000 AS gap_ms`,
       [id],
     );
-    expect(times.rows[0].gap.milliseconds ?? 0).toBeGreaterThanOrEqual(300);
+    expect(Number(times.rows[0].gap_ms)).toBeGreaterThanOrEqual(300);
   });
 
   it('takes a signal sent before the workflow waits for it', async () => {
@@ -315,6 +317,15 @@ describe('cancellation', () => {
     const [task, child] = await children(id);
     expect(task!.status).toBe('queued');
     expect(child!.status).toBe('scheduled');
+    // Where it waits, as an inspection (the CLI's get) shows it.
+    const details = await workflowDetails(r.pool, r.names, id);
+    expect(details!.waitingOn).toMatchObject({ mode: 'all', children: [1, 2], signals: [], wakeAt: null, pending: 2 });
+    expect(details!.children.map((c: { seq: number; kind: string; name: string; status: string }) => `${c.seq} ${c.kind} ${c.name} ${c.status}`)).toEqual([
+      '1 task hold running',
+      '2 workflow waiter scheduled',
+    ]);
+    expect((await workflowDetails(r.pool, r.names, childId))!.waitingOn.signals).toEqual(['never']);
+    expect(await workflowDetails(r.pool, r.names, (await r.enqueue('echo', 1)))).toBeNull();
 
     expect(await r.cancel(id)).toBe(true);
     const [wf, c] = await Promise.all([r.wait(id), r.wait(childId)]);
