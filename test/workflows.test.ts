@@ -96,6 +96,10 @@ beforeAll(async () => {
     const c = await Signal.next("other");
     return [a, b, c];
   `));
+  io.workflow('backlog', flow('backlog', `
+    const x = await Signal.next("wanted");
+    return x;
+  `));
   io.workflow('parent', flow('parent', `
     const h = Task.run("hold", { key: Inputs.key });
     const child = Workflow.run("waiter", {});
@@ -270,6 +274,13 @@ describe('workflow semantics on the runtime', () => {
     // The third "msg" was never taken: it stays until the workflow's history is pruned.
     const left = await r.pool.query(`SELECT payload FROM ${r.names.workflowSignals} WHERE execution_id = $1`, [id]);
     expect(left.rows).toEqual([{ payload: 3 }]);
+  });
+
+  it('finds the signal it waits for behind a backlog of others', async () => {
+    const id = await r.startWorkflow('backlog', null);
+    for (let i = 0; i < 150; i++) await r.signal(id, 'noise', i);
+    await r.signal(id, 'wanted', 'yes');
+    expect((await r.wait(id, { timeoutMs: 20_000 })).result).toBe('yes');
   });
 
   it('fails the workflow with an uncaught error from a failed task', async () => {

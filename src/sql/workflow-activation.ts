@@ -17,7 +17,10 @@ import { statement, type Queryable } from './queryable.js';
 import { settleAttempts, type Backoff, type Settlement } from './settle.js';
 import type { SchemaNames } from '../db/schema.js';
 
-/** Most signals handed to one activation; more wait for the next. */
+/**
+ * Most signals of one name handed to one activation; more wait for the next. Per name, so
+ * a backlog of other names cannot hide the one the script waits for.
+ */
 const SIGNALS_PER_ACTIVATION = 100;
 
 export interface LoadedWorkflow {
@@ -42,7 +45,9 @@ SELECT w.execution_id AS id, w.flow_hash, w.state,
    FROM ${n.executions} c
    WHERE c.parent_id = w.execution_id AND c.parent_seq = ANY (w.wait_children) AND c.status IN ('completed', 'failed', 'cancelled')) AS outcomes,
   (SELECT coalesce(json_agg(json_build_object('id', s.id::text, 'name', s.name, 'payload', s.payload, 'at', extract(epoch FROM s.sent_at) * 1000) ORDER BY s.id), '[]')
-   FROM (SELECT * FROM ${n.workflowSignals} s WHERE s.execution_id = w.execution_id ORDER BY s.id LIMIT ${SIGNALS_PER_ACTIVATION}) s) AS signals,
+   FROM (SELECT s.*, row_number() OVER (PARTITION BY s.name ORDER BY s.id) AS k
+         FROM ${n.workflowSignals} s WHERE s.execution_id = w.execution_id) s
+   WHERE s.k <= ${SIGNALS_PER_ACTIVATION}) AS signals,
   extract(epoch FROM now()) * 1000 AS now_ms
 FROM ${n.workflows} w
 WHERE w.execution_id = ANY ($1::bigint[])`);
