@@ -48,11 +48,16 @@ export interface WorkerOptions {
   resourceLimits?: ResourceLimits;
   /** Name in leases and logs (default host:pid:queue:random). */
   workerId?: string;
+  /**
+   * Most executions of one group (enqueue's `group` option) running at once, across every
+   * worker process of the queue (give all of them the same value). Default: no limit.
+   */
+  groupConcurrency?: number;
 }
 
 const WORKER_OPTIONS = [
   'queue', 'threads', 'concurrency', 'maxHeldBytes', 'batchSize', 'pollIntervalMs', 'visibilityTimeoutMs',
-  'abortGraceMs', 'resourceLimits', 'workerId',
+  'abortGraceMs', 'resourceLimits', 'workerId', 'groupConcurrency',
 ] as const;
 
 export class Worker {
@@ -78,6 +83,7 @@ export class Worker {
     checkInt('pollIntervalMs', options.pollIntervalMs, 10);
     checkInt('visibilityTimeoutMs', options.visibilityTimeoutMs, 1_000);
     checkInt('abortGraceMs', options.abortGraceMs, 0);
+    checkInt('groupConcurrency', options.groupConcurrency, 1, 100_000);
     checkResourceLimits(options.resourceLimits);
     if (options.workerId !== undefined) {
       if (typeof options.workerId !== 'string' || options.workerId.trim() === '' || options.workerId.length > 200) {
@@ -271,6 +277,7 @@ export class Worker {
           pollIntervalMs: o.pollIntervalMs ?? 2_000,
           leaseMs: o.visibilityTimeoutMs ?? 30_000,
           abortGraceMs: o.abortGraceMs ?? 5_000,
+          groupConcurrency: o.groupConcurrency,
         },
         { pool: this.host.pool, leasePool: this.host.leasePool, names: this.host.names, listener, log: this.host.log, backoff: this.host.backoff },
       );

@@ -37,6 +37,7 @@ const gate = (key: string) => {
   return g;
 };
 const aborted: string[] = [];
+let flakyFails = true;
 
 beforeAll(async () => {
   ({ db, r } = await freshRhythm());
@@ -58,6 +59,11 @@ beforeAll(async () => {
   io.task('echo', (p) => {
     ran('echo');
     return p;
+  });
+  io.task('flaky', () => {
+    ran('flaky');
+    if (flakyFails) throw new Error('flaky is down');
+    return { up: true };
   });
   io.task('boom', () => {
     ran('boom');
@@ -95,6 +101,11 @@ beforeAll(async () => {
     const b = await Signal.next("msg");
     const c = await Signal.next("other");
     return [a, b, c];
+  `));
+  io.workflow('retryable', flow('retryable', `
+    const before = await Task.run("echo", { step: 1 });
+    const r = await Task.run("flaky", {}, { maxAttempts: 1 });
+    return { before: before.step, r };
   `));
   io.workflow('backlog', flow('backlog', `
     const x = await Signal.next("wanted");
@@ -289,6 +300,22 @@ describe('workflow semantics on the runtime', () => {
     expect(done.status).toBe('failed');
     expect(done.error).toMatchObject({ name: 'Error', message: 'boom went the task', task: 'boom' });
     expect((done.error as { location?: string }).location).toMatch(/^uncaught\.flow:2:/);
+  });
+
+  it('resumes a failed workflow with retry, from its last await, once its failed child was retried', async () => {
+    const id = await r.startWorkflow('retryable', null);
+    const failedRun = await r.wait(id, { timeoutMs: 20_000 });
+    expect(failedRun.status).toBe('failed');
+    expect(failedRun.error!.message).toBe('flaky is down');
+    const child = (await r.pool.query(`SELECT id FROM ${r.names.executions} WHERE parent_id = $1 AND name = 'flaky'`, [id])).rows[0].id;
+    flakyFails = false;
+    const echoes = runs.get('echo');
+    expect((await r.retry([child])).retried).toEqual([child]);
+    expect((await r.wait(child, { timeoutMs: 20_000 })).status).toBe('completed');
+    expect((await r.retry([id])).retried).toEqual([id]);
+    const done = await r.wait(id, { timeoutMs: 20_000 });
+    expect(done).toMatchObject({ status: 'completed', result: { before: 1, r: { up: true } } });
+    expect(runs.get('echo')).toBe(echoes); // the first step did not run again
   });
 
   it('fails a child started with an unknown workflow name at its await', async () => {

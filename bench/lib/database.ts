@@ -36,6 +36,8 @@ export interface BenchDatabase {
     reset(): Promise<void>;
     /** The statements that took the most execution time since the last reset. */
     top(limit?: number): Promise<StatementStat[]>;
+    /** Calls of SELECT statements naming this schema since the last reset. */
+    selects(schema: string): Promise<number>;
   };
 }
 
@@ -108,6 +110,15 @@ export async function openBenchDatabase(options: { url?: string; dataDir?: strin
             query: r.query, calls: r.calls, rows: Number(r.rows), totalMs: r.total_ms,
             usPerRow: Number(r.rows) > 0 ? (r.total_ms * 1000) / Number(r.rows) : null,
           }));
+        },
+        selects: async (schema) => {
+          const res = await pool.query(
+            `SELECT coalesce(sum(calls), 0)::bigint AS n FROM pg_stat_statements
+             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND query ~* '^\\s*select\\M' AND strpos(query, $1) > 0`,
+            [schema],
+          );
+          return Number(res.rows[0].n);
         },
       };
     } catch (err) {

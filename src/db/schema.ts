@@ -9,7 +9,13 @@ export interface SchemaNames {
   executions: string;
   workQueue: string;
   scheduledQueue: string;
+  /** Failed and cancelled executions: what retry() can run again. */
+  deadLetters: string;
   leaseTokenSeq: string;
+  /** Paused and rate-limited queues (claim-side controls). */
+  queueControls: string;
+  /** Slots held per group of a queue (group concurrency). */
+  workGroups: string;
   migrations: string;
   /** Workflow state, signals and source versions (migrations/004_workflows.sql). */
   workflows: string;
@@ -19,7 +25,7 @@ export interface SchemaNames {
   workChannel: string;
   /** NOTIFY payload: comma-separated ids of executions that reached a final status. */
   doneChannel: string;
-  /** NOTIFY payload: comma-separated ids of running executions that were cancelled. */
+  /** NOTIFY payload: comma-separated lease tokens of running attempts that were cancelled. */
   cancelChannel: string;
 }
 
@@ -31,7 +37,10 @@ export function schemaNames(schema: string): SchemaNames {
     executions: `${q}.executions`,
     workQueue: `${q}.work_queue`,
     scheduledQueue: `${q}.scheduled_queue`,
+    deadLetters: `${q}.dead_letters`,
     leaseTokenSeq: `${q}.lease_token_seq`,
+    queueControls: `${q}.queue_controls`,
+    workGroups: `${q}.work_groups`,
     migrations: `${q}.migrations`,
     workflows: `${q}.workflows`,
     workflowSignals: `${q}.workflow_signals`,

@@ -15,6 +15,7 @@ import { releaseLeases } from '../sql/release.js';
 import type { SchemaNames } from '../db/schema.js';
 import { isDataError } from '../db/errors.js';
 import { retryDelayMs } from '../backoff.js';
+import { ResultRejectedError, systemErrorJson } from '../errors.js';
 
 const MAX_PER_STATEMENT = 1000;
 const BUSY_WINDOW_MS = 20;
@@ -116,10 +117,7 @@ export class Completer {
       if (items.length === 1) {
         // The database refused this one outcome (e.g. a result too large for jsonb): record why.
         const [item] = items;
-        const errorJson = JSON.stringify({
-          name: 'ResultRejectedError',
-          message: `the database refused to store this attempt's outcome: ${(err as Error).message}`,
-        });
+        const errorJson = systemErrorJson(new ResultRejectedError(`the database refused to store this attempt's outcome: ${(err as Error).message}`));
         await settleAttempts(this.pool, this.names, [{ ...item!, outcome: 'fatal', resultJson: null, errorJson }], this.backoff);
         return;
       }

@@ -37,6 +37,8 @@ export interface DispatcherConfig {
   pollIntervalMs: number;
   leaseMs: number;
   abortGraceMs: number;
+  /** Most executions of one group running at once, across every process (none if absent). */
+  groupConcurrency?: number;
 }
 
 export interface DispatcherDeps {
@@ -67,7 +69,10 @@ export class Dispatcher {
    * can be claimed again while this process still runs its earlier attempt.
    */
   private readonly inFlight = new Map<string, InFlight>();
-  /** Cancellations that may arrive before the claim they cancel (id -> time seen). */
+  /**
+   * Cancellations that may arrive before the claim they cancel (lease token -> time seen). By
+   * token, not id: a cancelled execution retried at once is a new claim that must run.
+   */
   private readonly recentlyCancelled = new Map<string, number>();
   private nextHeartbeatAt = Number.POSITIVE_INFINITY;
   /** Payload bytes of the tasks in inFlight. */
@@ -81,6 +86,8 @@ export class Dispatcher {
   private mayHaveWork = true;
   private wakeup: (() => void) | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
+  /** The rate limit held tasks back: claim again when the bucket has refilled. */
+  private refillTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatSoon = false;
   private drainWaiters: (() => void)[] = [];
@@ -103,12 +110,14 @@ export class Dispatcher {
     const onWork = (queue: string) => {
       if (queue === config.queue) this.poke();
     };
-    const onCancel = (ids: string[]) => {
+    const onCancel = (tokens: string[]) => {
       const now = Date.now();
-      for (const [id, at] of this.recentlyCancelled) if (now - at > CANCEL_MEMORY_MS) this.recentlyCancelled.delete(id);
-      const wanted = new Set(ids);
-      for (const id of ids) this.recentlyCancelled.set(id, now);
-      for (const f of this.inFlight.values()) if (wanted.has(f.task.id)) this.abort(f, 'cancelled');
+      for (const [token, at] of this.recentlyCancelled) if (now - at > CANCEL_MEMORY_MS) this.recentlyCancelled.delete(token);
+      for (const token of tokens) {
+        this.recentlyCancelled.set(token, now);
+        const f = this.inFlight.get(token);
+        if (f) this.abort(f, 'cancelled');
+      }
     };
     const onReconnect = () => {
       this.poke();
@@ -128,7 +137,10 @@ export class Dispatcher {
   async run(): Promise<void> {
     this.pollTimer = setInterval(() => this.poke(), this.config.pollIntervalMs);
     this.scheduleHeartbeat();
-    this.loopDone = this.claimLoop().finally(() => clearInterval(this.pollTimer));
+    this.loopDone = this.claimLoop().finally(() => {
+      clearInterval(this.pollTimer);
+      clearTimeout(this.refillTimer);
+    });
     await this.loopDone;
     await this.stopped;
   }
@@ -179,12 +191,15 @@ export class Dispatcher {
       try {
         const claim = await claimWithin(
           this.deps.leasePool, this.deps.names, this.config.queue, this.names,
-          { count: limit, bytes: Math.max(0, bytesFree), allowOversized: !holding },
+          { count: limit, bytes: Math.max(0, bytesFree), allowOversized: !holding, groupConcurrency: this.config.groupConcurrency },
           this.config.workerId, this.config.leaseMs,
         );
         tasks = claim.tasks;
         this.bytesBlocked = claim.cutByBytes;
-        if (claim.cutByBytes) this.mayHaveWork = true;
+        // Groups at their limit were skipped or another claim took their slots: the next
+        // claim skips the groups now full and finds the rest.
+        if (claim.cutByBytes || claim.cutByGroups) this.mayHaveWork = true;
+        if (claim.refillInMs !== null) this.pokeAfter(claim.refillInMs);
         failures = 0;
       } catch (err) {
         const delay = retryDelayMs(failures++);
@@ -220,7 +235,7 @@ export class Dispatcher {
       });
     }
     if (this.stopping) this.abort(f, 'shutdown');
-    else if (this.recentlyCancelled.has(task.id)) this.abort(f, 'cancelled');
+    else if (this.recentlyCancelled.has(task.leaseToken)) this.abort(f, 'cancelled');
     // A per-task lease shorter than the worker's needs its first extension sooner.
     if (performance.now() + task.leaseMs / 3 < this.nextHeartbeatAt) this.scheduleHeartbeat(Math.floor(task.leaseMs / 3));
     run.result.then((r) => this.finished(f, r));
@@ -278,6 +293,8 @@ export class Dispatcher {
   }
 
   private freed(): void {
+    // A freed group slot may let a task of that group run, which no NOTIFY announces.
+    if (this.config.groupConcurrency !== undefined) this.mayHaveWork = true;
     if (this.inFlight.size === 0 && this.drainWaiters.length > 0) {
       const waiters = this.drainWaiters;
       this.drainWaiters = [];
@@ -293,6 +310,13 @@ export class Dispatcher {
   private poke(): void {
     this.mayHaveWork = true;
     this.wake();
+  }
+
+  /** A timer, not a poll: one claim when the rate limit's bucket holds a token again. */
+  private pokeAfter(ms: number): void {
+    if (this.stopping) return;
+    clearTimeout(this.refillTimer);
+    this.refillTimer = setTimeout(() => this.poke(), ms);
   }
 
   private wake(): void {

@@ -9,7 +9,9 @@
  * held under its lease token (a stale worker writes nothing), start the children (keyed by
  * (parent, seq): a child is never created twice), delete the signals taken, save states, then
  * park the suspended ones or put them straight back if what they wait for already happened,
- * and settle the finished ones (which wakes their own parents). Counting what already happened
+ * and settle the finished ones (which wakes their own parents). A failed workflow keeps its
+ * last saved state and wait, so retry() resumes it from its last await (a child retried
+ * meanwhile delivers its new outcome); a completed one drops its state. Counting what already happened
  * runs after the lock, in a later statement: see wake-parents.ts for why no wake-up is lost.
  */
 import type pg from 'pg';
@@ -127,7 +129,10 @@ WITH child_input AS (
   FROM child_input
   ORDER BY ord
   ON CONFLICT (parent_id, parent_seq) WHERE parent_seq IS NOT NULL DO NOTHING
-  RETURNING id, kind, name, queue, status, priority, lease_ms, run_at, payload_bytes
+  RETURNING id, kind, name, queue, status, priority, lease_ms, run_at, payload_bytes, created_at
+), child_dead AS (
+  INSERT INTO ${n.deadLetters} (execution_id, queue, name, status, created_at)
+  SELECT id, queue, name, status, created_at FROM children WHERE status = 'failed'
 ), child_states AS (
   INSERT INTO ${n.workflows} (execution_id) SELECT id FROM children WHERE kind = 'workflow' AND status <> 'failed'
 ), child_ready AS (
@@ -145,22 +150,29 @@ WITH child_input AS (
 ), saved AS (
   UPDATE ${n.workflows} w
   SET flow_hash = i.flow_hash,
-      state = CASE WHEN json_typeof(st.state) = 'null' THEN NULL ELSE st.state END,
-      wait_mode = i.mode,
-      wait_children = ARRAY(SELECT json_array_elements_text(i.children::json)::int),
-      wait_signals = ARRAY(SELECT json_array_elements_text(i.signals::json)),
-      wake_at = to_timestamp(i.wake_ms / 1000.0),
+      state = CASE i.outcome WHEN 'suspended' THEN st.state WHEN 'completed' THEN NULL ELSE w.state END,
+      wait_mode = CASE WHEN i.outcome = 'failed' THEN w.wait_mode ELSE i.mode END,
+      wait_children = CASE WHEN i.outcome = 'failed' THEN w.wait_children ELSE ARRAY(SELECT json_array_elements_text(i.children::json)::int) END,
+      wait_signals = CASE WHEN i.outcome = 'failed' THEN w.wait_signals ELSE ARRAY(SELECT json_array_elements_text(i.signals::json)) END,
+      wake_at = CASE WHEN i.outcome = 'failed' THEN w.wake_at ELSE to_timestamp(i.wake_ms / 1000.0) END,
       activations = w.activations + 1
-  FROM unnest($14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[], $19::float8[]) WITH ORDINALITY
-         AS i(id, flow_hash, mode, children, signals, wake_ms, ord)
+  FROM unnest($14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[], $19::float8[], $21::text[]) WITH ORDINALITY
+         AS i(id, flow_hash, mode, children, signals, wake_ms, outcome, ord)
   JOIN json_array_elements($20::json) WITH ORDINALITY AS st(state, ord) USING (ord)
   WHERE w.execution_id = i.id
 )
 SELECT (SELECT count(*) FROM children)::int AS children, (SELECT count(*) FROM child_wake)::int AS woken`);
 
+/**
+ * The scheduled_queue time of a workflow that waits without a timer. Every waiting workflow
+ * has a scheduled_queue row, so whatever lists unfinished executions from the queue tables
+ * (the admin API's selections, status counts) sees it as scheduled; this one is never due.
+ */
+const NO_TIMER = '9999-12-31T00:00:00Z';
+
 // After the write (a new snapshot, under the locks): counts what each suspended workflow's
 // wait already has. A wait already satisfied goes straight back to work_queue; the others
-// leave it (status 'scheduled') with a scheduled_queue row for their timer, if any.
+// leave it (status 'scheduled') for a scheduled_queue row at their timer, or never due.
 const suspendStatement = statement('wf_suspend', (n) => `
 WITH checked AS (
   SELECT w.execution_id AS id, w.wait_mode, w.wake_at, cardinality(w.wait_children) AS awaited,
@@ -194,7 +206,7 @@ WITH checked AS (
   UPDATE ${n.executions} e SET status = 'scheduled', attempts = 0 FROM parked p WHERE e.id = p.id
 ), timers AS (
   INSERT INTO ${n.scheduledQueue} (execution_id, run_at)
-  SELECT d.id, d.wake_at FROM decided d JOIN parked p USING (id) WHERE d.wake_at IS NOT NULL
+  SELECT d.id, coalesce(d.wake_at, '${NO_TIMER}'::timestamptz) FROM decided d JOIN parked p USING (id)
   ON CONFLICT (execution_id) DO UPDATE SET run_at = EXCLUDED.run_at
 ), wake AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM requeued) q
@@ -244,6 +256,7 @@ export async function commitActivations(client: pg.ClientBase, n: SchemaNames, i
       held.map((i) => JSON.stringify(i.outcome.status === 'suspended' ? i.outcome.signals : [])),
       held.map((i) => (i.outcome.status === 'suspended' ? i.outcome.wakeAt : null)),
       `[${states.join(',')}]`,
+      held.map((i) => i.outcome.status),
     ],
   });
 

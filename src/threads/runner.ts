@@ -9,6 +9,7 @@ import { abortError, failed, succeeded, ABORT_REASONS } from '../dispatcher/atte
 import { abortIndex, heartbeatIndex, CANCEL_GEN, HEARTBEAT_GEN } from './flags.js';
 import type { RunnerData, ThreadBatch, ThreadResults } from './protocol.js';
 import type { AttemptResult } from '../dispatcher/executor.js';
+import { ModuleLoadError } from '../errors.js';
 import type { TaskContext, TaskHandler } from '../types.js';
 
 const data = workerData as RunnerData;
@@ -104,15 +105,11 @@ async function loadHandler(url: string): Promise<TaskHandler | Error> {
   try {
     mod = await import(url);
   } catch (err) {
-    const e = new Error(`task module ${url} failed to load: ${(err as Error)?.message ?? err}`, { cause: err });
-    e.name = 'ModuleLoadError';
-    return e;
+    return new ModuleLoadError(`task module ${url} failed to load: ${(err as Error)?.message ?? err}`, { cause: err });
   }
   const handler = typeof mod.default === 'function' ? mod.default : mod.handler;
   if (typeof handler !== 'function') {
-    const e = new Error(`task module ${url} has no handler: export a function as default or as "handler"`);
-    e.name = 'ModuleLoadError';
-    return e;
+    return new ModuleLoadError(`task module ${url} has no handler: export a function as default or as "handler"`);
   }
   return handler as TaskHandler;
 }

@@ -14,7 +14,7 @@ import { abortIndex, heartbeatIndex, createFlags, CANCEL_GEN, HEARTBEAT_GEN } fr
 import type { AttemptResult, AttemptRun, Executor } from '../dispatcher/executor.js';
 import type { ClaimedTask } from '../sql/claim.js';
 import type { RunnerData, ThreadBatch, ThreadResults } from './protocol.js';
-import type { AbortReason } from '../errors.js';
+import { ThreadCrashError, type AbortReason } from '../errors.js';
 import type { Logger } from 'pino';
 import type { ResourceLimits } from 'node:worker_threads';
 
@@ -219,8 +219,7 @@ export class ThreadPool implements Executor {
     if (unfinished.length === 0) return;
     if (unfinished.length === 1 && !batch.killed) {
       const e = err instanceof Error ? err : new Error(String(err));
-      const crash = new Error(`the thread running this task died: ${e.message}`, { cause: e });
-      crash.name = 'ThreadCrashError';
+      const crash = new ThreadCrashError(`the thread running this task died: ${e.message}`, { cause: e });
       unfinished[0]!.resolve(failed(crash));
       return;
     }
