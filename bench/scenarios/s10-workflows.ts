@@ -1,5 +1,5 @@
 /**
- * Scenario 8: workflows against plain tasks. W workflows (1,000; quick 100) each fan out 10
+ * Scenario 10: workflows against plain tasks. W workflows (1,000; quick 100) each fan out 10
  * no-op tasks with Promise.all and return their sum: W * 11 executions and 2 activations per
  * workflow. The reference is the same number of executions enqueued as plain no-op tasks, on
  * the same worker configuration. Rounds are interleaved (tasks, workflows, tasks, ...) and the
@@ -20,7 +20,7 @@ import { DoneCounter, type StatementStat } from '../lib/database.js';
 import { fmtInt, type Row } from '../lib/common.js';
 import { checkHistory, enqueueTasks, openRhythm, remainingInQueue } from '../systems/rhythm.js';
 
-export const TITLE = '8. workflows: fan-out of 10 tasks vs plain tasks';
+export const TITLE = '10. workflows: fan-out of 10 tasks vs plain tasks';
 
 const FANOUT = 10;
 const ROUNDS = 3;
@@ -69,13 +69,13 @@ export async function run(ctx: BenchContext): Promise<void> {
   const spread = `time ratio workflows/tasks: median ${median.toFixed(2)}x, ${ratios.map((r) => r.toFixed(2)).join(' / ')} over ${ROUNDS} interleaved rounds (goal <= 2x)`;
   const pgPerActivation = f.statements ? f.statements.reduce((a, s) => a + s.totalMs, 0) / f.activations : undefined;
   ctx.rows.push({
-    group: '8', scenario: TITLE, system: 'Rhythm', kind: 'rhythm', reference: true,
+    group: '10', scenario: TITLE, system: 'Rhythm', kind: 'rhythm', reference: true,
     config: `${fmtInt(executions)} plain no-op tasks`, tasks: executions, seconds: t.seconds, rate: t.rate,
     done: t.completed, verified: t.completed === executions && t.notOnce === 0, notes: [describeCpu(t.cpu, executions)],
     extra: { cpu: t.cpu },
   } satisfies Row);
   ctx.rows.push({
-    group: '8', scenario: TITLE, system: 'Rhythm workflows', kind: 'rhythm',
+    group: '10', scenario: TITLE, system: 'Rhythm workflows', kind: 'rhythm',
     config: `${fmtInt(workflows)} workflows x ${FANOUT} no-op tasks`, tasks: executions, seconds: f.seconds, rate: f.rate,
     done: f.completed, verified: f.completed === executions,
     notes: [
@@ -90,7 +90,7 @@ export async function run(ctx: BenchContext): Promise<void> {
 
 async function measure(ctx: BenchContext, what: 'tasks' | 'workflows', executions: number, file: string, workflows: number): Promise<Measured> {
   const { db, progress } = ctx;
-  const r = await openRhythm(db, `s8${what[0]}`, 20);
+  const r = await openRhythm(db, `s10${what[0]}`, 20);
   const done = new DoneCounter(db.url, r.names.doneChannel);
   const worker = new Worker(r, { queue: 'default', concurrency: 500, batchSize: 500 });
   worker.task('noop', (p: unknown) => p ?? null);
