@@ -176,15 +176,19 @@ const NO_TIMER = '9999-12-31T00:00:00Z';
 const suspendStatement = statement('wf_suspend', (n) => `
 WITH checked AS (
   SELECT w.execution_id AS id, w.wait_mode, w.wake_at, cardinality(w.wait_children) AS awaited,
-         (SELECT count(*) FROM ${n.executions} c
-          WHERE c.parent_id = w.execution_id AND c.parent_seq = ANY (w.wait_children) AND c.status IN ('completed', 'failed', 'cancelled'))::int AS settled,
-         EXISTS (SELECT 1 FROM ${n.executions} c
-                 WHERE c.parent_id = w.execution_id AND c.parent_seq = ANY (w.wait_children) AND c.status IN ('failed', 'cancelled')) AS failed,
-         (SELECT count(DISTINCT s.name) FROM ${n.workflowSignals} s
-          WHERE s.execution_id = w.execution_id AND s.name = ANY (w.wait_signals))::int AS signal_names,
-         (SELECT count(DISTINCT x) FROM unnest(w.wait_signals) x)::int AS wanted_names,
+         coalesce(c.settled, 0) AS settled, coalesce(c.failed, false) AS failed,
+         -- Most waits name no signal: the lookup runs only for those that do.
+         CASE WHEN cardinality(w.wait_signals) = 0 THEN 0
+              ELSE (SELECT count(DISTINCT s.name) FROM ${n.workflowSignals} s
+                    WHERE s.execution_id = w.execution_id AND s.name = ANY (w.wait_signals))::int END AS signal_names,
+         CASE WHEN cardinality(w.wait_signals) = 0 THEN 0
+              ELSE (SELECT count(DISTINCT x) FROM unnest(w.wait_signals) x)::int END AS wanted_names,
          w.wake_at <= now() AS due
   FROM ${n.workflows} w
+  LEFT JOIN LATERAL (
+    SELECT count(*)::int AS settled, bool_or(k.status <> 'completed') AS failed FROM ${n.executions} k
+    WHERE k.parent_id = w.execution_id AND k.parent_seq = ANY (w.wait_children) AND k.status IN ('completed', 'failed', 'cancelled')
+  ) c ON cardinality(w.wait_children) > 0
   WHERE w.execution_id = ANY ($1::bigint[])
 ), decided AS (
   SELECT id, wake_at, awaited - settled AS pending,
