@@ -36,6 +36,7 @@ export type {
   TaskHandler,
   EnqueueOptions,
   EnqueueItem,
+  StartWorkflowOptions,
   WaitOptions,
   Execution,
   ExecutionStatus,
@@ -44,3 +45,4 @@ export type {
 export { startEmbeddedPostgres, type EmbeddedServer, type EmbeddedOptions } from './db/embedded.js';
 export { openDatabase, defaultDataDir, type LocalDatabase } from './db/local.js';
 export { migrationStatus } from './db/migrate.js';
+export { FlowSyntaxError, FlowStateError, type FlowProblem } from './workflows/errors.js';

@@ -50,6 +50,15 @@ export interface EnqueueOptions {
   client?: pg.ClientBase;
 }
 
+export interface StartWorkflowOptions {
+  /** Queue whose workers run the workflow's activations (default "default"); its tasks default to it too. */
+  queue?: string;
+  /** Higher runs first (default 0). */
+  priority?: number;
+  /** Insert on this client, e.g. inside the caller's own transaction. */
+  client?: pg.ClientBase;
+}
+
 /** Options of `wait()` and `waitMany()`. */
 export interface WaitOptions {
   /**

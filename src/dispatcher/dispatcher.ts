@@ -23,7 +23,7 @@ import type { Backoff, Outcome } from '../sql/settle.js';
 import type { SchemaNames } from '../db/schema.js';
 import type { Listener } from '../db/listener.js';
 import { Completer, type Pending } from './completer.js';
-import type { AttemptResult, AttemptRun, Executor, RunHooks } from './executor.js';
+import type { AttemptResult, AttemptRun, Executor, RecordedResult, RunHooks } from './executor.js';
 import type { AbortReason } from '../errors.js';
 import { retryDelayMs } from '../backoff.js';
 import { abortError, failed } from './attempt.js';
@@ -113,7 +113,7 @@ class Held implements RunHooks {
   handedOff(): void {
     this.d.handedOff(this);
   }
-  finished(result: AttemptResult): void {
+  finished(result: AttemptResult | RecordedResult): void {
     this.d.finished(this, result);
   }
   heartbeat(): void {
@@ -433,7 +433,7 @@ export class Dispatcher {
     if (!f.settling) (f.timers ??= []).push(setTimeout(() => f.run?.kill(reason), this.config.abortGraceMs));
   }
 
-  finished(f: Held, result: AttemptResult): void {
+  finished(f: Held, result: AttemptResult | RecordedResult): void {
     if (f.settling) return;
     if (f.timers) for (const t of f.timers) clearTimeout(t);
     f.settling = true;
@@ -443,8 +443,8 @@ export class Dispatcher {
     this.finishedSinceRate++;
     const { id, leaseToken } = f.task;
     const reason = f.abortReason;
-    if (reason === 'cancelled' || reason === 'lease-lost') {
-      // The execution was already settled elsewhere (cancel, or recovery after expiry).
+    if ('recorded' in result || reason === 'cancelled' || reason === 'lease-lost') {
+      // Written by the executor itself, or already settled elsewhere (cancel, or recovery after expiry).
       this.forget(leaseToken);
       this.freed();
     } else if (reason === 'shutdown' && !result.ok) {
