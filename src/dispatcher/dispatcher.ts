@@ -159,7 +159,8 @@ export class Dispatcher {
   private claimOrder: Promise<void> = Promise.resolve();
   private claimFailures = 0;
   private claimRetryTimer: NodeJS.Timeout | undefined;
-  private claimsIdle: (() => void) | undefined;
+  /** Waiting for the claims in flight to return (stop). */
+  private claimsIdle: (() => void)[] = [];
   /** Finish rate (tasks per ms, a moving average) and claim round trip (ms). */
   private rate = 0;
   private rateAt = performance.now();
@@ -244,7 +245,7 @@ export class Dispatcher {
     // on a connection that went silent, is its whole read timeout away).
     if (timeoutMs === 0) for (const f of [...this.inFlight.values()]) this.abort(f, 'shutdown');
     // A claim in flight may still add tasks: wait for it before counting.
-    if (this.claimsInFlight > 0) await new Promise<void>((r) => (this.claimsIdle = r));
+    if (this.claimsInFlight > 0) await new Promise<void>((r) => this.claimsIdle.push(r));
     const drained = this.whenDrained();
     const timeout = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
     if ((await Promise.race([drained, timeout(timeoutMs)])) === 'timeout') {
@@ -356,10 +357,10 @@ export class Dispatcher {
     for (const task of tasks) this.begin(task);
     done();
     this.pump();
-    if (this.claimsInFlight === 0 && this.claimsIdle) {
+    if (this.claimsInFlight === 0 && this.claimsIdle.length > 0) {
       const idle = this.claimsIdle;
-      this.claimsIdle = undefined;
-      idle();
+      this.claimsIdle = [];
+      for (const r of idle) r();
     }
     this.maybeClaim();
   }
