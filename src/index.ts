@@ -1,16 +1,37 @@
 /** Rhythm: a durable, multi-threaded task queue on PostgreSQL. */
 export { Rhythm, type RhythmOptions, type ShutdownOptions } from './rhythm.js';
 export { Worker, type WorkerOptions } from './worker.js';
+export type { ControlStatus, QueueControl, GroupAtLimit, RateLimit } from './sql/controls.js';
 export type { InternalWorker, InternalWorkerOptions } from './internal/internal-worker.js';
 export {
   RhythmError,
   RhythmValidationError,
   WaitTimeoutError,
   TaskAbortedError,
+  CancelledError,
+  LeaseExpiredError,
+  ThreadCrashError,
+  ModuleLoadError,
+  ResultRejectedError,
   NonRetryableError,
   type AbortReason,
 } from './errors.js';
 export type {
+  ExecutionFilter,
+  ListOptions,
+  ExecutionPage,
+  StatusOptions,
+  StatusReport,
+  QueueReport,
+  TaskStatus,
+  StatusCounts,
+  RetryOptions,
+  RetryResult,
+  CancelResult,
+  Skipped,
+} from './admin.js';
+export type {
+  AttemptRecord,
   TaskContext,
   TaskHandler,
   EnqueueOptions,

@@ -41,6 +41,11 @@ export interface EnqueueOptions {
   timeoutMs?: number;
   /** Lease (visibility timeout) for this task, overriding the worker's. */
   visibilityTimeoutMs?: number;
+  /**
+   * Group for group concurrency (a tenant, a user...): a Worker with `groupConcurrency: n`
+   * runs at most n executions of one group at once, across every process.
+   */
+  group?: string;
   /** Run the INSERT on this client, e.g. inside the caller's own transaction. */
   client?: pg.ClientBase;
 }
@@ -66,6 +71,19 @@ export interface TaskErrorInfo {
   stack?: string;
 }
 
+/** One attempt that did not succeed, as kept in an execution's attempt log. */
+export interface AttemptRecord {
+  /** 1 for the first attempt; attempt numbers keep counting across retries. */
+  attempt: number;
+  startedAt: Date | null;
+  finishedAt: Date;
+  /** The worker that ran it (null when unknown). */
+  workerId: string | null;
+  /** failed: it threw, timed out, crashed or lost its lease; cancelled: cancel() stopped it while running. */
+  outcome: 'failed' | 'cancelled';
+  error: TaskErrorInfo | null;
+}
+
 export interface Execution<R = unknown, P = unknown> {
   id: string;
   kind: 'task' | 'workflow';
@@ -79,8 +97,12 @@ export interface Execution<R = unknown, P = unknown> {
   attempts: number;
   maxAttempts: number;
   parentId: string | null;
+  /** The group given at enqueue (null: none). */
+  group: string | null;
   createdAt: Date;
   runAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** Attempts that failed or were cancelled while running, oldest first (the last 50); empty if none. */
+  attemptLog: AttemptRecord[];
 }
