@@ -63,7 +63,7 @@ table and writes JSON + SVG to bench/results/. See bench/README.md.
   --no-baselines           skip raw Piscina / Tinypool / raw SQL
   --threads N              thread-pool size (default: available cores = ${os.availableParallelism()})
   --repeat N               interleaved rounds: every system of a scenario runs once a round
-                           (A, B, A, B, ...); rates and ratios are medians over the rounds,
+                           (A, B, then B, A, ...); rates and ratios are medians over the rounds,
                            printed with their spread (default 3)
   --n N                    tasks drained in scenarios 1 and 2 (default 50000; quick 5000)
   --graphile-n N           graphile-worker tasks in scenario 1 (default: --n)
