@@ -13,6 +13,8 @@ import { environmentOrDefault } from './config/resolve.js';
 import { createPool, DEFAULT_TIMEOUTS, type ConnectionTimeouts } from './db/connections.js';
 import { inTransaction } from './db/transaction.js';
 import { Listener } from './db/listener.js';
+import { openDatabase } from './db/local.js';
+import type { EmbeddedServer } from './db/embedded.js';
 import { enqueueRows, type EnqueueRow } from './sql/enqueue.js';
 import { getExecutions } from './sql/get.js';
 import { cancelExecutions } from './sql/cancel.js';
@@ -38,7 +40,10 @@ import {
 import type { EnqueueItem, EnqueueOptions, Execution, StartWorkflowOptions, WaitOptions } from './types.js';
 
 export interface RhythmOptions {
-  /** Postgres URL; default RHYTHM_DATABASE_URL, then DATABASE_URL. */
+  /**
+   * Postgres URL; default RHYTHM_DATABASE_URL, then DATABASE_URL, and with none of them the
+   * embedded Postgres on the local data folder (RHYTHM_DATA_DIR, default ./.rhythm/pgdata).
+   */
   databaseUrl?: string;
   /** Schema holding Rhythm's tables (default RHYTHM_SCHEMA, else "rhythm"); several apps can share a database. */
   schema?: string;
@@ -145,6 +150,8 @@ export class Rhythm implements WorkerHost {
   private internalWorker: InternalWorker | undefined;
   private readonly workers = new Set<{ stop(opts?: ShutdownOptions): Promise<void> }>();
   private shuttingDown: Promise<void> | undefined;
+  /** The embedded server init() started when no database was configured. */
+  private embedded: EmbeddedServer | undefined;
   private removeSignalHandlers: (() => void) | undefined;
 
   private constructor(readonly databaseUrl: string, options: RhythmOptions) {
@@ -184,8 +191,17 @@ export class Rhythm implements WorkerHost {
 
   /** Connects, optionally migrates, and returns a ready Rhythm. */
   static async init(options: RhythmOptions = {}): Promise<Rhythm> {
-    const url = checkInitOptions(options);
+    let url = checkInitOptions(options);
+    let embedded: EmbeddedServer | undefined;
+    if (url === undefined) {
+      // No database configured: the embedded server on the local data folder, as the CLI does.
+      const local = await openDatabase();
+      embedded = local.embedded;
+      url = local.url;
+    }
     const r = new Rhythm(url, options);
+    r.embedded = embedded;
+    if (embedded) r.log.info({ dataDir: embedded.realDataDir }, 'no database configured: using the embedded Postgres on the local data folder');
     try {
       if (options.autoMigrate !== false) {
         const applied = await migrate(r.pool, r.names);
@@ -194,6 +210,7 @@ export class Rhythm implements WorkerHost {
       await r.pool.query('SELECT 1');
     } catch (err) {
       await Promise.all([r.pool.end(), r.leasePool.end()]).catch(() => undefined);
+      await embedded?.stop().catch(() => undefined);
       throw err;
     }
     r.log.info({ database: maskUrl(url), schema: r.names.schema }, 'rhythm ready');
@@ -457,6 +474,8 @@ export class Rhythm implements WorkerHost {
       this.waiters?.close(new RhythmError('Rhythm was shut down while waiting for this execution'));
       if (this.listening) await (await this.listening.catch(() => undefined))?.close();
       await Promise.all([this.pool.end(), this.leasePool.end(), this.waitPool?.end()]);
+      // Stops the embedded server if this process started it (another process's is left running).
+      await this.embedded?.stop();
       this.removeSignalHandlers?.();
       this.log.info('shut down');
     })();
@@ -549,16 +568,16 @@ export class Rhythm implements WorkerHost {
   }
 }
 
-/** Every init option, checked before anything connects; returns the database URL to use. */
-function checkInitOptions(options: RhythmOptions): string {
+/**
+ * Every init option, checked before anything connects; returns the configured database URL,
+ * or undefined when none is (the embedded server is then used).
+ */
+function checkInitOptions(options: RhythmOptions): string | undefined {
   checkKnownKeys('Rhythm.init', options, INIT_OPTIONS);
   // An explicit value, even null, is what the caller meant: it is checked, not replaced by the environment.
   // The environment's value is checked as it is read, naming its variable.
   if (options.databaseUrl !== undefined) checkDatabaseUrl('option databaseUrl', options.databaseUrl);
   const url = options.databaseUrl ?? environmentOrDefault('databaseUrl');
-  if (url === undefined) {
-    throw new RhythmValidationError('no database configured: pass databaseUrl to Rhythm.init, or set RHYTHM_DATABASE_URL or DATABASE_URL');
-  }
   if (options.schema !== undefined) checkSchemaName(options.schema);
   checkBool('autoMigrate', options.autoMigrate);
   checkBool('handleSignals', options.handleSignals);
