@@ -12,6 +12,8 @@ import { createPool, DEFAULT_TIMEOUTS, type ConnectionTimeouts } from './db/conn
 import { inTransaction } from './db/transaction.js';
 import { Listener } from './db/listener.js';
 import { enqueueRows, type EnqueueRow } from './sql/enqueue.js';
+import { enqueueUnique } from './sql/enqueue-unique.js';
+import { checkBackoff, isTaskDefinition, type TaskDefinition, type TaskExecutionId } from './task-definition.js';
 import { getExecutions } from './sql/get.js';
 import { cancelExecution } from './sql/cancel.js';
 import type { Backoff } from './sql/settle.js';
@@ -19,7 +21,7 @@ import { InternalWorker, type InternalWorkerOptions } from './internal/internal-
 import { Waiters } from './wait.js';
 import { encodeJson } from './json.js';
 import { RhythmError, RhythmValidationError, WaitTimeoutError } from './errors.js';
-import { MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkInt, checkKnownKeys, checkQueueName, checkSchemaName, checkTaskName, describe } from './validate.js';
+import { MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkInt, checkKnownKeys, checkQueueName, checkSchemaName, checkStorableText, checkTaskName, describe } from './validate.js';
 import type { EnqueueItem, EnqueueOptions, Execution } from './types.js';
 
 export interface RhythmOptions {
@@ -71,7 +73,11 @@ export interface WorkerHost {
   track(worker: { stop(opts?: ShutdownOptions): Promise<void> }): () => void;
 }
 
-const ENQUEUE_OPTIONS = ['queue', 'delayMs', 'runAt', 'priority', 'maxAttempts', 'timeoutMs', 'visibilityTimeoutMs', 'client'] as const;
+const ENQUEUE_OPTIONS = [
+  'queue', 'delayMs', 'runAt', 'priority', 'maxAttempts', 'timeoutMs', 'visibilityTimeoutMs', 'backoff', 'uniqueKey', 'uniqueMode', 'client',
+] as const;
+/** Longest uniqueKey accepted (a btree entry must stay well under a page). */
+const MAX_UNIQUE_KEY = 1_000;
 const INIT_OPTIONS = [
   'databaseUrl', 'schema', 'autoMigrate', 'poolSize', 'leasePoolSize', 'logger', 'retryBackoff', 'handleSignals', 'maxPayloadBytes',
   'connectTimeoutMs', 'queryTimeoutMs',
@@ -166,10 +172,19 @@ export class Rhythm implements WorkerHost {
     return r;
   }
 
-  /** Enqueues one task; returns its execution id. */
-  async enqueue(name: string, payload: unknown, options: EnqueueOptions = {}): Promise<string> {
-    const row = this.toRow(name, payload, options, 'enqueue');
-    const [id] = await enqueueRows(options.client ?? this.pool, this.names, [row]);
+  /**
+   * Enqueues one task by name, or by its definition (see defineTask: the payload type is
+   * checked, the definition's defaults apply, and the id remembers the result type for wait).
+   * Returns its execution id; with a uniqueKey, the id of the unfinished execution that holds it.
+   */
+  async enqueue<P, R>(task: TaskDefinition<P, R>, payload: NoInfer<P>, options?: EnqueueOptions): Promise<TaskExecutionId<R, P>>;
+  async enqueue(name: string, payload: unknown, options?: EnqueueOptions): Promise<string>;
+  async enqueue(task: string | TaskDefinition, payload: unknown, options: EnqueueOptions = {}): Promise<string> {
+    const [name, merged] = withDefaults(task, options);
+    const row = this.toRow(name, payload, merged, 'enqueue');
+    const db = merged.client ?? this.pool;
+    if (merged.uniqueKey !== undefined) return enqueueUnique(db, this.names, row, merged.uniqueKey, merged.uniqueMode ?? 'keep');
+    const [id] = await enqueueRows(db, this.names, [row]);
     return id!;
   }
 
@@ -191,6 +206,9 @@ export class Rhythm implements WorkerHost {
       if (item.options && 'client' in item.options) {
         throw new RhythmValidationError(`enqueueMany item ${i}: pass the client as enqueueMany(items, { client }), not in an item's options`);
       }
+      if (item.options && ('uniqueKey' in item.options || 'uniqueMode' in item.options)) {
+        throw new RhythmValidationError(`enqueueMany item ${i}: uniqueKey is supported by enqueue() only (one key per statement)`);
+      }
       try {
         rows[i] = this.toRow(item.name, item.payload, item.options ?? {}, 'enqueueMany');
       } catch (err) {
@@ -210,6 +228,8 @@ export class Rhythm implements WorkerHost {
   }
 
   /** The execution with this id, or null if there is none (or it was pruned). */
+  async get<R, P>(id: TaskExecutionId<R, P>): Promise<Execution<R, P> | null>;
+  async get<R = unknown, P = unknown>(id: string): Promise<Execution<R, P> | null>;
   async get<R = unknown, P = unknown>(id: string): Promise<Execution<R, P> | null> {
     checkId(id);
     const found = await getExecutions(this.pool, this.names, [id]);
@@ -217,6 +237,8 @@ export class Rhythm implements WorkerHost {
   }
 
   /** Resolves with the execution once it is completed, failed or cancelled (LISTEN/NOTIFY, no polling). */
+  async wait<R, P>(id: TaskExecutionId<R, P>, options?: { timeoutMs?: number }): Promise<Execution<R, P>>;
+  async wait<R = unknown, P = unknown>(id: string, options?: { timeoutMs?: number }): Promise<Execution<R, P>>;
   async wait<R = unknown, P = unknown>(id: string, options: { timeoutMs?: number } = {}): Promise<Execution<R, P>> {
     checkId(id);
     checkKnownKeys('wait', options, ['timeoutMs']);
@@ -323,6 +345,8 @@ export class Rhythm implements WorkerHost {
     const delayMs = checkInt('delayMs', options.delayMs, 0, MAX_DELAY_MS);
     const runAt = checkDate('runAt', options.runAt);
     if (delayMs !== undefined && runAt !== undefined) throw new RhythmValidationError('options delayMs and runAt cannot both be given');
+    const backoff = checkBackoff('backoff', options.backoff);
+    checkUniqueKey(options.uniqueKey, options.uniqueMode);
     return {
       name,
       queue: checkQueueName(options.queue ?? 'default'),
@@ -334,6 +358,8 @@ export class Rhythm implements WorkerHost {
       delayMs: delayMs ?? null,
       runAt: runAt ?? null,
       parentId: null,
+      backoffBaseMs: backoff.baseMs,
+      backoffMaxMs: backoff.maxMs,
     };
   }
 
@@ -440,6 +466,27 @@ function chunkRows(rows: EnqueueRow[]): EnqueueRow[][] {
   }
   chunks.push(start === 0 ? rows : rows.slice(start));
   return chunks;
+}
+
+/** A task's name and its options over the definition's defaults (an enqueue's own options win). */
+function withDefaults(task: string | TaskDefinition, options: EnqueueOptions): [string, EnqueueOptions] {
+  if (!isTaskDefinition(task)) return [task as string, options];
+  if (options === null || typeof options !== 'object') return [task.name, options];
+  return [task.name, { ...task.defaults, ...options }];
+}
+
+function checkUniqueKey(key: unknown, mode: unknown): void {
+  if (key === undefined) {
+    if (mode !== undefined) throw new RhythmValidationError(`option uniqueMode ${describe(mode)} needs a uniqueKey: without one there is nothing to keep or replace`);
+    return;
+  }
+  if (typeof key !== 'string' || key === '' || key.length > MAX_UNIQUE_KEY) {
+    throw new RhythmValidationError(`option uniqueKey must be a non-empty string of at most ${MAX_UNIQUE_KEY} characters, got ${describe(key)}`);
+  }
+  checkStorableText('option uniqueKey', key);
+  if (mode !== undefined && mode !== 'keep' && mode !== 'replace') {
+    throw new RhythmValidationError(`option uniqueMode must be 'keep' or 'replace', got ${describe(mode)}`);
+  }
 }
 
 function checkId(id: unknown): asserts id is string {

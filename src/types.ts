@@ -22,6 +22,12 @@ export interface TaskContext {
   throwIfCancelled(): void;
   /** Asks the worker to extend this execution's lease now (leases are also extended periodically). */
   heartbeat(): void;
+  /**
+   * Records how far the handler got (any JSON value), visible in `rhythm.get(id).progress`
+   * while it runs. Only the latest value counts; writes are batched (about every 250 ms), so
+   * calling it often costs no statement each. Throws RhythmValidationError if not JSON.
+   */
+  progress(value: unknown): void;
 }
 
 export type TaskHandler<P = any, R = any> = (payload: P, ctx: TaskContext) => R | Promise<R>;
@@ -41,9 +47,23 @@ export interface EnqueueOptions {
   timeoutMs?: number;
   /** Lease (visibility timeout) for this task, overriding the worker's. */
   visibilityTimeoutMs?: number;
+  /** Retry delay after a failed attempt of this execution (default: the Rhythm's retryBackoff). */
+  backoff?: { baseMs?: number; maxMs?: number };
+  /**
+   * Deduplication key: while an execution with this key is unfinished (scheduled, queued or
+   * running), enqueue returns its id instead of creating another one.
+   */
+  uniqueKey?: string;
+  /**
+   * What to do when an unfinished execution has the uniqueKey: 'keep' it unchanged (default),
+   * or 'replace' its payload and run time if it has not started yet (a running one is kept).
+   */
+  uniqueMode?: UniqueMode;
   /** Run the INSERT on this client, e.g. inside the caller's own transaction. */
   client?: pg.ClientBase;
 }
+
+export type UniqueMode = 'keep' | 'replace';
 
 export interface EnqueueItem {
   name: string;
@@ -74,4 +94,6 @@ export interface Execution<R = unknown, P = unknown> {
   runAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** The latest ctx.progress() value of its handler (null if it reported none). */
+  progress: unknown;
 }

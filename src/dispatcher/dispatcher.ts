@@ -19,6 +19,7 @@ import type { AttemptResult, AttemptRun, Executor } from './executor.js';
 import type { AbortReason } from '../errors.js';
 import { retryDelayMs } from '../backoff.js';
 import { failed } from './attempt.js';
+import { ProgressWriter } from './progress-writer.js';
 
 /** Tasks still running, beyond those being written, for the completer to batch its writes. */
 const BUSY_RUNNING = 16;
@@ -75,6 +76,8 @@ export class Dispatcher {
   /** The last claim left tasks for want of bytes: wait until some are freed. */
   private bytesBlocked = false;
   private readonly completer: Completer;
+  /** Batches ctx.progress() writes of the held tasks. */
+  private readonly progress: ProgressWriter;
   private readonly names: string[];
   private readonly lowWater: number;
   private stopping = false;
@@ -92,6 +95,7 @@ export class Dispatcher {
   constructor(private readonly config: DispatcherConfig, private readonly deps: DispatcherDeps) {
     this.names = [...config.executors.keys()];
     this.lowWater = Math.max(1, Math.floor(Math.min(config.batchSize, config.capacity) / 4));
+    this.progress = new ProgressWriter(deps.leasePool, deps.names, deps.log);
     this.completer = new Completer(
       deps.pool,
       deps.names,
@@ -153,6 +157,7 @@ export class Dispatcher {
       await drained;
     }
     await this.completer.drain();
+    await this.progress.close();
     clearTimeout(this.heartbeatTimer);
     this.detach();
     this.resolveStopped();
@@ -201,7 +206,9 @@ export class Dispatcher {
   private begin(task: ClaimedTask): void {
     let run: AttemptRun;
     try {
-      run = this.config.executors.get(task.name)!.start(task, this.config.queue, () => this.scheduleHeartbeat(0));
+      run = this.config.executors.get(task.name)!.start(
+        task, this.config.queue, () => this.scheduleHeartbeat(0), (json) => this.progress.report(task.id, task.leaseToken, json),
+      );
     } catch (err) {
       // A failed attempt, not a hand-back: whatever made the start throw would do it again,
       // and a hand-back does not count the attempt, so the task would loop forever.

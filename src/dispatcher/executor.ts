@@ -29,6 +29,7 @@ export interface AttemptRun {
 }
 
 export interface Executor {
-  start(task: ClaimedTask, queue: string, requestHeartbeat: () => void): AttemptRun;
+  /** `reportProgress` takes a ctx.progress() value already checked and encoded as JSON. */
+  start(task: ClaimedTask, queue: string, requestHeartbeat: () => void, reportProgress: (json: string) => void): AttemptRun;
   close(): Promise<void>;
 }

@@ -5,6 +5,7 @@
  * handler's result is settled without an extra promise hop.
  */
 import { abortError, failed, succeeded } from './attempt.js';
+import { encodeProgress } from './progress-value.js';
 import type { AttemptResult, AttemptRun, Executor } from './executor.js';
 import type { ClaimedTask } from '../sql/claim.js';
 import type { TaskContext, TaskHandler } from '../types.js';
@@ -13,7 +14,7 @@ import type { AbortReason } from '../errors.js';
 export class MainThreadExecutor implements Executor {
   constructor(private readonly handlers: ReadonlyMap<string, TaskHandler>) {}
 
-  start(task: ClaimedTask, queue: string, requestHeartbeat: () => void): AttemptRun {
+  start(task: ClaimedTask, queue: string, requestHeartbeat: () => void, reportProgress: (json: string) => void): AttemptRun {
     let controller: AbortController | undefined;
     let settle!: (r: AttemptResult) => void;
     let settled = false;
@@ -37,6 +38,7 @@ export class MainThreadExecutor implements Executor {
       },
       throwIfCancelled: () => controller?.signal.throwIfAborted(),
       heartbeat: requestHeartbeat,
+      progress: (value: unknown) => reportProgress(encodeProgress(value)),
     };
     try {
       const value = this.handlers.get(task.name)!(JSON.parse(task.payloadJson), ctx);

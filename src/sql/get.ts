@@ -8,7 +8,7 @@ const getStatement = statement('get', (n) => `
 SELECT e.id, e.kind, e.name, e.queue,
        CASE WHEN e.status = 'queued' AND w.claimed_until IS NOT NULL THEN 'running' ELSE e.status END AS status,
        e.payload, e.result, e.error, e.priority, coalesce(w.attempts, e.attempts) AS attempts, e.max_attempts,
-       e.parent_id, e.created_at, e.run_at, coalesce(w.claimed_at, e.started_at) AS started_at, e.finished_at
+       e.parent_id, e.created_at, e.run_at, coalesce(w.claimed_at, e.started_at) AS started_at, e.finished_at, e.progress
 FROM ${n.executions} e
 LEFT JOIN ${n.workQueue} w ON w.execution_id = e.id
 WHERE e.id = ANY($1::bigint[])`);
@@ -35,6 +35,7 @@ export async function getExecutions(db: Queryable, n: SchemaNames, ids: string[]
         runAt: r.run_at,
         startedAt: r.started_at,
         finishedAt: r.finished_at,
+        progress: r.progress,
       },
     ]),
   );

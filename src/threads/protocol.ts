@@ -25,6 +25,15 @@ export interface ThreadBatch {
   payloads: string;
 }
 
+/** Posted by a thread on ctx.progress(): the pool passes it to the dispatcher. */
+export interface ProgressMessage {
+  kind: 'rhythm:progress';
+  slot: number;
+  id: string;
+  attempt: number;
+  json: string;
+}
+
 /** Per task, in batch order. */
 export interface ThreadResults {
   ok: Uint8Array;

@@ -3,11 +3,12 @@
  * and returns their results in one message. Synchronous handlers run one after another;
  * async ones overlap. Task modules are imported once per thread and cached.
  */
-import { workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { abortError, failed, succeeded, ABORT_REASONS } from '../dispatcher/attempt.js';
 import { abortIndex, heartbeatIndex, CANCEL_GEN, HEARTBEAT_GEN } from './flags.js';
-import type { RunnerData, ThreadBatch, ThreadResults } from './protocol.js';
+import { encodeProgress } from '../dispatcher/progress-value.js';
+import type { ProgressMessage, RunnerData, ThreadBatch, ThreadResults } from './protocol.js';
 import type { AttemptResult } from '../dispatcher/executor.js';
 import type { TaskContext, TaskHandler } from '../types.js';
 
@@ -78,6 +79,10 @@ function runTask(batch: ThreadBatch, i: number, id: string, payload: unknown, ou
       Atomics.store(flags, heartbeatIndex(slot), 1);
       Atomics.add(flags, HEARTBEAT_GEN, 1);
       Atomics.notify(flags, HEARTBEAT_GEN);
+    },
+    progress(value: unknown) {
+      const message: ProgressMessage = { kind: 'rhythm:progress', slot, id, attempt: batch.attempt[i]!, json: encodeProgress(value) };
+      parentPort!.postMessage(message);
     },
   };
   let value: unknown;

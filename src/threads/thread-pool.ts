@@ -13,7 +13,7 @@ import { abortError, failed, ABORT_CODES, ABORT_REASONS } from '../dispatcher/at
 import { abortIndex, heartbeatIndex, createFlags, CANCEL_GEN, HEARTBEAT_GEN } from './flags.js';
 import type { AttemptResult, AttemptRun, Executor } from '../dispatcher/executor.js';
 import type { ClaimedTask } from '../sql/claim.js';
-import type { RunnerData, ThreadBatch, ThreadResults } from './protocol.js';
+import type { ProgressMessage, RunnerData, ThreadBatch, ThreadResults } from './protocol.js';
 import type { AbortReason } from '../errors.js';
 import type { Logger } from 'pino';
 import type { ResourceLimits } from 'node:worker_threads';
@@ -36,6 +36,7 @@ interface PendingRun {
   slot: number;
   resolve: (r: AttemptResult) => void;
   requestHeartbeat: () => void;
+  reportProgress: (json: string) => void;
   batch?: SentBatch;
   onSent?: () => void;
   done: boolean;
@@ -82,17 +83,18 @@ export class ThreadPool implements Executor {
       } satisfies RunnerData,
     });
     this.piscina.on('error', (err) => this.log.error({ err }, 'thread pool error'));
+    this.piscina.on('message', (m: ProgressMessage) => this.progressFromThread(m));
     void this.watchHeartbeats();
   }
 
-  start(task: ClaimedTask, _queue: string, requestHeartbeat: () => void): AttemptRun {
+  start(task: ClaimedTask, _queue: string, requestHeartbeat: () => void, reportProgress: (json: string) => void): AttemptRun {
     const slot = this.freeSlots.pop();
     if (slot === undefined) throw new Error('thread pool has no free slot: the dispatcher claimed beyond its capacity');
     Atomics.store(this.flags, abortIndex(slot), 0);
     Atomics.store(this.flags, heartbeatIndex(slot), 0);
     let resolve!: (r: AttemptResult) => void;
     const result = new Promise<AttemptResult>((r) => (resolve = r));
-    const run: PendingRun = { task, slot, resolve, requestHeartbeat, done: false };
+    const run: PendingRun = { task, slot, resolve, requestHeartbeat, reportProgress, done: false };
     run.resolve = (r) => {
       if (run.done) return;
       run.done = true;
@@ -235,6 +237,16 @@ export class ThreadPool implements Executor {
       if (code !== 0) r.resolve(failed(abortError(ABORT_REASONS[code]!)));
       else this.send([r]);
     }
+  }
+
+  /**
+   * A thread's ctx.progress() arrives on its own channel, possibly after the task's result:
+   * it counts only if the slot still holds that attempt.
+   */
+  private progressFromThread(m: ProgressMessage): void {
+    if (m?.kind !== 'rhythm:progress') return;
+    const run = this.bySlot[m.slot];
+    if (run && !run.done && run.task.id === m.id && run.task.attempt === m.attempt) run.reportProgress(m.json);
   }
 
   /** Threads raise a flag on ctx.heartbeat(); pass the request on to the dispatcher. */
