@@ -14,6 +14,9 @@ import { Listener } from './db/listener.js';
 import { enqueueRows, type EnqueueRow } from './sql/enqueue.js';
 import { enqueueUnique } from './sql/enqueue-unique.js';
 import { checkBackoff, isTaskDefinition, type TaskDefinition, type TaskExecutionId } from './task-definition.js';
+import * as cronSchedules from './schedules/schedules.js';
+import type { Schedule, ScheduleOptions, SyncResult } from './schedules/schedules.js';
+import type { ScheduleChange } from './sql/schedule-upsert.js';
 import { getExecutions } from './sql/get.js';
 import { cancelExecution } from './sql/cancel.js';
 import type { Backoff } from './sql/settle.js';
@@ -268,7 +271,35 @@ export class Rhythm implements WorkerHost {
     return cancelExecution(this.pool, this.names, id, error);
   }
 
-  /** Starts the internal worker in this process (promotion, lease recovery, pruning). */
+  /**
+   * Creates or changes a cron schedule (by name). Internal workers fire it once per due time
+   * across all processes. Re-declaring an unchanged schedule writes nothing and keeps its
+   * next fire time. Throws RhythmValidationError for an invalid cron expression or time zone.
+   */
+  async schedule<P>(name: string, options: ScheduleOptions<P>): Promise<ScheduleChange> {
+    return cronSchedules.schedule(this.pool, this.names, name, options as ScheduleOptions);
+  }
+
+  /** Deletes a schedule; false if there was none by that name. Executions it fired are kept. */
+  async unschedule(name: string): Promise<boolean> {
+    return cronSchedules.unschedule(this.pool, this.names, name);
+  }
+
+  /** Every schedule, by name, with its next fire times. */
+  async schedules(): Promise<Schedule[]> {
+    return cronSchedules.schedules(this.pool, this.names);
+  }
+
+  /**
+   * Makes the stored schedules match a declared set (a config file's): creates and updates
+   * those given, removes those an earlier sync declared and this one does not. Schedules made
+   * with schedule() are left alone.
+   */
+  async syncSchedules(declared: Record<string, ScheduleOptions>): Promise<SyncResult> {
+    return cronSchedules.syncSchedules(this.pool, this.names, declared);
+  }
+
+  /** Starts the internal worker in this process (promotion, cron schedules, lease recovery, pruning). */
   async startInternalWorker(options: InternalWorkerOptions = {}): Promise<InternalWorker> {
     if (this.internalWorker) throw new RhythmError('the internal worker is already running on this Rhythm instance');
     checkKnownKeys('startInternalWorker', options, ['tickMs', 'batchSize', 'retentionMs', 'pruneIntervalMs']);
@@ -276,9 +307,19 @@ export class Rhythm implements WorkerHost {
     checkInt('batchSize', options.batchSize, 1);
     checkInt('retentionMs', options.retentionMs, 0, MAX_DELAY_MS);
     checkInt('pruneIntervalMs', options.pruneIntervalMs, 1);
-    this.internalWorker = new InternalWorker(this.pool, this.names, this.backoff, this.log, options);
-    this.internalWorker.start();
-    return this.internalWorker;
+    const worker = new InternalWorker(this.pool, this.names, this.backoff, this.log, options);
+    this.internalWorker = worker;
+    worker.start();
+    // A schedule created or changed in any process may fire before the next planned pass. If
+    // this cannot listen, fires are still found at every tick: log, do not fail.
+    this.listener()
+      .then(async (l) => {
+        await l.listenSchedules();
+        l.on('schedule', () => worker.wake());
+        l.on('reconnect', () => worker.wake());
+      })
+      .catch((err) => this.log.warn({ err }, 'cannot listen for schedule changes; they are picked up at the next internal worker tick'));
+    return worker;
   }
 
   /**

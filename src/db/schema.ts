@@ -9,6 +9,7 @@ export interface SchemaNames {
   executions: string;
   workQueue: string;
   scheduledQueue: string;
+  schedules: string;
   leaseTokenSeq: string;
   migrations: string;
   /** NOTIFY payload: a queue name with new ready work. */
@@ -17,6 +18,8 @@ export interface SchemaNames {
   doneChannel: string;
   /** NOTIFY payload: comma-separated ids of running executions that were cancelled. */
   cancelChannel: string;
+  /** NOTIFY payload: the name of a cron schedule that was created or changed. */
+  scheduleChannel: string;
 }
 
 export function schemaNames(schema: string): SchemaNames {
@@ -27,10 +30,12 @@ export function schemaNames(schema: string): SchemaNames {
     executions: `${q}.executions`,
     workQueue: `${q}.work_queue`,
     scheduledQueue: `${q}.scheduled_queue`,
+    schedules: `${q}.schedules`,
     leaseTokenSeq: `${q}.lease_token_seq`,
     migrations: `${q}.migrations`,
     workChannel: `${schema}_work`,
     doneChannel: `${schema}_done`,
     cancelChannel: `${schema}_cancel`,
+    scheduleChannel: `${schema}_schedule`,
   };
 }

@@ -20,6 +20,7 @@ import type { AbortReason } from '../errors.js';
 import { retryDelayMs } from '../backoff.js';
 import { failed } from './attempt.js';
 import { ProgressWriter } from './progress-writer.js';
+import { cancelledEvent, settledEvents, type EventSink } from './events.js';
 
 /** Tasks still running, beyond those being written, for the completer to batch its writes. */
 const BUSY_RUNNING = 16;
@@ -38,6 +39,8 @@ export interface DispatcherConfig {
   pollIntervalMs: number;
   leaseMs: number;
   abortGraceMs: number;
+  /** Receives an event per execution outcome (see events.ts); none if absent. */
+  events?: EventSink;
 }
 
 export interface DispatcherDeps {
@@ -68,6 +71,8 @@ export class Dispatcher {
    * can be claimed again while this process still runs its earlier attempt.
    */
   private readonly inFlight = new Map<string, InFlight>();
+  /** Claimed tasks that could not start, until their failure is written (for their events). */
+  private readonly unstarted = new Map<string, ClaimedTask>();
   /** Cancellations that may arrive before the claim they cancel (id -> time seen). */
   private readonly recentlyCancelled = new Map<string, number>();
   private nextHeartbeatAt = Number.POSITIVE_INFINITY;
@@ -103,6 +108,11 @@ export class Dispatcher {
       deps.log,
       (items) => this.written(items),
       () => !this.stopping && this.inFlight.size - this.completer.pending >= BUSY_RUNNING,
+      config.events &&
+        ((settled, items) => {
+          const taskOf = (token: string) => this.inFlight.get(token)?.task ?? this.unstarted.get(token);
+          settledEvents(config.events!, config.queue, settled, items, taskOf, deps.log);
+        }),
     );
     const onWork = (queue: string) => {
       if (queue === config.queue) this.poke();
@@ -214,6 +224,7 @@ export class Dispatcher {
       // and a hand-back does not count the attempt, so the task would loop forever.
       this.deps.log.error({ err, id: task.id }, 'could not start a claimed task; failing the attempt');
       const { errorJson } = failed(err) as { errorJson: string };
+      if (this.config.events) this.unstarted.set(task.leaseToken, task);
       this.completer.add({ settlement: { id: task.id, leaseToken: task.leaseToken, outcome: 'failed', resultJson: null, errorJson } });
       return;
     }
@@ -248,6 +259,7 @@ export class Dispatcher {
     const reason = f.abortReason;
     if (reason === 'cancelled' || reason === 'lease-lost') {
       // The execution was already settled elsewhere (cancel, or recovery after expiry).
+      if (reason === 'cancelled' && this.config.events) cancelledEvent(this.config.events, this.config.queue, f.task, this.deps.log);
       this.forget(leaseToken);
       this.freed();
       return;
@@ -272,7 +284,11 @@ export class Dispatcher {
 
   /** The completer wrote these outcomes: their capacity is free again. */
   private written(items: Pending[]): void {
-    for (const item of items) this.forget((item.settlement?.leaseToken ?? item.release?.leaseToken)!);
+    for (const item of items) {
+      const token = (item.settlement?.leaseToken ?? item.release?.leaseToken)!;
+      this.forget(token);
+      this.unstarted.delete(token);
+    }
     this.freed();
   }
 

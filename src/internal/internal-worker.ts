@@ -1,16 +1,20 @@
 /**
  * The internal worker (the seed's scheduler side): promotes due delayed tasks and retries
- * from scheduled_queue to work_queue, recovers tasks whose lease expired, and prunes old
- * history. Every statement uses SKIP LOCKED, so it is safe to run in every process at once.
+ * from scheduled_queue to work_queue, fires due cron schedules, recovers tasks whose lease
+ * expired, and prunes old history. Every statement uses SKIP LOCKED, so it is safe to run in
+ * every process at once.
  *
- * It ticks every `tickMs`, and sooner when the earliest scheduled task is due before the
- * next tick, so a short delay is not stretched to a whole tick.
+ * It ticks every `tickMs`, and sooner when the earliest scheduled task or cron fire is due
+ * before the next tick, so a short delay is not stretched to a whole tick; a changed schedule
+ * wakes it at once (wake()).
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { promoteDue, msUntilNextDue } from '../sql/promote.js';
 import { recoverExpired } from '../sql/recover.js';
 import { pruneHistory } from '../sql/prune.js';
+import { msUntilNextSchedule } from '../sql/schedule-fire.js';
+import { fireDueSchedules } from '../schedules/fire.js';
 import type { Backoff } from '../sql/settle.js';
 import type { SchemaNames } from '../db/schema.js';
 
@@ -40,6 +44,8 @@ export class InternalWorker {
   private running: Promise<void> | undefined;
   private lastPrune = 0;
   private stopped = false;
+  /** wake() during a pass: plan again right after it. */
+  private wokenDuringPass = false;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -58,6 +64,17 @@ export class InternalWorker {
     this.schedule(0);
   }
 
+  /** Runs a pass now (a schedule changed: its next fire may be sooner than the planned pass). */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.wokenDuringPass = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.schedule(0);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
@@ -65,7 +82,8 @@ export class InternalWorker {
   }
 
   /** One pass; exposed so tests can drive it deterministically. */
-  async tick(): Promise<{ promoted: number; recovered: number; pruned: number }> {
+  async tick(): Promise<{ promoted: number; fired: number; recovered: number; pruned: number }> {
+    const fired = await fireDueSchedules(this.pool, this.names, this.log, () => this.stopped);
     let promoted = 0;
     let recovered = 0;
     let pruned = 0;
@@ -88,7 +106,7 @@ export class InternalWorker {
       }
       if (n === PRUNE_BATCH) this.lastPrune = 0; // a backlog: carry on at the next pass
     }
-    return { promoted, recovered, pruned };
+    return { promoted, fired, recovered, pruned };
   }
 
   private schedule(delayMs: number): void {
@@ -101,10 +119,13 @@ export class InternalWorker {
   private async pass(): Promise<void> {
     let delay = this.tickMs;
     try {
-      const { promoted, recovered, pruned } = await this.tick();
-      if (promoted + recovered + pruned > 0) this.log.debug({ promoted, recovered, pruned }, 'internal worker pass');
-      const dueInMs = await msUntilNextDue(this.pool, this.names);
-      if (dueInMs !== null) delay = Math.max(MIN_DELAY_MS, Math.min(delay, Math.ceil(dueInMs)));
+      this.wokenDuringPass = false;
+      const { promoted, fired, recovered, pruned } = await this.tick();
+      if (promoted + fired + recovered + pruned > 0) this.log.debug({ promoted, fired, recovered, pruned }, 'internal worker pass');
+      for (const dueInMs of [await msUntilNextDue(this.pool, this.names), await msUntilNextSchedule(this.pool, this.names)]) {
+        if (dueInMs !== null) delay = Math.max(MIN_DELAY_MS, Math.min(delay, Math.ceil(dueInMs)));
+      }
+      if (this.wokenDuringPass) delay = MIN_DELAY_MS;
     } catch (err) {
       this.log.warn({ err }, 'internal worker pass failed; retrying at the next tick');
     }
