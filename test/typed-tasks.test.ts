@@ -25,7 +25,8 @@ async function tsc(project: string): Promise<{ code: number; output: string }> {
 }
 
 describe('typed tasks', () => {
-  it('compile (tsc --noEmit): correct use compiles, each marked misuse is an error, a wrong payload fails the build', async () => {
+  // tsc takes 10-20 s on an idle 2-core machine (it loads @types/node); much more when loaded.
+  it('compile (tsc --noEmit): correct use compiles, each marked misuse is an error, a wrong payload fails the build', { timeout: 180_000 }, async () => {
     const { code, output } = await tsc('tsconfig.json');
     expect(code).not.toBe(0);
     // The one error reported is the unmarked wrong payload. usage.ts reports none: its correct
