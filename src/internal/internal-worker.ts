@@ -34,6 +34,8 @@ const PRUNE_BATCH = 500;
 const PRUNE_BATCHES_PER_PASS = 10;
 /** Never loop back to back, whatever the clocks say. */
 const MIN_DELAY_MS = 5;
+/** A schedule another process is firing is looked at again this soon (not every MIN_DELAY_MS). */
+const OVERDUE_RECHECK_MS = 100;
 
 export class InternalWorker {
   private readonly tickMs: number;
@@ -122,9 +124,11 @@ export class InternalWorker {
       this.wokenDuringPass = false;
       const { promoted, fired, recovered, pruned } = await this.tick();
       if (promoted + fired + recovered + pruned > 0) this.log.debug({ promoted, fired, recovered, pruned }, 'internal worker pass');
-      for (const dueInMs of [await msUntilNextDue(this.pool, this.names), await msUntilNextSchedule(this.pool, this.names)]) {
-        if (dueInMs !== null) delay = Math.max(MIN_DELAY_MS, Math.min(delay, Math.ceil(dueInMs)));
-      }
+      const dueInMs = await msUntilNextDue(this.pool, this.names);
+      if (dueInMs !== null) delay = Math.max(MIN_DELAY_MS, Math.min(delay, Math.ceil(dueInMs)));
+      // Still overdue right after this pass: another process holds it (it is firing it now).
+      const fireInMs = await msUntilNextSchedule(this.pool, this.names);
+      if (fireInMs !== null) delay = Math.min(delay, fireInMs <= 0 ? OVERDUE_RECHECK_MS : Math.max(MIN_DELAY_MS, Math.ceil(fireInMs)));
       if (this.wokenDuringPass) delay = MIN_DELAY_MS;
     } catch (err) {
       this.log.warn({ err }, 'internal worker pass failed; retrying at the next tick');
