@@ -20,6 +20,8 @@ export interface BenchOptions {
   pgbossN: number;
   rhythmMain: RhythmConfig[];
   rhythmThreads: RhythmConfig[];
+  /** Rhythm thread-pool configs swept in scenario 3 beside the untuned worker (may be empty). */
+  rhythmCpu: RhythmConfig[];
   rawLoops: number[];
   rawBatch: number;
   graphileConcurrency: number[];
@@ -29,6 +31,8 @@ export interface BenchOptions {
   cpuN10: number;
   rounds1?: number;
   rounds10?: number;
+  /** Tasks of scenario 8 (wait() at scale). */
+  waitN: number;
   latencyN: number;
   latencyRate: number;
   idleMs: number;
@@ -47,27 +51,33 @@ export interface BenchOptions {
 
 const HELP = `npm run bench -- [flags]
 
-Runs the Rhythm benchmark (issue 4) against raw baselines and peers on one Postgres, prints a
-Markdown table and writes JSON + SVG to bench/results/.
+Runs the Rhythm benchmark against raw baselines and peers on one Postgres, prints a Markdown
+table and writes JSON + SVG to bench/results/. See bench/README.md.
 
-  --quick                  small sizes, one configuration each (under a minute)
+  --quick                  small sizes, one configuration each (a few minutes)
   --only 1,2,...           run only these scenarios (1 no-op main, 2 no-op threads, 3 CPU,
-                           4 latency, 5 bulk enqueue, 6 scaling); --skip 4,6 to leave some out
+                           4 latency, 5 bulk enqueue, 6 scaling, 7 CPU end to end with wait(),
+                           8 wait() at scale, 9 group concurrency); --skip 4,6 to leave some out
   --no-peers               skip graphile-worker and pg-boss
   --no-baselines           skip raw Piscina / Tinypool / raw SQL
   --threads N              thread-pool size (default: available cores = ${os.availableParallelism()})
-  --repeat N               measure each system N times, keep the best (default 1)
+  --repeat N               interleaved rounds: every system of a scenario runs once a round
+                           (A, B, A, B, ...); rates and ratios are medians over the rounds,
+                           printed with their spread (default 3)
   --n N                    tasks drained in scenarios 1 and 2 (default 50000; quick 5000)
   --graphile-n N           graphile-worker tasks in scenario 1 (default: --n)
   --pgboss-n N             pg-boss tasks in scenario 1 (default 20000; quick 2000; it polls)
   --rhythm-main C/B,...    Rhythm main-thread configs swept: concurrency/batchSize
   --rhythm-threads C/B,... Rhythm thread-pool configs swept for scenario 2
+  --rhythm-cpu C/B,...     Rhythm thread-pool configs swept for scenario 3, beside the untuned
+                           worker (default threads*8/threads*4, threads*32/threads*16; quick: none)
   --raw-loops 1,2          pipelines of the raw SQL baselines (each: a claiming and a settling connection)
   --graphile-concurrency 8,32,64   swept (localQueue --graphile-local-queue, default 500)
   --pgboss BxW,...         pg-boss batchSize x work() loops swept (default 500x2,500x4,1000x4)
-  --cpu-n N                ~1 ms tasks in scenario 3 (default 4000; quick 600)
-  --cpu-n10 N              ~10 ms tasks in scenario 3 (default 400; quick 60)
+  --cpu-n N                ~1 ms tasks in scenarios 3 and 7 (default 4000; quick 600)
+  --cpu-n10 N              ~10 ms tasks in scenarios 3 and 7 (default 400; quick 60)
   --rounds-1ms R, --rounds-10ms R  sha256 rounds (default: calibrated on this machine)
+  --wait-n N               tasks in scenario 8 (default 10000; quick 2000)
   --latency-n N            single enqueues per system in scenario 4 (default 1000; quick 100)
   --latency-rate R         enqueues per second (default 100)
   --idle-ms MS             window for the idle worker's CPU (default 5000; quick 1000)
@@ -76,12 +86,13 @@ Markdown table and writes JSON + SVG to bench/results/.
   --scale-n N              tasks in scenario 6 (default 50000; quick 5000)
   --scale-procs 1,2,4      worker processes in scenario 6
   --out DIR                results folder (default bench/results)
-  --data-dir DIR           embedded Postgres data folder (default <tmp>/rhythm-bench/pgdata)
+  --data-dir DIR           embedded Postgres data folder (default <tmp>/rhythm-bench/pgdata-<checkout>)
   --database-url URL       use this Postgres (default DATABASE_URL, else embedded)
   --pg-setting k=v         extra setting for the embedded server (repeatable)
   --no-progress            no progress output on stderr
   --pg-stats               record Postgres time per statement (pg_stat_statements) during
-                           Rhythm's drains in scenarios 1-2, shown under the table
+                           Rhythm's drains in scenarios 1-2, shown under the table, and count
+                           scenario 8's SELECTs on the server as well
   --keep                   keep the bench schemas / database afterwards
 `;
 
@@ -96,6 +107,13 @@ function int(s: string | undefined, flag: string): number | undefined {
   if (s === undefined) return undefined;
   const x = Number(s);
   if (!Number.isFinite(x) || x <= 0) throw new Error(`${flag}: expected a positive number, got ${s}`);
+  return x;
+}
+
+function count(s: string | undefined, flag: string): number | undefined {
+  if (s === undefined) return undefined;
+  const x = Number(s);
+  if (!Number.isInteger(x) || x < 1) throw new Error(`${flag}: expected a positive integer, got ${s}`);
   return x;
 }
 
@@ -126,6 +144,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'pgboss-n': { type: 'string' },
       'rhythm-main': { type: 'string' },
       'rhythm-threads': { type: 'string' },
+      'rhythm-cpu': { type: 'string' },
+      'wait-n': { type: 'string' },
       'raw-loops': { type: 'string' },
       'raw-batch': { type: 'string' },
       'graphile-concurrency': { type: 'string' },
@@ -154,7 +174,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (v.help) return 'help';
   const quick = Boolean(v.quick);
   const threads = int(v.threads, '--threads') ?? os.availableParallelism();
-  const all = [1, 2, 3, 4, 5, 6];
+  const all = [1, 2, 3, 4, 5, 6, 7, 8, 9];
   const only = ints(v.only, '--only');
   const skip = new Set(ints(v.skip, '--skip') ?? []);
   const scenarios = new Set((only ?? all).filter((s) => all.includes(s) && !skip.has(s)));
@@ -173,12 +193,13 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     peers: !v['no-peers'],
     baselines: !v['no-baselines'],
     threads,
-    repeat: int(v.repeat, '--repeat') ?? 1,
+    repeat: count(v.repeat, '--repeat') ?? 3,
     n,
     graphileN: int(v['graphile-n'], '--graphile-n') ?? n,
     pgbossN: int(v['pgboss-n'], '--pgboss-n') ?? Math.min(n, quick ? 2_000 : 20_000),
     rhythmMain: cfgs(v['rhythm-main'], '--rhythm-main', quick ? [{ concurrency: 2000, batchSize: 500 }] : [{ concurrency: 1000, batchSize: 500 }, { concurrency: 2000, batchSize: 500 }, { concurrency: 4000, batchSize: 1000 }]),
     rhythmThreads: cfgs(v['rhythm-threads'], '--rhythm-threads', quick ? [{ concurrency: 2000, batchSize: 500 }] : [{ concurrency: 1000, batchSize: 500 }, { concurrency: 2000, batchSize: 500 }, { concurrency: 4000, batchSize: 1000 }]),
+    rhythmCpu: cfgs(v['rhythm-cpu'], '--rhythm-cpu', quick ? [] : [{ concurrency: threads * 8, batchSize: threads * 4 }, { concurrency: threads * 32, batchSize: threads * 16 }]),
     rawLoops: ints(v['raw-loops'], '--raw-loops') ?? (quick ? [1] : [1, 2]),
     rawBatch: int(v['raw-batch'], '--raw-batch') ?? 500,
     graphileConcurrency: ints(v['graphile-concurrency'], '--graphile-concurrency') ?? (quick ? [24] : [8, 24, 64]),
@@ -189,6 +210,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     cpuN10: int(v['cpu-n10'], '--cpu-n10') ?? (quick ? 60 : 400),
     rounds1: int(v['rounds-1ms'], '--rounds-1ms'),
     rounds10: int(v['rounds-10ms'], '--rounds-10ms'),
+    waitN: int(v['wait-n'], '--wait-n') ?? (quick ? 2_000 : 10_000),
     latencyN: int(v['latency-n'], '--latency-n') ?? (quick ? 100 : 1_000),
     latencyRate: int(v['latency-rate'], '--latency-rate') ?? 100,
     idleMs: int(v['idle-ms'], '--idle-ms') ?? (quick ? 1_000 : 5_000),

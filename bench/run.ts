@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: throughput, latency and scaling of Rhythm against raw baselines and peers,
- * in one run on one Postgres (issue 4). See bench/README.md and `npm run bench -- --help`.
+ * in one run on one Postgres. See bench/README.md and `npm run bench -- --help`.
  *
  * Everything it starts (the embedded Postgres, worker processes, thread pools, connections)
  * is stopped when it ends, fails, or is interrupted.
@@ -21,6 +21,9 @@ import * as s3 from './scenarios/s3-cpu.js';
 import * as s4 from './scenarios/s4-latency.js';
 import * as s5 from './scenarios/s5-bulk-enqueue.js';
 import * as s6 from './scenarios/s6-scaling.js';
+import * as s7 from './scenarios/s7-cpu-end-to-end.js';
+import * as s8 from './scenarios/s8-wait-at-scale.js';
+import * as s9 from './scenarios/s9-groups.js';
 
 interface Scenario {
   TITLE: string;
@@ -28,7 +31,7 @@ interface Scenario {
   run(ctx: BenchContext): Promise<void>;
 }
 
-const SCENARIOS: [number, Scenario][] = [[1, s1], [2, s2], [3, s3], [4, s4], [5, s5], [6, s6]];
+const SCENARIOS: [number, Scenario][] = [[1, s1], [2, s2], [3, s3], [4, s4], [5, s5], [6, s6], [7, s7], [8, s8], [9, s9]];
 
 function version(pkg: string): string {
   try {
@@ -114,6 +117,7 @@ async function main(): Promise<number> {
       argv: process.argv.slice(2),
       machine: m,
       calibration: ctx.calibration,
+      repeat: o.repeat,
       rows,
       goals: evaluateGoals(rows),
       errors,

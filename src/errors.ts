@@ -30,12 +30,58 @@ export class TaskAbortedError extends Error {
 /** Why a running task was asked to stop. */
 export type AbortReason = 'cancelled' | 'timeout' | 'shutdown' | 'lease-lost';
 
-/** Throw this from a handler to fail the execution at once, without further retries. */
-export class NonRetryableError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'NonRetryableError';
+/*
+ * The errors Rhythm records on executions. Their names are stored in the history (the `error`
+ * column and the attempt log), so they are part of the API: each class fixes its name, and a
+ * minifier renaming the class, or a subclass, does not change what is stored.
+ */
+
+/** Stored on an execution cancelled by `cancel()` (and on the attempt it interrupted). */
+export class CancelledError extends RhythmError {
+  override name = 'CancelledError';
+}
+
+/** Stored when the worker running an attempt stopped renewing its lease (died, hung, lost its connection). */
+export class LeaseExpiredError extends RhythmError {
+  override name = 'LeaseExpiredError';
+}
+
+/** Stored when the thread running an attempt died under it (a crash, process.exit, resource limits). */
+export class ThreadCrashError extends RhythmError {
+  override name = 'ThreadCrashError';
+}
+
+/** Stored when a thread task's module cannot be imported or exports no handler. */
+export class ModuleLoadError extends RhythmError {
+  override name = 'ModuleLoadError';
+}
+
+/** Stored when the database refused an attempt's outcome (e.g. a result too large for jsonb). */
+export class ResultRejectedError extends RhythmError {
+  override name = 'ResultRejectedError';
+}
+
+/**
+ * Throw this from a handler to fail the execution at once, without further retries. A subclass
+ * keeps the name NonRetryableError unless it sets its own; either way it is not retried.
+ */
+export class NonRetryableError extends RhythmError {
+  override name = 'NonRetryableError';
+}
+
+/** Whether a thrown value asks not to be retried (by class, or by name across module copies). */
+export function isNonRetryable(err: unknown, recordedName: string): boolean {
+  try {
+    if (err instanceof NonRetryableError) return true;
+  } catch {
+    // A hostile Proxy may refuse instanceof: fall back on the recorded name.
   }
+  return recordedName === 'NonRetryableError';
+}
+
+/** The stored form of an error Rhythm raises itself: name and message (its stack says nothing useful). */
+export function systemErrorJson(err: RhythmError): string {
+  return JSON.stringify({ name: err.name, message: err.message });
 }
 
 /** Longest message or stack stored for one attempt; longer ones are cut (and say so). */

@@ -6,21 +6,43 @@ export { defineTask, type TaskDefinition, type TaskDefaults, type TaskExecutionI
 export type { Schedule, ScheduleOptions, SyncResult } from './schedules/schedules.js';
 export type { ScheduleChange } from './sql/schedule-upsert.js';
 export type { CatchUp } from './schedules/cron.js';
+export type { ControlStatus, QueueControl, GroupAtLimit, RateLimit } from './sql/controls.js';
 export type { InternalWorker, InternalWorkerOptions } from './internal/internal-worker.js';
 export {
   RhythmError,
   RhythmValidationError,
   WaitTimeoutError,
   TaskAbortedError,
+  CancelledError,
+  LeaseExpiredError,
+  ThreadCrashError,
+  ModuleLoadError,
+  ResultRejectedError,
   NonRetryableError,
   type AbortReason,
 } from './errors.js';
 export type {
+  ExecutionFilter,
+  ListOptions,
+  ExecutionPage,
+  StatusOptions,
+  StatusReport,
+  QueueReport,
+  TaskStatus,
+  StatusCounts,
+  RetryOptions,
+  RetryResult,
+  CancelResult,
+  Skipped,
+} from './admin.js';
+export type {
+  AttemptRecord,
   TaskContext,
   TaskHandler,
   EnqueueOptions,
   UniqueMode,
   EnqueueItem,
+  WaitOptions,
   Execution,
   ExecutionStatus,
   TaskErrorInfo,

@@ -1,13 +1,15 @@
 /**
- * The Rhythm application: a connection pool on one schema, the producer API (enqueue, get,
- * wait, cancel), the internal worker, and the lifecycle of every Worker created on it.
+ * The Rhythm application: its connection pools on one schema, the producer API (enqueue, get,
+ * wait, waitMany), the admin API (status, list, retry, cancel), the internal worker, and the
+ * lifecycle of every Worker created on it.
  */
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { createLogger, maskUrl } from './logger.js';
+import { handleShutdownSignals } from './lifecycle/signals.js';
 import { schemaNames, type SchemaNames } from './db/schema.js';
 import { migrate } from './db/migrate.js';
-import { configuredDatabaseUrl } from './db/local.js';
+import { environmentOrDefault } from './config/resolve.js';
 import { createPool, DEFAULT_TIMEOUTS, type ConnectionTimeouts } from './db/connections.js';
 import { inTransaction } from './db/transaction.js';
 import { Listener } from './db/listener.js';
@@ -18,29 +20,41 @@ import * as cronSchedules from './schedules/schedules.js';
 import type { Schedule, ScheduleOptions, SyncResult } from './schedules/schedules.js';
 import type { ScheduleChange } from './sql/schedule-upsert.js';
 import { getExecutions } from './sql/get.js';
-import { cancelExecution } from './sql/cancel.js';
+import { cancelExecutions } from './sql/cancel.js';
+import { listExecutions } from './sql/list.js';
+import { retryExecutions } from './sql/retry.js';
+import { statusByQueue } from './sql/status.js';
+import {
+  checkListOptions, checkRetryOptions, checkStatusOptions, checkTarget, encodeCursor,
+  type CancelResult, type ExecutionFilter, type ExecutionPage, type ListOptions, type RetryOptions, type RetryResult, type StatusOptions, type StatusReport,
+} from './admin.js';
+import { controlStatus, pauseQueue, resumeQueue, setQueueRateLimit, type ControlStatus, type RateLimit } from './sql/controls.js';
+import { readFinished } from './sql/finished.js';
 import type { Backoff } from './sql/settle.js';
 import { InternalWorker, type InternalWorkerOptions } from './internal/internal-worker.js';
 import { Waiters } from './wait.js';
 import { encodeJson } from './json.js';
-import { RhythmError, RhythmValidationError, WaitTimeoutError } from './errors.js';
-import { MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkInt, checkKnownKeys, checkQueueName, checkSchemaName, checkStorableText, checkTaskName, describe } from './validate.js';
-import type { EnqueueItem, EnqueueOptions, Execution } from './types.js';
+import { CancelledError, RhythmError, RhythmValidationError, systemErrorJson } from './errors.js';
+import {
+  MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkGroup, checkId, checkInt, checkKnownKeys, checkQueueName, checkRateLimit, checkSchemaName,
+  checkStorableText, checkTaskName, describe,
+} from './validate.js';
+import type { EnqueueItem, EnqueueOptions, Execution, WaitOptions } from './types.js';
 
 export interface RhythmOptions {
   /** Postgres URL; default RHYTHM_DATABASE_URL, then DATABASE_URL. */
   databaseUrl?: string;
-  /** Schema holding Rhythm's tables (default "rhythm"); several apps can share a database. */
+  /** Schema holding Rhythm's tables (default RHYTHM_SCHEMA, else "rhythm"); several apps can share a database. */
   schema?: string;
   /** Apply pending migrations at init (default true). */
   autoMigrate?: boolean;
   /** Connections in the pool (default 10). */
   poolSize?: number;
-  /** A pino logger; default: pino at RHYTHM_LOG_LEVEL (default "info"). */
+  /** A pino logger; default: pino on stdout at RHYTHM_LOG_LEVEL (default "info"), human-readable on a terminal (RHYTHM_LOG_FORMAT). */
   logger?: Logger;
   /** Retry delay after a failed attempt: base * 2^(attempt-1), capped at max, with jitter (default 1 s, 1 h). */
   retryBackoff?: { baseMs?: number; maxMs?: number };
-  /** Call shutdown() on SIGTERM/SIGINT (a second SIGINT forces a fast stop), then exit. Default false. */
+  /** Call shutdown() on SIGTERM/SIGINT, then exit; a second signal forces a fast stop (exit 130). Default false. */
   handleSignals?: boolean;
   /** Most bytes of one payload's JSON (default 16 MiB): larger ones are refused at enqueue. */
   maxPayloadBytes?: number;
@@ -69,6 +83,7 @@ export interface ShutdownOptions {
 export interface WorkerHost {
   readonly pool: pg.Pool;
   readonly leasePool: pg.Pool;
+  /** @internal Qualified table and channel names of this instance's schema. */
   readonly names: SchemaNames;
   readonly log: Logger;
   readonly backoff: Backoff;
@@ -77,7 +92,7 @@ export interface WorkerHost {
 }
 
 const ENQUEUE_OPTIONS = [
-  'queue', 'delayMs', 'runAt', 'priority', 'maxAttempts', 'timeoutMs', 'visibilityTimeoutMs', 'backoff', 'uniqueKey', 'uniqueMode', 'client',
+  'queue', 'delayMs', 'runAt', 'priority', 'maxAttempts', 'timeoutMs', 'visibilityTimeoutMs', 'group', 'backoff', 'uniqueKey', 'uniqueMode', 'client',
 ] as const;
 /** Longest uniqueKey accepted (a btree entry must stay well under a page). */
 const MAX_UNIQUE_KEY = 1_000;
@@ -85,7 +100,6 @@ const INIT_OPTIONS = [
   'databaseUrl', 'schema', 'autoMigrate', 'poolSize', 'leasePoolSize', 'logger', 'retryBackoff', 'handleSignals', 'maxPayloadBytes',
   'connectTimeoutMs', 'queryTimeoutMs',
 ] as const;
-const ID = /^[1-9]\d{0,18}$/;
 /** Most rows per enqueue statement. */
 const ENQUEUE_CHUNK = 10_000;
 /**
@@ -99,12 +113,14 @@ const ENQUEUE_CHUNK_CHARS = 16 * 1024 * 1024;
 const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 /** jsonb's own limit on one value. */
 const JSONB_MAX_BYTES = 268_435_455;
-const BIGINT_MAX = 9_223_372_036_854_775_807n;
+/** Connections for wait()'s batched reads (opened on the first wait). */
+const WAIT_POOL_SIZE = 2;
 
 export class Rhythm implements WorkerHost {
+  /** @internal The connection pool; the admin API (status, list, retry, cancel) covers what callers need. */
   readonly pool: pg.Pool;
   /**
-   * Connections for claims and lease extensions, with asynchronous commit: they wait for no
+   * @internal Connections for claims and lease extensions, with asynchronous commit: they wait for no
    * WAL flush, which keeps a disk flush off the wake-up path (enqueue-to-start). Safe: a claim
    * or extension lost in a server crash only means the task runs again (at-least-once), and
    * any settle commits (synchronously) after the claim it depends on, so it flushes that too.
@@ -118,14 +134,22 @@ export class Rhythm implements WorkerHost {
   /** Connect and statement timeouts of every connection (see db/connections.ts). */
   readonly timeouts: ConnectionTimeouts;
   private listening: Promise<Listener> | undefined;
-  private waiters: Promise<Waiters> | undefined;
+  /** wait() and waitMany(), created with their pool on the first call. */
+  private waiters: Waiters | undefined;
+  /**
+   * wait()'s reads run here, on connections of their own: a burst of waits must never queue
+   * in front of outcome writes (the main pool) or claims and lease extensions (the lease
+   * pool), or finished tasks would miss their heartbeats and run again. Reads are batched,
+   * so two connections carry any number of waits.
+   */
+  private waitPool: pg.Pool | undefined;
   private internalWorker: InternalWorker | undefined;
   private readonly workers = new Set<{ stop(opts?: ShutdownOptions): Promise<void> }>();
   private shuttingDown: Promise<void> | undefined;
   private removeSignalHandlers: (() => void) | undefined;
 
   private constructor(readonly databaseUrl: string, options: RhythmOptions) {
-    this.names = schemaNames(options.schema ?? process.env.RHYTHM_SCHEMA ?? 'rhythm');
+    this.names = schemaNames(options.schema ?? environmentOrDefault('schema'));
     this.log = options.logger ?? createLogger();
     this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
     this.backoff = {
@@ -152,7 +176,10 @@ export class Rhythm implements WorkerHost {
     });
     for (const p of [this.pool, this.leasePool]) {
       // (pg attaches the whole client to the error: log only what helps.)
-      p.on('error', (err: Error & { code?: string }) => this.log.warn({ error: err.message, code: err.code }, 'idle database connection lost'));
+      // While closing, a connection the server ends (it may be stopping too) is expected, not news.
+      p.on('error', (err: Error & { code?: string }) => {
+        this.log[this.shuttingDown ? 'debug' : 'warn']({ error: err.message, code: err.code }, 'idle database connection lost');
+      });
     }
   }
 
@@ -239,36 +266,132 @@ export class Rhythm implements WorkerHost {
     return (found.get(id) as Execution<R, P> | undefined) ?? null;
   }
 
-  /** Resolves with the execution once it is completed, failed or cancelled (LISTEN/NOTIFY, no polling). */
-  async wait<R, P>(id: TaskExecutionId<R, P>, options?: { timeoutMs?: number }): Promise<Execution<R, P>>;
-  async wait<R = unknown, P = unknown>(id: string, options?: { timeoutMs?: number }): Promise<Execution<R, P>>;
-  async wait<R = unknown, P = unknown>(id: string, options: { timeoutMs?: number } = {}): Promise<Execution<R, P>> {
-    checkId(id);
-    checkKnownKeys('wait', options, ['timeoutMs']);
-    const timeoutMs = checkInt('timeoutMs', options.timeoutMs, 0) ?? 60_000;
-    if (this.shuttingDown) throw new RhythmError('cannot wait: this Rhythm is shut down');
-    this.waiters ??= (async () => {
-      try {
-        const l = await this.listener();
-        await l.listenDone();
-        return new Waiters(l, (ids) => getExecutions(this.pool, this.names, ids));
-      } catch (err) {
-        this.waiters = undefined; // the next wait() tries again
-        throw err;
-      }
-    })();
-    const waiters = await this.waiters;
-    return (await waiters.wait(id, timeoutMs, () => new WaitTimeoutError(`execution ${id} did not finish within ${timeoutMs} ms`))) as Execution<R, P>;
+  /**
+   * Resolves with the execution once it is completed, failed or cancelled (LISTEN/NOTIFY, no
+   * polling; concurrent waits share batched reads). Rejects with WaitTimeoutError when
+   * timeoutMs (default 60 s) passes first, counted from this call; with timeoutMs 0 it reads
+   * the execution once and rejects at once if it has not finished.
+   */
+  wait<R, P>(id: TaskExecutionId<R, P>, options?: WaitOptions): Promise<Execution<R, P>>;
+  wait<R = unknown, P = unknown>(id: string, options?: WaitOptions): Promise<Execution<R, P>>;
+  wait<R = unknown, P = unknown>(id: string, options: WaitOptions = {}): Promise<Execution<R, P>> {
+    // Not an async function: one promise per call instead of two (waits come by the thousand).
+    let waiters: Waiters;
+    let timeoutMs: number;
+    try {
+      checkId(id);
+      timeoutMs = checkWaitOptions('wait', options);
+      waiters = this.waitersFor();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return waiters.wait(id, timeoutMs) as Promise<Execution<R, P>>;
   }
 
   /**
-   * Cancels an execution from any process: a queued or delayed one never runs; a running
-   * one's handler sees ctx.signal abort. Returns false if it had already finished.
+   * Resolves with the executions of these ids, in the same order (duplicates allowed), once
+   * every one has finished. Rejects with WaitTimeoutError naming how many had not when
+   * timeoutMs (default 60 s, for the whole call) passes, and with a RhythmError if an id does
+   * not exist. timeoutMs 0 reads each once, as for wait().
    */
-  async cancel(id: string): Promise<boolean> {
-    checkId(id);
-    const error = JSON.stringify({ name: 'CancelledError', message: 'the execution was cancelled' });
-    return cancelExecution(this.pool, this.names, id, error);
+  async waitMany<R = unknown, P = unknown>(ids: readonly string[], options: WaitOptions = {}): Promise<Execution<R, P>[]> {
+    if (!Array.isArray(ids)) throw new RhythmValidationError(`waitMany expects an array of execution ids, got ${describe(ids)}`);
+    for (let i = 0; i < ids.length; i++) {
+      if (!(i in ids)) throw new RhythmValidationError(`waitMany id ${i} is missing (the array has a hole there)`);
+      try {
+        checkId(ids[i]);
+      } catch (err) {
+        if (err instanceof RhythmValidationError) throw new RhythmValidationError(`waitMany id ${i}: ${err.message}`);
+        throw err;
+      }
+    }
+    const timeoutMs = checkWaitOptions('waitMany', options);
+    // A copy: the caller may change its array while the call is pending.
+    return (await this.waitersFor().waitMany(ids.slice(), timeoutMs)) as Execution<R, P>[];
+  }
+
+  /**
+   * Cancels from any process: a queued or delayed execution never runs; a running one's
+   * handler sees ctx.signal abort, and it keeps its attempt count and start time.
+   *
+   * `cancel(id)` returns false if that execution had already finished (or does not exist).
+   * `cancel(ids)` or `cancel(filter)` acts on many in one statement and reports which were
+   * cancelled and which ids were skipped; a filter selects among unfinished executions
+   * (status: scheduled, queued, running) and must give at least one criterion.
+   */
+  cancel(id: string): Promise<boolean>;
+  cancel(target: readonly string[] | ExecutionFilter): Promise<CancelResult>;
+  async cancel(target: string | readonly string[] | ExecutionFilter): Promise<boolean | CancelResult> {
+    const one = typeof target === 'string';
+    if (one) checkId(target);
+    const sel = one ? { ids: [target] } : checkTarget('cancel', target, ['scheduled', 'queued', 'running']);
+    const error = systemErrorJson(new CancelledError('the execution was cancelled'));
+    const { done, skipped } = await cancelExecutions(this.pool, this.names, sel, error);
+    return one ? done.length > 0 : { cancelled: done, skipped };
+  }
+
+  /**
+   * Runs failed or cancelled executions again: each becomes queued now as a new attempt, with
+   * at least `options.attempts` (default 1) more attempts allowed, its attempt count and
+   * attempt log kept. By ids (others are reported as skipped: completed, unfinished, missing)
+   * or by a filter over failed and cancelled executions (default status: failed).
+   */
+  async retry(target: readonly string[] | ExecutionFilter, options: RetryOptions = {}): Promise<RetryResult> {
+    const sel = checkTarget('retry', target, ['failed', 'cancelled']);
+    const attempts = checkRetryOptions(options);
+    if (!sel.ids && !sel.statuses) sel.statuses = ['failed'];
+    const { done, skipped } = await retryExecutions(this.pool, this.names, sel, attempts);
+    return { retried: done, skipped };
+  }
+
+  /**
+   * One page of executions, newest first, optionally filtered. Pass `nextCursor` back as
+   * `cursor` for the next page: pages do not shift when new executions arrive.
+   */
+  async list(options: ListOptions = {}): Promise<ExecutionPage> {
+    const { sel, limit } = checkListOptions(options);
+    // One row more than the page tells whether another page follows.
+    const rows = await listExecutions(this.pool, this.names, sel, limit + 1);
+    const items = rows.slice(0, limit);
+    return { items, nextCursor: rows.length > limit ? encodeCursor(items.at(-1)!.id) : null };
+  }
+
+  /**
+   * Counts per queue and per task name: scheduled, queued and running now; completed, failed
+   * and cancelled within `windowMs` (default 1 hour); and the oldest waiting execution.
+   */
+  async status(options: StatusOptions = {}): Promise<StatusReport> {
+    const windowMs = checkStatusOptions(options);
+    const at = new Date();
+    return { at, windowMs, queues: await statusByQueue(this.pool, this.names, windowMs) };
+  }
+
+  /**
+   * Pauses a queue: no worker in any process starts another of its tasks until resume()
+   * (tasks already running finish). Stored, so it holds across restarts; the queue need not
+   * exist yet. Returns when it was paused (the first time, if it already was).
+   */
+  async pause(queue: string): Promise<Date> {
+    return pauseQueue(this.pool, this.names, checkQueueName(queue));
+  }
+
+  /** Resumes a paused queue and wakes its workers. Returns false if it was not paused. */
+  async resume(queue: string): Promise<boolean> {
+    return resumeQueue(this.pool, this.names, checkQueueName(queue));
+  }
+
+  /**
+   * Limits how often tasks of a queue start, across every process: at most `max` starts per
+   * `intervalMs` on average, in bursts of at most `max` (a token bucket). null removes the limit.
+   */
+  async setRateLimit(queue: string, limit: RateLimit | null): Promise<void> {
+    checkQueueName(queue);
+    await setQueueRateLimit(this.pool, this.names, queue, checkRateLimit(limit));
+  }
+
+  /** Paused and rate-limited queues, and groups at their concurrency limit (for status output). */
+  async queueControls(): Promise<ControlStatus> {
+    return controlStatus(this.pool, this.names);
   }
 
   /**
@@ -338,14 +461,18 @@ export class Rhythm implements WorkerHost {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.shuttingDown ??= (async () => {
+    if (this.shuttingDown) {
+      // A forced stop asked for during a graceful one (a second signal): the workers' stop escalates.
+      if (options.force) for (const w of this.workers) void w.stop({ timeoutMs, force: true });
+      return this.shuttingDown;
+    }
+    this.shuttingDown = (async () => {
       this.log.info({ timeoutMs }, 'shutting down');
       await Promise.all([...this.workers].map((w) => w.stop({ timeoutMs, force: options.force })));
       await this.internalWorker?.stop();
-      const waiters = await this.waiters?.catch(() => undefined);
-      waiters?.close(new RhythmError('Rhythm was shut down while waiting for this execution'));
-      if (this.listening) await (await this.listening).close();
-      await Promise.all([this.pool.end(), this.leasePool.end()]);
+      this.waiters?.close(new RhythmError('Rhythm was shut down while waiting for this execution'));
+      if (this.listening) await (await this.listening.catch(() => undefined))?.close();
+      await Promise.all([this.pool.end(), this.leasePool.end(), this.waitPool?.end()]);
       this.removeSignalHandlers?.();
       this.log.info('shut down');
     })();
@@ -378,6 +505,23 @@ export class Rhythm implements WorkerHost {
     return () => this.workers.delete(worker);
   }
 
+  private waitersFor(): Waiters {
+    if (this.shuttingDown) throw new RhythmError('cannot wait: this Rhythm is shut down');
+    if (this.waiters) return this.waiters;
+    const pool = createPool(this.databaseUrl, this.timeouts, { max: WAIT_POOL_SIZE, application_name: 'rhythm-wait' });
+    pool.on('error', (err: Error & { code?: string }) => this.log.warn({ error: err.message, code: err.code }, 'idle database connection lost'));
+    this.waitPool = pool;
+    this.waiters = new Waiters(
+      async () => {
+        const l = await this.listener();
+        await l.listenDone();
+        return l;
+      },
+      (ids) => readFinished(pool, this.names, ids),
+    );
+    return this.waiters;
+  }
+
   private toRow(name: string, payload: unknown, options: EnqueueOptions, what: string): EnqueueRow {
     checkTaskName(name);
     if (options === null || typeof options !== 'object') throw new RhythmValidationError(`${what} options must be an object, got ${describe(options)}`);
@@ -399,6 +543,7 @@ export class Rhythm implements WorkerHost {
       delayMs: delayMs ?? null,
       runAt: runAt ?? null,
       parentId: null,
+      group: checkGroup(options.group) ?? null,
       backoffBaseMs: backoff.baseMs,
       backoffMaxMs: backoff.maxMs,
     };
@@ -419,35 +564,8 @@ export class Rhythm implements WorkerHost {
   }
 
   private installSignalHandlers(): void {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals++;
-      if (signals === 1) {
-        this.log.info({ signal }, 'signal received: shutting down gracefully (send SIGINT again to force)');
-        this.shutdown().then(
-          () => {
-            this.log.info('graceful shutdown complete; exiting');
-            process.exit(0);
-          },
-          (err) => {
-            this.log.error({ err }, 'shutdown failed; exiting');
-            process.exit(1);
-          },
-        );
-      } else {
-        this.log.warn({ signal }, 'second signal: forcing a fast stop (in-flight tasks aborted and handed back)');
-        Promise.all([...this.workers].map((w) => w.stop({ timeoutMs: 0, force: true }))).finally(() => {
-          this.log.warn('forced stop complete; exiting');
-          process.exit(130);
-        });
-      }
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-    this.removeSignalHandlers = () => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-    };
+    const signals = handleShutdownSignals({ log: this.log, shutdown: (o) => this.shutdown(o) });
+    this.removeSignalHandlers = () => signals.dispose();
   }
 }
 
@@ -455,12 +573,12 @@ export class Rhythm implements WorkerHost {
 function checkInitOptions(options: RhythmOptions): string {
   checkKnownKeys('Rhythm.init', options, INIT_OPTIONS);
   // An explicit value, even null, is what the caller meant: it is checked, not replaced by the environment.
-  const url: unknown = options.databaseUrl !== undefined ? options.databaseUrl : configuredDatabaseUrl();
-  const from = options.databaseUrl !== undefined ? 'option databaseUrl' : process.env.RHYTHM_DATABASE_URL !== undefined ? 'RHYTHM_DATABASE_URL' : 'DATABASE_URL';
+  // The environment's value is checked as it is read, naming its variable.
+  if (options.databaseUrl !== undefined) checkDatabaseUrl('option databaseUrl', options.databaseUrl);
+  const url = options.databaseUrl ?? environmentOrDefault('databaseUrl');
   if (url === undefined) {
     throw new RhythmValidationError('no database configured: pass databaseUrl to Rhythm.init, or set RHYTHM_DATABASE_URL or DATABASE_URL');
   }
-  checkDatabaseUrl(from, url);
   if (options.schema !== undefined) checkSchemaName(options.schema);
   checkBool('autoMigrate', options.autoMigrate);
   checkBool('handleSignals', options.handleSignals);
@@ -530,8 +648,8 @@ function checkUniqueKey(key: unknown, mode: unknown): void {
   }
 }
 
-function checkId(id: unknown): asserts id is string {
-  if (typeof id !== 'string' || !ID.test(id) || BigInt(id) > BIGINT_MAX) {
-    throw new RhythmValidationError(`invalid execution id ${describe(id)}: ids are positive integers, given as strings`);
-  }
+/** wait() and waitMany() options; returns timeoutMs. */
+function checkWaitOptions(what: string, options: unknown): number {
+  checkKnownKeys(what, options, ['timeoutMs']);
+  return checkInt('timeoutMs', (options as { timeoutMs?: unknown }).timeoutMs, 0) ?? 60_000;
 }

@@ -47,6 +47,11 @@ export interface EnqueueOptions {
   timeoutMs?: number;
   /** Lease (visibility timeout) for this task, overriding the worker's. */
   visibilityTimeoutMs?: number;
+  /**
+   * Group for group concurrency (a tenant, a user...): a Worker with `groupConcurrency: n`
+   * runs at most n executions of one group at once, across every process.
+   */
+  group?: string;
   /** Retry delay after a failed attempt of this execution (default: the Rhythm's retryBackoff). */
   backoff?: { baseMs?: number; maxMs?: number };
   /**
@@ -65,6 +70,15 @@ export interface EnqueueOptions {
 
 export type UniqueMode = 'keep' | 'replace';
 
+/** Options of `wait()` and `waitMany()`. */
+export interface WaitOptions {
+  /**
+   * Most time to wait, counted from the call (default 60 s): then the call rejects with
+   * WaitTimeoutError, whatever the database is doing. 0 reads once and does not wait.
+   */
+  timeoutMs?: number;
+}
+
 export interface EnqueueItem {
   name: string;
   payload: unknown;
@@ -75,6 +89,19 @@ export interface TaskErrorInfo {
   name: string;
   message: string;
   stack?: string;
+}
+
+/** One attempt that did not succeed, as kept in an execution's attempt log. */
+export interface AttemptRecord {
+  /** 1 for the first attempt; attempt numbers keep counting across retries. */
+  attempt: number;
+  startedAt: Date | null;
+  finishedAt: Date;
+  /** The worker that ran it (null when unknown). */
+  workerId: string | null;
+  /** failed: it threw, timed out, crashed or lost its lease; cancelled: cancel() stopped it while running. */
+  outcome: 'failed' | 'cancelled';
+  error: TaskErrorInfo | null;
 }
 
 export interface Execution<R = unknown, P = unknown> {
@@ -90,10 +117,14 @@ export interface Execution<R = unknown, P = unknown> {
   attempts: number;
   maxAttempts: number;
   parentId: string | null;
+  /** The group given at enqueue (null: none). */
+  group: string | null;
   createdAt: Date;
   runAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** Attempts that failed or were cancelled while running, oldest first (the last 50); empty if none. */
+  attemptLog: AttemptRecord[];
   /** The latest ctx.progress() value of its handler (null if it reported none). */
   progress: unknown;
 }

@@ -8,6 +8,8 @@ const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$/;
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,39}$/;
 const MAX_TASK_NAME = 200;
 const INT32_MAX = 2_147_483_647;
+const ID = /^[1-9]\d{0,18}$/;
+const BIGINT_MAX = 9_223_372_036_854_775_807n;
 /** Delays up to a hundred years (run_at is computed in SQL from a bigint). */
 export const MAX_DELAY_MS = 100 * 365 * 24 * 3600_000;
 
@@ -28,6 +30,37 @@ export function checkStorableText(what: string, text: string): void {
   if (!text.isWellFormed()) {
     throw new RhythmValidationError(`${what} ${JSON.stringify(text)} contains a lone UTF-16 surrogate (half of a character pair), which is not valid Unicode`);
   }
+}
+
+/** An execution id: a positive bigint, as a string. */
+export function checkId(id: unknown): asserts id is string {
+  // Only a 19-digit id can exceed a bigint (waits check ids by the thousand: no BigInt for the others).
+  if (typeof id !== 'string' || !ID.test(id) || (id.length === 19 && BigInt(id) > BIGINT_MAX)) {
+    throw new RhythmValidationError(`invalid execution id ${describe(id)}: ids are positive integers, given as strings`);
+  }
+}
+
+const MAX_GROUP = 200;
+
+/** A group for group concurrency; undefined passes through. */
+export function checkGroup(group: unknown): string | undefined {
+  if (group === undefined) return undefined;
+  if (typeof group !== 'string' || group === '' || group.length > MAX_GROUP) {
+    throw new RhythmValidationError(`option group must be a non-empty string of at most ${MAX_GROUP} characters, got ${describe(group)}`);
+  }
+  checkStorableText('option group', group);
+  return group;
+}
+
+/** A rate limit { max, intervalMs }, or null (none). */
+export function checkRateLimit(limit: unknown): { max: number; intervalMs: number } | null {
+  if (limit === null) return null;
+  if (limit === undefined) throw new RhythmValidationError('setRateLimit needs a limit { max, intervalMs }, or null to remove it');
+  checkKnownKeys('rate limit', limit, ['max', 'intervalMs']);
+  const { max, intervalMs } = limit as { max?: unknown; intervalMs?: unknown };
+  if (max === undefined) throw new RhythmValidationError('rate limit max is missing: give the most starts per interval (an integer >= 1)');
+  if (intervalMs === undefined) throw new RhythmValidationError('rate limit intervalMs is missing: give the interval in milliseconds (an integer >= 1)');
+  return { max: checkInt('rate limit max', max, 1)!, intervalMs: checkInt('rate limit intervalMs', intervalMs, 1)! };
 }
 
 /** A boolean option; undefined passes through. */
@@ -60,14 +93,24 @@ export function checkSchemaName(schema: unknown): string {
 
 /** An integer option within [min, max]; undefined passes through. */
 export function checkInt(option: string, value: unknown, min: number, max = INT32_MAX): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    // Name the maximum when it is a real bound for this option, or when it was exceeded.
+  return value === undefined ? undefined : checkInteger(`option ${option}`, value, min, max);
+}
+
+const INTEGER_TEXT = /^[+-]?\d+$/;
+
+/**
+ * The one integer check: a number within [min, max], or with `text` also its decimal digits
+ * as a string (how a flag or an environment variable gives it). `where` names the value.
+ */
+export function checkInteger(where: string, value: unknown, min: number, max = INT32_MAX, text = false): number {
+  const n = typeof value === 'number' ? value : text && typeof value === 'string' && INTEGER_TEXT.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    // Name the maximum when it is a real bound here, or when it was exceeded.
     const tooBig = typeof value === 'number' && value > max;
     const range = max >= INT32_MAX && !tooBig ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
-    throw new RhythmValidationError(`option ${option} must be ${range}, got ${describe(value)}`);
+    throw new RhythmValidationError(`${where} must be ${range}, got ${describe(value)}`);
   }
-  return value;
+  return n;
 }
 
 export function checkDate(option: string, value: unknown): Date | undefined {

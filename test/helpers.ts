@@ -46,3 +46,27 @@ export async function count(r: Rhythm, table: string, where = 'true', values: un
 }
 
 export const fixture = (file: string): URL => new URL(`./fixtures/${file}`, import.meta.url);
+
+/**
+ * Counts wait()'s read statements and the ids they asked for: the queries on a Rhythm's wait
+ * pool (a private member, created here if no wait has yet; the calls pass through unchanged).
+ * `first` resolves once the first counted statement has completed (or failed).
+ */
+export function countWaitReads(r: Rhythm) {
+  const internals = r as unknown as { waitersFor(): unknown; waitPool: { query: (...args: unknown[]) => unknown } };
+  internals.waitersFor();
+  const pool = internals.waitPool;
+  const original = pool.query;
+  const first = deferred<Promise<unknown>>();
+  const state = { calls: 0, ids: 0, first: first.promise };
+  pool.query = function (this: unknown, ...args: unknown[]) {
+    state.calls++;
+    // The ids travel as one array literal, "{1,2,3}".
+    const literal = (args[0] as { values: [string] }).values[0];
+    state.ids += literal.split(',').length;
+    const result = original.apply(this, args);
+    if (state.calls === 1) first.resolve(Promise.resolve(result).catch(() => undefined));
+    return result;
+  };
+  return { state, restore: () => (pool.query = original) };
+}

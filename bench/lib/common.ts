@@ -49,10 +49,14 @@ export interface Row {
   config: string;
   tasks: number;
   seconds?: number;
-  /** Tasks per second. */
+  /** Tasks per second: the median of `rounds` when the row was measured in rounds. */
   rate?: number;
-  /** rate / reference rate (latency rows: p50 / reference p50). */
+  /** The rate of each interleaved round, in round order (see lib/rounds.ts). */
+  rounds?: number[];
+  /** rate / reference rate: the median of per-round ratios (latency rows: p50 / reference p50). */
   ratio?: number;
+  /** Lowest and highest per-round ratio. */
+  ratioSpread?: [number, number];
   /** Latency in milliseconds. */
   latency?: Percentiles & { what: string };
   /** [latency ms, fraction of tasks at or below] points for the CDF chart. */

@@ -1,102 +1,90 @@
 /**
  * Scenario 1: N pre-enqueued no-op tasks, drained by a main-thread handler. Rhythm (configs
- * swept, best kept), the raw SQL database limit on Rhythm's tables, graphile-worker (its
- * concurrency swept with a local queue and batched completion) and pg-boss (batchSize swept).
+ * swept, the best kept, and untuned: `new Worker(r, { queue })`), the raw SQL database limit
+ * on Rhythm's tables, graphile-worker (its concurrency swept with a local queue and batched
+ * completion) and pg-boss (batchSize swept). Sweeps run first, one run per configuration; then
+ * the chosen configurations run in interleaved rounds.
  */
-import { bestOf, type BenchContext } from '../lib/context.js';
-import { describeCpu, type CpuSample } from '../lib/cpu.js';
+import { rowOf, type BenchContext, type Run } from '../lib/context.js';
 import type { Row } from '../lib/common.js';
-import { drain, describeWorker } from '../systems/rhythm.js';
-import type { StatementStat } from '../lib/database.js';
+import { interleave, sweepConfigs, sweepSteps, type Contender } from '../lib/rounds.js';
+import { drain, describeWorker, type DrainResult } from '../systems/rhythm.js';
 import * as raw from '../baselines/raw-sql.js';
 import * as gw from '../peers/graphile-worker.js';
 import * as pb from '../peers/pg-boss.js';
 
 export const TITLE = '1. no-op, main thread';
 
-export function steps(ctx: BenchContext['opts']): number {
-  return ctx.rhythmMain.length + (ctx.baselines ? 2 * ctx.rawLoops.length : 0) + (ctx.peers ? ctx.graphileConcurrency.length + ctx.pgboss.length : 0);
+function contenders(o: BenchContext['opts']): number {
+  return 2 + (o.baselines ? 2 : 0) + (o.peers ? 2 : 0);
 }
+
+export function steps(o: BenchContext['opts']): number {
+  const sweeps = sweepSteps(o.rhythmMain.length) + (o.baselines ? 2 * sweepSteps(o.rawLoops.length) : 0) +
+    (o.peers ? sweepSteps(o.graphileConcurrency.length) + sweepSteps(o.pgboss.length) : 0);
+  return sweeps + o.repeat * contenders(o);
+}
+
+const fromDrain = (n: number) => (res: DrainResult): Run => ({
+  rate: res.rate, seconds: res.seconds, done: res.check.completed, once: res.check.completed === n && res.check.notOnce === 0, cpu: res.cpu, statements: res.statements,
+});
 
 export async function run(ctx: BenchContext): Promise<void> {
   const { opts, db, progress } = ctx;
   const n = opts.n;
+  const all: { row: Omit<Row, 'rate' | 'rounds' | 'seconds' | 'done' | 'verified'>; contender: Contender<Run> }[] = [];
 
-  // Rhythm: sweep, keep the best.
-  const sweep: { config: string; rate: number }[] = [];
-  let best: { config: string; rate: number; seconds: number; done: number; notOnce: number; cpu: CpuSample; statements?: StatementStat[] } | undefined;
-  for (const c of opts.rhythmMain) {
-    const worker = { queue: 'default', concurrency: c.concurrency, batchSize: c.batchSize };
-    const config = describeWorker(worker);
-    progress.next(`${TITLE} · Rhythm (${config})`);
-    const res = await bestOf(opts.repeat, () => drain(db, 's1', { n, mode: 'main', worker, progress, label: 'drain' }));
-    sweep.push({ config, rate: res.rate });
-    if (!best || res.rate > best.rate) {
-      best = { config, rate: res.rate, seconds: res.seconds, done: res.check.completed, notOnce: res.check.notOnce, cpu: res.cpu, statements: res.statements };
-      ctx.bestMain = c;
-    }
-  }
-  ctx.rows.push({
-    group: '1', scenario: TITLE, system: 'Rhythm', kind: 'rhythm', reference: true,
-    config: best!.config, tasks: n, seconds: best!.seconds, rate: best!.rate,
-    done: best!.done, verified: best!.done === n && best!.notOnce === 0,
-    notes: [describeCpu(best!.cpu, n)], sweep,
-    extra: { cpu: best!.cpu, ...(best!.statements ? { pgStatements: best!.statements } : {}) },
-  } satisfies Row);
+  const rhythm = (worker: { queue: string; concurrency?: number; batchSize?: number }) => () =>
+    drain(db, 's1', { n, mode: 'main', worker, progress, label: 'drain' }).then(fromDrain(n));
+  const main = await sweepConfigs(opts.rhythmMain, (c) => describeWorker(c), (c) => rhythm({ queue: 'default', ...c })(), progress, `${TITLE} · Rhythm`);
+  ctx.bestMain = main.best;
+  const tuned = { queue: 'default', ...main.best };
+  all.push({
+    row: { group: '1', scenario: TITLE, system: 'Rhythm', kind: 'rhythm', reference: true, config: describeWorker(tuned), tasks: n, sweep: main.sweep },
+    contender: { label: `Rhythm (${describeWorker(tuned)})`, run: rhythm(tuned) },
+  });
+  all.push({
+    row: { group: '1', scenario: TITLE, system: 'Rhythm (defaults)', kind: 'rhythm', config: 'new Worker(r, { queue })', tasks: n },
+    contender: { label: 'Rhythm (defaults)', run: rhythm({ queue: 'default' }) },
+  });
 
   if (opts.baselines) {
     for (const variant of ['minimal', 'rhythm'] as const) {
       const name = variant === 'minimal' ? raw.NAME : raw.RHYTHM_SQL_NAME;
-      const rawSweep: { config: string; rate: number }[] = [];
-      let bestRaw: { config: string; rate: number; seconds: number; done: number; notOnce: number; cpu: CpuSample } | undefined;
-      for (const loops of opts.rawLoops) {
-        const config = `${loops} pipeline${loops > 1 ? 's' : ''} (claim + settle connections), batch ${opts.rawBatch}`;
-        progress.next(`${TITLE} · ${name} (${config})`);
-        const res = await bestOf(opts.repeat, () => raw.drain(db, n, { loops, batch: opts.rawBatch, variant }, progress, 'claim + complete'));
-        rawSweep.push({ config, rate: res.rate });
-        if (!bestRaw || res.rate > bestRaw.rate) bestRaw = { config, rate: res.rate, seconds: res.seconds, done: res.check.completed, notOnce: res.check.notOnce, cpu: res.cpu };
-      }
-      ctx.rows.push({
-        group: '1', scenario: TITLE, system: name, kind: 'baseline', config: bestRaw!.config, tasks: n,
-        seconds: bestRaw!.seconds, rate: bestRaw!.rate, done: bestRaw!.done, verified: bestRaw!.done === n && bestRaw!.notOnce === 0,
-        notes: [variant === 'minimal' ? "the database limit on Rhythm's tables" : "Rhythm's claim/settle SQL in a tight loop: Rhythm minus its JS runtime", describeCpu(bestRaw!.cpu, n)],
-        extra: { cpu: bestRaw!.cpu },
-        sweep: rawSweep,
+      const describe = (loops: number) => `${loops} pipeline${loops > 1 ? 's' : ''} (claim + settle connections), batch ${opts.rawBatch}`;
+      const go = (loops: number) => () => raw.drain(db, n, { loops, batch: opts.rawBatch, variant }, progress, 'claim + complete')
+        .then((res): Run => ({ rate: res.rate, seconds: res.seconds, done: res.check.completed, once: res.check.completed === n && res.check.notOnce === 0, cpu: res.cpu }));
+      const s = await sweepConfigs(opts.rawLoops, describe, (l) => go(l)(), progress, `${TITLE} · ${name}`);
+      all.push({
+        row: {
+          group: '1', scenario: TITLE, system: name, kind: 'baseline', config: describe(s.best), tasks: n, sweep: s.sweep,
+          notes: [variant === 'minimal' ? "the database limit on Rhythm's tables" : "Rhythm's claim/settle SQL in a tight loop: Rhythm minus its JS runtime"],
+        },
+        contender: { label: name, run: go(s.best) },
       });
     }
   }
 
   if (opts.peers) {
-    const gSweep: { config: string; rate: number }[] = [];
-    let bestG: { config: string; rate: number; seconds: number; done: number; cpu: CpuSample } | undefined;
-    for (const concurrency of opts.graphileConcurrency) {
-      const c = { concurrency, localQueue: opts.graphileLocalQueue, batchDelay: 0 };
-      const config = gw.describeConfig(c);
-      progress.next(`${TITLE} · graphile-worker (${config})`);
-      const res = await bestOf(opts.repeat, () => gw.drain(db, opts.graphileN, c, progress, 'drain'));
-      gSweep.push({ config, rate: res.rate });
-      if (!bestG || res.rate > bestG.rate) bestG = { config, ...res };
-    }
-    ctx.rows.push({
-      group: '1', scenario: TITLE, system: gw.NAME, kind: 'peer', config: bestG!.config, tasks: opts.graphileN,
-      seconds: bestG!.seconds, rate: bestG!.rate, done: bestG!.done, verified: bestG!.done === opts.graphileN, sweep: gSweep,
-      notes: [describeCpu(bestG!.cpu, opts.graphileN)], extra: { cpu: bestG!.cpu },
+    const gConfigs = opts.graphileConcurrency.map((concurrency) => ({ concurrency, localQueue: opts.graphileLocalQueue, batchDelay: 0 }));
+    const gGo = (c: gw.GraphileConfig) => () => gw.drain(db, opts.graphileN, c, progress, 'drain')
+      .then((res): Run => ({ ...res, once: res.done === opts.graphileN }));
+    const g = await sweepConfigs(gConfigs, gw.describeConfig, (c) => gGo(c)(), progress, `${TITLE} · graphile-worker`);
+    all.push({
+      row: { group: '1', scenario: TITLE, system: gw.NAME, kind: 'peer', config: gw.describeConfig(g.best), tasks: opts.graphileN, sweep: g.sweep },
+      contender: { label: gw.NAME, run: gGo(g.best) },
     });
 
-    const pSweep: { config: string; rate: number }[] = [];
-    let bestP: { config: string; rate: number; seconds: number; done: number; cpu: CpuSample } | undefined;
-    for (const p of opts.pgboss) {
-      const c = { ...p, pollingIntervalSeconds: 0.5 };
-      const config = pb.describeConfig(c);
-      progress.next(`${TITLE} · pg-boss (${config})`);
-      const res = await bestOf(opts.repeat, () => pb.drain(db, opts.pgbossN, c, progress, 'drain'));
-      pSweep.push({ config, rate: res.rate });
-      if (!bestP || res.rate > bestP.rate) bestP = { config, ...res };
-    }
-    ctx.rows.push({
-      group: '1', scenario: TITLE, system: pb.NAME, kind: 'peer', config: bestP!.config, tasks: opts.pgbossN,
-      seconds: bestP!.seconds, rate: bestP!.rate, done: bestP!.done, verified: bestP!.done === opts.pgbossN, sweep: pSweep,
-      notes: ['polls (min 0.5 s); rate bound by batchSize per poll', describeCpu(bestP!.cpu, opts.pgbossN)], extra: { cpu: bestP!.cpu },
+    const pConfigs = opts.pgboss.map((p) => ({ ...p, pollingIntervalSeconds: 0.5 }));
+    const pGo = (c: pb.PgBossConfig) => () => pb.drain(db, opts.pgbossN, c, progress, 'drain')
+      .then((res): Run => ({ ...res, once: res.done === opts.pgbossN }));
+    const p = await sweepConfigs(pConfigs, pb.describeConfig, (c) => pGo(c)(), progress, `${TITLE} · pg-boss`);
+    all.push({
+      row: { group: '1', scenario: TITLE, system: pb.NAME, kind: 'peer', config: pb.describeConfig(p.best), tasks: opts.pgbossN, sweep: p.sweep, notes: ['polls (min 0.5 s); rate bound by batchSize per poll'] },
+      contender: { label: pb.NAME, run: pGo(p.best) },
     });
   }
+
+  const results = await interleave(opts.repeat, all.map((a) => a.contender), progress, TITLE);
+  all.forEach((a, i) => ctx.rows.push(rowOf(results[i]!, a.row)));
 }

@@ -1,41 +1,60 @@
 /**
  * Scenario 3: CPU-bound tasks (tasks/sha256-chain.ts) of ~1 ms and ~10 ms through the pool,
  * the rounds calibrated on this machine. Efficiency = Rhythm's rate / raw Piscina's rate on
- * the same module and thread count. Both run warm: Piscina's threads have loaded the module,
- * and Rhythm's worker has run a few tasks before the measured ones are enqueued; Rhythm's time
- * runs from the first claim to the last completion in its history table.
+ * the same module and thread count, taken per interleaved round. Both run warm: Piscina's
+ * threads have loaded the module, and Rhythm's worker has run a few tasks before the measured
+ * ones are enqueued; Rhythm's time runs from the first claim to the last completion in its
+ * history table. Rhythm runs untuned (only `threads`), and, when configurations are given,
+ * with the best of them.
  */
 import { performance } from 'node:perf_hooks';
 import { Worker } from '../../src/index.js';
-import { bestOf, pct, type BenchContext } from '../lib/context.js';
-import { cpuMeter, describeCpu, type CpuSample } from '../lib/cpu.js';
-import { SHA_MODULE, type StepProgress } from '../lib/common.js';
+import { pct, rowOf, type BenchContext, type Run } from '../lib/context.js';
+import { cpuMeter } from '../lib/cpu.js';
+import { SHA_MODULE, type Row, type StepProgress } from '../lib/common.js';
+import { interleave, ratioOf, sweepConfigs, sweepSteps, type Contender } from '../lib/rounds.js';
 import { DoneCounter, type BenchDatabase } from '../lib/database.js';
-import { checkHistory, enqueueTasks, openRhythm, remainingInQueue } from '../systems/rhythm.js';
+import { checkHistory, describeWorker, enqueueTasks, openRhythm, remainingInQueue } from '../systems/rhythm.js';
 import * as piscina from '../baselines/piscina.js';
 import * as tinypool from '../baselines/tinypool.js';
 
 export const TITLE = '3. CPU tasks (sha256 chain)';
 
 export function steps(o: BenchContext['opts']): number {
-  return 2 * (o.baselines ? 3 : 1);
+  return 2 * (sweepSteps(o.rhythmCpu.length) + o.repeat * (1 + (o.rhythmCpu.length ? 1 : 0) + (o.baselines ? 2 : 0)));
 }
 
-/** Nanoseconds per sha256 round on this thread (best of several timings). */
+/**
+ * Nanoseconds per sha256 round on this thread: the fastest of many short timings. Each is
+ * ~0.1 ms, short enough that some run undisturbed even on a crowded machine (the fastest of 25
+ * timings of ~1 ms once came out 20x too slow under a load average of ~25 on 2 cores).
+ */
 export async function calibrate(): Promise<number> {
   const { default: sha } = (await import(SHA_MODULE.href)) as { default: (p: { rounds: number; seed?: string }) => unknown };
   sha({ rounds: 5_000 });
-  // The fastest of many short timings: the least disturbed by other processes.
   let best = Infinity;
-  for (let i = 0; i < 25; i++) {
+  for (let i = 0; i < 400; i++) {
     const t0 = performance.now();
-    sha({ rounds: 1_000, seed: `c${i}` });
-    best = Math.min(best, (performance.now() - t0) / 1_000);
+    sha({ rounds: 100, seed: `c${i}` });
+    best = Math.min(best, (performance.now() - t0) / 100);
   }
   return best * 1e6;
 }
 
-export async function rhythmCpu(db: BenchDatabase, threads: number, n: number, rounds: number, progress: StepProgress, tuning: { concurrency?: number; batchSize?: number } = {}) {
+/** The sha256 rounds of a ~1 ms and a ~10 ms task, calibrated once a run (or given by flags). */
+export async function calibration(ctx: BenchContext): Promise<NonNullable<BenchContext['calibration']>> {
+  if (!ctx.calibration) {
+    const nsPerRound = await calibrate();
+    ctx.calibration = {
+      nsPerRound,
+      rounds1: ctx.opts.rounds1 ?? Math.max(1, Math.round(1e6 / nsPerRound)),
+      rounds10: ctx.opts.rounds10 ?? Math.max(1, Math.round(1e7 / nsPerRound)),
+    };
+  }
+  return ctx.calibration;
+}
+
+export async function rhythmCpu(db: BenchDatabase, threads: number, n: number, rounds: number, progress: StepProgress, tuning: { concurrency?: number; batchSize?: number } = {}): Promise<Run> {
   const r = await openRhythm(db, 's3');
   const done = new DoneCounter(db.url, r.names.doneChannel);
   const worker = new Worker(r, { queue: 'high-cpu', threads, ...tuning });
@@ -56,7 +75,7 @@ export async function rhythmCpu(db: BenchDatabase, threads: number, n: number, r
     const cpu = meter();
     const check = await checkHistory(r, first);
     void warm;
-    return { seconds: check.seconds, rate: check.completed / check.seconds, done: check.completed, notOnce: check.notOnce, cpu };
+    return { seconds: check.seconds, rate: check.completed / check.seconds, done: check.completed, once: check.completed === n && check.notOnce === 0, cpu };
   } finally {
     await done.stop();
     await worker.stop({ timeoutMs: 5_000 }).catch(() => undefined);
@@ -69,10 +88,8 @@ export async function rhythmCpu(db: BenchDatabase, threads: number, n: number, r
 export async function run(ctx: BenchContext): Promise<void> {
   const { opts, db, progress } = ctx;
   const threads = opts.threads;
-  const nsPerRound = await calibrate();
-  const rounds1 = opts.rounds1 ?? Math.max(1, Math.round(1e6 / nsPerRound));
-  const rounds10 = opts.rounds10 ?? Math.max(1, Math.round(1e7 / nsPerRound));
-  ctx.calibration = { nsPerRound, rounds1, rounds10 };
+  const { rounds1, rounds10 } = await calibration(ctx);
+  type Entry = { row: Omit<Row, 'rate' | 'rounds' | 'seconds' | 'done' | 'verified'>; contender: Contender<Run> };
 
   for (const [group, label, rounds, n] of [
     ['3a', '~1 ms', rounds1, opts.cpuN1],
@@ -80,34 +97,37 @@ export async function run(ctx: BenchContext): Promise<void> {
   ] as const) {
     const scenario = `${TITLE}, ${label}`;
     const payload = (i: number) => ({ seed: `s${i}`, rounds });
-    let pis: { rate: number; seconds: number; done: number; cpu: CpuSample } | undefined;
+    const all: Entry[] = [{
+      row: { group, scenario, system: 'Rhythm (defaults)', kind: 'rhythm', reference: true, config: `new Worker(r, { queue, threads: ${threads} }); ${rounds} rounds`, tasks: n, extra: { rounds } },
+      contender: { label: 'Rhythm (defaults)', run: () => rhythmCpu(db, threads, n, rounds, progress) },
+    }];
+    if (opts.rhythmCpu.length) {
+      const s = await sweepConfigs(opts.rhythmCpu, (c) => describeWorker({ threads, ...c }), (c) => rhythmCpu(db, threads, n, rounds, progress, c), progress, `${scenario} · Rhythm`);
+      all.push({
+        row: { group, scenario, system: 'Rhythm', kind: 'rhythm', config: `${describeWorker({ threads, ...s.best })}; ${rounds} rounds`, tasks: n, sweep: s.sweep, extra: { rounds } },
+        contender: { label: `Rhythm (${describeWorker({ threads, ...s.best })})`, run: () => rhythmCpu(db, threads, n, rounds, progress, s.best) },
+      });
+    }
     if (opts.baselines) {
-      progress.next(`${scenario} · ${piscina.NAME}`);
-      pis = await bestOf(opts.repeat, () => piscina.run(SHA_MODULE, threads, n, payload, progress, 'run()'));
+      for (const pool of [piscina, tinypool]) {
+        all.push({
+          row: { group, scenario, system: pool.NAME, kind: 'baseline', config: `${threads} threads, one run() per task`, tasks: n },
+          contender: { label: pool.NAME, run: () => pool.run(SHA_MODULE, threads, n, payload, progress, 'run()').then((res): Run => ({ ...res, once: res.done === n })) },
+        });
+      }
     }
-    progress.next(`${scenario} · Rhythm`);
-    const rh = await bestOf(opts.repeat, () => rhythmCpu(db, threads, n, rounds, progress));
-    const taskMs = pis ? (threads * 1000) / pis.rate : undefined;
-    ctx.rows.push({
-      group, scenario, system: 'Rhythm', kind: 'rhythm', reference: true,
-      config: `threads ${threads}, defaults; ${rounds} rounds`, tasks: n, seconds: rh.seconds, rate: rh.rate,
-      done: rh.done, verified: rh.done === n && rh.notOnce === 0,
-      notes: [...(pis ? [`efficiency ${pct(rh.rate / pis.rate)} of raw Piscina`] : []), describeCpu(rh.cpu, n)],
-      extra: { rounds, efficiency: pis ? rh.rate / pis.rate : undefined, taskMs, cpu: rh.cpu },
-    });
+    const results = await interleave(opts.repeat, all.map((a) => a.contender), progress, scenario);
+    const rows = all.map((a, i) => rowOf(results[i]!, a.row));
+    const pis = rows.find((r) => r.system === piscina.NAME);
     if (pis) {
-      ctx.rows.push({
-        group, scenario, system: piscina.NAME, kind: 'baseline', config: `${threads} threads, one run() per task`, tasks: n,
-        seconds: pis.seconds, rate: pis.rate, done: pis.done, verified: pis.done === n,
-        notes: [`${taskMs!.toFixed(2)} ms a task on a thread`, describeCpu(pis.cpu, n)],
-        extra: { cpu: pis.cpu },
-      });
-      progress.next(`${scenario} · ${tinypool.NAME}`);
-      const tp = await bestOf(opts.repeat, () => tinypool.run(SHA_MODULE, threads, n, payload, progress, 'run()'));
-      ctx.rows.push({
-        group, scenario, system: tinypool.NAME, kind: 'baseline', config: `${threads} threads, one run() per task`, tasks: n,
-        seconds: tp.seconds, rate: tp.rate, done: tp.done, verified: tp.done === n, notes: [describeCpu(tp.cpu, n)], extra: { cpu: tp.cpu },
-      });
+      const taskMs = (threads * 1000) / pis.rate!;
+      pis.notes = [`${taskMs.toFixed(2)} ms a task on a thread`, ...(pis.notes ?? [])];
+      for (const r of rows.filter((x) => x.kind === 'rhythm')) {
+        const eff = ratioOf(r, pis)!;
+        r.notes = [`efficiency ${pct(eff.median)} of raw Piscina`, ...(r.notes ?? [])];
+        r.extra = { ...r.extra, efficiency: eff.median, taskMs };
+      }
     }
+    ctx.rows.push(...rows);
   }
 }

@@ -4,12 +4,19 @@
  * records enqueue-to-start (the handler stamps its start; clocks aligned by an IPC ping) and,
  * for Rhythm, enqueue-to-result (wait() resolving in the producer). Before any task, the idle
  * worker's own CPU use is measured over an idle window (process.cpuUsage in the worker).
+ *
+ * The floor of any enqueue-to-start is the enqueue's own durable commit (the task cannot be
+ * seen before it). For Rhythm the same run measures it: single-row INSERT commits on a
+ * connection of the bench's, at the same rate, with the idle worker running, and the time of
+ * each enqueue() call itself.
  */
 import * as hdr from 'hdr-histogram-js';
+import pg from 'pg';
 import type { Rhythm } from '../../src/index.js';
 import type { WorkerUtils } from 'graphile-worker';
 import type PgBoss from 'pg-boss';
 import { epochMs, sleep, type Percentiles, type Row } from '../lib/common.js';
+import type { BenchDatabase } from '../lib/database.js';
 import type { BenchContext } from '../lib/context.js';
 import { WorkerChild } from '../lib/children.js';
 import type { ChildSystem } from '../child/worker-process.js';
@@ -56,8 +63,35 @@ export function cdf(valuesMs: number[]): [number, number][] {
 }
 
 const LATENCY_WARMUP = 20;
+const COMMIT_PROBES = 300;
 
-async function measure(ctx: BenchContext, system: ChildSystem, producer: Producer) {
+/**
+ * Milliseconds of single-row INSERT commits (autocommit, the server's synchronous_commit,
+ * which is on unless --pg-setting changed it) on a connection of their own, `rate` a second.
+ */
+async function commitTimes(db: BenchDatabase, schema: string, n: number, rate: number): Promise<number[]> {
+  const c = new pg.Client({ connectionString: db.url, application_name: 'rhythm-bench-commit' });
+  c.on('error', () => undefined);
+  await c.connect();
+  try {
+    const table = `"${schema}".bench_commit_probe`;
+    await c.query(`CREATE TABLE ${table} (id bigserial PRIMARY KEY, payload jsonb NOT NULL)`);
+    const out: number[] = [];
+    const interval = 1000 / rate;
+    for (let k = -LATENCY_WARMUP; k < n; k++) {
+      const t0 = epochMs();
+      await c.query(`INSERT INTO ${table} (payload) VALUES ($1)`, [{ k }]);
+      const took = epochMs() - t0;
+      if (k >= 0) out.push(took);
+      if (interval - took > 0.5) await sleep(interval - took);
+    }
+    return out;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+async function measure(ctx: BenchContext, system: ChildSystem, producer: Producer, probeCommits = false) {
   const { opts, db, progress } = ctx;
   const n = opts.latencyN;
   const child = new WorkerChild({ system, url: db.url, schema: producer.schema, role: 'latency' });
@@ -69,7 +103,13 @@ async function measure(ctx: BenchContext, system: ChildSystem, producer: Produce
     await sleep(500);
     const idle = await child.idleCpu(opts.idleMs);
     const offset = await child.clockOffset();
+    let commits: number[] = [];
+    if (probeCommits) {
+      progress.begin('INSERT commits', 1);
+      commits = await commitTimes(db, producer.schema, Math.min(n, COMMIT_PROBES), opts.latencyRate);
+    }
     const sent = new Float64Array(n);
+    const enqueued = new Float64Array(n).fill(Number.NaN);
     const started = new Float64Array(n).fill(Number.NaN);
     const results = new Float64Array(n).fill(Number.NaN);
     let nStarted = 0;
@@ -97,6 +137,7 @@ async function measure(ctx: BenchContext, system: ChildSystem, producer: Produce
       if (wait > 0.5) await sleep(wait);
       sent[k] = epochMs();
       const p = producer.enqueue(k).then(async (id) => {
+        enqueued[k] = epochMs() - sent[k]!;
         if (producer.result && id) {
           await producer.result(id);
           results[k] = epochMs() - sent[k]!;
@@ -109,7 +150,8 @@ async function measure(ctx: BenchContext, system: ChildSystem, producer: Produce
     await Promise.race([everyStart, sleep(15_000)]);
     await Promise.all(pending);
     progress.update(nStarted);
-    return { idle, offset, starts: [...started].filter((x) => !Number.isNaN(x)), results: [...results].filter((x) => !Number.isNaN(x)), missing: n - nStarted };
+    const seen = (a: Float64Array) => [...a].filter((x) => !Number.isNaN(x));
+    return { idle, offset, starts: seen(started), results: seen(results), enqueues: seen(enqueued), commits, missing: n - nStarted };
   } finally {
     await child.stop().catch(() => undefined);
     await producer.close().catch(() => undefined);
@@ -161,7 +203,7 @@ export async function run(ctx: BenchContext): Promise<void> {
 
   progress.next(`${TITLE} · Rhythm`);
   const r = await openRhythm(db, 's4');
-  const rh = await measure(ctx, 'rhythm', rhythmProducer(r));
+  const rh = await measure(ctx, 'rhythm', rhythmProducer(r), true);
   await db.dropSchema(r.names.schema).catch(() => undefined);
   ctx.rows.push(row('Rhythm', 'rhythm', 'enqueue→start', rh.starts, {
     reference: true, done: rh.starts.length, verified: rh.missing === 0,
@@ -169,6 +211,11 @@ export async function run(ctx: BenchContext): Promise<void> {
     extra: { idleCpuShare: rh.idle.share, idleCpuMs: rh.idle.cpuMs, idleMs: opts.idleMs, clockOffsetMs: rh.offset },
   }));
   ctx.rows.push(row('Rhythm', 'rhythm', 'enqueue→result', rh.results, { notes: ['wait() resolved in the producer'] }));
+  ctx.rows.push(row('Rhythm', 'rhythm', 'enqueue() call', rh.enqueues, { notes: ['the producer\'s enqueue() until it resolved: its INSERT and durable commit'] }));
+  ctx.rows.push(row('Postgres', 'baseline', 'INSERT commit', rh.commits, {
+    config: `${opts.latencyRate}/s x ${rh.commits.length}, synchronous_commit ${db.settings.synchronous_commit}`,
+    notes: ['one-row INSERT, autocommit, on a connection of its own, idle worker running: the floor of enqueue→start'],
+  }));
 
   if (opts.peers) {
     progress.next(`${TITLE} · graphile-worker`);

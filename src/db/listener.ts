@@ -18,8 +18,8 @@ export interface ListenerEvents {
   work: [queue: string];
   /** These executions reached a final status. */
   done: [ids: string[]];
-  /** These running executions were cancelled. */
-  cancel: [ids: string[]];
+  /** The running attempts with these lease tokens were cancelled. */
+  cancel: [leaseTokens: string[]];
   /** A cron schedule was created or changed (only after listenSchedules()). */
   schedule: [name: string];
   /** The connection was re-established: notifications may have been missed. */
@@ -54,7 +54,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
     );
     this.subscriber.notifications.on(names.workChannel, (queue: string) => this.emit('work', queue));
     this.subscriber.notifications.on(names.doneChannel, (ids: string) => this.emit('done', ids.split(',')));
-    this.subscriber.notifications.on(names.cancelChannel, (ids: string) => this.emit('cancel', ids.split(',')));
+    this.subscriber.notifications.on(names.cancelChannel, (tokens: string) => this.emit('cancel', tokens.split(',')));
     this.subscriber.notifications.on(names.scheduleChannel, (name: string) => this.emit('schedule', name));
     this.subscriber.events.on('error', (err) => this.log.error({ err }, 'LISTEN connection failed'));
     this.subscriber.events.on('reconnect', (attempt) => this.log.warn({ attempt }, 'LISTEN connection lost; reconnecting'));

@@ -9,14 +9,20 @@ export interface SchemaNames {
   executions: string;
   workQueue: string;
   scheduledQueue: string;
+  /** Failed and cancelled executions: what retry() can run again. */
+  deadLetters: string;
   schedules: string;
   leaseTokenSeq: string;
+  /** Paused and rate-limited queues (claim-side controls). */
+  queueControls: string;
+  /** Slots held per group of a queue (group concurrency). */
+  workGroups: string;
   migrations: string;
   /** NOTIFY payload: a queue name with new ready work. */
   workChannel: string;
   /** NOTIFY payload: comma-separated ids of executions that reached a final status. */
   doneChannel: string;
-  /** NOTIFY payload: comma-separated ids of running executions that were cancelled. */
+  /** NOTIFY payload: comma-separated lease tokens of running attempts that were cancelled. */
   cancelChannel: string;
   /** NOTIFY payload: the name of a cron schedule that was created or changed. */
   scheduleChannel: string;
@@ -30,8 +36,11 @@ export function schemaNames(schema: string): SchemaNames {
     executions: `${q}.executions`,
     workQueue: `${q}.work_queue`,
     scheduledQueue: `${q}.scheduled_queue`,
+    deadLetters: `${q}.dead_letters`,
     schedules: `${q}.schedules`,
     leaseTokenSeq: `${q}.lease_token_seq`,
+    queueControls: `${q}.queue_controls`,
+    workGroups: `${q}.work_groups`,
     migrations: `${q}.migrations`,
     workChannel: `${schema}_work`,
     doneChannel: `${schema}_done`,

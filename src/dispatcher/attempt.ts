@@ -3,7 +3,7 @@
  * thread-side runner so an error looks the same wherever the task ran.
  */
 import { encodeJson } from '../json.js';
-import { TaskAbortedError, toErrorRecord, type AbortReason } from '../errors.js';
+import { TaskAbortedError, isNonRetryable, toErrorRecord, type AbortReason } from '../errors.js';
 import type { AttemptResult } from './executor.js';
 
 export function succeeded(value: unknown): AttemptResult {
@@ -20,7 +20,7 @@ export function succeeded(value: unknown): AttemptResult {
 /** Never throws, whatever was thrown (see toErrorRecord): a failure must always be recordable. */
 export function failed(err: unknown, retryable?: boolean): AttemptResult {
   const record = toErrorRecord(err);
-  return { ok: false, errorJson: JSON.stringify(record), retryable: retryable ?? record.name !== 'NonRetryableError' };
+  return { ok: false, errorJson: JSON.stringify(record), retryable: retryable ?? !isNonRetryable(err, record.name) };
 }
 
 const ABORT_MESSAGES: Record<AbortReason, string> = {

@@ -1,8 +1,8 @@
 /**
  * The internal worker (the seed's scheduler side): promotes due delayed tasks and retries
  * from scheduled_queue to work_queue, fires due cron schedules, recovers tasks whose lease
- * expired, and prunes old history. Every statement uses SKIP LOCKED, so it is safe to run in
- * every process at once.
+ * expired, recounts group-concurrency slots (a page of groups a pass), and prunes old history.
+ * Every statement uses SKIP LOCKED, so it is safe to run in every process at once.
  *
  * It ticks every `tickMs`, and sooner when the earliest scheduled task or cron fire is due
  * before the next tick, so a short delay is not stretched to a whole tick; a changed schedule
@@ -15,6 +15,7 @@ import { recoverExpired } from '../sql/recover.js';
 import { pruneHistory } from '../sql/prune.js';
 import { msUntilNextSchedule } from '../sql/schedule-fire.js';
 import { fireDueSchedules } from '../schedules/fire.js';
+import { recountGroups } from '../sql/groups.js';
 import type { Backoff } from '../sql/settle.js';
 import type { SchemaNames } from '../db/schema.js';
 
@@ -45,6 +46,8 @@ export class InternalWorker {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private lastPrune = 0;
+  /** Where the next recount of group slots starts (null: at the first group). */
+  private groupsFrom: { queue: string; group: string } | null = null;
   private stopped = false;
   /** wake() during a pass: plan again right after it. */
   private wokenDuringPass = false;
@@ -84,7 +87,7 @@ export class InternalWorker {
   }
 
   /** One pass; exposed so tests can drive it deterministically. */
-  async tick(): Promise<{ promoted: number; fired: number; recovered: number; pruned: number }> {
+  async tick(): Promise<{ promoted: number; fired: number; recovered: number; pruned: number; groupsFixed: number }> {
     const fired = await fireDueSchedules(this.pool, this.names, this.log, () => this.stopped);
     let promoted = 0;
     let recovered = 0;
@@ -99,6 +102,13 @@ export class InternalWorker {
       recovered += n;
       for (const r of rows) this.log.warn({ id: r.id, worker: r.claimedBy, status: r.status }, 'recovered a task whose lease expired');
     }
+    let groupsFixed = 0;
+    if (!this.stopped) {
+      const recount = await recountGroups(this.pool, this.names, this.batchSize, this.groupsFrom);
+      this.groupsFrom = recount.next;
+      groupsFixed = recount.fixed;
+      if (recount.fixed > 0) this.log.warn({ groups: recount.fixed }, 'corrected the running count of groups whose slots were not given back');
+    }
     if (this.retentionMs > 0 && Date.now() - this.lastPrune >= this.pruneIntervalMs) {
       this.lastPrune = Date.now();
       let n = PRUNE_BATCH;
@@ -108,7 +118,7 @@ export class InternalWorker {
       }
       if (n === PRUNE_BATCH) this.lastPrune = 0; // a backlog: carry on at the next pass
     }
-    return { promoted, fired, recovered, pruned };
+    return { promoted, fired, recovered, pruned, groupsFixed };
   }
 
   private schedule(delayMs: number): void {

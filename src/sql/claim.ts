@@ -7,10 +7,13 @@
  * and is next written when the attempt settles. A work_queue row whose execution is no longer
  * queued (cancelled while being promoted) is not returned; its lease expires and recovery
  * deletes it. Claims are bounded in payload bytes as well as in count (ClaimLimits), so a
- * worker never takes more payload than it can hold.
+ * worker never takes more payload than it can hold, and by the queue's stored controls: none
+ * while it is paused, no more than its rate limit allows, and, for a worker with group
+ * concurrency, no more executions of one group than its limit across every process.
  */
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
+import { REFILLED_TOKENS } from './controls.js';
 
 export interface ClaimedTask {
   id: string;
@@ -33,12 +36,18 @@ export interface ClaimLimits {
   bytes: number;
   /** Take the first task even if it alone exceeds `bytes` (the worker holds nothing else). */
   allowOversized: boolean;
+  /** Most executions of one group running at once, across every process (none if absent). */
+  groupConcurrency?: number;
 }
 
 export interface Claim {
   tasks: ClaimedTask[];
   /** Ready tasks were left because of the byte bound: claim again once bytes are freed. */
   cutByBytes: boolean;
+  /** Ready tasks were left because of group limits (or a race for a group's slots): claim again. */
+  cutByGroups: boolean;
+  /** The rate limit left ready tasks: the bucket holds a whole token again in this many ms. */
+  refillInMs: number | null;
 }
 
 /**
@@ -49,38 +58,93 @@ export interface Claim {
  */
 export const INLINE_PAYLOAD_BYTES = 1024 * 1024;
 
-// The byte bound keeps a prefix of the candidates (in claim order) whose sizes sum to at most
-// $6, or just the first candidate when $7 allows an oversized one. Candidates left out stay
-// locked only until this statement ends; the last row, present only then, says so.
-const claimStatement = statement('claim', (n) => `
-WITH candidates AS (
-  SELECT execution_id, priority, coalesce(payload_bytes, 0)::bigint AS bytes FROM ${n.workQueue}
-  WHERE queue = $1 AND claimed_until IS NULL AND name = ANY($2::text[])
-  ORDER BY priority DESC, execution_id
-  LIMIT $3
-  FOR UPDATE SKIP LOCKED
+// The claim in three steps, one statement:
+//  1. allowance: how many tasks this claim may start. A queue with no queue_controls row (the
+//     usual case) reads one empty index entry and may start `count`; a paused queue none; a
+//     rate-limited one the whole tokens of its bucket, refilled by time arithmetic under the
+//     row's lock, so claims in any number of processes share one bucket.
+//  2. candidates, in claim order, then those that fit: a prefix whose payload sizes sum to at
+//     most $6 (or just the first when $7 allows an oversized one), within the allowance.
+//     With group concurrency ($9), candidates skip groups already at their limit and each
+//     group keeps as many as it has free slots; the slots are then taken in work_groups, in
+//     group order (so concurrent claims cannot deadlock), and a group whose slots another
+//     claim took meanwhile (the upsert's WHERE sees the latest count) gets none this time.
+//  3. the claimed rows are leased and the bucket is charged for them. The ids travel as an
+//     array too, so the UPDATE reads them through the primary key whatever the row estimates
+//     (prepared, the statement gets a generic plan, which otherwise may scan the whole table).
+// Candidates left out stay locked only until the statement ends. A last row, present only
+// then, says why they were left: bytes, group limits, or the rate limit (with the time until
+// the bucket holds a whole token again, so the dispatcher can sleep until exactly then).
+const claimSql = (grouped: boolean) => (n: SchemaNames) => `
+WITH control AS (
+  SELECT c.paused, c.rate_max, c.rate_interval_ms, CASE WHEN c.rate_max IS NOT NULL THEN ${REFILLED_TOKENS('c')} END AS tokens
+  FROM ${n.queueControls} c WHERE c.queue = $1
+  FOR UPDATE
+), allowance AS (
+  SELECT coalesce(CASE WHEN k.paused THEN 0 ELSE least($3, floor(k.tokens) + 1) END, $3)::int AS scan,
+         coalesce(CASE WHEN k.paused THEN 0 ELSE least($3, floor(k.tokens)) END, $3)::int AS starts
+  FROM (SELECT) one LEFT JOIN control k ON true
+), candidates AS (
+  SELECT w.execution_id, w.priority, ${grouped ? 'w.group_key, ' : ''}coalesce(w.payload_bytes, 0)::bigint AS bytes FROM ${n.workQueue} w
+  WHERE w.queue = $1 AND w.claimed_until IS NULL AND w.name = ANY($2::text[])${grouped ? `
+    AND NOT EXISTS (SELECT 1 FROM ${n.workGroups} g WHERE g.queue = $1 AND g.group_key = w.group_key AND g.running >= $9)` : ''}
+  ORDER BY w.priority DESC, w.execution_id
+  LIMIT (SELECT scan FROM allowance)
+  FOR UPDATE OF w SKIP LOCKED
+), ${grouped ? `ranked AS (
+  SELECT c.execution_id, c.priority, c.group_key, c.bytes,
+         (c.group_key IS NULL OR row_number() OVER (PARTITION BY c.group_key ORDER BY c.priority DESC, c.execution_id) <= $9 - coalesce(g.running, 0)) AS group_ok
+  FROM candidates c LEFT JOIN ${n.workGroups} g ON g.queue = $1 AND g.group_key = c.group_key
 ), sized AS (
-  SELECT execution_id, bytes, (sum(bytes) OVER w <= $6 OR (row_number() OVER w = 1 AND $7)) AS fits
-  FROM candidates
+  SELECT execution_id, group_key, bytes,` : `sized AS (
+  SELECT execution_id, bytes,`}
+         (sum(bytes) OVER w <= $6 OR (row_number() OVER w = 1 AND $7)) AND row_number() OVER w <= (SELECT starts FROM allowance) AS fits,
+         row_number() OVER w <= (SELECT starts FROM allowance) AS rate_ok
+  FROM ${grouped ? 'ranked WHERE group_ok' : 'candidates'}
   WINDOW w AS (ORDER BY priority DESC, execution_id)
-), claimed AS (
+), ${grouped ? `taken AS (
+  INSERT INTO ${n.workGroups} AS g (queue, group_key, running, concurrency)
+  SELECT $1, group_key, count(*), $9 FROM sized WHERE fits AND group_key IS NOT NULL
+  GROUP BY group_key ORDER BY group_key
+  ON CONFLICT (queue, group_key) DO UPDATE SET running = g.running + excluded.running, concurrency = excluded.concurrency
+  WHERE g.running + excluded.running <= excluded.concurrency
+  RETURNING g.group_key
+), ` : ''}claimed AS (
   UPDATE ${n.workQueue} w
   SET attempts = w.attempts + 1,
       lease_token = nextval('${n.leaseTokenSeq}'),
       claimed_by = $4,
       claimed_at = now(),
-      claimed_until = now() + coalesce(w.lease_ms, $5) * interval '1 millisecond'
+      claimed_until = now() + coalesce(w.lease_ms, $5) * interval '1 millisecond'${grouped ? `,
+      holds_group_slot = s.group_key IS NOT NULL` : ''}
   FROM sized s
-  WHERE w.execution_id = s.execution_id AND s.fits
+  WHERE w.execution_id = ANY(ARRAY(SELECT execution_id FROM sized WHERE fits)) AND w.execution_id = s.execution_id AND s.fits${grouped ? `
+    AND (s.group_key IS NULL OR s.group_key IN (SELECT group_key FROM taken))` : ''}
   RETURNING w.execution_id, w.priority, w.attempts, w.lease_token, coalesce(w.lease_ms, $5) AS lease_ms, s.bytes
+), spent AS (
+  UPDATE ${n.queueControls} c
+  SET tokens = k.tokens - (SELECT count(*) FROM claimed), refilled_at = greatest(c.refilled_at, now())
+  FROM control k
+  WHERE c.queue = $1 AND k.rate_max IS NOT NULL
+  RETURNING c.tokens, c.rate_max, c.rate_interval_ms
 )
 (SELECT e.id, e.name, CASE WHEN c.bytes <= $8 THEN e.payload::text END AS payload_json, c.bytes AS payload_bytes,
-        c.attempts, e.max_attempts, e.timeout_ms, c.lease_ms, c.lease_token
+        c.attempts, e.max_attempts, e.timeout_ms, c.lease_ms, c.lease_token,
+        NULL::boolean AS cut_bytes, NULL::boolean AS cut_groups, NULL::float8 AS refill_ms
  FROM claimed c JOIN ${n.executions} e ON e.id = c.execution_id
  WHERE e.status = 'queued'
  ORDER BY c.priority DESC, c.execution_id)
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE EXISTS (SELECT 1 FROM sized WHERE NOT fits)`);
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.cut_bytes, f.cut_groups, f.refill_ms
+FROM (SELECT EXISTS (SELECT 1 FROM sized WHERE NOT fits AND rate_ok) AS cut_bytes,
+             ${grouped ? `EXISTS (SELECT 1 FROM ranked WHERE NOT group_ok)
+               OR EXISTS (SELECT 1 FROM sized WHERE fits AND group_key IS NOT NULL AND group_key NOT IN (SELECT group_key FROM taken))` : 'false'} AS cut_groups,
+             CASE WHEN EXISTS (SELECT 1 FROM sized WHERE NOT rate_ok)
+                  THEN (SELECT greatest(0, 1 - tokens) * rate_interval_ms / rate_max FROM spent) END AS refill_ms) f
+WHERE f.cut_bytes OR f.cut_groups OR f.refill_ms IS NOT NULL`;
+
+const claimStatement = statement('claim', claimSql(false));
+const claimGroupedStatement = statement('claim_grouped', claimSql(true));
 
 const payloadsStatement = statement('claim_payloads', (n) => `
 SELECT id, payload::text AS payload_json FROM ${n.executions} WHERE id = ANY($1::bigint[])`);
@@ -109,17 +173,23 @@ export async function claimWithin(
   workerId: string,
   leaseMs: number,
 ): Promise<Claim> {
+  const values = [queue, names, limits.count, workerId, leaseMs, limits.bytes, limits.allowOversized, INLINE_PAYLOAD_BYTES];
+  const grouped = limits.groupConcurrency !== undefined;
   const res = await db.query({
-    ...claimStatement(n),
-    values: [queue, names, limits.count, workerId, leaseMs, limits.bytes, limits.allowOversized, INLINE_PAYLOAD_BYTES],
+    ...(grouped ? claimGroupedStatement(n) : claimStatement(n)),
+    values: grouped ? [...values, limits.groupConcurrency] : values,
   });
-  // A last row of NULLs says the byte bound left ready tasks behind. (A claimed row whose
+  // A last row without an id says why ready tasks were left behind. (A claimed row whose
   // execution is no longer queued, cancelled while being promoted, is not returned at all.)
   let cutByBytes = false;
+  let cutByGroups = false;
+  let refillInMs: number | null = null;
   const tasks: ClaimedTask[] = [];
   for (const r of res.rows) {
     if (r.id === null) {
-      cutByBytes = true;
+      cutByBytes = r.cut_bytes;
+      cutByGroups = r.cut_groups;
+      refillInMs = r.refill_ms === null ? null : Math.max(1, Math.ceil(r.refill_ms));
       continue;
     }
     tasks.push({
@@ -141,5 +211,5 @@ export async function claimWithin(
     const byId = new Map(payloads.rows.map((r) => [r.id as string, r.payload_json as string]));
     for (const t of large) t.payloadJson = byId.get(t.id)!;
   }
-  return { tasks, cutByBytes };
+  return { tasks, cutByBytes, cutByGroups, refillInMs };
 }

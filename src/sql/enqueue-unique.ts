@@ -3,7 +3,8 @@
  * (migration 005) holds at most one unfinished execution per key, so producers racing on one
  * key get one execution: the losers' INSERT does nothing and they return the winner's id.
  * 'replace' then rewrites the winner's payload and run time, but only while it has never
- * started (no attempt made, not claimed); a running or retrying one is left alone.
+ * started (no attempt made, not claimed); a running or retrying one is left alone, and a
+ * replaced one keeps its group.
  */
 import { RhythmError } from '../errors.js';
 import { statement, type Queryable } from './queryable.js';
@@ -16,18 +17,18 @@ WITH input AS (
   SELECT $1::text AS name, $2::text AS queue, $3::jsonb AS payload, $4::int AS priority, $5::int AS max_attempts,
          $6::int AS timeout_ms, $7::int AS lease_ms,
          coalesce($9::timestamptz, now() + $8::bigint * interval '1 millisecond', now()) AS run_at,
-         $10::int AS backoff_base_ms, $11::int AS backoff_max_ms, $12::text AS unique_key
+         $10::int AS backoff_base_ms, $11::int AS backoff_max_ms, $12::text AS unique_key, $13::text AS group_key
 ), inserted AS (
   INSERT INTO ${n.executions} (name, queue, status, payload, payload_bytes, priority, max_attempts, timeout_ms, lease_ms, run_at,
-                               backoff_base_ms, backoff_max_ms, unique_key)
+                               backoff_base_ms, backoff_max_ms, unique_key, group_key)
   SELECT name, queue, CASE WHEN run_at > now() THEN 'scheduled' ELSE 'queued' END, payload, pg_column_size(payload),
-         priority, max_attempts, timeout_ms, lease_ms, run_at, backoff_base_ms, backoff_max_ms, unique_key
+         priority, max_attempts, timeout_ms, lease_ms, run_at, backoff_base_ms, backoff_max_ms, unique_key, group_key
   FROM input
   ON CONFLICT (unfinished_key) WHERE unfinished_key IS NOT NULL DO NOTHING
-  RETURNING id, name, queue, status, priority, lease_ms, run_at, payload_bytes
+  RETURNING id, name, queue, status, priority, lease_ms, run_at, payload_bytes, group_key
 ), ready AS (
-  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes)
-  SELECT id, queue, name, priority, lease_ms, payload_bytes FROM inserted WHERE status = 'queued'
+  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes, group_key)
+  SELECT id, queue, name, priority, lease_ms, payload_bytes, group_key FROM inserted WHERE status = 'queued'
 ), waiting AS (
   INSERT INTO ${n.scheduledQueue} (execution_id, run_at)
   SELECT id, run_at FROM inserted WHERE status = 'scheduled'
@@ -60,10 +61,10 @@ WITH target AS (
   FROM (SELECT execution_id FROM unqueued UNION ALL SELECT execution_id FROM unscheduled) m,
        (SELECT coalesce($4::timestamptz, now() + $3::bigint * interval '1 millisecond', now()) AS run_at) r
   WHERE e.id = m.execution_id AND e.status IN ('scheduled', 'queued')
-  RETURNING e.id, e.queue, e.name, e.status, e.priority, e.lease_ms, e.run_at, e.payload_bytes
+  RETURNING e.id, e.queue, e.name, e.status, e.priority, e.lease_ms, e.run_at, e.payload_bytes, e.group_key
 ), ready AS (
-  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes)
-  SELECT id, queue, name, priority, lease_ms, payload_bytes FROM replaced WHERE status = 'queued'
+  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes, group_key)
+  SELECT id, queue, name, priority, lease_ms, payload_bytes, group_key FROM replaced WHERE status = 'queued'
 ), waiting AS (
   INSERT INTO ${n.scheduledQueue} (execution_id, run_at)
   SELECT id, run_at FROM replaced WHERE status = 'scheduled'
@@ -86,7 +87,7 @@ export async function enqueueUnique(db: Queryable, n: SchemaNames, row: EnqueueR
       ...insertStatement(n),
       values: [
         row.name, row.queue, row.payloadJson, row.priority, row.maxAttempts, row.timeoutMs, row.leaseMs,
-        row.delayMs, row.runAt, row.backoffBaseMs, row.backoffMaxMs, key,
+        row.delayMs, row.runAt, row.backoffBaseMs, row.backoffMaxMs, key, row.group,
       ],
     });
     if (inserted.rows.length > 0) return inserted.rows[0]!.id;

@@ -20,10 +20,10 @@ WITH due AS (
   UPDATE ${n.executions} e SET status = 'queued'
   FROM taken t
   WHERE e.id = t.execution_id AND e.status = 'scheduled'
-  RETURNING e.id, e.queue, e.name, e.priority, e.lease_ms, e.attempts, e.payload_bytes
+  RETURNING e.id, e.queue, e.name, e.priority, e.lease_ms, e.attempts, e.payload_bytes, e.group_key
 ), ready AS (
-  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, attempts, payload_bytes)
-  SELECT id, queue, name, priority, lease_ms, attempts, payload_bytes FROM queued
+  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, attempts, payload_bytes, group_key)
+  SELECT id, queue, name, priority, lease_ms, attempts, payload_bytes, group_key FROM queued
 ), wake AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM queued) q
 )

@@ -10,6 +10,7 @@ import { statement } from './queryable.js';
 import { inTransaction } from '../db/transaction.js';
 import { settleAttempts, type Backoff } from './settle.js';
 import type { SchemaNames } from '../db/schema.js';
+import { LeaseExpiredError, systemErrorJson } from '../errors.js';
 
 const expiredStatement = statement('expired', (n) => `
 SELECT execution_id AS id, lease_token, claimed_by FROM ${n.workQueue}
@@ -31,10 +32,9 @@ export async function recoverExpired(pool: pg.Pool, n: SchemaNames, limit: numbe
       values: [limit],
     });
     if (expired.rows.length === 0) return [];
-    const errorJson = JSON.stringify({
-      name: 'LeaseExpiredError',
-      message: 'lease expired: the worker holding this task stopped heartbeating (it died, hung, or lost its database connection)',
-    });
+    const errorJson = systemErrorJson(
+      new LeaseExpiredError('lease expired: the worker holding this task stopped heartbeating (it died, hung, or lost its database connection)'),
+    );
     const settled = await settleAttempts(
       client,
       n,

@@ -72,10 +72,10 @@ WITH input AS (
   FROM advanced a
   JOIN unnest($4::text[], $5::timestamptz[]) WITH ORDINALITY AS f(name, due_at, ord) ON f.name = a.name
   ORDER BY f.ord
-  RETURNING id, name, queue, priority, lease_ms, payload_bytes
+  RETURNING id, name, queue, priority, lease_ms, payload_bytes, group_key
 ), ready AS (
-  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes)
-  SELECT id, queue, name, priority, lease_ms, payload_bytes FROM inserted
+  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes, group_key)
+  SELECT id, queue, name, priority, lease_ms, payload_bytes, group_key FROM inserted
 ), wake AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM inserted) q
 )

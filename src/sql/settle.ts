@@ -4,9 +4,14 @@
  * lease expired and was taken over changes nothing, so no result is ever overwritten.
  * Retryable failures with attempts left go to scheduled_queue with exponential backoff and
  * jitter (the execution's own backoff if it has one); every execution that reaches a final status is announced on the done channel.
+ * An attempt that did not succeed is appended to the execution's attempt log, and a failed
+ * execution is entered in dead_letters (see migrations/003_admin.sql); a success adds nothing.
+ * Group-concurrency slots held by the settled attempts are given back in the same statement.
  */
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
+import { appendAttempt, claimEntry } from './attempt-log.js';
+import { freeSlots } from './groups.js';
 
 /** completed | failed (retry if attempts remain) | fatal (no retry) | cancelled */
 export type Outcome = 'completed' | 'failed' | 'fatal' | 'cancelled';
@@ -44,8 +49,8 @@ WITH input AS (
 ), released AS (
   DELETE FROM ${n.workQueue} w USING input i
   WHERE w.execution_id = ANY($1::bigint[]) AND w.execution_id = i.id AND w.lease_token = i.lease_token
-  RETURNING w.execution_id, w.lease_token, w.attempts, w.claimed_at
-), settled AS (
+  RETURNING w.execution_id, w.lease_token, w.attempts, w.claimed_at, w.claimed_by, w.queue, w.group_key, w.holds_group_slot
+), ${freeSlots(n, 'released')}, settled AS (
   UPDATE ${n.executions} e
   SET status = CASE WHEN ${RETRY} THEN 'scheduled'
                     WHEN i.outcome IN ('failed', 'fatal') THEN 'failed'
@@ -58,14 +63,20 @@ WITH input AS (
                     THEN now() + least(coalesce(e.backoff_max_ms, $7::float8), coalesce(e.backoff_base_ms, $6::float8) * power(2, least(r.attempts - 1, 50)))
                          * (0.5 + random() / 2) * interval '1 millisecond'
                     ELSE e.run_at END,
-      finished_at = CASE WHEN ${RETRY} THEN NULL ELSE now() END
+      finished_at = CASE WHEN ${RETRY} THEN NULL ELSE now() END,
+      attempt_log = CASE WHEN i.outcome = 'completed' THEN e.attempt_log
+                         ELSE ${appendAttempt('e.attempt_log', claimEntry('r', "CASE WHEN i.outcome = 'cancelled' THEN 'cancelled' ELSE 'failed' END", 'i.error'))} END
   FROM input i
   JOIN released r ON r.execution_id = i.id AND r.lease_token = i.lease_token
   WHERE e.id = i.id AND e.status = 'queued'
-  RETURNING e.id, e.status, e.run_at
+  RETURNING e.id, e.status, e.run_at, e.queue, e.name, e.created_at
 ), rescheduled AS (
   INSERT INTO ${n.scheduledQueue} (execution_id, run_at)
   SELECT id, run_at FROM settled WHERE status = 'scheduled'
+), dead AS (
+  INSERT INTO ${n.deadLetters} (execution_id, queue, name, status, created_at)
+  SELECT id, queue, name, status, created_at FROM settled WHERE status IN ('failed', 'cancelled')
+  ON CONFLICT (execution_id) DO UPDATE SET status = EXCLUDED.status
 ), announced AS (
   SELECT pg_notify('${n.doneChannel}', string_agg(id::text, ','))
   FROM (SELECT id, (row_number() OVER () - 1) / ${NOTIFY_IDS_PER_MESSAGE} AS chunk FROM settled WHERE status <> 'scheduled') f

@@ -1,0 +1,93 @@
+/**
+ * The read behind wait(): for many ids at once, the executions that have finished (whole),
+ * and which of the others exist. Unfinished executions return their id alone, so a read made
+ * while most waited tasks are still queued moves no payloads.
+ *
+ * Finished rows are read back by the thousand, so their cost per row matters: they come as
+ * arrays (no object per row to build and throw away), and their timestamps in binary form
+ * (microseconds since 2000-01-01, as hex), which costs Postgres a third of what its text form
+ * does and the client less to turn into a Date. The values are the same as `get` returns.
+ *
+ * A finished execution has no work_queue row (settle and cancel delete it in the statement
+ * that sets the final status), so its own columns are what `get` returns for it.
+ */
+import { statement, type Queryable } from './queryable.js';
+import type { SchemaNames } from '../db/schema.js';
+import type { Execution } from '../types.js';
+import { toAttemptLog, type StoredAttempt } from './get.js';
+
+const binaryTime = (column: string) => `encode(timestamptz_send(${column}), 'hex')`;
+
+/**
+ * `id = ANY(...)` lets Postgres fetch the rows in heap order (a bitmap scan), several times
+ * cheaper per row than a join probing the index once per id. Ids are passed as one array
+ * literal (text), which costs far less to build than a bound array.
+ */
+const finishedStatement = statement('finished', (n) => `
+SELECT e.id::text, f.*
+FROM ${n.executions} e
+LEFT JOIN LATERAL (
+  SELECT e.kind, e.name, e.queue, e.status, e.payload, e.result, e.error, e.priority, e.attempts,
+         e.max_attempts, e.parent_id::text, ${binaryTime('e.created_at')}, ${binaryTime('e.run_at')},
+         ${binaryTime('e.started_at')}, ${binaryTime('e.finished_at')}, e.group_key, e.attempt_log, e.progress
+  WHERE e.status IN ('completed', 'failed', 'cancelled')
+) f ON true
+WHERE e.id = ANY($1::bigint[])`);
+
+/** Each finished id with its execution, each unfinished one with null; ids that do not exist are absent. */
+export type FinishedRead = Map<string, Execution | null>;
+
+/** `ids` must be distinct positive integers (as strings). */
+export async function readFinished(db: Queryable, n: SchemaNames, ids: readonly string[]): Promise<FinishedRead> {
+  const res = await db.query({ ...finishedStatement(n), values: [`{${ids.join(',')}}`], rowMode: 'array' });
+  const found: FinishedRead = new Map();
+  for (const r of res.rows as unknown[][]) {
+    const id = r[0] as string;
+    if (r[1] === null) {
+      found.set(id, null);
+      continue;
+    }
+    found.set(id, {
+      id,
+      kind: r[1] as Execution['kind'],
+      name: r[2] as string,
+      queue: r[3] as string,
+      status: r[4] as Execution['status'],
+      payload: r[5],
+      result: r[6],
+      error: r[7] as Execution['error'],
+      priority: r[8] as number,
+      attempts: r[9] as number,
+      maxAttempts: r[10] as number,
+      parentId: r[11] as string | null,
+      createdAt: fromBinaryTime(r[12] as string),
+      runAt: fromBinaryTime(r[13] as string),
+      startedAt: r[14] === null ? null : fromBinaryTime(r[14] as string),
+      finishedAt: r[15] === null ? null : fromBinaryTime(r[15] as string),
+      group: r[16] as string | null,
+      attemptLog: toAttemptLog(r[17] as StoredAttempt[] | null),
+      progress: r[18],
+    });
+  }
+  return found;
+}
+
+/** 2000-01-01T00:00:00Z, Postgres' epoch, in Unix milliseconds. */
+const PG_EPOCH_MS = 946_684_800_000;
+
+/**
+ * A timestamptz's binary form (signed 64-bit microseconds since 2000-01-01 UTC, as 16 hex
+ * digits) as a Date, its microseconds dropped as pg's own parser drops them (towards the past).
+ */
+export function fromBinaryTime(hex: string): Date {
+  // From 2000 until the 22nd century the value is below 2^52 (its first three digits are
+  // 0): exact as a plain number. Anything else takes the exact, slower BigInt path.
+  if (hex.startsWith('000')) {
+    const us = Number.parseInt(hex, 16);
+    return new Date(PG_EPOCH_MS + (us - (us % 1000)) / 1000);
+  }
+  const us = BigInt.asIntN(64, BigInt(`0x${hex}`));
+  let ms = us / 1000n; // truncates towards zero
+  if (ms * 1000n > us) ms -= 1n;
+  return new Date(PG_EPOCH_MS + Number(ms));
+}
