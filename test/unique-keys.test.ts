@@ -43,6 +43,27 @@ describe('unique keys', () => {
     }
   });
 
+  it('retry() revives an execution only while no other holds its key, and one per key at a time', async () => {
+    const opts = { queue: 'retry-keyed', uniqueKey: 'rk', delayMs: 3_600_000 };
+    const first = await r.enqueue('keyed', { v: 1 }, opts);
+    expect(await r.cancel(first)).toBe(true);
+    const second = await r.enqueue('keyed', { v: 2 }, opts);
+    expect(second).not.toBe(first);
+    expect(await r.cancel(second)).toBe(true);
+    const holder = await r.enqueue('keyed', { v: 3 }, opts);
+    // The key is held: both are skipped, as they are, instead of the statement failing.
+    expect(await r.retry([first, second])).toEqual({
+      retried: [],
+      skipped: [{ id: first, status: 'cancelled' }, { id: second, status: 'cancelled' }],
+    });
+    expect(await r.cancel(holder)).toBe(true);
+    // The key is free: the newest of the two gets it, the other is skipped.
+    expect(await r.retry([first, second])).toEqual({ retried: [second], skipped: [{ id: first, status: 'cancelled' }] });
+    expect((await withKey('rk')).map((row) => row.status)).toEqual(['cancelled', 'queued', 'cancelled']);
+    // A filter over the dead letters behaves the same and does not fail on the held key.
+    expect((await r.retry({ queue: 'retry-keyed', status: 'cancelled' })).retried).toEqual([]);
+  });
+
   it("a finished execution frees its key; 'keep' returns the unfinished one unchanged", async () => {
     const first = await r.enqueue('keyed', { v: 1 }, { queue: 'keyed', uniqueKey: 'k1' });
     expect(await r.enqueue('keyed', { v: 2 }, { queue: 'keyed', uniqueKey: 'k1', uniqueMode: 'keep' })).toBe(first);
