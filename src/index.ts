@@ -42,6 +42,7 @@ export type {
   EnqueueOptions,
   UniqueMode,
   EnqueueItem,
+  StartWorkflowOptions,
   WaitOptions,
   Execution,
   ExecutionStatus,
@@ -50,3 +51,4 @@ export type {
 export { startEmbeddedPostgres, type EmbeddedServer, type EmbeddedOptions } from './db/embedded.js';
 export { openDatabase, defaultDataDir, type LocalDatabase } from './db/local.js';
 export { migrationStatus } from './db/migrate.js';
+export { FlowSyntaxError, FlowStateError, type FlowProblem } from './workflows/errors.js';

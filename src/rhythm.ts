@@ -21,6 +21,8 @@ import type { Schedule, ScheduleOptions, SyncResult } from './schedules/schedule
 import type { ScheduleChange } from './sql/schedule-upsert.js';
 import { getExecutions } from './sql/get.js';
 import { cancelExecutions } from './sql/cancel.js';
+import { startWorkflowRow } from './sql/workflow-start.js';
+import { sendSignal } from './sql/workflow-signal.js';
 import { listExecutions } from './sql/list.js';
 import { retryExecutions } from './sql/retry.js';
 import { statusByQueue } from './sql/status.js';
@@ -36,10 +38,10 @@ import { Waiters } from './wait.js';
 import { encodeJson } from './json.js';
 import { CancelledError, RhythmError, RhythmValidationError, systemErrorJson } from './errors.js';
 import {
-  MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkGroup, checkId, checkInt, checkKnownKeys, checkQueueName, checkRateLimit, checkSchemaName,
-  checkStorableText, checkTaskName, describe,
+  MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkFlowName, checkGroup, checkId, checkInt, checkKnownKeys, checkQueueName, checkRateLimit,
+  checkSchemaName, checkStorableText, checkTaskName, describe,
 } from './validate.js';
-import type { EnqueueItem, EnqueueOptions, Execution, WaitOptions } from './types.js';
+import type { EnqueueItem, EnqueueOptions, Execution, StartWorkflowOptions, WaitOptions } from './types.js';
 
 export interface RhythmOptions {
   /** Postgres URL; default RHYTHM_DATABASE_URL, then DATABASE_URL. */
@@ -87,6 +89,8 @@ export interface WorkerHost {
   readonly names: SchemaNames;
   readonly log: Logger;
   readonly backoff: Backoff;
+  /** Workflow names registered on this instance's workers (see startWorkflow). */
+  readonly localWorkflows: Set<string>;
   listener(): Promise<Listener>;
   track(worker: { stop(opts?: ShutdownOptions): Promise<void> }): () => void;
 }
@@ -133,6 +137,11 @@ export class Rhythm implements WorkerHost {
   readonly maxPayloadBytes: number;
   /** Connect and statement timeouts of every connection (see db/connections.ts). */
   readonly timeouts: ConnectionTimeouts;
+  /**
+   * @internal Workflow names registered on this instance's workers: startWorkflow accepts them
+   * even before a worker has started and stored its sources in the database.
+   */
+  readonly localWorkflows = new Set<string>();
   private listening: Promise<Listener> | undefined;
   /** wait() and waitMany(), created with their pool on the first call. */
   private waiters: Waiters | undefined;
@@ -420,6 +429,45 @@ export class Rhythm implements WorkerHost {
    */
   async syncSchedules(declared: Record<string, ScheduleOptions>): Promise<SyncResult> {
     return cronSchedules.syncSchedules(this.pool, this.names, declared);
+  }
+
+  /**
+   * Starts a workflow (a .flow script registered on some worker with worker.workflow());
+   * returns its execution id. `inputs` is the script's `Inputs`. wait(id) gives its result,
+   * signal(id, ...) sends it signals, cancel(id) cancels it and everything it started.
+   */
+  async startWorkflow(name: string, inputs: unknown = null, options: StartWorkflowOptions = {}): Promise<string> {
+    checkFlowName('workflow name', name);
+    checkKnownKeys('startWorkflow', options, ['queue', 'priority', 'client']);
+    checkClient(options.client);
+    const row = {
+      name,
+      queue: checkQueueName(options.queue ?? 'default'),
+      inputsJson: this.checkPayloadSize(encodeJson(inputs, 'inputs')),
+      priority: checkInt('priority', options.priority, -2_147_483_648) ?? 0,
+      knownHere: this.localWorkflows.has(name),
+    };
+    const id = await startWorkflowRow(options.client ?? this.pool, this.names, row);
+    if (id === null) {
+      throw new RhythmValidationError(
+        `unknown workflow ${JSON.stringify(name)}: no worker has registered it (register it with worker.workflow(${JSON.stringify(name)}, file); a worker stores its workflows in the database when it starts)`,
+      );
+    }
+    return id;
+  }
+
+  /**
+   * Sends a signal to a running workflow: its next Signal.next(name) receives the payload.
+   * Signals are kept until taken, first in, first out, also when sent before the script waits.
+   */
+  async signal(id: string, name: string, payload: unknown = null): Promise<void> {
+    checkId(id);
+    checkFlowName('signal name', name);
+    const payloadJson = this.checkPayloadSize(encodeJson(payload, 'signal payload'));
+    const sent = await sendSignal(this.pool, this.names, id, name, payloadJson);
+    if (sent.target === null) throw new RhythmValidationError(`cannot signal execution ${id}: there is no such execution`);
+    if (sent.target.kind !== 'workflow') throw new RhythmValidationError(`cannot signal execution ${id}: it is a task, and only workflows take signals`);
+    if (sent.signalId === null) throw new RhythmError(`cannot signal workflow ${id}: it is already ${sent.target.status}, so the signal was not stored`);
   }
 
   /** Starts the internal worker in this process (promotion, cron schedules, lease recovery, pruning). */

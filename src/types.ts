@@ -70,6 +70,15 @@ export interface EnqueueOptions {
 
 export type UniqueMode = 'keep' | 'replace';
 
+export interface StartWorkflowOptions {
+  /** Queue whose workers run the workflow's activations (default "default"); its tasks default to it too. */
+  queue?: string;
+  /** Higher runs first (default 0). */
+  priority?: number;
+  /** Insert on this client, e.g. inside the caller's own transaction. */
+  client?: pg.ClientBase;
+}
+
 /** Options of `wait()` and `waitMany()`. */
 export interface WaitOptions {
   /**

@@ -18,6 +18,10 @@ export interface SchemaNames {
   /** Slots held per group of a queue (group concurrency). */
   workGroups: string;
   migrations: string;
+  /** Workflow state, signals and source versions (migrations/004_workflows.sql). */
+  workflows: string;
+  workflowSignals: string;
+  workflowSources: string;
   /** NOTIFY payload: a queue name with new ready work. */
   workChannel: string;
   /** NOTIFY payload: comma-separated ids of executions that reached a final status. */
@@ -42,6 +46,9 @@ export function schemaNames(schema: string): SchemaNames {
     queueControls: `${q}.queue_controls`,
     workGroups: `${q}.work_groups`,
     migrations: `${q}.migrations`,
+    workflows: `${q}.workflows`,
+    workflowSignals: `${q}.workflow_signals`,
+    workflowSources: `${q}.workflow_sources`,
     workChannel: `${schema}_work`,
     doneChannel: `${schema}_done`,
     cancelChannel: `${schema}_cancel`,

@@ -23,7 +23,7 @@ import type { Backoff, Outcome } from '../sql/settle.js';
 import type { SchemaNames } from '../db/schema.js';
 import type { Listener } from '../db/listener.js';
 import { Completer, type Pending } from './completer.js';
-import type { AttemptResult, AttemptRun, Executor, RunHooks } from './executor.js';
+import type { AttemptResult, AttemptRun, Executor, RecordedResult, RunHooks } from './executor.js';
 import type { AbortReason } from '../errors.js';
 import { retryDelayMs } from '../backoff.js';
 import { abortError, failed } from './attempt.js';
@@ -35,9 +35,15 @@ import { cancelledEvent, settledEvents, type EventSink } from './events.js';
 const BUSY_RUNNING = 16;
 /** How long a cancellation is remembered for a claim whose reply arrives after it. */
 const CANCEL_MEMORY_MS = 10_000;
-/** Claim ahead the tasks that finish in this many claim round trips, plus AHEAD_MARGIN_MS. */
+/**
+ * Claim ahead the tasks that finish in this many claim round trips plus AHEAD_MARGIN_MS, and
+ * at least AHEAD_MIN_MS of them: a claim statement costs Postgres and this thread about as
+ * much as tens of tasks' rows, so claims of a few tasks each would take that CPU from the
+ * tasks. A claim starts when half of that is left.
+ */
 const AHEAD_CLAIM_TRIPS = 2;
 const AHEAD_MARGIN_MS = 10;
+const AHEAD_MIN_MS = 100;
 /** Time constant of the finish-rate average. */
 const RATE_WINDOW_MS = 200;
 /** Claims at once: a second starts while the first is in flight only when the last came back full and large. */
@@ -117,7 +123,7 @@ class Held implements RunHooks {
   handedOff(): void {
     this.d.handedOff(this);
   }
-  finished(result: AttemptResult): void {
+  finished(result: AttemptResult | RecordedResult): void {
     this.d.finished(this, result);
   }
   heartbeat(): void {
@@ -160,7 +166,8 @@ export class Dispatcher {
   private claimOrder: Promise<void> = Promise.resolve();
   private claimFailures = 0;
   private claimRetryTimer: NodeJS.Timeout | undefined;
-  private claimsIdle: (() => void) | undefined;
+  /** Waiting for the claims in flight to return (stop). */
+  private claimsIdle: (() => void)[] = [];
   /** Finish rate (tasks per ms, a moving average) and claim round trip (ms). */
   private rate = 0;
   private rateAt = performance.now();
@@ -252,7 +259,7 @@ export class Dispatcher {
     // on a connection that went silent, is its whole read timeout away).
     if (timeoutMs === 0) for (const f of [...this.inFlight.values()]) this.abort(f, 'shutdown');
     // A claim in flight may still add tasks: wait for it before counting.
-    if (this.claimsInFlight > 0) await new Promise<void>((r) => (this.claimsIdle = r));
+    if (this.claimsInFlight > 0) await new Promise<void>((r) => this.claimsIdle.push(r));
     const drained = this.whenDrained();
     const timeout = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
     if ((await Promise.race([drained, timeout(timeoutMs)])) === 'timeout') {
@@ -299,11 +306,13 @@ export class Dispatcher {
     if (holding && (this.bytesBlocked || this.config.maxHeldBytes - this.heldBytes - this.reservedBytes <= 0)) return 0;
     let room = 0;
     for (const lane of this.laneList) room += lane.room();
-    const ahead = Math.floor(this.finishRate() * (this.claimMs * AHEAD_CLAIM_TRIPS + AHEAD_MARGIN_MS));
+    const ahead = Math.floor(this.finishRate() * Math.max(AHEAD_MIN_MS, this.claimMs * AHEAD_CLAIM_TRIPS + AHEAD_MARGIN_MS));
     const buffered = this.unstarted + this.incoming;
-    const want = room + Math.max(0, ahead - buffered);
-    // Claims of at least half the ahead target, not one per finished task.
-    if (want < 1 || (room < 1 && buffered > ahead / 2)) return 0;
+    // Room is what the executors could start beyond what already waits for them: claim for
+    // it, and to refill the ahead buffer once half of it is gone, not for every finished task.
+    if (buffered > ahead / 2) return 0;
+    const want = room + ahead - buffered;
+    if (want < 1) return 0;
     return Math.max(0, Math.min(want, this.config.batchSize, this.config.maxHeld - this.inFlight.size - this.incoming));
   }
 
@@ -363,10 +372,10 @@ export class Dispatcher {
     for (const task of tasks) this.begin(task);
     done();
     this.pump();
-    if (this.claimsInFlight === 0 && this.claimsIdle) {
+    if (this.claimsInFlight === 0 && this.claimsIdle.length > 0) {
       const idle = this.claimsIdle;
-      this.claimsIdle = undefined;
-      idle();
+      this.claimsIdle = [];
+      for (const r of idle) r();
     }
     this.maybeClaim();
   }
@@ -448,7 +457,7 @@ export class Dispatcher {
     if (!f.settling) (f.timers ??= []).push(setTimeout(() => f.run?.kill(reason), this.config.abortGraceMs));
   }
 
-  finished(f: Held, result: AttemptResult): void {
+  finished(f: Held, result: AttemptResult | RecordedResult): void {
     if (f.settling) return;
     if (f.timers) for (const t of f.timers) clearTimeout(t);
     f.settling = true;
@@ -458,8 +467,8 @@ export class Dispatcher {
     this.finishedSinceRate++;
     const { id, leaseToken } = f.task;
     const reason = f.abortReason;
-    if (reason === 'cancelled' || reason === 'lease-lost') {
-      // The execution was already settled elsewhere (cancel, or recovery after expiry).
+    if ('recorded' in result || reason === 'cancelled' || reason === 'lease-lost') {
+      // Written by the executor itself, or already settled elsewhere (cancel, or recovery after expiry).
       if (reason === 'cancelled' && this.config.events) cancelledEvent(this.config.events, this.config.queue, f.task, this.deps.log);
       this.forget(leaseToken);
       this.freed();
