@@ -16,6 +16,11 @@ import { Listener } from './db/listener.js';
 import { openDatabase } from './db/local.js';
 import type { EmbeddedServer } from './db/embedded.js';
 import { enqueueRows, type EnqueueRow } from './sql/enqueue.js';
+import { enqueueUnique } from './sql/enqueue-unique.js';
+import { checkBackoff, isTaskDefinition, type TaskDefinition, type TaskExecutionId } from './task-definition.js';
+import * as cronSchedules from './schedules/schedules.js';
+import type { Schedule, ScheduleOptions, SyncResult } from './schedules/schedules.js';
+import type { ScheduleChange } from './sql/schedule-upsert.js';
 import { getExecutions } from './sql/get.js';
 import { cancelExecutions } from './sql/cancel.js';
 import { startWorkflowRow } from './sql/workflow-start.js';
@@ -35,7 +40,8 @@ import { Waiters } from './wait.js';
 import { encodeJson } from './json.js';
 import { CancelledError, RhythmError, RhythmValidationError, systemErrorJson } from './errors.js';
 import {
-  MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkFlowName, checkGroup, checkId, checkInt, checkKnownKeys, checkQueueName, checkRateLimit, checkSchemaName, checkTaskName, describe,
+  MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkFlowName, checkGroup, checkId, checkInt, checkKnownKeys, checkQueueName, checkRateLimit,
+  checkSchemaName, checkStorableText, checkTaskName, describe,
 } from './validate.js';
 import type { EnqueueItem, EnqueueOptions, Execution, StartWorkflowOptions, WaitOptions } from './types.js';
 
@@ -94,7 +100,11 @@ export interface WorkerHost {
   track(worker: { stop(opts?: ShutdownOptions): Promise<void> }): () => void;
 }
 
-const ENQUEUE_OPTIONS = ['queue', 'delayMs', 'runAt', 'priority', 'maxAttempts', 'timeoutMs', 'visibilityTimeoutMs', 'group', 'client'] as const;
+const ENQUEUE_OPTIONS = [
+  'queue', 'delayMs', 'runAt', 'priority', 'maxAttempts', 'timeoutMs', 'visibilityTimeoutMs', 'group', 'backoff', 'uniqueKey', 'uniqueMode', 'client',
+] as const;
+/** Longest uniqueKey accepted (a btree entry must stay well under a page). */
+const MAX_UNIQUE_KEY = 1_000;
 const INIT_OPTIONS = [
   'databaseUrl', 'schema', 'autoMigrate', 'poolSize', 'leasePoolSize', 'logger', 'retryBackoff', 'handleSignals', 'maxPayloadBytes',
   'connectTimeoutMs', 'queryTimeoutMs',
@@ -218,10 +228,19 @@ export class Rhythm implements WorkerHost {
     return r;
   }
 
-  /** Enqueues one task; returns its execution id. */
-  async enqueue(name: string, payload: unknown, options: EnqueueOptions = {}): Promise<string> {
-    const row = this.toRow(name, payload, options, 'enqueue');
-    const [id] = await enqueueRows(options.client ?? this.pool, this.names, [row]);
+  /**
+   * Enqueues one task by name, or by its definition (see defineTask: the payload type is
+   * checked, the definition's defaults apply, and the id remembers the result type for wait).
+   * Returns its execution id; with a uniqueKey, the id of the unfinished execution that holds it.
+   */
+  async enqueue<P, R>(task: TaskDefinition<P, R>, payload: NoInfer<P>, options?: EnqueueOptions): Promise<TaskExecutionId<R, P>>;
+  async enqueue(name: string, payload: unknown, options?: EnqueueOptions): Promise<string>;
+  async enqueue(task: string | TaskDefinition, payload: unknown, options: EnqueueOptions = {}): Promise<string> {
+    const [name, merged] = withDefaults(task, options);
+    const row = this.toRow(name, payload, merged, 'enqueue');
+    const db = merged.client ?? this.pool;
+    if (merged.uniqueKey !== undefined) return enqueueUnique(db, this.names, row, merged.uniqueKey, merged.uniqueMode ?? 'keep');
+    const [id] = await enqueueRows(db, this.names, [row]);
     return id!;
   }
 
@@ -243,6 +262,9 @@ export class Rhythm implements WorkerHost {
       if (item.options && 'client' in item.options) {
         throw new RhythmValidationError(`enqueueMany item ${i}: pass the client as enqueueMany(items, { client }), not in an item's options`);
       }
+      if (item.options && ('uniqueKey' in item.options || 'uniqueMode' in item.options)) {
+        throw new RhythmValidationError(`enqueueMany item ${i}: uniqueKey is supported by enqueue() only (one key per statement)`);
+      }
       try {
         rows[i] = this.toRow(item.name, item.payload, item.options ?? {}, 'enqueueMany');
       } catch (err) {
@@ -262,6 +284,8 @@ export class Rhythm implements WorkerHost {
   }
 
   /** The execution with this id, or null if there is none (or it was pruned). */
+  async get<R, P>(id: TaskExecutionId<R, P>): Promise<Execution<R, P> | null>;
+  async get<R = unknown, P = unknown>(id: string): Promise<Execution<R, P> | null>;
   async get<R = unknown, P = unknown>(id: string): Promise<Execution<R, P> | null> {
     checkId(id);
     const found = await getExecutions(this.pool, this.names, [id]);
@@ -274,6 +298,8 @@ export class Rhythm implements WorkerHost {
    * timeoutMs (default 60 s) passes first, counted from this call; with timeoutMs 0 it reads
    * the execution once and rejects at once if it has not finished.
    */
+  wait<R, P>(id: TaskExecutionId<R, P>, options?: WaitOptions): Promise<Execution<R, P>>;
+  wait<R = unknown, P = unknown>(id: string, options?: WaitOptions): Promise<Execution<R, P>>;
   wait<R = unknown, P = unknown>(id: string, options: WaitOptions = {}): Promise<Execution<R, P>> {
     // Not an async function: one promise per call instead of two (waits come by the thousand).
     let waiters: Waiters;
@@ -395,6 +421,34 @@ export class Rhythm implements WorkerHost {
   }
 
   /**
+   * Creates or changes a cron schedule (by name). Internal workers fire it once per due time
+   * across all processes. Re-declaring an unchanged schedule writes nothing and keeps its
+   * next fire time. Throws RhythmValidationError for an invalid cron expression or time zone.
+   */
+  async schedule<P>(name: string, options: ScheduleOptions<P>): Promise<ScheduleChange> {
+    return cronSchedules.schedule(this.pool, this.names, name, options as ScheduleOptions);
+  }
+
+  /** Deletes a schedule; false if there was none by that name. Executions it fired are kept. */
+  async unschedule(name: string): Promise<boolean> {
+    return cronSchedules.unschedule(this.pool, this.names, name);
+  }
+
+  /** Every schedule, by name, with its next fire times. */
+  async schedules(): Promise<Schedule[]> {
+    return cronSchedules.schedules(this.pool, this.names);
+  }
+
+  /**
+   * Makes the stored schedules match a declared set (a config file's): creates and updates
+   * those given, removes those an earlier sync declared and this one does not. Schedules made
+   * with schedule() are left alone.
+   */
+  async syncSchedules(declared: Record<string, ScheduleOptions>): Promise<SyncResult> {
+    return cronSchedules.syncSchedules(this.pool, this.names, declared);
+  }
+
+  /**
    * Starts a workflow (a .flow script registered on some worker with worker.workflow());
    * returns its execution id. `inputs` is the script's `Inputs`. wait(id) gives its result,
    * signal(id, ...) sends it signals, cancel(id) cancels it and everything it started.
@@ -433,7 +487,7 @@ export class Rhythm implements WorkerHost {
     if (sent.signalId === null) throw new RhythmError(`cannot signal workflow ${id}: it is already ${sent.target.status}, so the signal was not stored`);
   }
 
-  /** Starts the internal worker in this process (promotion, lease recovery, pruning). */
+  /** Starts the internal worker in this process (promotion, cron schedules, lease recovery, pruning). */
   async startInternalWorker(options: InternalWorkerOptions = {}): Promise<InternalWorker> {
     if (this.internalWorker) throw new RhythmError('the internal worker is already running on this Rhythm instance');
     checkKnownKeys('startInternalWorker', options, ['tickMs', 'batchSize', 'retentionMs', 'pruneIntervalMs']);
@@ -441,9 +495,19 @@ export class Rhythm implements WorkerHost {
     checkInt('batchSize', options.batchSize, 1);
     checkInt('retentionMs', options.retentionMs, 0, MAX_DELAY_MS);
     checkInt('pruneIntervalMs', options.pruneIntervalMs, 1);
-    this.internalWorker = new InternalWorker(this.pool, this.names, this.backoff, this.log, options);
-    this.internalWorker.start();
-    return this.internalWorker;
+    const worker = new InternalWorker(this.pool, this.names, this.backoff, this.log, options);
+    this.internalWorker = worker;
+    worker.start();
+    // A schedule created or changed in any process may fire before the next planned pass. If
+    // this cannot listen, fires are still found at every tick: log, do not fail.
+    this.listener()
+      .then(async (l) => {
+        await l.listenSchedules();
+        l.on('schedule', () => worker.wake());
+        l.on('reconnect', () => worker.wake());
+      })
+      .catch((err) => this.log.warn({ err }, 'cannot listen for schedule changes; they are picked up at the next internal worker tick'));
+    return worker;
   }
 
   /**
@@ -533,6 +597,8 @@ export class Rhythm implements WorkerHost {
     const delayMs = checkInt('delayMs', options.delayMs, 0, MAX_DELAY_MS);
     const runAt = checkDate('runAt', options.runAt);
     if (delayMs !== undefined && runAt !== undefined) throw new RhythmValidationError('options delayMs and runAt cannot both be given');
+    const backoff = checkBackoff('backoff', options.backoff);
+    checkUniqueKey(options.uniqueKey, options.uniqueMode);
     return {
       name,
       queue: checkQueueName(options.queue ?? 'default'),
@@ -545,6 +611,8 @@ export class Rhythm implements WorkerHost {
       runAt: runAt ?? null,
       parentId: null,
       group: checkGroup(options.group) ?? null,
+      backoffBaseMs: backoff.baseMs,
+      backoffMaxMs: backoff.maxMs,
     };
   }
 
@@ -624,6 +692,27 @@ function chunkRows(rows: EnqueueRow[]): EnqueueRow[][] {
   }
   chunks.push(start === 0 ? rows : rows.slice(start));
   return chunks;
+}
+
+/** A task's name and its options over the definition's defaults (an enqueue's own options win). */
+function withDefaults(task: string | TaskDefinition, options: EnqueueOptions): [string, EnqueueOptions] {
+  if (!isTaskDefinition(task)) return [task as string, options];
+  if (options === null || typeof options !== 'object') return [task.name, options];
+  return [task.name, { ...task.defaults, ...options }];
+}
+
+function checkUniqueKey(key: unknown, mode: unknown): void {
+  if (key === undefined) {
+    if (mode !== undefined) throw new RhythmValidationError(`option uniqueMode ${describe(mode)} needs a uniqueKey: without one there is nothing to keep or replace`);
+    return;
+  }
+  if (typeof key !== 'string' || key === '' || key.length > MAX_UNIQUE_KEY) {
+    throw new RhythmValidationError(`option uniqueKey must be a non-empty string of at most ${MAX_UNIQUE_KEY} characters, got ${describe(key)}`);
+  }
+  checkStorableText('option uniqueKey', key);
+  if (mode !== undefined && mode !== 'keep' && mode !== 'replace') {
+    throw new RhythmValidationError(`option uniqueMode must be 'keep' or 'replace', got ${describe(mode)}`);
+  }
 }
 
 /** wait() and waitMany() options; returns timeoutMs. */

@@ -3,6 +3,7 @@
  * the main thread; module handlers run on the Worker's own Piscina pool (`threads`), so a
  * `high-cpu` queue gets its own threads.
  */
+import { EventEmitter } from 'node:events';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -22,6 +23,20 @@ import type { Rhythm, ShutdownOptions, WorkerHost } from './rhythm.js';
 import { RhythmError, RhythmValidationError } from './errors.js';
 import { checkInt, checkKnownKeys, checkQueueName, checkStorableText, checkTaskName, describe } from './validate.js';
 import type { TaskHandler } from './types.js';
+import { isTaskDefinition, type TaskDefinition } from './task-definition.js';
+import type { EventSink, ExecutionEvent } from './dispatcher/events.js';
+
+/** Events of the executions this worker ran; each fires once per attempt outcome. */
+export interface WorkerEvents {
+  /** The handler returned; its result is stored. */
+  completed: [execution: ExecutionEvent];
+  /** The attempt failed and no attempt is left (or the error was not retryable). */
+  failed: [execution: ExecutionEvent];
+  /** The attempt failed and the execution will be retried after its backoff. */
+  retrying: [execution: ExecutionEvent];
+  /** The execution was cancelled while this worker ran it (its handler's signal aborted). */
+  cancelled: [execution: ExecutionEvent];
+}
 
 export interface WorkerOptions {
   /** Queue to serve (default "default"). */
@@ -70,7 +85,7 @@ const WORKER_OPTIONS = [
   'abortGraceMs', 'resourceLimits', 'workerId', 'groupConcurrency',
 ] as const;
 
-export class Worker {
+export class Worker extends EventEmitter<WorkerEvents> {
   readonly queue: string;
   private readonly host: WorkerHost;
   private readonly handlers = new Map<string, TaskHandler>();
@@ -83,6 +98,7 @@ export class Worker {
   private stopTimeoutMs: number | undefined;
 
   constructor(rhythm: Rhythm, options: WorkerOptions = {}) {
+    super();
     if (options === null || typeof options !== 'object') throw new RhythmValidationError(`Worker options must be an object, got ${describe(options)}`);
     checkKnownKeys('Worker', options, WORKER_OPTIONS);
     this.queue = checkQueueName(options.queue ?? 'default');
@@ -109,8 +125,16 @@ export class Worker {
    * Registers a task: a function (runs on the main thread) or a module URL/path whose default
    * (or `handler`) export runs on this worker's threads.
    */
-  task(name: string, handler: TaskHandler | URL | string): this {
+  task<P, R>(task: TaskDefinition<P, R>, handler: TaskHandler<P, R> | URL | string): this;
+  task(name: string, handler: TaskHandler | URL | string): this;
+  task(task: string | TaskDefinition, handler: TaskHandler | URL | string): this {
+    const name = isTaskDefinition(task) ? task.name : task;
     checkTaskName(name);
+    if (isTaskDefinition(task) && (task.defaults.queue ?? 'default') !== this.queue) {
+      throw new RhythmValidationError(
+        `task ${JSON.stringify(name)} is defined for queue ${JSON.stringify(task.defaults.queue ?? 'default')}, but this worker serves queue ${JSON.stringify(this.queue)}: it would never receive it`,
+      );
+    }
     if (this.running) throw new RhythmError(`cannot register task ${JSON.stringify(name)}: the worker is already started`);
     if (this.handlers.has(name) || this.modules.has(name)) {
       throw new RhythmValidationError(`task ${JSON.stringify(name)} is already registered on this worker`);
@@ -296,6 +320,7 @@ export class Worker {
           leaseMs: o.visibilityTimeoutMs ?? 30_000,
           abortGraceMs: o.abortGraceMs ?? 5_000,
           groupConcurrency: o.groupConcurrency,
+          events: this.eventSink(),
         },
         { pool: this.host.pool, leasePool: this.host.leasePool, names: this.host.names, listener, log: this.host.log, backoff: this.host.backoff },
       );
@@ -308,6 +333,11 @@ export class Worker {
       await Promise.all(this.executors.map((e) => e.close()));
       this.host.log.info({ queue: this.queue }, 'worker stopped');
     }
+  }
+
+  /** The dispatcher's view of this emitter: it builds an event only for kinds with listeners. */
+  private eventSink(): EventSink {
+    return { wants: (kind) => this.listenerCount(kind) > 0, emit: (event) => this.emit(event.kind, event) };
   }
 }
 

@@ -60,6 +60,7 @@ function start(p: ThreadPool, payload: Record<string, unknown>): Started {
         finish(r);
       },
       heartbeat: () => undefined,
+      progress: () => undefined,
     },
   );
   return { run, handed: handedP, result, outcomes: () => outcomes };

@@ -11,6 +11,7 @@ export interface SchemaNames {
   scheduledQueue: string;
   /** Failed and cancelled executions: what retry() can run again. */
   deadLetters: string;
+  schedules: string;
   leaseTokenSeq: string;
   /** Paused and rate-limited queues (claim-side controls). */
   queueControls: string;
@@ -27,6 +28,8 @@ export interface SchemaNames {
   doneChannel: string;
   /** NOTIFY payload: comma-separated lease tokens of running attempts that were cancelled. */
   cancelChannel: string;
+  /** NOTIFY payload: the name of a cron schedule that was created or changed. */
+  scheduleChannel: string;
 }
 
 export function schemaNames(schema: string): SchemaNames {
@@ -38,6 +41,7 @@ export function schemaNames(schema: string): SchemaNames {
     workQueue: `${q}.work_queue`,
     scheduledQueue: `${q}.scheduled_queue`,
     deadLetters: `${q}.dead_letters`,
+    schedules: `${q}.schedules`,
     leaseTokenSeq: `${q}.lease_token_seq`,
     queueControls: `${q}.queue_controls`,
     workGroups: `${q}.work_groups`,
@@ -48,5 +52,6 @@ export function schemaNames(schema: string): SchemaNames {
     workChannel: `${schema}_work`,
     doneChannel: `${schema}_done`,
     cancelChannel: `${schema}_cancel`,
+    scheduleChannel: `${schema}_schedule`,
   };
 }

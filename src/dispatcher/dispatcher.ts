@@ -28,6 +28,8 @@ import type { AbortReason } from '../errors.js';
 import { retryDelayMs } from '../backoff.js';
 import { abortError, failed } from './attempt.js';
 import { epochNow } from '../threads/flags.js';
+import { ProgressWriter } from './progress-writer.js';
+import { cancelledEvent, settledEvents, type EventSink } from './events.js';
 
 /** Tasks still running or waiting to start, beyond those being written, for the completer to batch its writes. */
 const BUSY_RUNNING = 16;
@@ -67,6 +69,8 @@ export interface DispatcherConfig {
   abortGraceMs: number;
   /** Most executions of one group running at once, across every process (none if absent). */
   groupConcurrency?: number;
+  /** Receives an event per execution outcome (see events.ts); none if absent. */
+  events?: EventSink;
 }
 
 export interface DispatcherDeps {
@@ -125,6 +129,9 @@ class Held implements RunHooks {
   heartbeat(): void {
     this.d.heartbeatSoon();
   }
+  progress(json: string): void {
+    this.d.progress.report(this.task.id, this.task.leaseToken, json);
+  }
 }
 
 export class Dispatcher {
@@ -167,6 +174,8 @@ export class Dispatcher {
   private finishedSinceRate = 0;
   private claimMs = 5;
   private readonly completer: Completer;
+  /** Batches ctx.progress() writes of the held tasks. */
+  readonly progress: ProgressWriter;
   private readonly names: string[];
   private stopping = false;
   private mayHaveWork = true;
@@ -190,6 +199,8 @@ export class Dispatcher {
       this.lanes.set(name, lane);
     }
     this.laneList = [...byExecutor.values()];
+    this.progress = new ProgressWriter(deps.leasePool, deps.names, deps.log);
+    const events = config.events;
     this.completer = new Completer(
       deps.pool,
       deps.names,
@@ -197,6 +208,9 @@ export class Dispatcher {
       deps.log,
       (items) => this.written(items),
       () => this.busy(),
+      // Held attempts stay in inFlight until written, so each settled one still has its claim.
+      events &&
+        ((settled, items) => settledEvents(events, config.queue, settled, items, (token) => this.inFlight.get(token)?.task, deps.log)),
     );
     const onWork = (queue: string) => {
       if (queue === config.queue) this.poke();
@@ -255,6 +269,7 @@ export class Dispatcher {
       await drained;
     }
     await this.completer.drain();
+    await this.progress.close();
     clearTimeout(this.heartbeatTimer);
     this.detach();
     this.resolveStopped();
@@ -454,6 +469,7 @@ export class Dispatcher {
     const reason = f.abortReason;
     if ('recorded' in result || reason === 'cancelled' || reason === 'lease-lost') {
       // Written by the executor itself, or already settled elsewhere (cancel, or recovery after expiry).
+      if (reason === 'cancelled' && this.config.events) cancelledEvent(this.config.events, this.config.queue, f.task, this.deps.log);
       this.forget(leaseToken);
       this.freed();
     } else if (reason === 'shutdown' && !result.ok) {

@@ -30,6 +30,8 @@ export interface RunHooks {
   finished(result: AttemptResult | RecordedResult): void;
   /** The handler called ctx.heartbeat(). */
   heartbeat(): void;
+  /** The handler called ctx.progress(): the value, already checked and encoded as JSON. */
+  progress(json: string): void;
 }
 
 export interface AttemptRun {

@@ -28,11 +28,11 @@ const FINAL = `e.status IN ('completed', 'failed', 'cancelled')`;
 const finishedStatement = statement('finished', (n) => `
 SELECT e.id::text, e.kind, e.name, e.queue, e.status, e.payload, e.result, e.error, e.priority, e.attempts,
        e.max_attempts, e.parent_id::text, ${binaryTime('e.created_at')}, ${binaryTime('e.run_at')},
-       ${binaryTime('e.started_at')}, ${binaryTime('e.finished_at')}, e.group_key, e.attempt_log
+       ${binaryTime('e.started_at')}, ${binaryTime('e.finished_at')}, e.group_key, e.attempt_log, e.progress
 FROM ${n.executions} e
 WHERE e.id = ANY($1::bigint[]) AND ${FINAL}
 UNION ALL
-SELECT e.id::text, ${Array(17).fill('NULL').join(', ')}
+SELECT e.id::text, ${Array(18).fill('NULL').join(', ')}
 FROM ${n.executions} e
 WHERE e.id = ANY($1::bigint[]) AND NOT ${FINAL}`);
 
@@ -68,6 +68,7 @@ export async function readFinished(db: Queryable, n: SchemaNames, ids: readonly 
       finishedAt: r[15] === null ? null : fromBinaryTime(r[15] as string),
       group: r[16] as string | null,
       attemptLog: toAttemptLog(r[17] as StoredAttempt[] | null),
+      progress: r[18],
     });
   }
   return found;

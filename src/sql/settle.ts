@@ -3,7 +3,7 @@
  * An outcome counts only if its lease token still matches the work_queue row: a worker whose
  * lease expired and was taken over changes nothing, so no result is ever overwritten.
  * Retryable failures with attempts left go to scheduled_queue with exponential backoff and
- * jitter; every execution that reaches a final status is announced on the done channel, and
+ * jitter (the execution's own backoff if it has one); every execution that reaches a final status is announced on the done channel, and
  * wakes its parent workflow if that waits for it (wake-parents.ts).
  * An attempt that did not succeed is appended to the execution's attempt log, and a failed
  * execution is entered in dead_letters (see migrations/003_admin.sql); a success adds nothing.
@@ -62,7 +62,8 @@ WITH input AS (
       result = i.result,
       error = i.error,
       run_at = CASE WHEN ${RETRY}
-                    THEN now() + least($7::float8, $6::float8 * power(2, least(r.attempts - 1, 50))) * (0.5 + random() / 2) * interval '1 millisecond'
+                    THEN now() + least(coalesce(e.backoff_max_ms, $7::float8), coalesce(e.backoff_base_ms, $6::float8) * power(2, least(r.attempts - 1, 50)))
+                         * (0.5 + random() / 2) * interval '1 millisecond'
                     ELSE e.run_at END,
       finished_at = CASE WHEN ${RETRY} THEN NULL ELSE now() END,
       attempt_log = CASE WHEN i.outcome = 'completed' THEN e.attempt_log

@@ -6,14 +6,15 @@
  * (see flags.ts): a task withdrawn meanwhile (cancelled, or sent to an idle thread) is
  * skipped. Task modules are imported once per thread and cached.
  */
-import { threadId, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { abortError, failed, succeeded, ABORT_REASONS } from '../dispatcher/attempt.js';
 import {
   abortIndex, heartbeatIndex, stateIndex, stateWord, threadIndex, viewFlags, epochNow,
   CANCEL_GEN, HEARTBEAT_GEN, QUEUED, RUNNING, DONE,
 } from './flags.js';
-import { FAILED, SKIPPED, SUCCEEDED, type RunnerData, type ThreadBatch, type ThreadResults } from './protocol.js';
+import { FAILED, SKIPPED, SUCCEEDED, type ProgressMessage, type RunnerData, type ThreadBatch, type ThreadResults } from './protocol.js';
+import { encodeProgress } from '../dispatcher/progress-value.js';
 import type { AttemptResult } from '../dispatcher/executor.js';
 import { ModuleLoadError } from '../errors.js';
 import type { TaskContext, TaskHandler } from '../types.js';
@@ -114,6 +115,10 @@ function runClaimed(batch: ThreadBatch, i: number, id: string, payload: unknown,
       Atomics.store(flags, heartbeatIndex(slot), 1);
       Atomics.add(flags, HEARTBEAT_GEN, 1);
       Atomics.notify(flags, HEARTBEAT_GEN);
+    },
+    progress(value: unknown) {
+      const message: ProgressMessage = { kind: 'rhythm:progress', slot, ticket: batch.ticket[i]!, json: encodeProgress(value) };
+      parentPort!.postMessage(message);
     },
   };
   let value: unknown;
