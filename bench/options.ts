@@ -57,12 +57,13 @@ table and writes JSON + SVG to bench/results/. See bench/README.md.
   --quick                  small sizes, one configuration each (a few minutes)
   --only 1,2,...           run only these scenarios (1 no-op main, 2 no-op threads, 3 CPU,
                            4 latency, 5 bulk enqueue, 6 scaling, 7 CPU end to end with wait(),
-                           8 wait() at scale, 9 group concurrency); --skip 4,6 to leave some out
+                           8 wait() at scale, 9 group concurrency, 10 workflows);
+                           --skip 4,6 to leave some out
   --no-peers               skip graphile-worker and pg-boss
   --no-baselines           skip raw Piscina / Tinypool / raw SQL
   --threads N              thread-pool size (default: available cores = ${os.availableParallelism()})
   --repeat N               interleaved rounds: every system of a scenario runs once a round
-                           (A, B, A, B, ...); rates and ratios are medians over the rounds,
+                           (A, B, then B, A, ...); rates and ratios are medians over the rounds,
                            printed with their spread (default 3)
   --n N                    tasks drained in scenarios 1 and 2 (default 50000; quick 5000)
   --graphile-n N           graphile-worker tasks in scenario 1 (default: --n)
@@ -86,7 +87,7 @@ table and writes JSON + SVG to bench/results/. See bench/README.md.
   --scale-n N              tasks in scenario 6 (default 50000; quick 5000)
   --scale-procs 1,2,4      worker processes in scenario 6
   --out DIR                results folder (default bench/results)
-  --data-dir DIR           embedded Postgres data folder (default <tmp>/rhythm-bench/pgdata)
+  --data-dir DIR           embedded Postgres data folder (default <tmp>/rhythm-bench/pgdata-<checkout>)
   --database-url URL       use this Postgres (default DATABASE_URL, else embedded)
   --pg-setting k=v         extra setting for the embedded server (repeatable)
   --no-progress            no progress output on stderr
@@ -174,7 +175,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (v.help) return 'help';
   const quick = Boolean(v.quick);
   const threads = int(v.threads, '--threads') ?? os.availableParallelism();
-  const all = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const all = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   const only = ints(v.only, '--only');
   const skip = new Set(ints(v.skip, '--skip') ?? []);
   const scenarios = new Set((only ?? all).filter((s) => all.includes(s) && !skip.has(s)));

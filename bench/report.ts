@@ -227,7 +227,7 @@ export function markdown(report: Report): string {
   lines.push(`${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB · ${m.os} · Node ${m.node} · PostgreSQL ${m.postgres} (${m.database}; synchronous_commit ${m.pgSettings.synchronous_commit}, fsync ${m.pgSettings.fsync}) · load avg at start ${m.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')}`);
   lines.push('');
   if ((report.repeat ?? 1) > 1) {
-    lines.push(`Rates: the median of ${report.repeat} interleaved rounds (every system of a scenario once a round, A, B, A, B, ...), lowest-highest round in brackets. "vs Rhythm": the median of the per-round ratios to the scenario's reference row, lowest-highest in brackets.`);
+    lines.push(`Rates: the median of ${report.repeat} interleaved rounds (every system of a scenario once a round: A, B, then B, A, ...), lowest-highest round in brackets. "vs Rhythm": the median of the per-round ratios to the scenario's reference row, lowest-highest in brackets.`);
     lines.push('');
   }
   lines.push('| Scenario | System | Config | Tasks | Rate (tasks/s) | vs Rhythm | p50 ms | p90 ms | p99 ms | max ms | Done | Notes |');

@@ -1,13 +1,37 @@
 /**
- * Structured logs through pino. Level from RHYTHM_LOG_LEVEL (default "info").
- * Connection strings are only ever logged through maskUrl.
+ * Structured logs through pino: for people (pino-pretty) when they go to a terminal, JSON
+ * lines otherwise, or as the log format setting says. Level and format default to the
+ * RHYTHM_LOG_LEVEL and RHYTHM_LOG_FORMAT settings. Connection strings are only ever logged
+ * through maskUrl.
  */
-import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import type { Logger, DestinationStream, pino as Pino } from 'pino';
+import { environmentOrDefault } from './config/resolve.js';
+import type { LogFormat, LogLevel } from './config/settings.js';
 
 export type { Logger };
 
-export function createLogger(): Logger {
-  return pino({ name: 'rhythm', level: process.env.RHYTHM_LOG_LEVEL ?? 'info' });
+export interface LoggerOptions {
+  level?: LogLevel;
+  format?: LogFormat;
+  /** 1: stdout (the library's default), 2: stderr (the command line's: stdout holds its answers). */
+  fd?: 1 | 2;
+}
+
+/** Writes are synchronous: nothing is lost when the process exits right after logging. */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const level = options.level ?? environmentOrDefault('logLevel');
+  const format = options.format ?? environmentOrDefault('logFormat');
+  const fd = options.fd ?? 1;
+  const terminal = (fd === 1 ? process.stdout : process.stderr).isTTY === true;
+  const pretty = format === 'pretty' || (format === 'auto' && terminal);
+  // Loaded with the first logger, not at import: a command that stops at a usage error needs neither.
+  const load = createRequire(import.meta.url);
+  const pino = load('pino') as typeof Pino;
+  const stream = pretty
+    ? (load('pino-pretty') as (o: Record<string, unknown>) => DestinationStream)({ destination: fd, sync: true, colorize: terminal, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' })
+    : pino.destination({ dest: fd, sync: true });
+  return pino({ name: 'rhythm', level }, stream);
 }
 
 /** Query parameters of a connection string that can hold a secret (password, sslpassword, ...). */

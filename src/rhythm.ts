@@ -6,9 +6,10 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { createLogger, maskUrl } from './logger.js';
+import { handleShutdownSignals } from './lifecycle/signals.js';
 import { schemaNames, type SchemaNames } from './db/schema.js';
 import { migrate } from './db/migrate.js';
-import { configuredDatabaseUrl } from './db/local.js';
+import { environmentOrDefault } from './config/resolve.js';
 import { createPool, DEFAULT_TIMEOUTS, type ConnectionTimeouts } from './db/connections.js';
 import { inTransaction } from './db/transaction.js';
 import { Listener } from './db/listener.js';
@@ -39,17 +40,17 @@ import type { EnqueueItem, EnqueueOptions, Execution, StartWorkflowOptions, Wait
 export interface RhythmOptions {
   /** Postgres URL; default RHYTHM_DATABASE_URL, then DATABASE_URL. */
   databaseUrl?: string;
-  /** Schema holding Rhythm's tables (default "rhythm"); several apps can share a database. */
+  /** Schema holding Rhythm's tables (default RHYTHM_SCHEMA, else "rhythm"); several apps can share a database. */
   schema?: string;
   /** Apply pending migrations at init (default true). */
   autoMigrate?: boolean;
   /** Connections in the pool (default 10). */
   poolSize?: number;
-  /** A pino logger; default: pino at RHYTHM_LOG_LEVEL (default "info"). */
+  /** A pino logger; default: pino on stdout at RHYTHM_LOG_LEVEL (default "info"), human-readable on a terminal (RHYTHM_LOG_FORMAT). */
   logger?: Logger;
   /** Retry delay after a failed attempt: base * 2^(attempt-1), capped at max, with jitter (default 1 s, 1 h). */
   retryBackoff?: { baseMs?: number; maxMs?: number };
-  /** Call shutdown() on SIGTERM/SIGINT (a second SIGINT forces a fast stop), then exit. Default false. */
+  /** Call shutdown() on SIGTERM/SIGINT, then exit; a second signal forces a fast stop (exit 130). Default false. */
   handleSignals?: boolean;
   /** Most bytes of one payload's JSON (default 16 MiB): larger ones are refused at enqueue. */
   maxPayloadBytes?: number;
@@ -147,7 +148,7 @@ export class Rhythm implements WorkerHost {
   private removeSignalHandlers: (() => void) | undefined;
 
   private constructor(readonly databaseUrl: string, options: RhythmOptions) {
-    this.names = schemaNames(options.schema ?? process.env.RHYTHM_SCHEMA ?? 'rhythm');
+    this.names = schemaNames(options.schema ?? environmentOrDefault('schema'));
     this.log = options.logger ?? createLogger();
     this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
     this.backoff = {
@@ -174,7 +175,10 @@ export class Rhythm implements WorkerHost {
     });
     for (const p of [this.pool, this.leasePool]) {
       // (pg attaches the whole client to the error: log only what helps.)
-      p.on('error', (err: Error & { code?: string }) => this.log.warn({ error: err.message, code: err.code }, 'idle database connection lost'));
+      // While closing, a connection the server ends (it may be stopping too) is expected, not news.
+      p.on('error', (err: Error & { code?: string }) => {
+        this.log[this.shuttingDown ? 'debug' : 'warn']({ error: err.message, code: err.code }, 'idle database connection lost');
+      });
     }
   }
 
@@ -441,7 +445,12 @@ export class Rhythm implements WorkerHost {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.shuttingDown ??= (async () => {
+    if (this.shuttingDown) {
+      // A forced stop asked for during a graceful one (a second signal): the workers' stop escalates.
+      if (options.force) for (const w of this.workers) void w.stop({ timeoutMs, force: true });
+      return this.shuttingDown;
+    }
+    this.shuttingDown = (async () => {
       this.log.info({ timeoutMs }, 'shutting down');
       await Promise.all([...this.workers].map((w) => w.stop({ timeoutMs, force: options.force })));
       await this.internalWorker?.stop();
@@ -535,35 +544,8 @@ export class Rhythm implements WorkerHost {
   }
 
   private installSignalHandlers(): void {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals++;
-      if (signals === 1) {
-        this.log.info({ signal }, 'signal received: shutting down gracefully (send SIGINT again to force)');
-        this.shutdown().then(
-          () => {
-            this.log.info('graceful shutdown complete; exiting');
-            process.exit(0);
-          },
-          (err) => {
-            this.log.error({ err }, 'shutdown failed; exiting');
-            process.exit(1);
-          },
-        );
-      } else {
-        this.log.warn({ signal }, 'second signal: forcing a fast stop (in-flight tasks aborted and handed back)');
-        Promise.all([...this.workers].map((w) => w.stop({ timeoutMs: 0, force: true }))).finally(() => {
-          this.log.warn('forced stop complete; exiting');
-          process.exit(130);
-        });
-      }
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-    this.removeSignalHandlers = () => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-    };
+    const signals = handleShutdownSignals({ log: this.log, shutdown: (o) => this.shutdown(o) });
+    this.removeSignalHandlers = () => signals.dispose();
   }
 }
 
@@ -571,12 +553,12 @@ export class Rhythm implements WorkerHost {
 function checkInitOptions(options: RhythmOptions): string {
   checkKnownKeys('Rhythm.init', options, INIT_OPTIONS);
   // An explicit value, even null, is what the caller meant: it is checked, not replaced by the environment.
-  const url: unknown = options.databaseUrl !== undefined ? options.databaseUrl : configuredDatabaseUrl();
-  const from = options.databaseUrl !== undefined ? 'option databaseUrl' : process.env.RHYTHM_DATABASE_URL !== undefined ? 'RHYTHM_DATABASE_URL' : 'DATABASE_URL';
+  // The environment's value is checked as it is read, naming its variable.
+  if (options.databaseUrl !== undefined) checkDatabaseUrl('option databaseUrl', options.databaseUrl);
+  const url = options.databaseUrl ?? environmentOrDefault('databaseUrl');
   if (url === undefined) {
     throw new RhythmValidationError('no database configured: pass databaseUrl to Rhythm.init, or set RHYTHM_DATABASE_URL or DATABASE_URL');
   }
-  checkDatabaseUrl(from, url);
   if (options.schema !== undefined) checkSchemaName(options.schema);
   checkBool('autoMigrate', options.autoMigrate);
   checkBool('handleSignals', options.handleSignals);

@@ -102,14 +102,24 @@ export function checkSchemaName(schema: unknown): string {
 
 /** An integer option within [min, max]; undefined passes through. */
 export function checkInt(option: string, value: unknown, min: number, max = INT32_MAX): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    // Name the maximum when it is a real bound for this option, or when it was exceeded.
+  return value === undefined ? undefined : checkInteger(`option ${option}`, value, min, max);
+}
+
+const INTEGER_TEXT = /^[+-]?\d+$/;
+
+/**
+ * The one integer check: a number within [min, max], or with `text` also its decimal digits
+ * as a string (how a flag or an environment variable gives it). `where` names the value.
+ */
+export function checkInteger(where: string, value: unknown, min: number, max = INT32_MAX, text = false): number {
+  const n = typeof value === 'number' ? value : text && typeof value === 'string' && INTEGER_TEXT.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    // Name the maximum when it is a real bound here, or when it was exceeded.
     const tooBig = typeof value === 'number' && value > max;
     const range = max >= INT32_MAX && !tooBig ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
-    throw new RhythmValidationError(`option ${option} must be ${range}, got ${describe(value)}`);
+    throw new RhythmValidationError(`${where} must be ${range}, got ${describe(value)}`);
   }
-  return value;
+  return n;
 }
 
 export function checkDate(option: string, value: unknown): Date | undefined {

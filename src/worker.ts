@@ -28,7 +28,12 @@ export interface WorkerOptions {
   queue?: string;
   /** Threads of this worker's own Piscina pool, for module tasks (default: none). */
   threads?: number;
-  /** Most tasks held at once (default 100 on the main thread; threads * 64 with threads). */
+  /**
+   * Most function handlers running at once on the main thread (default 100): how much I/O to
+   * overlap. With threads, also the most tasks handed to the threads at once (default: as many
+   * as keep each thread a few batches ahead). How many tasks are claimed ahead is not set
+   * here: it follows the measured finish rate.
+   */
   concurrency?: number;
   /**
    * Most payload bytes held at once (default 64 MiB): a claim takes tasks until their payloads
@@ -36,7 +41,7 @@ export interface WorkerOptions {
    * exceeds it is claimed when the worker holds nothing else.
    */
   maxHeldBytes?: number;
-  /** Most tasks per claim statement (default min(concurrency, 500)). */
+  /** Most tasks per claim statement (default 500). A worker holds at most 8 claims' worth of tasks. */
   batchSize?: number;
   /** Fallback poll when no NOTIFY arrives (default 2,000 ms). */
   pollIntervalMs?: number;
@@ -54,6 +59,11 @@ export interface WorkerOptions {
    */
   groupConcurrency?: number;
 }
+
+const DEFAULT_CONCURRENCY = 100;
+const DEFAULT_BATCH_SIZE = 500;
+/** Most tasks held, in claims of batchSize. */
+const HELD_CLAIMS = 8;
 
 const WORKER_OPTIONS = [
   'queue', 'threads', 'concurrency', 'maxHeldBytes', 'batchSize', 'pollIntervalMs', 'visibilityTimeoutMs',
@@ -244,16 +254,23 @@ export class Worker {
   private async run(): Promise<void> {
     const o = this.options;
     const threads = this.modules.size > 0 ? o.threads! : 0;
-    const capacity = o.concurrency ?? (threads > 0 ? threads * 64 : 100);
+    const batchSize = o.batchSize ?? DEFAULT_BATCH_SIZE;
+    const concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
+    // Claimed and not yet written: a bound on memory and leases, far above what the
+    // finish-rate claim-ahead asks for.
+    const maxHeld = HELD_CLAIMS * batchSize + (this.handlers.size > 0 ? concurrency : 0);
     const byName = new Map<string, Executor>();
+    const limits = new Map<Executor, number>();
     if (this.handlers.size > 0) {
       const main = new MainThreadExecutor(this.handlers);
       this.executors.push(main);
+      limits.set(main, concurrency);
       for (const name of this.handlers.keys()) byName.set(name, main);
     }
     if (threads > 0) {
-      const pool = new ThreadPool(this.modules, { queue: this.queue, threads, slots: capacity, resourceLimits: o.resourceLimits }, this.host.log);
+      const pool = new ThreadPool(this.modules, { queue: this.queue, threads, slots: maxHeld, resourceLimits: o.resourceLimits }, this.host.log);
       this.executors.push(pool);
+      limits.set(pool, o.concurrency ?? Number.POSITIVE_INFINITY);
       for (const name of this.modules.keys()) byName.set(name, pool);
     }
     if (this.flows.size > 0) {
@@ -271,9 +288,10 @@ export class Worker {
           queue: this.queue,
           workerId: o.workerId ?? defaultWorkerId(this.queue),
           executors: byName,
-          capacity,
+          limits,
+          maxHeld,
           maxHeldBytes: o.maxHeldBytes ?? 64 * 1024 * 1024,
-          batchSize: o.batchSize ?? Math.min(capacity, 500),
+          batchSize,
           pollIntervalMs: o.pollIntervalMs ?? 2_000,
           leaseMs: o.visibilityTimeoutMs ?? 30_000,
           abortGraceMs: o.abortGraceMs ?? 5_000,
@@ -281,7 +299,7 @@ export class Worker {
         },
         { pool: this.host.pool, leasePool: this.host.leasePool, names: this.host.names, listener, log: this.host.log, backoff: this.host.backoff },
       );
-      this.host.log.info({ queue: this.queue, tasks: [...this.handlers.keys(), ...this.modules.keys()], workflows: [...this.flows.keys()], threads, capacity }, 'worker started');
+      this.host.log.info({ queue: this.queue, tasks: [...this.handlers.keys(), ...this.modules.keys()], workflows: [...this.flows.keys()], threads, concurrency: o.concurrency ?? (this.handlers.size > 0 ? concurrency : undefined), batchSize }, 'worker started');
       const running = this.dispatcher.run();
       // stop() called while we were connecting: stop at once.
       if (this.stopTimeoutMs !== undefined) await this.dispatcher.stop(this.stopTimeoutMs);

@@ -199,6 +199,8 @@ describe('rhythm migrate', () => {
     const apply = await runCli(['migrate', ...fresh]);
     expect(apply.code, apply.stderr).toBe(0);
     expect(apply.stdout.trim()).toBe(`schema fresh: applied ${MIGRATION_FILES.join(', ')}`);
+    // A one-shot command at the default log level prints its answer and nothing else.
+    expect(apply.stderr).toBe('');
 
     const again = await runCli(['migrate', ...fresh]);
     expect(again.stdout.trim()).toBe('schema fresh is up to date');
@@ -218,6 +220,8 @@ describe('graceful shutdown of a worker', () => {
     const exit = await worker.stop('SIGTERM');
     expect(exit).toEqual({ code: 0, signal: null });
     const msgs = worker.logs.map((l) => l.msg);
+    // Closing the pools on a clean stop is no warning.
+    expect(worker.logs.filter((l) => l.msg === 'idle database connection lost' && (l.level ?? 0) >= 40)).toEqual([]);
     expect(msgs.some((m) => typeof m === 'string' && /shutdown timeout/.test(m))).toBe(true);
     expect(msgs.at(-1)).toBe('graceful shutdown complete');
     // Back in the queue for another worker, the aborted attempt not counted.

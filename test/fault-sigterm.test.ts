@@ -60,7 +60,7 @@ describe('signals to a worker process (handleSignals)', () => {
       const claimed = await r.pool.query(`SELECT count(*)::int AS n FROM ${r.names.workQueue} WHERE claimed_until IS NOT NULL`);
       expect(claimed.rows[0].n).toBe(0);
       // And it said so.
-      expect(w.lines.some((l) => l.msg === 'graceful shutdown complete; exiting')).toBe(true);
+      expect(w.lines.some((l) => l.msg === 'graceful shutdown complete')).toBe(true);
       console.log(`[fault-sigterm] SIGTERM with 2 tasks of 1.5 s in flight: exit 0 after ${exitMs} ms`);
       expect(exitMs).toBeLessThan(15_000);
     } finally {
@@ -84,7 +84,7 @@ describe('signals to a worker process (handleSignals)', () => {
       const { code } = await w.exited;
       const exitMs = Date.now() - signalledAt;
       expect(code).toBe(130);
-      expect(w.lines.some((l) => l.msg === 'forced stop complete; exiting')).toBe(true);
+      expect(w.lines.some((l) => l.msg === 'forced stop complete')).toBe(true);
       // The handlers saw their signal abort with the shutdown reason.
       const aborted = w.lines.filter((l) => l.evt === 'aborted');
       expect(aborted.map((l) => l.id).sort()).toEqual([...ids].sort());

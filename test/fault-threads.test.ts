@@ -110,8 +110,8 @@ describe('thread faults', () => {
     expect(all[10]).toMatchObject({ status: 'failed', attempts: 1, error: expect.objectContaining({ name: 'ThreadCrashError' }) });
     const others = all.filter((_, i) => i !== 10);
     expect(others.filter((e) => e.status !== 'completed' || e.attempts !== 1).map((e) => [e.id, e.status, e.attempts])).toEqual([]);
-    // The crash did hit a batch: its unfinished tasks were re-run one by one.
-    expect(logs.some((l) => /re-running its unfinished tasks one by one/.test(l.msg) && (l.tasks ?? 0) > 1)).toBe(true);
+    // The crash did hit a batch: its unfinished tasks were sent again.
+    expect(logs.some((l) => /thread died under a batch; sending its unfinished tasks again/.test(l.msg) && (l.tasks ?? 0) > 1)).toBe(true);
     expect(await okThread()).toEqual(expect.any(Number));
   });
 });

@@ -2,14 +2,15 @@
  * Lease details found in review: a hand-back clears the lease token so a heartbeat already on
  * its way cannot lease the row again; a per-task lease shorter than the worker's is extended
  * in time; the same execution claimed again (after its lease expired) while this process
- * still runs the old attempt is tracked as two attempts, and only the current one counts.
+ * still runs the old attempt is tracked as two attempts, and only the current one counts;
+ * a finished task whose outcome is slow to be written keeps its lease.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Worker, type Rhythm } from 'rhythm';
+import { Rhythm, Worker } from 'rhythm';
 import { claimTasks } from '../dist/src/sql/claim.js';
 import { extendLeases } from '../dist/src/sql/heartbeat.js';
 import { releaseLeases } from '../dist/src/sql/release.js';
-import { freshRhythm, type TestDatabase } from './helpers.js';
+import { deferred, freshRhythm, until, type TestDatabase } from './helpers.js';
 
 describe('leases', () => {
   let db: TestDatabase;
@@ -17,6 +18,8 @@ describe('leases', () => {
 
   beforeAll(async () => {
     ({ db, r } = await freshRhythm());
+    // Recovery of expired leases, for the tests of leases that must not expire.
+    await r.startInternalWorker({ tickMs: 50 });
   });
   afterAll(async () => {
     await r?.shutdown();
@@ -55,7 +58,6 @@ describe('leases', () => {
   });
 
   it('a per-task lease shorter than the worker\'s is extended before it expires', async () => {
-    await r.startInternalWorker({ tickMs: 50 });
     const w = new Worker(r, { queue: 'lease-short', visibilityTimeoutMs: 60_000 });
     w.task('slow', async () => {
       await new Promise((res) => setTimeout(res, 2_500));
@@ -72,6 +74,44 @@ describe('leases', () => {
       expect(e.result).toBe('done');
     } finally {
       await w.stop();
+      await running;
+    }
+  });
+
+  it('a finished task whose outcome cannot be written yet keeps its lease: it is not recovered and run again', async () => {
+    // The worker's own Rhythm has one settle connection, held here: its outcome waits.
+    const w = await Rhythm.init({ databaseUrl: db.url, poolSize: 1 });
+    let runs = 0;
+    const ran = deferred();
+    const worker = new Worker(w, { queue: 'lease-settling', visibilityTimeoutMs: 1_000 });
+    worker.task('quick', () => {
+      runs++;
+      ran.resolve();
+      return 'done';
+    });
+    const blocker = await w.pool.connect();
+    let released = false;
+    const running = worker.start();
+    try {
+      const id = await r.enqueue('quick', {}, { queue: 'lease-settling' });
+      await ran.promise;
+      // Heartbeats go on extending the lease well past its first 1 s, while the outcome waits.
+      await until('the lease to be extended past 2.5 s after the claim', async () => {
+        const res = await r.pool.query(
+          `SELECT claimed_until - claimed_at > interval '2.5 seconds' AS extended FROM ${r.names.workQueue} WHERE execution_id = $1`,
+          [id],
+        );
+        return res.rows[0]?.extended === true;
+      }, 15_000, 50);
+      expect((await r.get(id))!.status).toBe('running');
+      blocker.release();
+      released = true;
+      const e = await r.wait(id, { timeoutMs: 15_000 });
+      expect(e).toMatchObject({ status: 'completed', attempts: 1, result: 'done' });
+      expect(runs).toBe(1);
+    } finally {
+      if (!released) blocker.release();
+      await w.shutdown();
       await running;
     }
   });

@@ -7,6 +7,9 @@ import { mkdirSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { ROOT } from './common.js';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../../src/index.js';
 
 export interface StatementStat {
@@ -41,6 +44,16 @@ export interface BenchDatabase {
   };
 }
 
+/**
+ * <tmp>/rhythm-bench/pgdata-<checkout>: one server per checkout of the repository, so that
+ * benches of two checkouts running at once do not share a server (a shared one would be
+ * reused, and each bench's Postgres CPU figure would include the other's work).
+ */
+export function defaultDataDir(): string {
+  const checkout = createHash('sha256').update(fileURLToPath(ROOT)).digest('hex').slice(0, 8);
+  return path.join(tmpdir(), 'rhythm-bench', `pgdata-${checkout}`);
+}
+
 const SHOWN = ['server_version', 'shared_buffers', 'synchronous_commit', 'fsync', 'max_connections', 'wal_level'];
 
 export async function openBenchDatabase(options: { url?: string; dataDir?: string; settings?: Record<string, string>; keep?: boolean; pgStats?: boolean }): Promise<BenchDatabase> {
@@ -52,7 +65,7 @@ export async function openBenchDatabase(options: { url?: string; dataDir?: strin
   if (external) {
     url = external;
   } else {
-    const dataDir = path.resolve(options.dataDir ?? process.env.RHYTHM_BENCH_DATA_DIR ?? path.join(tmpdir(), 'rhythm-bench', 'pgdata'));
+    const dataDir = path.resolve(options.dataDir ?? process.env.RHYTHM_BENCH_DATA_DIR ?? defaultDataDir());
     const parent = path.dirname(dataDir);
     mkdirSync(parent, { recursive: true });
     chmodSync(parent, 0o755); // the server runs as the postgres user when we are root

@@ -1,8 +1,10 @@
 /**
  * Interleaved rounds. On a shared machine the speed drifts by tens of percent within minutes,
  * so comparing system A measured three times, then system B three times, mostly measures the
- * drift. Instead every contender runs once per round, in the same order (A, B, A, B, ...):
- * neighbours in a round see nearly the same machine. A row's rate is the median of its rounds;
+ * drift. Instead every contender runs once per round, the order reversed every other round
+ * (A, B, then B, A, then A, B, ...): neighbours in a round see nearly the same machine, and no
+ * contender always runs first (after the previous scenario's clean-up) or always second
+ * (after the other's, e.g. its autovacuum). A row's rate is the median of its rounds;
  * a ratio between two rows is the median of the per-round ratios (A's round i over B's round
  * i), printed with its spread (min-max over the rounds).
  *
@@ -20,11 +22,13 @@ export interface Contender<T extends Measurement> {
   run: () => Promise<T>;
 }
 
-/** Runs `repeat` rounds of every contender in order; result[i][round] is contender i's. */
+/** Runs `repeat` rounds of every contender (odd rounds in reverse); result[i][round] is contender i's. */
 export async function interleave<T extends Measurement>(repeat: number, contenders: Contender<T>[], progress: Progress, title: string): Promise<T[][]> {
   const out: T[][] = contenders.map(() => []);
   for (let round = 0; round < repeat; round++) {
-    for (const [i, c] of contenders.entries()) {
+    const order = [...contenders.entries()];
+    if (round % 2 === 1) order.reverse();
+    for (const [i, c] of order) {
       progress.next(`${title} · ${c.label}${repeat > 1 ? ` · round ${round + 1}/${repeat}` : ''}`);
       out[i]!.push(await c.run());
     }

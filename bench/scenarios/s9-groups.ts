@@ -2,12 +2,12 @@
  * Scenario 9: group concurrency over 100 groups. N pre-enqueued no-op tasks spread over 100
  * groups (round robin), drained by one main-thread worker, with `groupConcurrency` (each claim
  * takes slots per group in work_groups, each settle gives them back) and without it (the same
- * tasks and groups, no limit): the price of the accounting, from interleaved rounds
- * (A, B, B, A, ...) reported as the median ratio with its spread.
+ * tasks and groups, no limit): the price of the accounting, from interleaved rounds.
  */
-import type { BenchContext } from '../lib/context.js';
-import type { Row, StepProgress } from '../lib/common.js';
-import { describeCpu, cpuMeter, type CpuSample } from '../lib/cpu.js';
+import { rowOf, type BenchContext, type Run } from '../lib/context.js';
+import type { StepProgress } from '../lib/common.js';
+import { cpuMeter } from '../lib/cpu.js';
+import { interleave } from '../lib/rounds.js';
 import { DoneCounter, type BenchDatabase } from '../lib/database.js';
 import { Worker, type WorkerOptions } from '../../src/index.js';
 import { checkHistory, openRhythm, remainingInQueue } from '../systems/rhythm.js';
@@ -16,8 +16,6 @@ export const TITLE = '9. group concurrency, 100 groups';
 
 const GROUPS = 100;
 const GROUP_CONCURRENCY = 2;
-/** Interleaved rounds per variant. */
-const ROUNDS = 3;
 const CHUNK = 10_000;
 
 interface Variant {
@@ -26,22 +24,12 @@ interface Variant {
 }
 const VARIANTS: Variant[] = [{ name: 'no limit' }, { name: `groupConcurrency ${GROUP_CONCURRENCY}`, groupConcurrency: GROUP_CONCURRENCY }];
 
-export function steps(_o: BenchContext['opts']): number {
-  return ROUNDS * VARIANTS.length;
+export function steps(o: BenchContext['opts']): number {
+  return o.repeat * VARIANTS.length;
 }
 
-interface Drained {
-  rate: number;
-  seconds: number;
-  done: number;
-  notOnce: number;
-  cpu: CpuSample;
-  /** Slots still held once every task completed: 0 when every one was given back. */
-  leftoverSlots: number;
-}
-
-async function drainGroups(db: BenchDatabase, n: number, worker: WorkerOptions, progress: StepProgress, label: string): Promise<Drained> {
-  const r = await openRhythm(db, 's7');
+async function drainGroups(db: BenchDatabase, n: number, worker: WorkerOptions, progress: StepProgress, label: string): Promise<Run> {
+  const r = await openRhythm(db, 's9');
   const done = new DoneCounter(db.url, r.names.doneChannel);
   let w: Worker | undefined;
   let running: Promise<void> | undefined;
@@ -66,7 +54,13 @@ async function drainGroups(db: BenchDatabase, n: number, worker: WorkerOptions, 
     await running;
     const check = await checkHistory(r);
     const slots = await r.pool.query(`SELECT coalesce(sum(running), 0)::int AS n FROM ${r.names.workGroups}`);
-    return { rate: check.completed / check.seconds, seconds: check.seconds, done: check.completed, notOnce: check.notOnce, cpu, leftoverSlots: slots.rows[0].n };
+    const leftoverSlots: number = slots.rows[0].n;
+    return {
+      rate: check.completed / check.seconds, seconds: check.seconds, done: check.completed,
+      // Every slot given back once every task completed.
+      once: check.completed === n && check.notOnce === 0 && leftoverSlots === 0,
+      cpu, extra: { leftoverSlots },
+    };
   } finally {
     await done.stop();
     await w?.stop({ timeoutMs: 1_000 }).catch(() => undefined);
@@ -76,51 +70,14 @@ async function drainGroups(db: BenchDatabase, n: number, worker: WorkerOptions, 
   }
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
 export async function run(ctx: BenchContext): Promise<void> {
   const { opts, db, progress } = ctx;
   const n = opts.n;
   const base = { queue: 'groups', concurrency: ctx.bestMain?.concurrency ?? 100, batchSize: ctx.bestMain?.batchSize ?? 100 };
-  const results: Drained[][] = VARIANTS.map(() => []);
-  for (let round = 0; round < ROUNDS; round++) {
-    // A, B then B, A: neither variant always runs first on a warmer (or busier) machine.
-    const order = round % 2 === 0 ? [0, 1] : [1, 0];
-    for (const v of order) {
-      const variant = VARIANTS[v]!;
-      progress.next(`${TITLE} · ${variant.name} (round ${round + 1}/${ROUNDS})`);
-      const worker: WorkerOptions = { ...base, ...(variant.groupConcurrency ? { groupConcurrency: variant.groupConcurrency } : {}) };
-      results[v]!.push(await drainGroups(db, n, worker, progress, 'drain'));
-    }
-  }
-  const ratios = results[1]!.map((b, i) => b.rate / results[0]![i]!.rate);
-  const spread = `x${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`;
-  VARIANTS.forEach((variant, v) => {
-    const rs = results[v]!;
-    const rate = median(rs.map((x) => x.rate));
-    const typical = rs.reduce((a, b) => (Math.abs(b.rate - rate) < Math.abs(a.rate - rate) ? b : a));
-    ctx.rows.push({
-      group: '9',
-      scenario: TITLE,
-      system: 'Rhythm',
-      kind: 'rhythm',
-      reference: v === 0,
-      config: `${variant.name}, concurrency ${base.concurrency}, batch ${base.batchSize}, ${GROUPS} groups round robin`,
-      tasks: n,
-      seconds: typical.seconds,
-      rate,
-      done: typical.done,
-      verified: rs.every((x) => x.done === n && x.notOnce === 0 && x.leftoverSlots === 0),
-      notes: [
-        `median of ${ROUNDS} interleaved rounds: ${rs.map((x) => Math.round(x.rate)).join(', ')} tasks/s`,
-        ...(v === 1 ? [`rate against no limit: median x${median(ratios).toFixed(2)} (${spread})`] : []),
-        describeCpu(typical.cpu, n),
-      ],
-      extra: { rounds: rs.map((x) => ({ rate: x.rate, seconds: x.seconds })), ...(v === 1 ? { ratios } : {}) },
-    } satisfies Row);
-  });
+  const worker = (v: Variant): WorkerOptions => ({ ...base, ...(v.groupConcurrency ? { groupConcurrency: v.groupConcurrency } : {}) });
+  const results = await interleave(opts.repeat, VARIANTS.map((v) => ({ label: v.name, run: () => drainGroups(db, n, worker(v), progress, 'drain') })), progress, TITLE);
+  VARIANTS.forEach((v, i) => ctx.rows.push(rowOf(results[i]!, {
+    group: '9', scenario: TITLE, system: 'Rhythm', kind: 'rhythm', reference: i === 0,
+    config: `${v.name}, concurrency ${base.concurrency}, batch ${base.batchSize}, ${GROUPS} groups round robin`, tasks: n,
+  })));
 }

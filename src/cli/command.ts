@@ -1,56 +1,49 @@
-/** The shape of one `rhythm` subcommand, and the flags they share. */
+/** The shape of one `rhythm` subcommand, and the setting lists commands share. */
+import type { Option } from 'commander';
 import type { Logger } from 'pino';
-import type { FlagSpecs, Parsed } from './args.js';
-import type { Resolved, SettingKey } from './config.js';
+import type { Resolved } from '../config/resolve.js';
+import type { SettingKey, Settings } from '../config/settings.js';
 
 export interface CommandContext {
   name: string;
-  args: Parsed;
+  /** Positional arguments. */
+  args: string[];
+  /** Values of the command's own flags (those that are not settings), by commander's attribute name. */
+  options: Record<string, unknown>;
+  settings: Settings;
   resolved: Resolved;
   log: Logger;
-  /** Where a setting came from, as a flag/env/config name for error messages. */
+  /** Where a setting came from, as a flag, variable or config key for error messages. */
   where(key: SettingKey): string;
 }
 
 export interface Command {
   name: string;
-  flags: FlagSpecs;
-  /** Most positional arguments accepted. */
-  positionals: number;
-  /** The settings this command reads (others are not even validated). */
+  /** One line in the overview. */
+  summary: string;
+  /** What --help says under the usage line. */
+  description: string;
+  /** Positional arguments as the usage line shows them ('[task]'); no more are accepted. */
+  arguments?: string[];
+  /** The settings this command reads: offered as flags and checked; the others are ignored. */
   settings: readonly SettingKey[];
+  /** This command's defaults that differ from the settings' own. */
+  defaults?: Partial<Settings>;
+  /** Flags of this command alone (not settings). */
+  options?: Option[];
+  /** Text after the options in --help (examples). */
+  epilog?: string;
   run(ctx: CommandContext): Promise<number>;
 }
 
-export const CONNECTION_FLAGS: FlagSpecs = {
-  'database-url': { type: 'string' },
-  'data-dir': { type: 'string' },
-  schema: { type: 'string' },
-  'pool-size': { type: 'string' },
-  'db-timeout': { type: 'string' },
-  'log-level': { type: 'string' },
-  config: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-};
-
-export const CONNECTION_SETTINGS: readonly SettingKey[] = ['databaseUrl', 'dataDir', 'schema', 'poolSize', 'dbTimeout', 'logLevel'];
-
-export const WORKER_FLAGS: FlagSpecs = {
-  queue: { type: 'string', multiple: true },
-  threads: { type: 'string' },
-  tasks: { type: 'string' },
-  only: { type: 'string' },
-  concurrency: { type: 'string' },
-  'batch-size': { type: 'string' },
-  'lease-pool-size': { type: 'string' },
-  'visibility-timeout': { type: 'string' },
-  'poll-interval': { type: 'string' },
-  'shutdown-timeout': { type: 'string' },
-  'no-migrate': { type: 'boolean' },
-  tick: { type: 'string' },
-  retention: { type: 'string' },
-};
+export const CONNECTION_SETTINGS: readonly SettingKey[] = ['databaseUrl', 'dataDir', 'schema', 'poolSize', 'dbTimeout', 'logLevel', 'logFormat'];
 
 export const WORKER_SETTINGS: readonly SettingKey[] = [
-  ...CONNECTION_SETTINGS, 'leasePoolSize', 'autoMigrate', 'queues', 'threads', 'tasks', 'only', 'concurrency', 'batchSize', 'visibilityTimeout', 'pollInterval', 'shutdownTimeout', 'tick', 'retention',
+  ...CONNECTION_SETTINGS, 'queues', 'threads', 'tasks', 'only', 'concurrency', 'batchSize', 'leasePoolSize', 'visibilityTimeout', 'pollInterval', 'shutdownTimeout', 'autoMigrate', 'tick', 'retention',
 ];
+
+/**
+ * Commands that answer and exit: only their answer is printed at the default level (their logs
+ * are for --log-level info or debug), and they need few connections.
+ */
+export const ONE_SHOT_DEFAULTS: Partial<Settings> = { logLevel: 'warn', poolSize: 2 };

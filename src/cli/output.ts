@@ -1,27 +1,13 @@
 /** Writing a command's answer on stdout, and formatting it for people. */
 import type { Execution } from '../types.js';
 
+export { formatDuration } from '../config/parse.js';
+
 /** Writes to stdout and resolves once the text is handed to the OS (before process.exit). */
 export function print(text: string): Promise<void> {
   return new Promise((resolve, reject) => {
     process.stdout.write(text.endsWith('\n') ? text : text + '\n', (err) => (err ? reject(err) : resolve()));
   });
-}
-
-/** 950 -> "950ms", 61_000 -> "1m 1s", 90_061_000 -> "1d 1h". */
-export function formatDuration(ms: number): string {
-  if (ms < 1_000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1_000).toFixed(ms < 10_000 ? 1 : 0)}s`;
-  const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]];
-  const parts: string[] = [];
-  let rest = ms;
-  for (const [u, size] of units) {
-    const n = Math.floor(rest / size);
-    if (n > 0 || parts.length > 0) parts.push(`${n}${u}`);
-    rest -= n * size;
-    if (parts.length === 2) break;
-  }
-  return parts.filter((p) => !/^0[a-z]$/.test(p)).join(' ');
 }
 
 /** Left-aligned columns separated by two spaces. */

@@ -1,32 +1,19 @@
 /**
- * What every database command shares: the logger (pino, JSON lines on stderr, so stdout holds
- * only a command's answer), the database (the configured URL, or the embedded Postgres of
+ * What every database command shares: the database (the configured URL, or the embedded Postgres of
  * `npm start` when none is configured) and the Rhythm on it.
  */
-import { pino, type Logger } from 'pino';
-import type { Rhythm } from '../rhythm.js';
+import type { Logger } from 'pino';
+import { CliError } from './errors.js';
+import type { Rhythm, ShutdownOptions } from '../rhythm.js';
 import type { LocalDatabase } from '../db/local.js';
-import type { Settings } from './config.js';
+import type { Settings } from '../config/settings.js';
 import { maskUrl } from '../logger.js';
-
-export function createCliLogger(level: string): Logger {
-  // Synchronous writes: nothing is lost when the command exits right after logging.
-  return pino({ name: 'rhythm', level }, pino.destination({ dest: 2, sync: true }));
-}
 
 export interface Session {
   r: Rhythm;
   db: LocalDatabase;
   /** Shuts Rhythm down (workers, internal worker, pool), then stops the embedded server if this process started it. */
-  close(options?: { timeoutMs?: number }): Promise<void>;
-}
-
-/** A runtime failure (exit code 1) with a message fit for the terminal. */
-export class CliError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'CliError';
-  }
+  close(options?: ShutdownOptions): Promise<void>;
 }
 
 /** For an error that is a timeout: what it means and which flag sets the limit. */
@@ -39,9 +26,9 @@ export function timeoutHint(err: unknown): string {
 
 export async function openSession(settings: Settings, log: Logger, options: { autoMigrate: boolean; poolSize?: number }): Promise<Session> {
   // Loaded here, not at the top: a usage error exits before paying for pg and the runtime.
-  const [{ Rhythm }, { openDatabase, defaultDataDir }] = await Promise.all([import('../rhythm.js'), import('../db/local.js')]);
+  const [{ Rhythm }, { openDatabase }] = await Promise.all([import('../rhythm.js'), import('../db/local.js')]);
   if (settings.databaseUrl === undefined) {
-    log.info({ dataDir: settings.dataDir ?? defaultDataDir() }, 'no database configured: using the embedded Postgres on the local data folder');
+    log.info({ dataDir: settings.dataDir }, 'no database configured: using the embedded Postgres on the local data folder');
   }
   let db: LocalDatabase;
   try {
@@ -75,13 +62,8 @@ export async function openSession(settings: Settings, log: Logger, options: { au
     r,
     db,
     close(o = {}) {
-      closing ??= (async () => {
-        try {
-          await r.shutdown(o);
-        } finally {
-          await db.embedded?.stop();
-        }
-      })();
+      const down = r.shutdown(o); // again while closing: a forced stop escalates
+      closing ??= down.finally(() => db.embedded?.stop());
       return closing;
     },
   };

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { checkTaskName } from '../validate.js';
 import type { TaskHandler } from '../types.js';
-import { UsageError } from './args.js';
+import { CliError, UsageError } from './errors.js';
 
 export interface TaskModule {
   name: string;
@@ -26,14 +26,6 @@ export interface TaskModule {
 
 const MODULE_EXT = /\.(m|c)?js$/;
 const SKIPPED = /(^[_.])|(\.d\.[mc]?ts$)|(\.map$)|(\.(test|spec)\.[mc]?js$)/;
-
-/** A problem with the task modules themselves (not with how the command was called): exit 1. */
-export class TaskLoadError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'TaskLoadError';
-  }
-}
 
 export async function loadTaskFolder(dir: string, where: string): Promise<TaskModule[]> {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${where}: task folder ${dir} does not exist`);
@@ -55,24 +47,24 @@ export async function loadTaskFolder(dir: string, where: string): Promise<TaskMo
     try {
       mod = await import(url);
     } catch (err) {
-      throw new TaskLoadError(`task module ${full} failed to load: ${(err as Error)?.message ?? err}`, { cause: err });
+      throw new CliError(`task module ${full} failed to load: ${(err as Error)?.message ?? err}`, { cause: err });
     }
     const handler = typeof mod.default === 'function' ? mod.default : mod.handler;
     if (typeof handler !== 'function') {
-      throw new TaskLoadError(`task module ${full} has no handler: export a function as default or as "handler"`);
+      throw new CliError(`task module ${full} has no handler: export a function as default or as "handler"`);
     }
     const exported = mod.name;
     if (exported !== undefined && typeof exported !== 'string') {
-      throw new TaskLoadError(`task module ${full}: its "name" export must be a string, got ${typeof exported}`);
+      throw new CliError(`task module ${full}: its "name" export must be a string, got ${typeof exported}`);
     }
     const name = exported ?? file.replace(MODULE_EXT, '');
     try {
       checkTaskName(name);
     } catch (err) {
-      throw new TaskLoadError(`task module ${full}: ${(err as Error).message}`);
+      throw new CliError(`task module ${full}: ${(err as Error).message}`);
     }
     const twin = modules.find((m) => m.name === name);
-    if (twin) throw new TaskLoadError(`task name ${JSON.stringify(name)} is used by both ${twin.file} and ${full}`);
+    if (twin) throw new CliError(`task name ${JSON.stringify(name)} is used by both ${twin.file} and ${full}`);
     modules.push({ name, file: full, url, handler: handler as TaskHandler });
   }
   return modules;

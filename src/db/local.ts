@@ -1,14 +1,11 @@
 /**
- * Where a process's database comes from: the configured URL (flag/option, then
- * RHYTHM_DATABASE_URL, then DATABASE_URL) or, when none is set, the embedded server on the
- * local data folder (RHYTHM_DATA_DIR, default ./.rhythm/pgdata), which keeps its data
- * across runs. A second process finds the server already running there and shares it.
+ * Where a process's database comes from: the configured URL (flag/option, then the
+ * environment: RHYTHM_DATABASE_URL, then DATABASE_URL) or, when none is set, the embedded
+ * server on the local data folder (RHYTHM_DATA_DIR, default ./.rhythm/pgdata), which keeps
+ * its data across runs. A second process finds the server already running there and shares it.
  */
-import path from 'node:path';
+import { environmentOrDefault } from '../config/resolve.js';
 import type { EmbeddedServer } from './embedded.js';
-
-/** Relative to the working directory. (This module loads pg only when a server is started.) */
-export const DEFAULT_DATA_DIR = '.rhythm/pgdata';
 
 export interface LocalDatabase {
   url: string;
@@ -17,16 +14,17 @@ export interface LocalDatabase {
 }
 
 export function defaultDataDir(): string {
-  return path.resolve(process.env.RHYTHM_DATA_DIR ?? DEFAULT_DATA_DIR);
+  return environmentOrDefault('dataDir');
 }
 
 export function configuredDatabaseUrl(explicit?: string): string | undefined {
-  return explicit ?? process.env.RHYTHM_DATABASE_URL ?? process.env.DATABASE_URL;
+  return explicit ?? environmentOrDefault('databaseUrl');
 }
 
 export async function openDatabase(options: { databaseUrl?: string; dataDir?: string } = {}): Promise<LocalDatabase> {
   const url = configuredDatabaseUrl(options.databaseUrl);
   if (url) return { url };
+  // (pg and the server's binaries are loaded only when a server is started.)
   const { startEmbeddedPostgres } = await import('./embedded.js');
   const embedded = await startEmbeddedPostgres({ dataDir: options.dataDir ?? defaultDataDir() });
   return { url: embedded.url, embedded };

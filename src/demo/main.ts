@@ -6,9 +6,9 @@
  * prints a summary, and shuts down cleanly (Ctrl+C shuts down early, gracefully).
  */
 import os from 'node:os';
-import { pino } from 'pino';
+import { fromEnvironment } from '../config/resolve.js';
 import { Rhythm, Worker, openDatabase, defaultDataDir, type EnqueueItem } from '../index.js';
-import { maskUrl } from '../logger.js';
+import { createLogger, maskUrl } from '../logger.js';
 import submitReport from '../../tasks/submit-report.js';
 
 const TASKS = new URL('../../tasks/', import.meta.url);
@@ -24,7 +24,8 @@ async function main(): Promise<void> {
       ? `Postgres: embedded server, data in ${db.embedded.dataDir}${db.embedded.realDataDir !== db.embedded.dataDir ? ` (a link to ${db.embedded.realDataDir}, which the postgres user can reach)` : ''} (kept across runs; RHYTHM_DATA_DIR moves it)`
       : `Postgres: ${maskUrl(db.url)}`,
   );
-  const logger = pino({ name: 'rhythm', level: process.env.RHYTHM_LOG_LEVEL ?? 'warn' });
+  // Quieter than the library's default: the demo prints its own story.
+  const logger = createLogger({ level: fromEnvironment('logLevel')?.value ?? 'warn' });
   const r = await Rhythm.init({ databaseUrl: db.url, autoMigrate: true, logger, retryBackoff: { baseMs: 200, maxMs: 2_000 } });
   await r.startInternalWorker({ tickMs: 200 });
 

@@ -1,9 +1,12 @@
 /**
  * Writes attempt outcomes in batches (group commit): while one statement is in flight, the
- * next outcomes gather. While the worker is busy (many tasks still running, so nobody is
- * waiting on this write to make progress) statements also start at most every BUSY_WINDOW_MS:
- * a statement costs Postgres and the main thread as much as tens of rows, and CPU-bound tasks
- * finishing one by one would otherwise each pay for one. A quiet worker writes at once. Outcomes survive a lost connection: a failed write is
+ * next outcomes gather. While the worker is busy (many tasks still running or waiting, so
+ * nobody is waiting on this write to make progress) statements also start at most every
+ * BUSY_WINDOW_MS: a statement (and its commit's flush to disk) costs Postgres and the main
+ * thread as much as tens of rows, and CPU-bound tasks finishing a few at a time would
+ * otherwise each pay for one, taking that CPU from the tasks. A quiet worker writes at once,
+ * and the last outcomes of a busy spell go out as soon as it ends (nudge). Leases of tasks
+ * waiting here are still extended by the dispatcher's heartbeat. Outcomes survive a lost connection: a failed write is
  * retried with backoff until it succeeds or the worker is forced to stop. If a statement is
  * refused for its data (SQLSTATE 22/23/54, not a connection or timeout), the batch is split so
  * one bad row cannot hold up or lose the others.
@@ -18,7 +21,7 @@ import { retryDelayMs } from '../backoff.js';
 import { ResultRejectedError, systemErrorJson } from '../errors.js';
 
 const MAX_PER_STATEMENT = 1000;
-const BUSY_WINDOW_MS = 20;
+const BUSY_WINDOW_MS = 50;
 
 export interface Pending {
   settlement?: Settlement;
@@ -31,6 +34,8 @@ export class Completer {
   private flushing: Promise<void> | undefined;
   private lastWriteAt = 0;
   private stopped = false;
+  /** Ends the busy-window wait early. */
+  private wakeWindow: (() => void) | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -48,6 +53,13 @@ export class Completer {
     if (!this.flushing) this.flushing = this.flushLoop();
   }
 
+  /** The worker is no longer busy: write what is gathered without waiting out the window. */
+  nudge(): void {
+    const wake = this.wakeWindow;
+    this.wakeWindow = undefined;
+    wake?.();
+  }
+
   /** Outcomes waiting to be written. */
   get pending(): number {
     return this.buffer.length;
@@ -61,6 +73,7 @@ export class Completer {
   /** Gives up retrying writes (forced shutdown); leases then expire and recovery takes over. */
   abandon(): void {
     this.stopped = true;
+    this.nudge();
   }
 
   private async flushLoop(): Promise<void> {
@@ -70,7 +83,16 @@ export class Completer {
       while (this.buffer.length > 0) {
         const wait = this.lastWriteAt + BUSY_WINDOW_MS - performance.now();
         if (wait > 0 && this.busy() && this.buffer.length < MAX_PER_STATEMENT && !this.stopped) {
-          await new Promise((r) => setTimeout(r, wait));
+          await new Promise<void>((r) => {
+            const timer = setTimeout(() => {
+              this.wakeWindow = undefined;
+              r();
+            }, wait);
+            this.wakeWindow = () => {
+              clearTimeout(timer);
+              r();
+            };
+          });
         }
         this.lastWriteAt = performance.now();
         const items = this.buffer.splice(0, MAX_PER_STATEMENT);

@@ -1,11 +1,19 @@
 /**
- * The main-thread dispatcher of one Worker: claims batches sized to its free capacity, hands
- * each task to its executor, keeps leases alive, enforces timeouts, forwards cancellations,
- * and passes outcomes to the batched completer.
+ * The main-thread dispatcher of one Worker: claims batches, hands each task to its executor,
+ * keeps leases alive, enforces timeouts, forwards cancellations, and passes outcomes to the
+ * batched completer.
  *
- * It sleeps until something can change what it would do: a NOTIFY for its queue, freed
- * capacity, the fallback poll, or stop. A claim that came back full means more may be
- * waiting, so it claims again at once; never a busy loop.
+ * Two questions are kept apart. How many handlers run at once is an executor's limit (the
+ * Worker's `concurrency` for main-thread handlers; a thread pool takes what keeps its threads
+ * busy). How many tasks are claimed ahead is a throughput question, answered from measures:
+ * the executors' free room, plus enough to cover the measured finish rate for a couple of
+ * claim round trips, so handlers never wait on a claim and a slow task is not hoarded.
+ * A task's outcome being written holds its lease, not a handler's place.
+ *
+ * It claims when something can change what it would do: a NOTIFY for its queue, finished or
+ * started tasks, the fallback poll, written outcomes. A claim that came back full means more
+ * is waiting: the next claim may then start before the last one returns, so Postgres finds
+ * the next batch while this thread starts the last one. Never a busy loop.
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -15,22 +23,42 @@ import type { Backoff, Outcome } from '../sql/settle.js';
 import type { SchemaNames } from '../db/schema.js';
 import type { Listener } from '../db/listener.js';
 import { Completer, type Pending } from './completer.js';
-import type { AttemptResult, AttemptRun, Executor, RecordedResult } from './executor.js';
+import type { AttemptResult, AttemptRun, Executor, RecordedResult, RunHooks } from './executor.js';
 import type { AbortReason } from '../errors.js';
 import { retryDelayMs } from '../backoff.js';
-import { failed } from './attempt.js';
+import { abortError, failed } from './attempt.js';
+import { epochNow } from '../threads/flags.js';
 
-/** Tasks still running, beyond those being written, for the completer to batch its writes. */
+/** Tasks still running or waiting to start, beyond those being written, for the completer to batch its writes. */
 const BUSY_RUNNING = 16;
 /** How long a cancellation is remembered for a claim whose reply arrives after it. */
 const CANCEL_MEMORY_MS = 10_000;
+/**
+ * Claim ahead the tasks that finish in this many claim round trips plus AHEAD_MARGIN_MS, and
+ * at least AHEAD_MIN_MS of them: a claim statement costs Postgres and this thread about as
+ * much as tens of tasks' rows, so claims of a few tasks each would take that CPU from the
+ * tasks. A claim starts when half of that is left.
+ */
+const AHEAD_CLAIM_TRIPS = 2;
+const AHEAD_MARGIN_MS = 10;
+const AHEAD_MIN_MS = 100;
+/** Time constant of the finish-rate average. */
+const RATE_WINDOW_MS = 200;
+/** Claims at once: a second starts while the first is in flight only when the last came back full and large. */
+const MAX_CLAIMS_IN_FLIGHT = 2;
+const PIPELINE_MIN_CLAIM = 50;
+/** A task not yet started when its timeout would fire is checked again this often. */
+const NOT_STARTED_RECHECK_MS = 10;
 
 export interface DispatcherConfig {
   queue: string;
   workerId: string;
   /** Executor per task name this worker serves; it claims only these names. */
   executors: ReadonlyMap<string, Executor>;
-  capacity: number;
+  /** Most tasks handed to each executor and not finished (Infinity: it takes what it can use). */
+  limits: ReadonlyMap<Executor, number>;
+  /** Most tasks held at once: claimed and not yet written. */
+  maxHeld: number;
   /** Most payload bytes held at once (one task larger than this runs alone). */
   maxHeldBytes: number;
   batchSize: number;
@@ -52,15 +80,51 @@ export interface DispatcherDeps {
   backoff: Backoff;
 }
 
-interface InFlight {
-  task: ClaimedTask;
-  run: AttemptRun;
+/** One executor's share: its limit, what it runs, what waits for it. */
+class Lane {
+  /** Handed to the executor and not finished. */
+  active = 0;
+  /** Claimed, waiting for room under the limit, from `head` on. */
+  queue: Held[] = [];
+  head = 0;
+  constructor(readonly executor: Executor, readonly limit: number) {}
+
+  get queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** Tasks this lane would put to work at once if it had them. */
+  room(): number {
+    const free = this.limit - this.active - this.queued;
+    return free <= 0 ? 0 : Math.min(free, this.executor.room());
+  }
+}
+
+/** A held attempt: claimed, running or being written. */
+class Held implements RunHooks {
+  run: AttemptRun | undefined;
+  /** Given to its executor (it may still wait there for a thread). */
+  started = false;
+  /** Handed to what runs it. */
+  handed = false;
+  /** The outcome is with the completer: no more aborts, the lease is about to be released. */
+  settling = false;
   /** Set when we asked the handler to stop; decides how a failure is recorded. */
   abortReason?: AbortReason;
   /** Timeout and kill timers, created only for tasks that have them. */
   timers?: NodeJS.Timeout[];
-  /** The outcome is with the completer: no more aborts, the lease is about to be released. */
-  settling: boolean;
+
+  constructor(private readonly d: Dispatcher, readonly task: ClaimedTask, readonly lane: Lane) {}
+
+  handedOff(): void {
+    this.d.handedOff(this);
+  }
+  finished(result: AttemptResult | RecordedResult): void {
+    this.d.finished(this, result);
+  }
+  heartbeat(): void {
+    this.d.heartbeatSoon();
+  }
 }
 
 export class Dispatcher {
@@ -68,7 +132,9 @@ export class Dispatcher {
    * Held attempts by lease token, not by execution id: after a lease expiry the same execution
    * can be claimed again while this process still runs its earlier attempt.
    */
-  private readonly inFlight = new Map<string, InFlight>();
+  private readonly inFlight = new Map<string, Held>();
+  private readonly lanes = new Map<string, Lane>();
+  private readonly laneList: Lane[];
   /**
    * Cancellations that may arrive before the claim they cancel (lease token -> time seen). By
    * token, not id: a cancelled execution retried at once is a new claim that must run.
@@ -77,35 +143,60 @@ export class Dispatcher {
   private nextHeartbeatAt = Number.POSITIVE_INFINITY;
   /** Payload bytes of the tasks in inFlight. */
   private heldBytes = 0;
+  /** Held tasks not yet handed to what runs them. */
+  private unstarted = 0;
+  /** Held tasks whose outcome is with the completer. */
+  private settling = 0;
   /** The last claim left tasks for want of bytes: wait until some are freed. */
   private bytesBlocked = false;
+  private claimsInFlight = 0;
+  /** Tasks and payload bytes the claims in flight may bring. */
+  private incoming = 0;
+  private reservedBytes = 0;
+  /** The last claim came back full and large (more is likely waiting; worth a second claim in flight). */
+  private lastFull = false;
+  /** Claims start their tasks in the order they were sent (priority order), whichever returns first. */
+  private claimOrder: Promise<void> = Promise.resolve();
+  private claimFailures = 0;
+  private claimRetryTimer: NodeJS.Timeout | undefined;
+  /** Waiting for the claims in flight to return (stop). */
+  private claimsIdle: (() => void)[] = [];
+  /** Finish rate (tasks per ms, a moving average) and claim round trip (ms). */
+  private rate = 0;
+  private rateAt = performance.now();
+  private finishedSinceRate = 0;
+  private claimMs = 5;
   private readonly completer: Completer;
   private readonly names: string[];
-  private readonly lowWater: number;
   private stopping = false;
   private mayHaveWork = true;
-  private wakeup: (() => void) | undefined;
+  private pumping = false;
   private pollTimer: NodeJS.Timeout | undefined;
   /** The rate limit held tasks back: claim again when the bucket has refilled. */
   private refillTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private heartbeatSoon = false;
+  private heartbeatQueued = false;
   private drainWaiters: (() => void)[] = [];
-  private loopDone: Promise<void> = Promise.resolve();
   private resolveStopped!: () => void;
   private readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
   private readonly detach: () => void;
 
   constructor(private readonly config: DispatcherConfig, private readonly deps: DispatcherDeps) {
     this.names = [...config.executors.keys()];
-    this.lowWater = Math.max(1, Math.floor(Math.min(config.batchSize, config.capacity) / 4));
+    const byExecutor = new Map<Executor, Lane>();
+    for (const [name, executor] of config.executors) {
+      let lane = byExecutor.get(executor);
+      if (!lane) byExecutor.set(executor, (lane = new Lane(executor, config.limits.get(executor) ?? Number.POSITIVE_INFINITY)));
+      this.lanes.set(name, lane);
+    }
+    this.laneList = [...byExecutor.values()];
     this.completer = new Completer(
       deps.pool,
       deps.names,
       deps.backoff,
       deps.log,
       (items) => this.written(items),
-      () => !this.stopping && this.inFlight.size - this.completer.pending >= BUSY_RUNNING,
+      () => this.busy(),
     );
     const onWork = (queue: string) => {
       if (queue === config.queue) this.poke();
@@ -137,11 +228,7 @@ export class Dispatcher {
   async run(): Promise<void> {
     this.pollTimer = setInterval(() => this.poke(), this.config.pollIntervalMs);
     this.scheduleHeartbeat();
-    this.loopDone = this.claimLoop().finally(() => {
-      clearInterval(this.pollTimer);
-      clearTimeout(this.refillTimer);
-    });
-    await this.loopDone;
+    this.maybeClaim();
     await this.stopped;
   }
 
@@ -149,19 +236,22 @@ export class Dispatcher {
   async stop(timeoutMs: number): Promise<void> {
     if (!this.stopping) {
       this.stopping = true;
-      this.wake();
+      clearInterval(this.pollTimer);
+      clearTimeout(this.claimRetryTimer);
+      clearTimeout(this.refillTimer);
+      this.completer.nudge();
     }
     // No time to finish: abort what is held now, not after a claim in flight returns (which,
     // on a connection that went silent, is its whole read timeout away).
-    if (timeoutMs === 0) for (const f of this.inFlight.values()) this.abort(f, 'shutdown');
-    // A claim in flight may still add tasks: wait for the loop to exit before counting.
-    await this.loopDone;
+    if (timeoutMs === 0) for (const f of [...this.inFlight.values()]) this.abort(f, 'shutdown');
+    // A claim in flight may still add tasks: wait for it before counting.
+    if (this.claimsInFlight > 0) await new Promise<void>((r) => this.claimsIdle.push(r));
     const drained = this.whenDrained();
     const timeout = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
     if ((await Promise.race([drained, timeout(timeoutMs)])) === 'timeout') {
       this.deps.log.warn({ queue: this.config.queue, tasks: this.inFlight.size }, 'shutdown timeout: aborting in-flight tasks and handing their leases back');
       // abort() kills (or abandons) whatever ignores its signal for abortGraceMs.
-      for (const f of this.inFlight.values()) this.abort(f, 'shutdown');
+      for (const f of [...this.inFlight.values()]) this.abort(f, 'shutdown');
       await drained;
     }
     await this.completer.drain();
@@ -175,107 +265,217 @@ export class Dispatcher {
     this.completer.abandon();
   }
 
-  private async claimLoop(): Promise<void> {
-    let failures = 0;
-    while (!this.stopping) {
-      const free = this.config.capacity - this.inFlight.size;
-      const holding = this.inFlight.size > 0;
-      const bytesFree = this.config.maxHeldBytes - this.heldBytes;
-      if (!this.mayHaveWork || free < (holding ? this.lowWater : 1) || (holding && (this.bytesBlocked || bytesFree <= 0))) {
-        await new Promise<void>((r) => (this.wakeup = r));
-        continue;
-      }
+  /** While this many tasks still run or wait, outcomes can gather a little before being written. */
+  private busy(): boolean {
+    return !this.stopping && this.inFlight.size - this.settling >= BUSY_RUNNING;
+  }
+
+  /** Finishes per ms, a moving average over about RATE_WINDOW_MS. */
+  private finishRate(): number {
+    const now = performance.now();
+    const dt = now - this.rateAt;
+    if (dt >= 5) {
+      const alpha = 1 - Math.exp(-dt / RATE_WINDOW_MS);
+      this.rate += alpha * (this.finishedSinceRate / dt - this.rate);
+      this.finishedSinceRate = 0;
+      this.rateAt = now;
+    }
+    return this.rate;
+  }
+
+  /** How many tasks to claim now (0: none). */
+  private claimSize(): number {
+    if (this.stopping || this.claimRetryTimer !== undefined) return 0;
+    if (this.claimsInFlight === 0 ? !this.mayHaveWork : !this.lastFull || this.claimsInFlight >= MAX_CLAIMS_IN_FLIGHT) return 0;
+    const holding = this.inFlight.size + this.incoming > 0;
+    if (holding && (this.bytesBlocked || this.config.maxHeldBytes - this.heldBytes - this.reservedBytes <= 0)) return 0;
+    let room = 0;
+    for (const lane of this.laneList) room += lane.room();
+    const ahead = Math.floor(this.finishRate() * Math.max(AHEAD_MIN_MS, this.claimMs * AHEAD_CLAIM_TRIPS + AHEAD_MARGIN_MS));
+    const buffered = this.unstarted + this.incoming;
+    // Room is what the executors could start beyond what already waits for them: claim for
+    // it, and to refill the ahead buffer once half of it is gone, not for every finished task.
+    if (buffered > ahead / 2) return 0;
+    const want = room + ahead - buffered;
+    if (want < 1) return 0;
+    return Math.max(0, Math.min(want, this.config.batchSize, this.config.maxHeld - this.inFlight.size - this.incoming));
+  }
+
+  private maybeClaim(): void {
+    for (let limit = this.claimSize(); limit > 0; limit = this.claimSize()) {
+      const free = this.config.maxHeldBytes - this.heldBytes - this.reservedBytes;
+      // With a second claim likely to follow, this one takes half of the free bytes.
+      const bytes = this.claimsInFlight === 0 && this.lastFull ? Math.floor(free / 2) : free;
+      const allowOversized = this.inFlight.size === 0 && this.claimsInFlight === 0;
       this.mayHaveWork = false; // a NOTIFY during the claim sets it again
-      const limit = Math.min(free, this.config.batchSize);
-      let tasks: ClaimedTask[];
-      try {
-        const claim = await claimWithin(
-          this.deps.leasePool, this.deps.names, this.config.queue, this.names,
-          { count: limit, bytes: Math.max(0, bytesFree), allowOversized: !holding, groupConcurrency: this.config.groupConcurrency },
-          this.config.workerId, this.config.leaseMs,
-        );
-        tasks = claim.tasks;
-        this.bytesBlocked = claim.cutByBytes;
-        // Groups at their limit were skipped or another claim took their slots: the next
-        // claim skips the groups now full and finds the rest.
-        if (claim.cutByBytes || claim.cutByGroups) this.mayHaveWork = true;
-        if (claim.refillInMs !== null) this.pokeAfter(claim.refillInMs);
-        failures = 0;
-      } catch (err) {
-        const delay = retryDelayMs(failures++);
-        this.deps.log.warn({ err, queue: this.config.queue, retryInMs: delay }, 'claim failed; retrying');
-        this.mayHaveWork = true;
-        await new Promise((r) => setTimeout(r, delay));
-        continue;
-      }
-      if (tasks.length === limit) this.mayHaveWork = true;
-      for (const task of tasks) this.begin(task);
+      this.claimsInFlight++;
+      this.incoming += limit;
+      this.reservedBytes += bytes;
+      void this.claim(limit, bytes, allowOversized);
     }
   }
 
-  private begin(task: ClaimedTask): void {
-    let run: AttemptRun;
+  private async claim(limit: number, bytes: number, allowOversized: boolean): Promise<void> {
+    const t0 = performance.now();
+    const before = this.claimOrder;
+    let done!: () => void;
+    this.claimOrder = new Promise<void>((r) => (done = r));
+    let tasks: ClaimedTask[] = [];
     try {
-      run = this.config.executors.get(task.name)!.start(task, this.config.queue, () => this.scheduleHeartbeat(0));
+      const claim = await claimWithin(
+        this.deps.leasePool, this.deps.names, this.config.queue, this.names,
+        { count: limit, bytes: Math.max(0, bytes), allowOversized, groupConcurrency: this.config.groupConcurrency },
+        this.config.workerId, this.config.leaseMs,
+      );
+      tasks = claim.tasks;
+      this.claimMs += (performance.now() - t0 - this.claimMs) * 0.2;
+      this.bytesBlocked = claim.cutByBytes;
+      if (tasks.length === limit) this.mayHaveWork = true;
+      this.lastFull = tasks.length === limit && limit >= PIPELINE_MIN_CLAIM;
+      // Groups at their limit were skipped or another claim took their slots: the next
+      // claim skips the groups now full and finds the rest.
+      if (claim.cutByBytes || claim.cutByGroups) this.mayHaveWork = true;
+      if (claim.refillInMs !== null) this.pokeAfter(claim.refillInMs);
+      this.claimFailures = 0;
     } catch (err) {
-      // A failed attempt, not a hand-back: whatever made the start throw would do it again,
-      // and a hand-back does not count the attempt, so the task would loop forever.
-      this.deps.log.error({ err, id: task.id }, 'could not start a claimed task; failing the attempt');
-      const { errorJson } = failed(err) as { errorJson: string };
-      this.completer.add({ settlement: { id: task.id, leaseToken: task.leaseToken, outcome: 'failed', resultJson: null, errorJson } });
-      return;
+      const delay = retryDelayMs(this.claimFailures++);
+      this.deps.log.warn({ err, queue: this.config.queue, retryInMs: delay }, 'claim failed; retrying');
+      this.mayHaveWork = true;
+      this.lastFull = false;
+      if (!this.stopping) {
+        clearTimeout(this.claimRetryTimer);
+        this.claimRetryTimer = setTimeout(() => {
+          this.claimRetryTimer = undefined;
+          this.maybeClaim();
+        }, delay);
+      }
     }
-    const f: InFlight = { task, run, settling: false };
+    await before;
+    this.claimsInFlight--;
+    this.incoming -= limit;
+    this.reservedBytes -= bytes;
+    for (const task of tasks) this.begin(task);
+    done();
+    this.pump();
+    if (this.claimsInFlight === 0 && this.claimsIdle.length > 0) {
+      const idle = this.claimsIdle;
+      this.claimsIdle = [];
+      for (const r of idle) r();
+    }
+    this.maybeClaim();
+  }
+
+  private begin(task: ClaimedTask): void {
+    const lane = this.lanes.get(task.name)!;
+    const f = new Held(this, task, lane);
     this.inFlight.set(task.leaseToken, f);
     this.heldBytes += task.payloadBytes;
-    const { timeoutMs } = task;
-    if (timeoutMs !== null) {
-      run.whenStarted(() => {
-        if (!f.settling) (f.timers ??= []).push(setTimeout(() => this.abort(f, 'timeout'), timeoutMs));
-      });
-    }
+    this.unstarted++;
+    lane.queue.push(f);
     if (this.stopping) this.abort(f, 'shutdown');
     else if (this.recentlyCancelled.has(task.leaseToken)) this.abort(f, 'cancelled');
     // A per-task lease shorter than the worker's needs its first extension sooner.
     if (performance.now() + task.leaseMs / 3 < this.nextHeartbeatAt) this.scheduleHeartbeat(Math.floor(task.leaseMs / 3));
-    run.result.then((r) => this.finished(f, r));
   }
 
-  private abort(f: InFlight, reason: AbortReason): void {
+  /** Starts queued tasks while their lanes have room. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      for (const lane of this.laneList) {
+        while (lane.active < lane.limit && lane.head < lane.queue.length) {
+          const f = lane.queue[lane.head++]!;
+          if (!f.settling) this.startOn(f);
+        }
+        if (lane.head === lane.queue.length) {
+          lane.queue = [];
+          lane.head = 0;
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private startOn(f: Held): void {
+    f.started = true;
+    f.lane.active++;
+    try {
+      f.run = f.lane.executor.start(f.task, this.config.queue, f);
+    } catch (err) {
+      // A failed attempt, not a hand-back: whatever made the start throw would do it again,
+      // and a hand-back does not count the attempt, so the task would loop forever.
+      this.deps.log.error({ err, id: f.task.id }, 'could not start a claimed task; failing the attempt');
+      this.finished(f, failed(err, true));
+    }
+  }
+
+  handedOff(f: Held): void {
+    if (f.handed || f.settling) return;
+    f.handed = true;
+    this.unstarted--;
+    const { timeoutMs } = f.task;
+    if (timeoutMs !== null) (f.timers ??= []).push(setTimeout(() => this.checkTimeout(f, timeoutMs), timeoutMs));
+    this.maybeClaim();
+  }
+
+  /** Timeouts count from the handler's start, not from the hand-off (a thread may hold it queued). */
+  private checkTimeout(f: Held, timeoutMs: number): void {
+    if (f.settling) return;
+    const started = f.run?.startedAt();
+    const left = started === undefined ? NOT_STARTED_RECHECK_MS : started + timeoutMs - epochNow();
+    if (started !== undefined && left <= 0) this.abort(f, 'timeout');
+    else (f.timers ??= []).push(setTimeout(() => this.checkTimeout(f, timeoutMs), Math.max(1, Math.ceil(left))));
+  }
+
+  private abort(f: Held, reason: AbortReason): void {
     if (f.settling || f.abortReason !== undefined) return;
     f.abortReason = reason;
-    f.run.abort(reason);
+    if (!f.started) {
+      // Still waiting for room: it never runs.
+      this.finished(f, failed(abortError(reason)));
+      return;
+    }
+    f.run?.abort(reason);
     // A handler that ignores its signal is killed (thread) or abandoned (main thread).
-    (f.timers ??= []).push(setTimeout(() => f.run.kill(reason), this.config.abortGraceMs));
+    if (!f.settling) (f.timers ??= []).push(setTimeout(() => f.run?.kill(reason), this.config.abortGraceMs));
   }
 
-  private finished(f: InFlight, result: AttemptResult | RecordedResult): void {
+  finished(f: Held, result: AttemptResult | RecordedResult): void {
+    if (f.settling) return;
     if (f.timers) for (const t of f.timers) clearTimeout(t);
     f.settling = true;
+    this.settling++;
+    if (!f.handed) this.unstarted--;
+    if (f.started) f.lane.active--;
+    this.finishedSinceRate++;
     const { id, leaseToken } = f.task;
     const reason = f.abortReason;
     if ('recorded' in result || reason === 'cancelled' || reason === 'lease-lost') {
       // Written by the executor itself, or already settled elsewhere (cancel, or recovery after expiry).
       this.forget(leaseToken);
       this.freed();
-      return;
-    }
-    if (reason === 'shutdown' && !result.ok) {
+    } else if (reason === 'shutdown' && !result.ok) {
       this.completer.add({ release: { id, leaseToken } });
-      return;
+    } else {
+      let outcome: Outcome;
+      if (result.ok) outcome = 'completed';
+      else outcome = result.retryable ? 'failed' : 'fatal';
+      this.completer.add({
+        settlement: {
+          id,
+          leaseToken,
+          outcome,
+          resultJson: result.ok ? result.resultJson : null,
+          errorJson: result.ok ? null : result.errorJson,
+        },
+      });
     }
-    let outcome: Outcome;
-    if (result.ok) outcome = 'completed';
-    else outcome = result.retryable ? 'failed' : 'fatal';
-    this.completer.add({
-      settlement: {
-        id,
-        leaseToken,
-        outcome,
-        resultJson: result.ok ? result.resultJson : null,
-        errorJson: result.ok ? null : result.errorJson,
-      },
-    });
+    // The last tasks of a busy spell: their outcomes need not wait for the busy window.
+    if (!this.busy()) this.completer.nudge();
+    this.pump();
+    this.maybeClaim();
   }
 
   /** The completer wrote these outcomes: their capacity is free again. */
@@ -288,6 +488,7 @@ export class Dispatcher {
     const f = this.inFlight.get(leaseToken);
     if (!f) return;
     this.inFlight.delete(leaseToken);
+    this.settling--;
     this.heldBytes -= f.task.payloadBytes;
     this.bytesBlocked = false;
   }
@@ -300,7 +501,7 @@ export class Dispatcher {
       this.drainWaiters = [];
       for (const w of waiters) w();
     }
-    this.wake();
+    this.maybeClaim();
   }
 
   private whenDrained(): Promise<void> {
@@ -309,7 +510,7 @@ export class Dispatcher {
 
   private poke(): void {
     this.mayHaveWork = true;
-    this.wake();
+    this.maybeClaim();
   }
 
   /** A timer, not a poll: one claim when the rate limit's bucket holds a token again. */
@@ -319,23 +520,21 @@ export class Dispatcher {
     this.refillTimer = setTimeout(() => this.poke(), ms);
   }
 
-  private wake(): void {
-    const w = this.wakeup;
-    this.wakeup = undefined;
-    w?.();
+  heartbeatSoon(): void {
+    this.scheduleHeartbeat(0);
   }
 
   /** Extends every held lease in one statement, every third of the lease (or sooner on request). */
   private scheduleHeartbeat(delayMs?: number): void {
     if (delayMs === 0) {
-      if (this.heartbeatSoon) return;
-      this.heartbeatSoon = true;
+      if (this.heartbeatQueued) return;
+      this.heartbeatQueued = true;
     }
     clearTimeout(this.heartbeatTimer);
     const delay = delayMs ?? this.heartbeatInterval();
     this.nextHeartbeatAt = performance.now() + delay;
     this.heartbeatTimer = setTimeout(() => {
-      this.heartbeatSoon = false;
+      this.heartbeatQueued = false;
       void this.heartbeat().finally(() => {
         if (!this.stopping || this.inFlight.size > 0) this.scheduleHeartbeat();
       });
@@ -348,8 +547,12 @@ export class Dispatcher {
     return Math.max(10, Math.floor(lease / 3));
   }
 
+  /**
+   * Every held lease, including those of finished tasks whose outcome is still being written:
+   * a slow write must not let a lease expire and the finished task run again.
+   */
   private async heartbeat(): Promise<void> {
-    const held = [...this.inFlight.values()].filter((f) => !f.settling);
+    const held = [...this.inFlight.values()];
     if (held.length === 0) return;
     let kept: Set<string>;
     try {
@@ -365,6 +568,7 @@ export class Dispatcher {
       return;
     }
     for (const f of held) {
+      // A finished task's lease is gone once its outcome is written: nothing to abort.
       if (!kept.has(f.task.leaseToken) && !f.settling) {
         this.deps.log.warn({ id: f.task.id, name: f.task.name }, 'lease lost (cancelled or taken over); aborting the handler');
         this.abort(f, 'lease-lost');

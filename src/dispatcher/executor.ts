@@ -1,7 +1,7 @@
 /**
  * How the dispatcher runs one claimed attempt, whatever runs it: a handler on the main
  * thread or a module on a Piscina thread. The dispatcher owns leases, timeouts and settling;
- * an executor only runs code and reports what happened.
+ * an executor only runs code and reports what happened, through the attempt's hooks.
  */
 import type { ClaimedTask } from '../sql/claim.js';
 import type { AbortReason } from '../errors.js';
@@ -19,15 +19,26 @@ export interface RecordedResult {
   recorded: true;
 }
 
-export interface AttemptRun {
-  /** Settles once the handler returned, threw, or was killed; never rejects. */
-  readonly result: Promise<AttemptResult | RecordedResult>;
+/** What an executor tells the dispatcher about one attempt (may be called during start()). */
+export interface RunHooks {
   /**
-   * Calls `cb` once the attempt actually starts (at once on the main thread; when its batch is
-   * handed to a thread otherwise), so a timeout does not count time spent queued here.
+   * The attempt was handed to what runs it: at once on the main thread; to a thread otherwise,
+   * where it may wait behind that thread's other tasks (see AttemptRun.startedAt). Once.
    */
-  whenStarted(cb: () => void): void;
-  /** Asks the handler to stop (its ctx.signal aborts); it may still finish. */
+  handedOff(): void;
+  /** The handler returned, threw, or was killed or withdrawn. Exactly once. */
+  finished(result: AttemptResult | RecordedResult): void;
+  /** The handler called ctx.heartbeat(). */
+  heartbeat(): void;
+}
+
+export interface AttemptRun {
+  /** When the handler started (epoch ms), or undefined if it has not: timeouts count from it. */
+  startedAt(): number | undefined;
+  /**
+   * Asks the handler to stop (its ctx.signal aborts); it may still finish. An attempt that
+   * has not started yet finishes at once as aborted.
+   */
   abort(reason: AbortReason): void;
   /**
    * Stops waiting for a handler that ignored abort: a thread is terminated and replaced; a
@@ -37,6 +48,12 @@ export interface AttemptRun {
 }
 
 export interface Executor {
-  start(task: ClaimedTask, queue: string, requestHeartbeat: () => void): AttemptRun;
+  start(task: ClaimedTask, queue: string, hooks: RunHooks): AttemptRun;
+  /**
+   * How many more tasks it could put to work at once if it had them (a thread pool keeps each
+   * thread a little work ahead); Infinity if it starts whatever it is given. The dispatcher
+   * claims ahead by this much, beyond its own measure of the finish rate.
+   */
+  room(): number;
   close(): Promise<void>;
 }

@@ -24,7 +24,8 @@ import { inTransaction } from '../db/transaction.js';
 import { isDataError } from '../db/errors.js';
 import { retryDelayMs } from '../backoff.js';
 import { abortError, failed } from './attempt.js';
-import type { AttemptResult, AttemptRun, Executor, RecordedResult } from './executor.js';
+import type { AttemptResult, AttemptRun, Executor, RecordedResult, RunHooks } from './executor.js';
+import { epochNow } from '../threads/flags.js';
 
 /** Most activations per load and commit. */
 const MAX_BATCH = 500;
@@ -64,25 +65,29 @@ export class WorkflowExecutor implements Executor {
     for (const [name, flow] of flows) this.compiled.set(key(name, flow.hash), flow);
   }
 
-  start(task: ClaimedTask, queue: string): AttemptRun {
-    let resolve!: (r: AttemptResult | RecordedResult) => void;
-    const result = new Promise<AttemptResult | RecordedResult>((r) => (resolve = r));
+  start(task: ClaimedTask, queue: string, hooks: RunHooks): AttemptRun {
     const item: Item = { task, queue, settled: false, resolve: () => undefined };
     item.resolve = (r) => {
       if (item.settled) return;
       item.settled = true;
-      resolve(r);
+      hooks.finished(r);
     };
+    const started = epochNow();
+    hooks.handedOff();
     this.waiting.push(item);
     // Activations claimed together start in the same turn: gather them into one batch.
     this.running ??= this.drain();
     return {
-      result,
-      whenStarted: (cb) => cb(),
+      startedAt: () => started,
       // An activation is a short CPU burst and a commit fenced by its lease: nothing to interrupt.
       abort: () => undefined,
       kill: (reason) => item.resolve(failed(abortError(reason, 'the workflow activation did not finish in time'))),
     };
+  }
+
+  /** Activations are short: it starts whatever it is given. */
+  room(): number {
+    return Number.POSITIVE_INFINITY;
   }
 
   async close(): Promise<void> {

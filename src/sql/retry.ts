@@ -6,7 +6,8 @@
  *
  * The candidates come from dead_letters, which holds exactly the failed and cancelled
  * executions. A work_queue row may survive a cancel that raced a promotion (its execution is
- * cancelled, so no claim returns it): it is reset instead of conflicting.
+ * cancelled, so no claim returns it): it is reset instead of conflicting. A group slot such a
+ * row held is left to the internal worker's recount, which corrects the group's count.
  */
 import type { Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
@@ -48,7 +49,7 @@ WITH target AS (${target}
   ON CONFLICT (execution_id) DO UPDATE
   SET queue = EXCLUDED.queue, name = EXCLUDED.name, priority = EXCLUDED.priority, lease_ms = EXCLUDED.lease_ms,
       attempts = EXCLUDED.attempts, payload_bytes = EXCLUDED.payload_bytes, group_key = EXCLUDED.group_key,
-      lease_token = NULL, claimed_by = NULL, claimed_at = NULL, claimed_until = NULL
+      lease_token = NULL, claimed_by = NULL, claimed_at = NULL, claimed_until = NULL, holds_group_slot = false
 ), wake AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM revived) q
 )

@@ -7,6 +7,7 @@
 /** Fixed for the pool's life, so batches refer to tasks by index. */
 export interface RunnerData {
   flags: SharedArrayBuffer;
+  slots: number;
   queue: string;
   /** Task names and their module URLs, in index order. */
   names: string[];
@@ -18,6 +19,8 @@ export interface ThreadBatch {
   task: Int32Array;
   /** Shared-memory flag slot, per task. */
   slot: Int32Array;
+  /** The slot's ticket when the task was sent: the thread runs it only if it still holds (see flags.ts). */
+  ticket: Int32Array;
   attempt: Int32Array;
   /** Execution ids, comma-separated. */
   ids: string;
@@ -25,12 +28,18 @@ export interface ThreadBatch {
   payloads: string;
 }
 
+export const FAILED = 0;
+export const SUCCEEDED = 1;
+/** Not run by this thread: withdrawn before it started. */
+export const SKIPPED = 2;
+
 /** Per task, in batch order. */
 export interface ThreadResults {
-  ok: Uint8Array;
+  /** FAILED, SUCCEEDED or SKIPPED. */
+  status: Uint8Array;
   retryable: Uint8Array;
-  /** The result JSON if ok, else the error JSON. */
+  /** The result JSON if it succeeded, the error JSON if it failed. */
   texts: string[];
-  /** Handler run time, to size later batches. */
+  /** Thread time the handler took (for an async one, until it returned its promise), to size later batches. */
   ms: Float64Array;
 }

@@ -1,20 +1,27 @@
 /**
  * The thread side: Piscina loads this file in each thread. It runs a micro-batch of tasks
  * and returns their results in one message. Synchronous handlers run one after another;
- * async ones overlap. Task modules are imported once per thread and cached.
+ * async ones overlap. A thread holds more than one batch, so it goes from one to the next
+ * without waiting for the main thread. Before starting a task it claims the task's slot
+ * (see flags.ts): a task withdrawn meanwhile (cancelled, or sent to an idle thread) is
+ * skipped. Task modules are imported once per thread and cached.
  */
-import { workerData } from 'node:worker_threads';
+import { threadId, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { abortError, failed, succeeded, ABORT_REASONS } from '../dispatcher/attempt.js';
-import { abortIndex, heartbeatIndex, CANCEL_GEN, HEARTBEAT_GEN } from './flags.js';
-import type { RunnerData, ThreadBatch, ThreadResults } from './protocol.js';
+import {
+  abortIndex, heartbeatIndex, stateIndex, stateWord, threadIndex, viewFlags, epochNow,
+  CANCEL_GEN, HEARTBEAT_GEN, QUEUED, RUNNING, DONE,
+} from './flags.js';
+import { FAILED, SKIPPED, SUCCEEDED, type RunnerData, type ThreadBatch, type ThreadResults } from './protocol.js';
 import type { AttemptResult } from '../dispatcher/executor.js';
 import { ModuleLoadError } from '../errors.js';
 import type { TaskContext, TaskHandler } from '../types.js';
 
 const data = workerData as RunnerData;
-const flags = new Int32Array(data.flags);
+const { ints: flags, startedAt } = viewFlags(data.flags, data.slots);
 const handlers = new Map<string, TaskHandler | Error>();
+const loads = new Map<string, Promise<TaskHandler | Error>>();
 const watched = new Map<number, AbortController>();
 let watching = false;
 
@@ -22,7 +29,7 @@ export default async function runBatch(batch: ThreadBatch): Promise<ThreadResult
   const ids = batch.ids.split(',');
   const payloads = JSON.parse(batch.payloads) as unknown[];
   const n = ids.length;
-  const out: ThreadResults = { ok: new Uint8Array(n), retryable: new Uint8Array(n), texts: new Array<string>(n), ms: new Float64Array(n) };
+  const out: ThreadResults = { status: new Uint8Array(n), retryable: new Uint8Array(n), texts: new Array<string>(n), ms: new Float64Array(n) };
   const pending: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
     const done = runTask(batch, i, ids[i]!, payloads[i], out);
@@ -32,34 +39,62 @@ export default async function runBatch(batch: ThreadBatch): Promise<ThreadResult
   return out;
 }
 
-function record(out: ThreadResults, i: number, result: AttemptResult, ms: number): undefined {
+function record(out: ThreadResults, batch: ThreadBatch, i: number, result: AttemptResult, ms: number): undefined {
   out.ms[i] = ms;
   if (result.ok) {
-    out.ok[i] = 1;
+    out.status[i] = SUCCEEDED;
     out.texts[i] = result.resultJson;
   } else {
+    out.status[i] = FAILED;
     out.retryable[i] = result.retryable ? 1 : 0;
     out.texts[i] = result.errorJson;
   }
+  const ticket = batch.ticket[i]!;
+  // Compare-and-set: if the slot was already given to another task (ours was killed and its
+  // thread is going away), it is not ours to mark.
+  Atomics.compareExchange(flags, stateIndex(batch.slot[i]!), stateWord(ticket, RUNNING), stateWord(ticket, DONE));
   return undefined;
+}
+
+/** Claims the task's slot for this thread; false if the task was withdrawn. */
+function claim(batch: ThreadBatch, i: number): boolean {
+  const slot = batch.slot[i]!;
+  const queued = stateWord(batch.ticket[i]!, QUEUED);
+  if (Atomics.compareExchange(flags, stateIndex(slot), queued, stateWord(batch.ticket[i]!, RUNNING)) !== queued) return false;
+  Atomics.store(flags, threadIndex(slot), threadId);
+  return true;
 }
 
 /** Runs task i of the batch; returns a promise only if it has to wait (a module load, an async handler). */
 function runTask(batch: ThreadBatch, i: number, id: string, payload: unknown, out: ThreadResults): Promise<void> | undefined {
-  const name = data.names[batch.task[i]!]!;
   const module = data.modules[batch.task[i]!]!;
   const handler = handlers.get(module);
-  if (handler === undefined) {
-    return loadHandler(module).then((h) => {
-      handlers.set(module, h);
-      return runTask(batch, i, id, payload, out);
-    });
+  // Another task is loading the module: wait, unclaimed (still the pool's to give elsewhere).
+  const loading = handler === undefined ? loads.get(module) : undefined;
+  if (loading) return loading.then(() => runTask(batch, i, id, payload, out));
+  if (!claim(batch, i)) {
+    out.status[i] = SKIPPED;
+    return undefined;
   }
-  if (handler instanceof Error) return record(out, i, failed(handler), 0);
+  if (handler !== undefined) return runClaimed(batch, i, id, payload, out, handler);
+  // Claimed before its module loads: a module that kills the thread as it loads is this task's fault.
+  const load = loadHandler(module).then((h) => {
+    handlers.set(module, h);
+    loads.delete(module);
+    return h;
+  });
+  loads.set(module, load);
+  return load.then((h) => runClaimed(batch, i, id, payload, out, h));
+}
+
+function runClaimed(batch: ThreadBatch, i: number, id: string, payload: unknown, out: ThreadResults, handler: TaskHandler | Error): Promise<void> | undefined {
+  const name = data.names[batch.task[i]!]!;
+  if (handler instanceof Error) return record(out, batch, i, failed(handler), 0);
   const slot = batch.slot[i]!;
   const code = Atomics.load(flags, abortIndex(slot));
   // Asked to stop before it started (cancelled or timed out while queued): do not start it.
-  if (code !== 0) return record(out, i, failed(abortError(ABORT_REASONS[code]!)), 0);
+  if (code !== 0) return record(out, batch, i, failed(abortError(ABORT_REASONS[code]!)), 0);
+  startedAt[slot] = epochNow();
   const started = performance.now();
   const controller = new AbortController();
   const ctx: TaskContext = {
@@ -86,15 +121,18 @@ function runTask(batch: ThreadBatch, i: number, id: string, payload: unknown, ou
   try {
     value = handler(payload, ctx);
     if (typeof (value as PromiseLike<unknown> | undefined)?.then !== 'function') {
-      return record(out, i, succeeded(value), performance.now() - started);
+      return record(out, batch, i, succeeded(value), performance.now() - started);
     }
+    // What the thread spent on it is the synchronous part: while it awaits, the thread runs
+    // others. Batches are sized by that, so waiting tasks (I/O) travel many to a message.
+    const busyMs = performance.now() - started;
     // Promise.resolve: a thenable's own then() may throw or misbehave; it must not escape.
     pending = Promise.resolve(value as PromiseLike<unknown>).then(
-      (v) => record(out, i, succeeded(v), performance.now() - started),
-      (err) => record(out, i, failed(err), performance.now() - started),
+      (v) => record(out, batch, i, succeeded(v), busyMs),
+      (err) => record(out, batch, i, failed(err), busyMs),
     );
   } catch (err) {
-    return record(out, i, failed(err), performance.now() - started);
+    return record(out, batch, i, failed(err), performance.now() - started);
   }
   watch(slot, controller);
   return pending.finally(() => watched.delete(slot));

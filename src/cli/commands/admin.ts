@@ -1,18 +1,17 @@
-/** The one-shot commands: migrate, enqueue, get, cancel, config. */
+/** The one-shot commands: migrate, enqueue, get, cancel. */
 import { readFileSync } from 'node:fs';
+import { Option } from 'commander';
 import { migrate, migrationStatus } from '../../db/migrate.js';
 import { schemaReady } from '../../sql/status.js';
 import { WaitTimeoutError } from '../../errors.js';
 import { checkQueueName, checkTaskName } from '../../validate.js';
 import type { EnqueueOptions, Execution } from '../../types.js';
-import { UsageError, parseDuration, parseIntValue, show } from '../args.js';
-import { parseJsonArgument } from '../json-input.js';
-import { openSession, CliError, type Session } from '../runtime.js';
-import { describeSettings, SETTING_KEYS } from '../config.js';
+import { parseDuration, parseInteger, show, named } from '../../config/parse.js';
+import { parseJsonText } from '../../config/json-text.js';
+import { openSession, type Session } from '../runtime.js';
+import { CliError, UsageError } from '../errors.js';
 import { print, formatExecution, table } from '../output.js';
-import {
-  CONNECTION_FLAGS, CONNECTION_SETTINGS, WORKER_FLAGS, type Command, type CommandContext,
-} from '../command.js';
+import { CONNECTION_SETTINGS, ONE_SHOT_DEFAULTS, type Command, type CommandContext } from '../command.js';
 
 const ID = /^[1-9]\d{0,18}$/;
 
@@ -24,7 +23,7 @@ function checkId(raw: string | undefined, usage: string): string {
 
 /** Runs `fn` on a session whose schema must already be migrated; closes it after. */
 async function withSession<T>(ctx: CommandContext, autoMigrate: boolean, fn: (session: Session) => Promise<T>): Promise<T> {
-  const session = await openSession(ctx.resolved.settings, ctx.log, { autoMigrate });
+  const session = await openSession(ctx.settings, ctx.log, { autoMigrate });
   try {
     if (!(await schemaReady(session.r.pool, session.r.names))) {
       throw new CliError(`schema ${JSON.stringify(session.r.names.schema)} has no Rhythm tables: run \`rhythm migrate\` first`);
@@ -35,15 +34,19 @@ async function withSession<T>(ctx: CommandContext, autoMigrate: boolean, fn: (se
   }
 }
 
+const json = () => new Option('--json', 'print JSON');
+
 export const migrateCommand: Command = {
   name: 'migrate',
-  flags: { ...CONNECTION_FLAGS, status: { type: 'boolean' }, json: { type: 'boolean' } },
-  positionals: 0,
+  summary: 'apply pending migrations (--status lists applied and pending)',
+  description: `Applies pending migrations to the schema (one transaction, under an advisory lock: safe to run while other processes start). Workers also migrate at startup unless --no-migrate.`,
   settings: CONNECTION_SETTINGS,
+  defaults: ONE_SHOT_DEFAULTS,
+  options: [new Option('--status', 'list applied and pending migrations, apply nothing'), new Option('--json', 'with --status: print JSON')],
   async run(ctx) {
-    const { status, json } = ctx.args.values;
+    const { status, json } = ctx.options;
     if (json && !status) throw new UsageError('--json goes with --status');
-    const session = await openSession(ctx.resolved.settings, ctx.log, { autoMigrate: false });
+    const session = await openSession(ctx.settings, ctx.log, { autoMigrate: false });
     try {
       const { r } = session;
       if (status) {
@@ -75,58 +78,46 @@ const ENQUEUE_USAGE = 'rhythm enqueue <task> [json-payload]';
 
 export const enqueueCommand: Command = {
   name: 'enqueue',
-  flags: {
-    ...CONNECTION_FLAGS,
-    queue: { type: 'string' },
-    delay: { type: 'string' },
-    'run-at': { type: 'string' },
-    priority: { type: 'string' },
-    'max-attempts': { type: 'string' },
-    timeout: { type: 'string' },
-    wait: { type: 'boolean' },
-    'wait-timeout': { type: 'string' },
-    json: { type: 'boolean' },
-    'no-migrate': { type: 'boolean' },
-  },
-  positionals: 2,
+  summary: 'enqueue a task and print its id',
+  description: `Enqueues one task and prints its execution id. The payload is JSON (default null); "-" reads it from stdin. A payload that does not parse is refused with the position of the error. Quote it for the shell: rhythm enqueue submit-report '{"reportId": 7}'`,
+  arguments: ['<task>', '[json-payload]'],
   settings: [...CONNECTION_SETTINGS, 'autoMigrate'],
+  defaults: ONE_SHOT_DEFAULTS,
+  options: [
+    new Option('--queue <name>', 'queue (default: default)'),
+    new Option('--delay <duration>', 'run no earlier than this from now'),
+    new Option('--run-at <iso-date>', 'run no earlier than this time (exclusive with --delay)'),
+    new Option('--priority <n>', 'higher runs first (default 0)'),
+    new Option('--max-attempts <n>', 'attempts before the execution fails (default 3)'),
+    new Option('--timeout <duration>', 'time limit of each attempt'),
+    new Option('--wait', 'wait until the execution finishes and print it; exit code 1 unless it completed'),
+    new Option('--wait-timeout <duration>', 'give up waiting after this (default 60s; exit code 1)'),
+    new Option('--json', 'print JSON ({"id": ...}, or the execution with --wait)'),
+  ],
   async run(ctx) {
-    const v = ctx.args.values;
-    const [name, payloadText] = ctx.args.positionals;
+    const v = ctx.options;
+    const [name, payloadText] = ctx.args;
     // Everything is checked before connecting: a usage error never touches the database.
     if (name === undefined) throw new UsageError(`missing the task name: ${ENQUEUE_USAGE}`);
-    try {
-      checkTaskName(name);
-    } catch (err) {
-      throw new UsageError(`<task>: ${(err as Error).message}`);
-    }
+    named('<task>', () => checkTaskName(name));
     const text = payloadText === undefined ? 'null' : payloadText === '-' ? readFileSync(0, 'utf8') : payloadText;
-    const payload = parseJsonArgument(payloadText === '-' ? 'the payload on stdin' : 'the payload', text);
+    const payload = parseJsonText(payloadText === '-' ? 'the payload on stdin' : 'the payload', text);
     const options: EnqueueOptions = {};
-    if (v.queue !== undefined) {
-      try {
-        options.queue = checkQueueName(v.queue);
-      } catch (err) {
-        throw new UsageError(`--queue: ${(err as Error).message}`);
-      }
-    }
-    if (v.delay !== undefined && v['run-at'] !== undefined) throw new UsageError('--delay and --run-at cannot both be given');
+    if (v.queue !== undefined) options.queue = named('--queue', () => checkQueueName(v.queue));
+    if (v.delay !== undefined && v.runAt !== undefined) throw new UsageError('--delay and --run-at cannot both be given');
     if (v.delay !== undefined) options.delayMs = parseDuration('--delay', v.delay);
-    if (v['run-at'] !== undefined) {
-      const at = new Date(v['run-at'] as string);
-      if (Number.isNaN(at.getTime())) throw new UsageError(`--run-at must be an ISO date such as 2030-01-01T12:00:00Z, got ${show(v['run-at'])}`);
+    if (v.runAt !== undefined) {
+      const at = new Date(v.runAt as string);
+      if (Number.isNaN(at.getTime())) throw new UsageError(`--run-at must be an ISO date such as 2030-01-01T12:00:00Z, got ${show(v.runAt)}`);
       options.runAt = at;
     }
-    if (v.priority !== undefined) options.priority = parseIntValue('--priority', v.priority, -2_147_483_648);
-    if (v['max-attempts'] !== undefined) options.maxAttempts = parseIntValue('--max-attempts', v['max-attempts'], 1);
-    if (v.timeout !== undefined) {
-      options.timeoutMs = parseDuration('--timeout', v.timeout);
-      if (options.timeoutMs < 1) throw new UsageError(`--timeout must be at least 1ms, got ${show(v.timeout)}`);
-    }
-    if (v['wait-timeout'] !== undefined && !v.wait) throw new UsageError('--wait-timeout goes with --wait');
-    const waitMs = v['wait-timeout'] === undefined ? 60_000 : parseDuration('--wait-timeout', v['wait-timeout']);
+    if (v.priority !== undefined) options.priority = parseInteger('--priority', v.priority, -2_147_483_648);
+    if (v.maxAttempts !== undefined) options.maxAttempts = parseInteger('--max-attempts', v.maxAttempts, 1);
+    if (v.timeout !== undefined) options.timeoutMs = parseDuration('--timeout', v.timeout, 1);
+    if (v.waitTimeout !== undefined && !v.wait) throw new UsageError('--wait-timeout goes with --wait');
+    const waitMs = v.waitTimeout === undefined ? 60_000 : parseDuration('--wait-timeout', v.waitTimeout);
 
-    return withSession(ctx, ctx.resolved.settings.autoMigrate, async ({ r }) => {
+    return withSession(ctx, ctx.settings.autoMigrate, async ({ r }) => {
       const id = await r.enqueue(name, payload, options);
       ctx.log.info({ id, name, queue: options.queue ?? 'default' }, 'enqueued');
       if (!v.wait) {
@@ -148,15 +139,18 @@ export const enqueueCommand: Command = {
 
 export const getCommand: Command = {
   name: 'get',
-  flags: { ...CONNECTION_FLAGS, json: { type: 'boolean' } },
-  positionals: 1,
+  summary: 'show an execution',
+  description: `Prints an execution: status, attempts, payload, result or error, timestamps. Exit code 1 if there is no execution with this id (or it was pruned).`,
+  arguments: ['<id>'],
   settings: CONNECTION_SETTINGS,
+  defaults: ONE_SHOT_DEFAULTS,
+  options: [json()],
   async run(ctx) {
-    const id = checkId(ctx.args.positionals[0], 'rhythm get <id>');
+    const id = checkId(ctx.args[0], 'rhythm get <id>');
     return withSession(ctx, false, async ({ r }) => {
       const e = await r.get(id);
       if (!e) throw new CliError(`no execution with id ${id} (never existed, or pruned)`);
-      await print(ctx.args.values.json ? JSON.stringify(e) : formatExecution(e));
+      await print(ctx.options.json ? JSON.stringify(e) : formatExecution(e));
       return 0;
     });
   },
@@ -164,43 +158,25 @@ export const getCommand: Command = {
 
 export const cancelCommand: Command = {
   name: 'cancel',
-  flags: { ...CONNECTION_FLAGS, json: { type: 'boolean' } },
-  positionals: 1,
+  summary: 'cancel an execution',
+  description: `Cancels an execution: a queued or delayed one never runs; a running one's handler sees its abort signal. Exit code 0 if it is cancelled (now or before), 1 if it does not exist or had already completed or failed.`,
+  arguments: ['<id>'],
   settings: CONNECTION_SETTINGS,
+  defaults: ONE_SHOT_DEFAULTS,
+  options: [new Option('--json', 'print JSON ({"id", "cancelled", "status"})')],
   async run(ctx) {
-    const id = checkId(ctx.args.positionals[0], 'rhythm cancel <id>');
+    const id = checkId(ctx.args[0], 'rhythm cancel <id>');
     return withSession(ctx, false, async ({ r }) => {
       const now = await r.cancel(id);
       const e = now ? null : await r.get(id);
       if (!now && !e) throw new CliError(`no execution with id ${id} (never existed, or pruned)`);
       const status = now ? 'cancelled' : e!.status;
-      if (ctx.args.values.json) {
+      if (ctx.options.json) {
         await print(JSON.stringify({ id, cancelled: status === 'cancelled', status }));
       } else {
         await print(now ? `cancelled execution ${id}` : `execution ${id} is already ${status}; nothing to cancel`);
       }
       return status === 'cancelled' ? 0 : 1;
     });
-  },
-};
-
-export const configCommand: Command = {
-  name: 'config',
-  flags: { ...CONNECTION_FLAGS, ...WORKER_FLAGS, 'internal-worker': { type: 'boolean' }, json: { type: 'boolean' } },
-  positionals: 0,
-  settings: SETTING_KEYS,
-  async run(ctx) {
-    const described = describeSettings(ctx.resolved, SETTING_KEYS);
-    if (ctx.args.values.json) {
-      await print(JSON.stringify(described));
-      return 0;
-    }
-    const rows = SETTING_KEYS.map((k) => {
-      const d = described[k] as { value: unknown; source: string };
-      return [k, typeof d.value === 'string' ? d.value : JSON.stringify(d.value), d.source];
-    });
-    const file = ctx.resolved.file ? `config file: ${ctx.resolved.file.path}` : 'config file: none';
-    await print(`${table(['SETTING', 'VALUE', 'FROM'], rows)}\n${file}`);
-    return 0;
   },
 };

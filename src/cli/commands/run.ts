@@ -6,13 +6,12 @@
  * started is stopped. A second signal forces a fast stop (exit code 130).
  */
 import type { Worker } from '../../worker.js';
+import { handleShutdownSignals } from '../../lifecycle/signals.js';
 import { schemaReady } from '../../sql/status.js';
 import { loadTaskFolder, selectTasks, type TaskModule } from '../tasks.js';
-import { openSession, CliError, type Session } from '../runtime.js';
-import { CONNECTION_FLAGS, WORKER_FLAGS, WORKER_SETTINGS, CONNECTION_SETTINGS, type Command, type CommandContext } from '../command.js';
-
-/** After a second signal: the handlers' abort grace (5 s), plus a little for the hand-backs. */
-const FORCED_EXIT_MS = 7_000;
+import { openSession, type Session } from '../runtime.js';
+import { CliError } from '../errors.js';
+import { WORKER_SETTINGS, CONNECTION_SETTINGS, type Command, type CommandContext } from '../command.js';
 
 interface QueuePlan {
   queue: string;
@@ -22,7 +21,7 @@ interface QueuePlan {
 }
 
 async function planQueues(ctx: CommandContext): Promise<QueuePlan[]> {
-  const s = ctx.resolved.settings;
+  const s = ctx.settings;
   const modules = await loadTaskFolder(s.tasks, ctx.where('tasks'));
   return s.queues.map((q) => ({
     queue: q.name,
@@ -34,7 +33,7 @@ async function planQueues(ctx: CommandContext): Promise<QueuePlan[]> {
 }
 
 async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' | 'scheduler'): Promise<number> {
-  const s = ctx.resolved.settings;
+  const s = ctx.settings;
   const log = ctx.log;
   const internal = kind !== 'worker' || s.internalWorker;
   const plan = kind === 'scheduler' ? [] : await planQueues(ctx);
@@ -52,50 +51,37 @@ async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' |
     );
   }
 
-  // Signals are handled from here on, so one arriving during startup is not lost.
-  const workers: Worker[] = [];
-  let signal: NodeJS.Signals | undefined;
-  let forced = false;
-  let requestStop!: () => void;
-  const stopRequested = new Promise<'stop'>((resolve) => (requestStop = () => resolve('stop')));
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (signal === undefined) {
-      signal = sig;
-      log.info({ signal: sig, shutdownTimeoutMs: s.shutdownTimeout }, 'signal received: shutting down gracefully (send it again to force a fast stop)');
-      requestStop();
-    } else if (!forced) {
-      forced = true;
-      log.warn({ signal: sig }, 'second signal: forcing a fast stop (in-flight tasks are aborted and handed back)');
-      // force: outcomes the database cannot take now (it is down) are given up, not retried;
-      // their leases expire and recovery runs those tasks again.
-      for (const w of workers) void w.stop({ timeoutMs: 0, force: true });
-      // Whatever still waits on the database after the handlers' grace (a statement on a
-      // silent connection, a pool that cannot close) must not keep us: exit anyway.
-      setTimeout(() => {
-        log.error({ afterMs: FORCED_EXIT_MS }, 'forced stop did not finish in time; exiting now');
-        void session?.db.embedded?.stop(); // signalled now; the server stops on its own
-        process.exit(130);
-      }, FORCED_EXIT_MS).unref();
-    }
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-
+  // Signals are handled from here on, so one arriving during startup is not lost: the stop
+  // waits for the session being opened, then closes it.
   let session: Session | undefined;
-  let failure: unknown;
+  let opening: Promise<Session | undefined> | undefined;
+  let exitCode!: (code: number) => void;
+  const stopped = new Promise<number>((resolve) => (exitCode = resolve));
+  const signals = handleShutdownSignals({
+    log,
+    timeoutMs: s.shutdownTimeout,
+    shutdown: async (o) => (await opening?.catch(() => undefined))?.close(o),
+    exit: exitCode,
+    // signalled now; the server stops on its own
+    beforeForcedExit: () => void session?.db.embedded?.stop(),
+  });
+
+  const workers: Worker[] = [];
   const runs: Promise<void>[] = [];
   try {
-    session = await openSession(s, log, { autoMigrate: s.autoMigrate });
+    const opened = openSession(s, log, { autoMigrate: s.autoMigrate });
+    opening = opened;
+    session = await opened;
     const { Worker } = await import('../../worker.js');
     const { r } = session;
     if (!(await schemaReady(r.pool, r.names))) {
       throw new CliError(`schema ${JSON.stringify(r.names.schema)} has no Rhythm tables: run \`rhythm migrate\` (or start without --no-migrate)`);
     }
-    if (signal === undefined && internal) {
+    if (signals.signal === undefined && internal) {
       await r.startInternalWorker({ tickMs: s.tick, retentionMs: s.retention });
       log.info({ tickMs: s.tick, retentionMs: s.retention }, 'internal worker started');
     }
-    if (signal === undefined) {
+    if (signals.signal === undefined) {
       for (const p of plan) {
         const w = new Worker(r, {
           queue: p.queue,
@@ -119,53 +105,59 @@ async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' |
         { schema: r.names.schema, queues: plan.map((p) => p.queue), internalWorker: internal },
         `rhythm ${kind} running; stop with SIGTERM or SIGINT`,
       );
-      const outcome = await Promise.race([stopRequested, ...(runs.length > 0 ? [Promise.all(runs).then(() => 'ended' as const)] : [])]);
-      if (outcome === 'ended') throw new CliError('the workers stopped on their own');
     }
+    const ended = runs.length > 0 ? Promise.all(runs).then(() => 'ended' as const) : new Promise<never>(() => undefined);
+    const outcome = await Promise.race([stopped, ended]);
+    if (outcome === 'ended' && signals.signal === undefined) throw new CliError('the workers stopped on their own');
+    // A signal: the shared handler stops everything and settles `stopped` with the exit code.
+    return await stopped;
   } catch (err) {
-    failure = err;
+    if (signals.signal !== undefined) return await stopped;
     log.error({ err }, `rhythm ${kind} failed; shutting down`);
-  } finally {
     try {
-      await session?.close({ timeoutMs: s.shutdownTimeout });
+      await (session ?? (await opening?.catch(() => undefined)))?.close({ timeoutMs: s.shutdownTimeout });
       await Promise.allSettled(runs);
-    } catch (err) {
-      failure ??= err;
-      log.error({ err }, 'shutdown failed');
+    } catch (closeErr) {
+      log.error({ err: closeErr }, 'shutdown failed');
     }
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+    throw err;
+  } finally {
+    signals.dispose();
   }
-  if (failure !== undefined) throw failure;
-  log.info({ signal }, forced ? 'forced stop complete' : 'graceful shutdown complete');
-  return forced ? 130 : 0;
 }
+
+const SIGNALS = `Runs until SIGTERM or SIGINT, then shuts down gracefully: no new claims, in-flight tasks finish (up to --shutdown-timeout), the rest are handed back. A second signal forces a fast stop (exit code 130).`;
 
 export const workerCommand: Command = {
   name: 'worker',
-  flags: { ...CONNECTION_FLAGS, ...WORKER_FLAGS, 'internal-worker': { type: 'boolean' } },
-  positionals: 0,
+  summary: 'serve queues with the task modules of a folder (add --internal-worker to also schedule)',
+  description: `Serves one or more queues with the task modules of a folder. Each queue has its own thread pool: \`--queue default:2 --queue high-cpu:8\`.
+
+${SIGNALS}`,
   settings: [...WORKER_SETTINGS, 'internalWorker'],
+  epilog: `Examples:
+  rhythm worker --tasks dist/tasks --queue default:4
+  rhythm worker --tasks dist/tasks --queue high-cpu:8 --only sha256-chain
+  rhythm worker --tasks dist/tasks --queue ml-tasks:1 --queue default:2 --internal-worker`,
   run: (ctx) => runUntilSignalled(ctx, 'worker'),
 };
 
 export const startCommand: Command = {
   name: 'start',
-  flags: { ...CONNECTION_FLAGS, ...WORKER_FLAGS },
-  positionals: 0,
+  summary: 'one process for everything: internal worker + workers (the unified pattern)',
+  description: `The unified process: the internal worker plus workers for the configured queues, in one process (same as \`rhythm worker --internal-worker\`).
+
+${SIGNALS}`,
   settings: WORKER_SETTINGS,
+  epilog: `Example:
+  rhythm start --tasks dist/tasks --queue default:2 --queue high-cpu:2`,
   run: (ctx) => runUntilSignalled(ctx, 'start'),
 };
 
 export const schedulerCommand: Command = {
   name: 'scheduler',
-  flags: {
-    ...CONNECTION_FLAGS,
-    tick: { type: 'string' },
-    retention: { type: 'string' },
-    'no-migrate': { type: 'boolean' },
-  },
-  positionals: 0,
+  summary: 'run only the internal worker: delays, retries, lease recovery, pruning',
+  description: `Runs the internal worker alone (the split-scheduler pattern): moves due delayed tasks and retries into their queues, recovers tasks whose worker died (expired leases), and prunes old history. Safe to run in several processes at once (every statement uses SKIP LOCKED). Runs until SIGTERM or SIGINT.`,
   settings: [...CONNECTION_SETTINGS, 'autoMigrate', 'tick', 'retention'],
   run: (ctx) => runUntilSignalled(ctx, 'scheduler'),
 };

@@ -1,9 +1,11 @@
 /** `rhythm status`: per-queue figures, once or refreshed (--watch) until a signal. */
 import { queueStatus, schemaReady, type QueueStatus } from '../../sql/status.js';
-import { UsageError, parseDuration, show } from '../args.js';
-import { openSession, CliError } from '../runtime.js';
+import { Option } from 'commander';
+import { parseDuration } from '../../config/parse.js';
+import { openSession } from '../runtime.js';
+import { CliError, UsageError } from '../errors.js';
 import { print, formatDuration, table } from '../output.js';
-import { CONNECTION_FLAGS, CONNECTION_SETTINGS, type Command } from '../command.js';
+import { CONNECTION_SETTINGS, ONE_SHOT_DEFAULTS, type Command } from '../command.js';
 
 export interface StatusReport {
   schema: string;
@@ -29,25 +31,24 @@ function render(report: StatusReport): string {
 
 export const statusCommand: Command = {
   name: 'status',
-  flags: {
-    ...CONNECTION_FLAGS,
-    json: { type: 'boolean' },
-    watch: { type: 'boolean' },
-    interval: { type: 'string' },
-    window: { type: 'string' },
-  },
-  positionals: 0,
+  summary: 'per-queue figures (--json for scripts, --watch to refresh)',
+  description: `Per queue: tasks queued (ready), scheduled (delayed or waiting to retry), running, failed and completed within the window, and the age of the oldest ready task.`,
   settings: CONNECTION_SETTINGS,
+  defaults: ONE_SHOT_DEFAULTS,
+  options: [
+    new Option('--json', 'print JSON (with --watch: one JSON document per line)'),
+    new Option('--watch', 'refresh until SIGINT/SIGTERM'),
+    new Option('--interval <duration>', 'refresh interval of --watch (default 2s)'),
+    new Option('--window <duration>', 'window of the failed and completed counts (default 1h)'),
+  ],
   async run(ctx) {
-    const v = ctx.args.values;
+    const v = ctx.options;
     if (v.interval !== undefined && !v.watch) throw new UsageError('--interval goes with --watch');
-    const intervalMs = v.interval === undefined ? 2_000 : parseDuration('--interval', v.interval);
-    if (intervalMs < 100) throw new UsageError(`--interval must be at least 100ms, got ${show(v.interval)}`);
-    const windowMs = v.window === undefined ? 3_600_000 : parseDuration('--window', v.window);
-    if (windowMs < 1) throw new UsageError(`--window must be at least 1ms, got ${show(v.window)}`);
+    const intervalMs = v.interval === undefined ? 2_000 : parseDuration('--interval', v.interval, 100);
+    const windowMs = v.window === undefined ? 3_600_000 : parseDuration('--window', v.window, 1);
 
     // One connection is all status needs, even when watching.
-    const session = await openSession(ctx.resolved.settings, ctx.log, { autoMigrate: false, poolSize: 1 });
+    const session = await openSession(ctx.settings, ctx.log, { autoMigrate: false, poolSize: 1 });
     let stop: (() => void) | undefined;
     const stopped = new Promise<void>((resolve) => (stop = resolve));
     const onSignal = () => stop?.();
