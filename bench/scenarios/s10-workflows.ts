@@ -1,9 +1,9 @@
 /**
  * Scenario 10: workflows against plain tasks. W workflows (1,000; quick 100) each fan out 10
- * no-op tasks with Promise.all and return their sum: W * 11 executions and 2 activations per
+ * no-op tasks with Promise.all and return their count: W * 11 executions and 2 activations per
  * workflow. The reference is the same number of executions enqueued as plain no-op tasks, on
- * the same worker configuration. Rounds are interleaved (tasks, workflows, tasks, ...) and the
- * median ratio is reported with its spread; the goal is a ratio of at most 2x in time.
+ * the same worker configuration. Rounds are interleaved (tasks, workflows, tasks, ...; --repeat)
+ * and the median time ratio is reported with its spread; the goal is at most 2x.
  *
  * Both sides are pre-enqueued before the worker starts and timed by the history table, from
  * the first claim to the last completion, as in scenario 1. The workflow row also reports
@@ -14,16 +14,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from '../../src/index.js';
-import type { BenchContext } from '../lib/context.js';
-import { describeCpu, cpuMeter, type CpuSample } from '../lib/cpu.js';
-import { DoneCounter, type StatementStat } from '../lib/database.js';
-import { fmtInt, type Row } from '../lib/common.js';
+import { rowOf, type BenchContext, type Run } from '../lib/context.js';
+import { cpuMeter } from '../lib/cpu.js';
+import { DoneCounter } from '../lib/database.js';
+import { fmtInt } from '../lib/common.js';
+import { fmtSpread, interleave, ratioOf } from '../lib/rounds.js';
 import { checkHistory, enqueueTasks, openRhythm, remainingInQueue } from '../systems/rhythm.js';
 
 export const TITLE = '10. workflows: fan-out of 10 tasks vs plain tasks';
 
 const FANOUT = 10;
-const ROUNDS = 3;
 const FLOW = `
 const parts = [];
 for (let i = 0; i < ${FANOUT}; i++) parts.push(i);
@@ -31,18 +31,8 @@ const results = await Promise.all(parts.map(i => Task.run("noop", { w: Inputs.w,
 return results.length;
 `;
 
-export function steps(): number {
-  return 2 * ROUNDS;
-}
-
-interface Measured {
-  seconds: number;
-  rate: number;
-  completed: number;
-  notOnce: number;
-  activations: number;
-  cpu: CpuSample;
-  statements?: StatementStat[];
+export function steps(o: BenchContext['opts']): number {
+  return 2 * o.repeat;
 }
 
 export async function run(ctx: BenchContext): Promise<void> {
@@ -53,42 +43,33 @@ export async function run(ctx: BenchContext): Promise<void> {
   const file = path.join(dir, 'fanout.flow');
   writeFileSync(file, FLOW);
 
-  const tasks: Measured[] = [];
-  const flows: Measured[] = [];
-  for (let round = 1; round <= ROUNDS; round++) {
-    progress.next(`${TITLE} · plain tasks (round ${round})`);
-    tasks.push(await measure(ctx, 'tasks', executions, file, workflows));
-    progress.next(`${TITLE} · workflows (round ${round})`);
-    flows.push(await measure(ctx, 'workflows', executions, file, workflows));
-  }
-  const ratios = tasks.map((t, i) => flows[i]!.seconds / t.seconds).sort((a, b) => a - b);
-  const median = ratios[Math.floor(ratios.length / 2)]!;
-  const mid = <T extends Measured>(list: T[]) => [...list].sort((a, b) => a.seconds - b.seconds)[Math.floor(list.length / 2)]!;
-  const t = mid(tasks);
-  const f = mid(flows);
-  const spread = `time ratio workflows/tasks: median ${median.toFixed(2)}x, ${ratios.map((r) => r.toFixed(2)).join(' / ')} over ${ROUNDS} interleaved rounds (goal <= 2x)`;
-  const pgPerActivation = f.statements ? f.statements.reduce((a, s) => a + s.totalMs, 0) / f.activations : undefined;
-  ctx.rows.push({
-    group: '10', scenario: TITLE, system: 'Rhythm', kind: 'rhythm', reference: true,
-    config: `${fmtInt(executions)} plain no-op tasks`, tasks: executions, seconds: t.seconds, rate: t.rate,
-    done: t.completed, verified: t.completed === executions && t.notOnce === 0, notes: [describeCpu(t.cpu, executions)],
-    extra: { cpu: t.cpu },
-  } satisfies Row);
-  ctx.rows.push({
-    group: '10', scenario: TITLE, system: 'Rhythm workflows', kind: 'rhythm',
-    config: `${fmtInt(workflows)} workflows x ${FANOUT} no-op tasks`, tasks: executions, seconds: f.seconds, rate: f.rate,
-    done: f.completed, verified: f.completed === executions,
-    notes: [
-      spread,
-      `${fmtInt(f.activations / f.seconds)} activations/s`,
-      ...(pgPerActivation !== undefined ? [`Postgres ${(pgPerActivation * 1000).toFixed(0)} us per activation (all statements)`] : []),
-      describeCpu(f.cpu, executions),
+  const [tasks, flows] = await interleave(
+    opts.repeat,
+    [
+      { label: 'plain tasks', run: () => measure(ctx, 'tasks', executions, file, workflows) },
+      { label: 'workflows', run: () => measure(ctx, 'workflows', executions, file, workflows) },
     ],
-    extra: { cpu: f.cpu, ratios, medianTimeRatio: median, activations: f.activations, ...(f.statements ? { pgStatements: f.statements } : {}) },
-  } satisfies Row);
+    progress,
+    TITLE,
+  );
+  const plain = rowOf(tasks!, {
+    group: '10', scenario: TITLE, system: 'Rhythm', kind: 'rhythm', reference: true,
+    config: `${fmtInt(executions)} plain no-op tasks`, tasks: executions,
+  });
+  const flow = rowOf(flows!, {
+    group: '10', scenario: TITLE, system: 'Rhythm workflows', kind: 'rhythm',
+    config: `${fmtInt(workflows)} workflows x ${FANOUT} no-op tasks`, tasks: executions,
+  });
+  // Same executions on both sides: the time ratio is the inverse rate ratio, round by round.
+  const timeRatio = ratioOf(plain, flow);
+  if (timeRatio) {
+    flow.notes = [`time workflows / plain tasks: ${fmtSpread(timeRatio, 'x')} (goal <= 2x)`, ...(flow.notes ?? [])];
+    flow.extra = { ...flow.extra, timeRatio };
+  }
+  ctx.rows.push(plain, flow);
 }
 
-async function measure(ctx: BenchContext, what: 'tasks' | 'workflows', executions: number, file: string, workflows: number): Promise<Measured> {
+async function measure(ctx: BenchContext, what: 'tasks' | 'workflows', executions: number, file: string, workflows: number): Promise<Run> {
   const { db, progress } = ctx;
   const r = await openRhythm(db, `s10${what[0]}`, 20);
   const done = new DoneCounter(db.url, r.names.doneChannel);
@@ -117,12 +98,23 @@ async function measure(ctx: BenchContext, what: 'tasks' | 'workflows', execution
     await worker.stop();
     await running;
     const check = await checkHistory(r);
-    let activations = 0;
+    const run: Run = {
+      rate: check.completed / check.seconds, seconds: check.seconds, done: check.completed,
+      // Tasks run once; a workflow is claimed once per activation, so its attempts are not 1.
+      once: what === 'tasks' ? check.notOnce === 0 : check.completed === executions,
+      cpu, statements,
+    };
     if (what === 'workflows') {
       const res = await r.pool.query(`SELECT coalesce(sum(activations), 0)::int AS n FROM ${r.names.workflows}`);
-      activations = res.rows[0].n;
+      const activations: number = res.rows[0].n;
+      const pgMs = statements?.reduce((a, s) => a + s.totalMs, 0);
+      run.notes = [
+        `${fmtInt(activations / check.seconds)} activations/s`,
+        ...(pgMs !== undefined ? [`Postgres ${((pgMs / activations) * 1000).toFixed(0)} us per activation (every statement of the drain)`] : []),
+      ];
+      run.extra = { activations };
     }
-    return { seconds: check.seconds, rate: check.completed / check.seconds, completed: check.completed, notOnce: check.notOnce, activations, cpu, statements };
+    return run;
   } finally {
     await done.stop();
     await worker.stop({ timeoutMs: 1_000 }).catch(() => undefined);
