@@ -3,7 +3,7 @@
  * groups (round robin), drained by one main-thread worker, with `groupConcurrency` (each claim
  * takes slots per group in work_groups, each settle gives them back) and without it (the same
  * tasks and groups, no limit): the price of the accounting, from interleaved rounds
- * (A, B, B, A, ...) reported as the median ratio with its spread.
+ * (--repeat; the report gives the median ratio with its spread).
  */
 import type { BenchContext } from '../lib/context.js';
 import type { Row, StepProgress } from '../lib/common.js';
@@ -11,13 +11,12 @@ import { describeCpu, cpuMeter, type CpuSample } from '../lib/cpu.js';
 import { DoneCounter, type BenchDatabase } from '../lib/database.js';
 import { Worker, type WorkerOptions } from '../../src/index.js';
 import { checkHistory, openRhythm, remainingInQueue } from '../systems/rhythm.js';
+import { fromRounds, interleave } from '../lib/rounds.js';
 
 export const TITLE = '9. group concurrency, 100 groups';
 
 const GROUPS = 100;
 const GROUP_CONCURRENCY = 2;
-/** Interleaved rounds per variant. */
-const ROUNDS = 3;
 const CHUNK = 10_000;
 
 interface Variant {
@@ -26,8 +25,8 @@ interface Variant {
 }
 const VARIANTS: Variant[] = [{ name: 'no limit' }, { name: `groupConcurrency ${GROUP_CONCURRENCY}`, groupConcurrency: GROUP_CONCURRENCY }];
 
-export function steps(_o: BenchContext['opts']): number {
-  return ROUNDS * VARIANTS.length;
+export function steps(o: BenchContext['opts']): number {
+  return o.repeat * VARIANTS.length;
 }
 
 interface Drained {
@@ -76,51 +75,32 @@ async function drainGroups(db: BenchDatabase, n: number, worker: WorkerOptions, 
   }
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
 export async function run(ctx: BenchContext): Promise<void> {
   const { opts, db, progress } = ctx;
   const n = opts.n;
   const base = { queue: 'groups', concurrency: ctx.bestMain?.concurrency ?? 100, batchSize: ctx.bestMain?.batchSize ?? 100 };
-  const results: Drained[][] = VARIANTS.map(() => []);
-  for (let round = 0; round < ROUNDS; round++) {
-    // A, B then B, A: neither variant always runs first on a warmer (or busier) machine.
-    const order = round % 2 === 0 ? [0, 1] : [1, 0];
-    for (const v of order) {
-      const variant = VARIANTS[v]!;
-      progress.next(`${TITLE} · ${variant.name} (round ${round + 1}/${ROUNDS})`);
-      const worker: WorkerOptions = { ...base, ...(variant.groupConcurrency ? { groupConcurrency: variant.groupConcurrency } : {}) };
-      results[v]!.push(await drainGroups(db, n, worker, progress, 'drain'));
-    }
-  }
-  const ratios = results[1]!.map((b, i) => b.rate / results[0]![i]!.rate);
-  const spread = `x${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}`;
+  const contenders = VARIANTS.map((variant) => ({
+    label: variant.name,
+    run: () => drainGroups(db, n, { ...base, ...(variant.groupConcurrency ? { groupConcurrency: variant.groupConcurrency } : {}) }, progress, 'drain'),
+  }));
+  const results = await interleave(opts.repeat, contenders, progress, TITLE);
   VARIANTS.forEach((variant, v) => {
     const rs = results[v]!;
-    const rate = median(rs.map((x) => x.rate));
-    const typical = rs.reduce((a, b) => (Math.abs(b.rate - rate) < Math.abs(a.rate - rate) ? b : a));
+    const { rate, rounds, mid } = fromRounds(rs);
     ctx.rows.push({
       group: '9',
       scenario: TITLE,
-      system: 'Rhythm',
+      system: v === 0 ? 'Rhythm' : `Rhythm (${variant.name})`,
       kind: 'rhythm',
       reference: v === 0,
       config: `${variant.name}, concurrency ${base.concurrency}, batch ${base.batchSize}, ${GROUPS} groups round robin`,
       tasks: n,
-      seconds: typical.seconds,
+      seconds: mid.seconds,
       rate,
-      done: typical.done,
+      rounds,
+      done: mid.done,
       verified: rs.every((x) => x.done === n && x.notOnce === 0 && x.leftoverSlots === 0),
-      notes: [
-        `median of ${ROUNDS} interleaved rounds: ${rs.map((x) => Math.round(x.rate)).join(', ')} tasks/s`,
-        ...(v === 1 ? [`rate against no limit: median x${median(ratios).toFixed(2)} (${spread})`] : []),
-        describeCpu(typical.cpu, n),
-      ],
-      extra: { rounds: rs.map((x) => ({ rate: x.rate, seconds: x.seconds })), ...(v === 1 ? { ratios } : {}) },
+      notes: [describeCpu(mid.cpu, n)],
     } satisfies Row);
   });
 }
