@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { createLogger, maskUrl } from './logger.js';
 import { handleShutdownSignals } from './lifecycle/signals.js';
 import { schemaNames, type SchemaNames } from './db/schema.js';
-import { migrate } from './db/migrate.js';
+import { migrate, migrationStatus, type MigrationStatus } from './db/migrate.js';
 import { environmentOrDefault } from './config/resolve.js';
 import { createPool, DEFAULT_TIMEOUTS, type ConnectionTimeouts } from './db/connections.js';
 import { inTransaction } from './db/transaction.js';
@@ -366,6 +366,24 @@ export class Rhythm implements WorkerHost {
   /** Paused and rate-limited queues, and groups at their concurrency limit (for status output). */
   async queueControls(): Promise<ControlStatus> {
     return controlStatus(this.pool, this.names);
+  }
+
+  /** The database schema this instance works in. */
+  get schema(): string {
+    return this.names.schema;
+  }
+
+  /**
+   * Applies the pending migrations (what init does unless autoMigrate is false) and returns
+   * their names; none when the schema is up to date.
+   */
+  async migrate(): Promise<string[]> {
+    return migrate(this.pool, this.names);
+  }
+
+  /** Every migration this version knows, with when it was applied (null: pending). */
+  async migrationStatus(): Promise<MigrationStatus[]> {
+    return migrationStatus(this.pool, this.names);
   }
 
   /** Starts the internal worker in this process (promotion, lease recovery, pruning). */
