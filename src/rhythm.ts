@@ -73,15 +73,22 @@ export interface ShutdownOptions {
   force?: boolean;
 }
 
-/** What a Worker needs from its Rhythm; internal. */
+/**
+ * What a Worker needs from its Rhythm. The members marked internal stay out of the published
+ * types (stripInternal): callers use the admin API, not the pools.
+ */
 export interface WorkerHost {
+  /** @internal */
   readonly pool: pg.Pool;
+  /** @internal */
   readonly leasePool: pg.Pool;
   /** @internal Qualified table and channel names of this instance's schema. */
   readonly names: SchemaNames;
   readonly log: Logger;
   readonly backoff: Backoff;
+  /** @internal */
   listener(): Promise<Listener>;
+  /** @internal */
   track(worker: { stop(opts?: ShutdownOptions): Promise<void> }): () => void;
 }
 
@@ -116,6 +123,7 @@ export class Rhythm implements WorkerHost {
    * any settle commits (synchronously) after the claim it depends on, so it flushes that too.
    */
   readonly leasePool: pg.Pool;
+  /** @internal Qualified table and channel names of this instance's schema. */
   readonly names: SchemaNames;
   readonly log: Logger;
   readonly backoff: Backoff;
