@@ -3,7 +3,7 @@
  * id and by filter, pause, resume and rate-limit as `rhythm status` shows them, and the usage
  * errors that stop a command before it connects.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Rhythm, Worker, type Execution } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
 import { runCli, killAll, removeScratch } from './fixtures/cli-tasks/harness/cli.js';
@@ -199,7 +199,7 @@ describe('rhythm pause, resume, rate-limit and status', () => {
 });
 
 describe('usage errors', () => {
-  it.each([
+  const cases: [string[], string][] = [
     [['cancel'], 'missing what to cancel'],
     [['cancel', '--status', 'completed'], 'cannot select "completed"'],
     [['cancel', '12', '--queue', 'work'], 'not both'],
@@ -217,12 +217,30 @@ describe('usage errors', () => {
     [['rate-limit', 'work', '--max', '0', '--interval', '1s'], '--max must be an integer >= 1'],
     [['rate-limit', 'work', '--max', '3', '--interval', 'soon'], '--interval must be a duration'],
     [['rate-limit', 'work', '--clear', '--max', '3'], '--clear cannot go with --max'],
-  ])('rhythm %j exits 2 naming the problem', async (args, message) => {
-    // A usage error never needs the database: this one is not even reachable.
-    const res = await runCli([...args, '--database-url', 'postgres://nobody@127.0.0.1:1/none']);
-    expect(res.code, res.stderr).toBe(2);
-    expect(res.stderr).toContain(message);
-    expect(res.stderr).toContain(`Run 'rhythm ${args[0]} --help' for usage.`);
+  ];
+
+  it('exit 2 with a message naming the problem, before connecting', async () => {
+    // In this process (each case as a process of its own takes seconds on a shared machine);
+    // the spawned command's exit code is checked once below. The database is not even
+    // reachable: a usage error never needs it.
+    const { runCli: runInProcess } = await import('../src/cli/program.js');
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (written.push(String(chunk)), true));
+    try {
+      for (const [args, message] of cases) {
+        written.length = 0;
+        const code = await runInProcess([...args, '--database-url', 'postgres://nobody@127.0.0.1:1/none']);
+        const stderr = written.join('');
+        expect(code, `${args.join(' ')}: ${stderr}`).toBe(2);
+        expect(stderr, args.join(' ')).toContain(message);
+        expect(stderr, args.join(' ')).toContain(`Run 'rhythm ${args[0]} --help' for usage.`);
+      }
+    } finally {
+      spy.mockRestore();
+    }
+    const spawned = await runCli(['cancel', '--database-url', 'postgres://nobody@127.0.0.1:1/none']);
+    expect(spawned.code).toBe(2);
+    expect(spawned.stderr).toContain('missing what to cancel');
   });
 
   it('a schema that was never migrated is a runtime error naming rhythm migrate (exit 1)', async () => {
