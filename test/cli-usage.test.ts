@@ -40,7 +40,8 @@ describe('rhythm --help', () => {
     const withBadFlag = await runCli(['worker', '--threads', 'lots', '-h']);
     expect(withBadFlag.code).toBe(0);
     expect(withBadFlag.stdout).toContain('Usage: rhythm worker');
-  });
+    // Two processes per command: more time than one test usually gets on a shared machine.
+  }, 150_000);
 
   it('prints the version', async () => {
     const v = await runCli(['--version']);
