@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { createLogger, maskUrl } from './logger.js';
 import { handleShutdownSignals } from './lifecycle/signals.js';
 import { schemaNames, type SchemaNames } from './db/schema.js';
-import { migrate } from './db/migrate.js';
+import { migrate, migrationStatus, type MigrationStatus } from './db/migrate.js';
 import { environmentOrDefault } from './config/resolve.js';
 import { createPool, DEFAULT_TIMEOUTS, type ConnectionTimeouts } from './db/connections.js';
 import { inTransaction } from './db/transaction.js';
@@ -86,17 +86,24 @@ export interface ShutdownOptions {
   force?: boolean;
 }
 
-/** What a Worker needs from its Rhythm; internal. */
+/**
+ * What a Worker needs from its Rhythm. The members marked internal stay out of the published
+ * types (stripInternal): callers use the admin API, not the pools.
+ */
 export interface WorkerHost {
+  /** @internal */
   readonly pool: pg.Pool;
+  /** @internal */
   readonly leasePool: pg.Pool;
   /** @internal Qualified table and channel names of this instance's schema. */
   readonly names: SchemaNames;
   readonly log: Logger;
   readonly backoff: Backoff;
-  /** Workflow names registered on this instance's workers (see startWorkflow). */
+  /** @internal Workflow names registered on this instance's workers (see startWorkflow). */
   readonly localWorkflows: Set<string>;
+  /** @internal */
   listener(): Promise<Listener>;
+  /** @internal */
   track(worker: { stop(opts?: ShutdownOptions): Promise<void> }): () => void;
 }
 
@@ -135,6 +142,7 @@ export class Rhythm implements WorkerHost {
    * any settle commits (synchronously) after the claim it depends on, so it flushes that too.
    */
   readonly leasePool: pg.Pool;
+  /** @internal Qualified table and channel names of this instance's schema. */
   readonly names: SchemaNames;
   readonly log: Logger;
   readonly backoff: Backoff;
@@ -485,6 +493,24 @@ export class Rhythm implements WorkerHost {
     if (sent.target === null) throw new RhythmValidationError(`cannot signal execution ${id}: there is no such execution`);
     if (sent.target.kind !== 'workflow') throw new RhythmValidationError(`cannot signal execution ${id}: it is a task, and only workflows take signals`);
     if (sent.signalId === null) throw new RhythmError(`cannot signal workflow ${id}: it is already ${sent.target.status}, so the signal was not stored`);
+  }
+
+  /** The database schema this instance works in. */
+  get schema(): string {
+    return this.names.schema;
+  }
+
+  /**
+   * Applies the pending migrations (what init does unless autoMigrate is false) and returns
+   * their names; none when the schema is up to date.
+   */
+  async migrate(): Promise<string[]> {
+    return migrate(this.pool, this.names);
+  }
+
+  /** Every migration this version knows, with when it was applied (null: pending). */
+  async migrationStatus(): Promise<MigrationStatus[]> {
+    return migrationStatus(this.pool, this.names);
   }
 
   /** Starts the internal worker in this process (promotion, cron schedules, lease recovery, pruning). */
