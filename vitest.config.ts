@@ -5,7 +5,10 @@ import { fileURLToPath } from 'node:url';
 // compiled task modules and the runner, exactly as they do for users.
 export default defineConfig({
   resolve: {
-    alias: { rhythm: fileURLToPath(new URL('./dist/src/index.js', import.meta.url)) },
+    alias: {
+      'rhythm-pg': fileURLToPath(new URL('./dist/src/index.js', import.meta.url)),
+      rhythm: fileURLToPath(new URL('./dist/src/index.js', import.meta.url)),
+    },
   },
   test: {
     include: ['test/**/*.test.ts'],

@@ -57,7 +57,8 @@ table and writes JSON + SVG to bench/results/. See bench/README.md.
   --quick                  small sizes, one configuration each (a few minutes)
   --only 1,2,...           run only these scenarios (1 no-op main, 2 no-op threads, 3 CPU,
                            4 latency, 5 bulk enqueue, 6 scaling, 7 CPU end to end with wait(),
-                           8 wait() at scale, 9 group concurrency); --skip 4,6 to leave some out
+                           8 wait() at scale, 9 group concurrency, 10 workflows);
+                           --skip 4,6 to leave some out
   --no-peers               skip graphile-worker and pg-boss
   --no-baselines           skip raw Piscina / Tinypool / raw SQL
   --threads N              thread-pool size (default: available cores = ${os.availableParallelism()})
@@ -174,7 +175,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
   if (v.help) return 'help';
   const quick = Boolean(v.quick);
   const threads = int(v.threads, '--threads') ?? os.availableParallelism();
-  const all = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const all = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   const only = ints(v.only, '--only');
   const skip = new Set(ints(v.skip, '--skip') ?? []);
   const scenarios = new Set((only ?? all).filter((s) => all.includes(s) && !skip.has(s)));

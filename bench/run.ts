@@ -24,6 +24,7 @@ import * as s6 from './scenarios/s6-scaling.js';
 import * as s7 from './scenarios/s7-cpu-end-to-end.js';
 import * as s8 from './scenarios/s8-wait-at-scale.js';
 import * as s9 from './scenarios/s9-groups.js';
+import * as s10 from './scenarios/s10-workflows.js';
 
 interface Scenario {
   TITLE: string;
@@ -31,7 +32,7 @@ interface Scenario {
   run(ctx: BenchContext): Promise<void>;
 }
 
-const SCENARIOS: [number, Scenario][] = [[1, s1], [2, s2], [3, s3], [4, s4], [5, s5], [6, s6], [7, s7], [8, s8], [9, s9]];
+const SCENARIOS: [number, Scenario][] = [[1, s1], [2, s2], [3, s3], [4, s4], [5, s5], [6, s6], [7, s7], [8, s8], [9, s9], [10, s10]];
 
 function version(pkg: string): string {
   try {

@@ -1,6 +1,11 @@
 /** Rhythm: a durable, multi-threaded task queue on PostgreSQL. */
 export { Rhythm, type RhythmOptions, type ShutdownOptions } from './rhythm.js';
-export { Worker, type WorkerOptions } from './worker.js';
+export { Worker, type WorkerOptions, type WorkerEvents } from './worker.js';
+export type { ExecutionEvent, ExecutionEventKind } from './dispatcher/events.js';
+export { defineTask, type TaskDefinition, type TaskDefaults, type TaskExecutionId } from './task-definition.js';
+export type { Schedule, ScheduleOptions, SyncResult } from './schedules/schedules.js';
+export type { ScheduleChange } from './sql/schedule-upsert.js';
+export type { CatchUp } from './schedules/cron.js';
 export type { ControlStatus, QueueControl, GroupAtLimit, RateLimit } from './sql/controls.js';
 export type { InternalWorker, InternalWorkerOptions } from './internal/internal-worker.js';
 export {
@@ -35,7 +40,9 @@ export type {
   TaskContext,
   TaskHandler,
   EnqueueOptions,
+  UniqueMode,
   EnqueueItem,
+  StartWorkflowOptions,
   WaitOptions,
   Execution,
   ExecutionStatus,
@@ -44,3 +51,4 @@ export type {
 export { startEmbeddedPostgres, type EmbeddedServer, type EmbeddedOptions } from './db/embedded.js';
 export { openDatabase, defaultDataDir, type LocalDatabase } from './db/local.js';
 export { migrationStatus } from './db/migrate.js';
+export { FlowSyntaxError, FlowStateError, type FlowProblem } from './workflows/errors.js';

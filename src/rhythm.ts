@@ -8,14 +8,23 @@ import type { Logger } from 'pino';
 import { createLogger, maskUrl } from './logger.js';
 import { handleShutdownSignals } from './lifecycle/signals.js';
 import { schemaNames, type SchemaNames } from './db/schema.js';
-import { migrate } from './db/migrate.js';
+import { migrate, migrationStatus, type MigrationStatus } from './db/migrate.js';
 import { environmentOrDefault } from './config/resolve.js';
 import { createPool, DEFAULT_TIMEOUTS, type ConnectionTimeouts } from './db/connections.js';
 import { inTransaction } from './db/transaction.js';
 import { Listener } from './db/listener.js';
+import { openDatabase } from './db/local.js';
+import type { EmbeddedServer } from './db/embedded.js';
 import { enqueueRows, type EnqueueRow } from './sql/enqueue.js';
+import { enqueueUnique } from './sql/enqueue-unique.js';
+import { checkBackoff, isTaskDefinition, type TaskDefinition, type TaskExecutionId } from './task-definition.js';
+import * as cronSchedules from './schedules/schedules.js';
+import type { Schedule, ScheduleOptions, SyncResult } from './schedules/schedules.js';
+import type { ScheduleChange } from './sql/schedule-upsert.js';
 import { getExecutions } from './sql/get.js';
 import { cancelExecutions } from './sql/cancel.js';
+import { startWorkflowRow } from './sql/workflow-start.js';
+import { sendSignal } from './sql/workflow-signal.js';
 import { listExecutions } from './sql/list.js';
 import { retryExecutions } from './sql/retry.js';
 import { statusByQueue } from './sql/status.js';
@@ -31,12 +40,16 @@ import { Waiters } from './wait.js';
 import { encodeJson } from './json.js';
 import { CancelledError, RhythmError, RhythmValidationError, systemErrorJson } from './errors.js';
 import {
-  MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkGroup, checkId, checkInt, checkKnownKeys, checkQueueName, checkRateLimit, checkSchemaName, checkTaskName, describe,
+  MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkFlowName, checkGroup, checkId, checkInt, checkKnownKeys, checkQueueName, checkRateLimit,
+  checkSchemaName, checkStorableText, checkTaskName, describe,
 } from './validate.js';
-import type { EnqueueItem, EnqueueOptions, Execution, WaitOptions } from './types.js';
+import type { EnqueueItem, EnqueueOptions, Execution, StartWorkflowOptions, WaitOptions } from './types.js';
 
 export interface RhythmOptions {
-  /** Postgres URL; default RHYTHM_DATABASE_URL, then DATABASE_URL. */
+  /**
+   * Postgres URL; default RHYTHM_DATABASE_URL, then DATABASE_URL, and with none of them the
+   * embedded Postgres on the local data folder (RHYTHM_DATA_DIR, default ./.rhythm/pgdata).
+   */
   databaseUrl?: string;
   /** Schema holding Rhythm's tables (default RHYTHM_SCHEMA, else "rhythm"); several apps can share a database. */
   schema?: string;
@@ -73,19 +86,32 @@ export interface ShutdownOptions {
   force?: boolean;
 }
 
-/** What a Worker needs from its Rhythm; internal. */
+/**
+ * What a Worker needs from its Rhythm. The members marked internal stay out of the published
+ * types (stripInternal): callers use the admin API, not the pools.
+ */
 export interface WorkerHost {
+  /** @internal */
   readonly pool: pg.Pool;
+  /** @internal */
   readonly leasePool: pg.Pool;
   /** @internal Qualified table and channel names of this instance's schema. */
   readonly names: SchemaNames;
   readonly log: Logger;
   readonly backoff: Backoff;
+  /** @internal Workflow names registered on this instance's workers (see startWorkflow). */
+  readonly localWorkflows: Set<string>;
+  /** @internal */
   listener(): Promise<Listener>;
+  /** @internal */
   track(worker: { stop(opts?: ShutdownOptions): Promise<void> }): () => void;
 }
 
-const ENQUEUE_OPTIONS = ['queue', 'delayMs', 'runAt', 'priority', 'maxAttempts', 'timeoutMs', 'visibilityTimeoutMs', 'group', 'client'] as const;
+const ENQUEUE_OPTIONS = [
+  'queue', 'delayMs', 'runAt', 'priority', 'maxAttempts', 'timeoutMs', 'visibilityTimeoutMs', 'group', 'backoff', 'uniqueKey', 'uniqueMode', 'client',
+] as const;
+/** Longest uniqueKey accepted (a btree entry must stay well under a page). */
+const MAX_UNIQUE_KEY = 1_000;
 const INIT_OPTIONS = [
   'databaseUrl', 'schema', 'autoMigrate', 'poolSize', 'leasePoolSize', 'logger', 'retryBackoff', 'handleSignals', 'maxPayloadBytes',
   'connectTimeoutMs', 'queryTimeoutMs',
@@ -116,6 +142,7 @@ export class Rhythm implements WorkerHost {
    * any settle commits (synchronously) after the claim it depends on, so it flushes that too.
    */
   readonly leasePool: pg.Pool;
+  /** @internal Qualified table and channel names of this instance's schema. */
   readonly names: SchemaNames;
   readonly log: Logger;
   readonly backoff: Backoff;
@@ -123,6 +150,11 @@ export class Rhythm implements WorkerHost {
   readonly maxPayloadBytes: number;
   /** Connect and statement timeouts of every connection (see db/connections.ts). */
   readonly timeouts: ConnectionTimeouts;
+  /**
+   * @internal Workflow names registered on this instance's workers: startWorkflow accepts them
+   * even before a worker has started and stored its sources in the database.
+   */
+  readonly localWorkflows = new Set<string>();
   private listening: Promise<Listener> | undefined;
   /** wait() and waitMany(), created with their pool on the first call. */
   private waiters: Waiters | undefined;
@@ -136,6 +168,8 @@ export class Rhythm implements WorkerHost {
   private internalWorker: InternalWorker | undefined;
   private readonly workers = new Set<{ stop(opts?: ShutdownOptions): Promise<void> }>();
   private shuttingDown: Promise<void> | undefined;
+  /** The embedded server init() started when no database was configured. */
+  private embedded: EmbeddedServer | undefined;
   private removeSignalHandlers: (() => void) | undefined;
 
   private constructor(readonly databaseUrl: string, options: RhythmOptions) {
@@ -175,8 +209,17 @@ export class Rhythm implements WorkerHost {
 
   /** Connects, optionally migrates, and returns a ready Rhythm. */
   static async init(options: RhythmOptions = {}): Promise<Rhythm> {
-    const url = checkInitOptions(options);
+    let url = checkInitOptions(options);
+    let embedded: EmbeddedServer | undefined;
+    if (url === undefined) {
+      // No database configured: the embedded server on the local data folder, as the CLI does.
+      const local = await openDatabase();
+      embedded = local.embedded;
+      url = local.url;
+    }
     const r = new Rhythm(url, options);
+    r.embedded = embedded;
+    if (embedded) r.log.info({ dataDir: embedded.realDataDir }, 'no database configured: using the embedded Postgres on the local data folder');
     try {
       if (options.autoMigrate !== false) {
         const applied = await migrate(r.pool, r.names);
@@ -185,6 +228,7 @@ export class Rhythm implements WorkerHost {
       await r.pool.query('SELECT 1');
     } catch (err) {
       await Promise.all([r.pool.end(), r.leasePool.end()]).catch(() => undefined);
+      await embedded?.stop().catch(() => undefined);
       throw err;
     }
     r.log.info({ database: maskUrl(url), schema: r.names.schema }, 'rhythm ready');
@@ -192,10 +236,19 @@ export class Rhythm implements WorkerHost {
     return r;
   }
 
-  /** Enqueues one task; returns its execution id. */
-  async enqueue(name: string, payload: unknown, options: EnqueueOptions = {}): Promise<string> {
-    const row = this.toRow(name, payload, options, 'enqueue');
-    const [id] = await enqueueRows(options.client ?? this.pool, this.names, [row]);
+  /**
+   * Enqueues one task by name, or by its definition (see defineTask: the payload type is
+   * checked, the definition's defaults apply, and the id remembers the result type for wait).
+   * Returns its execution id; with a uniqueKey, the id of the unfinished execution that holds it.
+   */
+  async enqueue<P, R>(task: TaskDefinition<P, R>, payload: NoInfer<P>, options?: EnqueueOptions): Promise<TaskExecutionId<R, P>>;
+  async enqueue(name: string, payload: unknown, options?: EnqueueOptions): Promise<string>;
+  async enqueue(task: string | TaskDefinition, payload: unknown, options: EnqueueOptions = {}): Promise<string> {
+    const [name, merged] = withDefaults(task, options);
+    const row = this.toRow(name, payload, merged, 'enqueue');
+    const db = merged.client ?? this.pool;
+    if (merged.uniqueKey !== undefined) return enqueueUnique(db, this.names, row, merged.uniqueKey, merged.uniqueMode ?? 'keep');
+    const [id] = await enqueueRows(db, this.names, [row]);
     return id!;
   }
 
@@ -217,6 +270,9 @@ export class Rhythm implements WorkerHost {
       if (item.options && 'client' in item.options) {
         throw new RhythmValidationError(`enqueueMany item ${i}: pass the client as enqueueMany(items, { client }), not in an item's options`);
       }
+      if (item.options && ('uniqueKey' in item.options || 'uniqueMode' in item.options)) {
+        throw new RhythmValidationError(`enqueueMany item ${i}: uniqueKey is supported by enqueue() only (one key per statement)`);
+      }
       try {
         rows[i] = this.toRow(item.name, item.payload, item.options ?? {}, 'enqueueMany');
       } catch (err) {
@@ -236,6 +292,8 @@ export class Rhythm implements WorkerHost {
   }
 
   /** The execution with this id, or null if there is none (or it was pruned). */
+  async get<R, P>(id: TaskExecutionId<R, P>): Promise<Execution<R, P> | null>;
+  async get<R = unknown, P = unknown>(id: string): Promise<Execution<R, P> | null>;
   async get<R = unknown, P = unknown>(id: string): Promise<Execution<R, P> | null> {
     checkId(id);
     const found = await getExecutions(this.pool, this.names, [id]);
@@ -248,6 +306,8 @@ export class Rhythm implements WorkerHost {
    * timeoutMs (default 60 s) passes first, counted from this call; with timeoutMs 0 it reads
    * the execution once and rejects at once if it has not finished.
    */
+  wait<R, P>(id: TaskExecutionId<R, P>, options?: WaitOptions): Promise<Execution<R, P>>;
+  wait<R = unknown, P = unknown>(id: string, options?: WaitOptions): Promise<Execution<R, P>>;
   wait<R = unknown, P = unknown>(id: string, options: WaitOptions = {}): Promise<Execution<R, P>> {
     // Not an async function: one promise per call instead of two (waits come by the thousand).
     let waiters: Waiters;
@@ -368,7 +428,92 @@ export class Rhythm implements WorkerHost {
     return controlStatus(this.pool, this.names);
   }
 
-  /** Starts the internal worker in this process (promotion, lease recovery, pruning). */
+  /**
+   * Creates or changes a cron schedule (by name). Internal workers fire it once per due time
+   * across all processes. Re-declaring an unchanged schedule writes nothing and keeps its
+   * next fire time. Throws RhythmValidationError for an invalid cron expression or time zone.
+   */
+  async schedule<P>(name: string, options: ScheduleOptions<P>): Promise<ScheduleChange> {
+    return cronSchedules.schedule(this.pool, this.names, name, options as ScheduleOptions);
+  }
+
+  /** Deletes a schedule; false if there was none by that name. Executions it fired are kept. */
+  async unschedule(name: string): Promise<boolean> {
+    return cronSchedules.unschedule(this.pool, this.names, name);
+  }
+
+  /** Every schedule, by name, with its next fire times. */
+  async schedules(): Promise<Schedule[]> {
+    return cronSchedules.schedules(this.pool, this.names);
+  }
+
+  /**
+   * Makes the stored schedules match a declared set (a config file's): creates and updates
+   * those given, removes those an earlier sync declared and this one does not. Schedules made
+   * with schedule() are left alone.
+   */
+  async syncSchedules(declared: Record<string, ScheduleOptions>): Promise<SyncResult> {
+    return cronSchedules.syncSchedules(this.pool, this.names, declared);
+  }
+
+  /**
+   * Starts a workflow (a .flow script registered on some worker with worker.workflow());
+   * returns its execution id. `inputs` is the script's `Inputs`. wait(id) gives its result,
+   * signal(id, ...) sends it signals, cancel(id) cancels it and everything it started.
+   */
+  async startWorkflow(name: string, inputs: unknown = null, options: StartWorkflowOptions = {}): Promise<string> {
+    checkFlowName('workflow name', name);
+    checkKnownKeys('startWorkflow', options, ['queue', 'priority', 'client']);
+    checkClient(options.client);
+    const row = {
+      name,
+      queue: checkQueueName(options.queue ?? 'default'),
+      inputsJson: this.checkPayloadSize(encodeJson(inputs, 'inputs')),
+      priority: checkInt('priority', options.priority, -2_147_483_648) ?? 0,
+      knownHere: this.localWorkflows.has(name),
+    };
+    const id = await startWorkflowRow(options.client ?? this.pool, this.names, row);
+    if (id === null) {
+      throw new RhythmValidationError(
+        `unknown workflow ${JSON.stringify(name)}: no worker has registered it (register it with worker.workflow(${JSON.stringify(name)}, file); a worker stores its workflows in the database when it starts)`,
+      );
+    }
+    return id;
+  }
+
+  /**
+   * Sends a signal to a running workflow: its next Signal.next(name) receives the payload.
+   * Signals are kept until taken, first in, first out, also when sent before the script waits.
+   */
+  async signal(id: string, name: string, payload: unknown = null): Promise<void> {
+    checkId(id);
+    checkFlowName('signal name', name);
+    const payloadJson = this.checkPayloadSize(encodeJson(payload, 'signal payload'));
+    const sent = await sendSignal(this.pool, this.names, id, name, payloadJson);
+    if (sent.target === null) throw new RhythmValidationError(`cannot signal execution ${id}: there is no such execution`);
+    if (sent.target.kind !== 'workflow') throw new RhythmValidationError(`cannot signal execution ${id}: it is a task, and only workflows take signals`);
+    if (sent.signalId === null) throw new RhythmError(`cannot signal workflow ${id}: it is already ${sent.target.status}, so the signal was not stored`);
+  }
+
+  /** The database schema this instance works in. */
+  get schema(): string {
+    return this.names.schema;
+  }
+
+  /**
+   * Applies the pending migrations (what init does unless autoMigrate is false) and returns
+   * their names; none when the schema is up to date.
+   */
+  async migrate(): Promise<string[]> {
+    return migrate(this.pool, this.names);
+  }
+
+  /** Every migration this version knows, with when it was applied (null: pending). */
+  async migrationStatus(): Promise<MigrationStatus[]> {
+    return migrationStatus(this.pool, this.names);
+  }
+
+  /** Starts the internal worker in this process (promotion, cron schedules, lease recovery, pruning). */
   async startInternalWorker(options: InternalWorkerOptions = {}): Promise<InternalWorker> {
     if (this.internalWorker) throw new RhythmError('the internal worker is already running on this Rhythm instance');
     checkKnownKeys('startInternalWorker', options, ['tickMs', 'batchSize', 'retentionMs', 'pruneIntervalMs']);
@@ -376,9 +521,19 @@ export class Rhythm implements WorkerHost {
     checkInt('batchSize', options.batchSize, 1);
     checkInt('retentionMs', options.retentionMs, 0, MAX_DELAY_MS);
     checkInt('pruneIntervalMs', options.pruneIntervalMs, 1);
-    this.internalWorker = new InternalWorker(this.pool, this.names, this.backoff, this.log, options);
-    this.internalWorker.start();
-    return this.internalWorker;
+    const worker = new InternalWorker(this.pool, this.names, this.backoff, this.log, options);
+    this.internalWorker = worker;
+    worker.start();
+    // A schedule created or changed in any process may fire before the next planned pass. If
+    // this cannot listen, fires are still found at every tick: log, do not fail.
+    this.listener()
+      .then(async (l) => {
+        await l.listenSchedules();
+        l.on('schedule', () => worker.wake());
+        l.on('reconnect', () => worker.wake());
+      })
+      .catch((err) => this.log.warn({ err }, 'cannot listen for schedule changes; they are picked up at the next internal worker tick'));
+    return worker;
   }
 
   /**
@@ -409,6 +564,8 @@ export class Rhythm implements WorkerHost {
       this.waiters?.close(new RhythmError('Rhythm was shut down while waiting for this execution'));
       if (this.listening) await (await this.listening.catch(() => undefined))?.close();
       await Promise.all([this.pool.end(), this.leasePool.end(), this.waitPool?.end()]);
+      // Stops the embedded server if this process started it (another process's is left running).
+      await this.embedded?.stop();
       this.removeSignalHandlers?.();
       this.log.info('shut down');
     })();
@@ -466,6 +623,8 @@ export class Rhythm implements WorkerHost {
     const delayMs = checkInt('delayMs', options.delayMs, 0, MAX_DELAY_MS);
     const runAt = checkDate('runAt', options.runAt);
     if (delayMs !== undefined && runAt !== undefined) throw new RhythmValidationError('options delayMs and runAt cannot both be given');
+    const backoff = checkBackoff('backoff', options.backoff);
+    checkUniqueKey(options.uniqueKey, options.uniqueMode);
     return {
       name,
       queue: checkQueueName(options.queue ?? 'default'),
@@ -478,6 +637,8 @@ export class Rhythm implements WorkerHost {
       runAt: runAt ?? null,
       parentId: null,
       group: checkGroup(options.group) ?? null,
+      backoffBaseMs: backoff.baseMs,
+      backoffMaxMs: backoff.maxMs,
     };
   }
 
@@ -501,16 +662,16 @@ export class Rhythm implements WorkerHost {
   }
 }
 
-/** Every init option, checked before anything connects; returns the database URL to use. */
-function checkInitOptions(options: RhythmOptions): string {
+/**
+ * Every init option, checked before anything connects; returns the configured database URL,
+ * or undefined when none is (the embedded server is then used).
+ */
+function checkInitOptions(options: RhythmOptions): string | undefined {
   checkKnownKeys('Rhythm.init', options, INIT_OPTIONS);
   // An explicit value, even null, is what the caller meant: it is checked, not replaced by the environment.
   // The environment's value is checked as it is read, naming its variable.
   if (options.databaseUrl !== undefined) checkDatabaseUrl('option databaseUrl', options.databaseUrl);
   const url = options.databaseUrl ?? environmentOrDefault('databaseUrl');
-  if (url === undefined) {
-    throw new RhythmValidationError('no database configured: pass databaseUrl to Rhythm.init, or set RHYTHM_DATABASE_URL or DATABASE_URL');
-  }
   if (options.schema !== undefined) checkSchemaName(options.schema);
   checkBool('autoMigrate', options.autoMigrate);
   checkBool('handleSignals', options.handleSignals);
@@ -557,6 +718,27 @@ function chunkRows(rows: EnqueueRow[]): EnqueueRow[][] {
   }
   chunks.push(start === 0 ? rows : rows.slice(start));
   return chunks;
+}
+
+/** A task's name and its options over the definition's defaults (an enqueue's own options win). */
+function withDefaults(task: string | TaskDefinition, options: EnqueueOptions): [string, EnqueueOptions] {
+  if (!isTaskDefinition(task)) return [task as string, options];
+  if (options === null || typeof options !== 'object') return [task.name, options];
+  return [task.name, { ...task.defaults, ...options }];
+}
+
+function checkUniqueKey(key: unknown, mode: unknown): void {
+  if (key === undefined) {
+    if (mode !== undefined) throw new RhythmValidationError(`option uniqueMode ${describe(mode)} needs a uniqueKey: without one there is nothing to keep or replace`);
+    return;
+  }
+  if (typeof key !== 'string' || key === '' || key.length > MAX_UNIQUE_KEY) {
+    throw new RhythmValidationError(`option uniqueKey must be a non-empty string of at most ${MAX_UNIQUE_KEY} characters, got ${describe(key)}`);
+  }
+  checkStorableText('option uniqueKey', key);
+  if (mode !== undefined && mode !== 'keep' && mode !== 'replace') {
+    throw new RhythmValidationError(`option uniqueMode must be 'keep' or 'replace', got ${describe(mode)}`);
+  }
 }
 
 /** wait() and waitMany() options; returns timeoutMs. */

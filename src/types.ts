@@ -22,6 +22,12 @@ export interface TaskContext {
   throwIfCancelled(): void;
   /** Asks the worker to extend this execution's lease now (leases are also extended periodically). */
   heartbeat(): void;
+  /**
+   * Records how far the handler got (any JSON value), visible in `rhythm.get(id).progress`
+   * while it runs. Only the latest value counts; writes are batched (about every 250 ms), so
+   * calling it often costs no statement each. Throws RhythmValidationError if not JSON.
+   */
+  progress(value: unknown): void;
 }
 
 export type TaskHandler<P = any, R = any> = (payload: P, ctx: TaskContext) => R | Promise<R>;
@@ -46,7 +52,30 @@ export interface EnqueueOptions {
    * runs at most n executions of one group at once, across every process.
    */
   group?: string;
+  /** Retry delay after a failed attempt of this execution (default: the Rhythm's retryBackoff). */
+  backoff?: { baseMs?: number; maxMs?: number };
+  /**
+   * Deduplication key: while an execution with this key is unfinished (scheduled, queued or
+   * running), enqueue returns its id instead of creating another one.
+   */
+  uniqueKey?: string;
+  /**
+   * What to do when an unfinished execution has the uniqueKey: 'keep' it unchanged (default),
+   * or 'replace' its payload and run time if it has not started yet (a running one is kept).
+   */
+  uniqueMode?: UniqueMode;
   /** Run the INSERT on this client, e.g. inside the caller's own transaction. */
+  client?: pg.ClientBase;
+}
+
+export type UniqueMode = 'keep' | 'replace';
+
+export interface StartWorkflowOptions {
+  /** Queue whose workers run the workflow's activations (default "default"); its tasks default to it too. */
+  queue?: string;
+  /** Higher runs first (default 0). */
+  priority?: number;
+  /** Insert on this client, e.g. inside the caller's own transaction. */
   client?: pg.ClientBase;
 }
 
@@ -105,4 +134,6 @@ export interface Execution<R = unknown, P = unknown> {
   finishedAt: Date | null;
   /** Attempts that failed or were cancelled while running, oldest first (the last 50); empty if none. */
   attemptLog: AttemptRecord[];
+  /** The latest ctx.progress() value of its handler (null if it reported none). */
+  progress: unknown;
 }

@@ -21,6 +21,15 @@ export function checkTaskName(name: unknown): string {
   return name;
 }
 
+/** Workflow and signal names follow the rules of task names. */
+export function checkFlowName(what: 'workflow name' | 'signal name', name: unknown): string {
+  if (typeof name !== 'string') throw new RhythmValidationError(`${what} must be a string, got ${describe(name)}`);
+  if (name.trim() === '') throw new RhythmValidationError(`${what} must not be empty`);
+  if (name.length > MAX_TASK_NAME) throw new RhythmValidationError(`${what} is longer than ${MAX_TASK_NAME} characters: ${name.slice(0, 40)}...`);
+  checkStorableText(what, name);
+  return name;
+}
+
 /**
  * Text Postgres stores as given: no NUL character (text columns refuse it) and no lone UTF-16
  * surrogate (stored as U+FFFD, so it would no longer match what the caller gave).

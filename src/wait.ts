@@ -24,8 +24,10 @@ const RETRY_READ_MS = 500;
 export const READ_BATCH = 1_000;
 /** Least time between the starts of consecutive reads, unless a whole batch is waiting. */
 const READ_WINDOW_MS = 20;
-/** Statements in flight at once: a second only when a whole batch is waiting behind the first. */
+/** Statements in flight at once: a second only when a whole batch waits behind the first, or it is slow. */
 const MAX_READS_IN_FLIGHT = 2;
+/** A read in flight for longer than this no longer holds back the next one. */
+const SLOW_READ_MS = 1_000;
 
 /** One wait() (one id) or waitMany() (its ids in order) call. */
 class Call {
@@ -207,7 +209,10 @@ export class Waiters {
 
   private mayIssue(): boolean {
     if (this.toRead.size === 0 || this.closedWith) return false;
-    return this.readsInFlight === 0 || (this.readsInFlight < MAX_READS_IN_FLIGHT && this.toRead.size >= READ_BATCH);
+    if (this.readsInFlight === 0) return true;
+    // A second statement for a whole batch, or past a read that is taking long (a lock, a
+    // connection gone silent), so later waits are not held up behind it.
+    return this.readsInFlight < MAX_READS_IN_FLIGHT && (this.toRead.size >= READ_BATCH || performance.now() - this.lastReadAt > SLOW_READ_MS);
   }
 
   private takeBatch(): string[] {

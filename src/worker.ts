@@ -3,13 +3,18 @@
  * the main thread; module handlers run on the Worker's own Piscina pool (`threads`), so a
  * `high-cpu` queue gets its own threads.
  */
-import { existsSync, statSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import path from 'node:path';
+import path, { basename } from 'node:path';
 import type { ResourceLimits } from 'node:worker_threads';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { MainThreadExecutor } from './dispatcher/main-thread-executor.js';
+import { WorkflowExecutor } from './dispatcher/workflow-executor.js';
+import { compileFlow, type CompiledFlow } from './workflows/index.js';
+import { FlowSyntaxError } from './workflows/errors.js';
+import { storeSources } from './sql/workflow-sources.js';
 import type { Executor } from './dispatcher/executor.js';
 import { ThreadPool } from './threads/thread-pool.js';
 import type { Listener } from './db/listener.js';
@@ -18,6 +23,20 @@ import type { Rhythm, ShutdownOptions, WorkerHost } from './rhythm.js';
 import { RhythmError, RhythmValidationError } from './errors.js';
 import { checkInt, checkKnownKeys, checkQueueName, checkStorableText, checkTaskName, describe } from './validate.js';
 import type { TaskHandler } from './types.js';
+import { isTaskDefinition, type TaskDefinition } from './task-definition.js';
+import type { EventSink, ExecutionEvent } from './dispatcher/events.js';
+
+/** Events of the executions this worker ran; each fires once per attempt outcome. */
+export interface WorkerEvents {
+  /** The handler returned; its result is stored. */
+  completed: [execution: ExecutionEvent];
+  /** The attempt failed and no attempt is left (or the error was not retryable). */
+  failed: [execution: ExecutionEvent];
+  /** The attempt failed and the execution will be retried after its backoff. */
+  retrying: [execution: ExecutionEvent];
+  /** The execution was cancelled while this worker ran it (its handler's signal aborted). */
+  cancelled: [execution: ExecutionEvent];
+}
 
 export interface WorkerOptions {
   /** Queue to serve (default "default"). */
@@ -66,11 +85,12 @@ const WORKER_OPTIONS = [
   'abortGraceMs', 'resourceLimits', 'workerId', 'groupConcurrency',
 ] as const;
 
-export class Worker {
+export class Worker extends EventEmitter<WorkerEvents> {
   readonly queue: string;
   private readonly host: WorkerHost;
   private readonly handlers = new Map<string, TaskHandler>();
   private readonly modules = new Map<string, string>();
+  private readonly flows = new Map<string, CompiledFlow>();
   private readonly options: WorkerOptions;
   private dispatcher: Dispatcher | undefined;
   private executors: Executor[] = [];
@@ -78,6 +98,7 @@ export class Worker {
   private stopTimeoutMs: number | undefined;
 
   constructor(rhythm: Rhythm, options: WorkerOptions = {}) {
+    super();
     if (options === null || typeof options !== 'object') throw new RhythmValidationError(`Worker options must be an object, got ${describe(options)}`);
     checkKnownKeys('Worker', options, WORKER_OPTIONS);
     this.queue = checkQueueName(options.queue ?? 'default');
@@ -104,12 +125,21 @@ export class Worker {
    * Registers a task: a function (runs on the main thread) or a module URL/path whose default
    * (or `handler`) export runs on this worker's threads.
    */
-  task(name: string, handler: TaskHandler | URL | string): this {
+  task<P, R>(task: TaskDefinition<P, R>, handler: TaskHandler<P, R> | URL | string): this;
+  task(name: string, handler: TaskHandler | URL | string): this;
+  task(task: string | TaskDefinition, handler: TaskHandler | URL | string): this {
+    const name = isTaskDefinition(task) ? task.name : task;
     checkTaskName(name);
+    if (isTaskDefinition(task) && (task.defaults.queue ?? 'default') !== this.queue) {
+      throw new RhythmValidationError(
+        `task ${JSON.stringify(name)} is defined for queue ${JSON.stringify(task.defaults.queue ?? 'default')}, but this worker serves queue ${JSON.stringify(this.queue)}: it would never receive it`,
+      );
+    }
     if (this.running) throw new RhythmError(`cannot register task ${JSON.stringify(name)}: the worker is already started`);
     if (this.handlers.has(name) || this.modules.has(name)) {
       throw new RhythmValidationError(`task ${JSON.stringify(name)} is already registered on this worker`);
     }
+    if (this.flows.has(name)) throw new RhythmValidationError(`${JSON.stringify(name)} is already registered on this worker as a workflow (a queue's tasks and workflows share one set of names)`);
     if (typeof handler === 'function') {
       this.handlers.set(name, handler);
       return this;
@@ -137,11 +167,57 @@ export class Worker {
     return this;
   }
 
+  /**
+   * Registers a workflow: a .flow script (a file URL or path), compiled now, so a script that
+   * does not compile throws a FlowSyntaxError listing every problem. Its activations run on
+   * the main thread; the tasks it starts run wherever their queue is served.
+   */
+  workflow(name: string, file: URL | string): this {
+    checkTaskName(name);
+    if (this.running) throw new RhythmError(`cannot register workflow ${JSON.stringify(name)}: the worker is already started`);
+    if (this.flows.has(name)) throw new RhythmValidationError(`workflow ${JSON.stringify(name)} is already registered on this worker`);
+    if (this.handlers.has(name) || this.modules.has(name)) {
+      throw new RhythmValidationError(`${JSON.stringify(name)} is already registered on this worker as a task (a queue's tasks and workflows share one set of names)`);
+    }
+    const where = flowFile(`workflow ${JSON.stringify(name)}`, file);
+    this.flows.set(name, compileFlow(readFileSync(where, 'utf8'), basename(where)));
+    this.host.localWorkflows.add(name);
+    return this;
+  }
+
+  /**
+   * Registers every `*.flow` file of a folder as a workflow named after the file (`order.flow`
+   * is "order"). Every file is compiled; the problems of all of them are reported at once.
+   */
+  workflows(dir: URL | string): this {
+    let folder: string;
+    try {
+      folder = fileURLToPath(toModuleUrl(dir));
+    } catch {
+      throw new RhythmValidationError(`workflows: ${describe(dir)} is neither a folder path nor a file: URL`);
+    }
+    if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new RhythmValidationError(`workflows: no folder at ${folder}`);
+    const files = readdirSync(folder).filter((f) => f.endsWith('.flow')).sort();
+    if (files.length === 0) throw new RhythmValidationError(`workflows: ${folder} has no .flow files`);
+    const problems: FlowSyntaxError[] = [];
+    for (const file of files) {
+      try {
+        this.workflow(file.slice(0, -'.flow'.length), path.join(folder, file));
+      } catch (err) {
+        if (!(err instanceof FlowSyntaxError)) throw err;
+        problems.push(err);
+      }
+    }
+    if (problems.length === 1) throw problems[0];
+    if (problems.length > 1) throw new RhythmValidationError(`${problems.length} workflow files do not compile:\n${problems.map((p) => p.message).join('\n')}`);
+    return this;
+  }
+
   /** Starts claiming and running tasks; resolves once the worker has stopped. */
   start(): Promise<void> {
     if (this.running) throw new RhythmError('this worker is already started');
-    if (this.handlers.size + this.modules.size === 0) {
-      throw new RhythmValidationError(`worker for queue ${JSON.stringify(this.queue)} has no tasks registered`);
+    if (this.handlers.size + this.modules.size + this.flows.size === 0) {
+      throw new RhythmValidationError(`worker for queue ${JSON.stringify(this.queue)} has no tasks registered (nor workflows): register them with worker.task() or worker.workflow()`);
     }
     const untrack = this.host.track(this);
     this.running = this.run().finally(untrack);
@@ -172,6 +248,27 @@ export class Worker {
     }
   }
 
+  /**
+   * Stores the registered workflows' sources, so any worker can resume a workflow on the version
+   * it started on (and startWorkflow elsewhere knows the names); retried through a database
+   * outage until stop(). False if stopped first.
+   */
+  private async storeWorkflowSources(): Promise<boolean> {
+    const sources = [...this.flows].map(([name, f]) => ({ name, hash: f.hash, fileName: f.fileName, source: f.source }));
+    for (let attempt = 0; sources.length > 0; attempt++) {
+      try {
+        await storeSources(this.host.pool, this.host.names, sources);
+        break;
+      } catch (err) {
+        if (this.stopTimeoutMs !== undefined) return false;
+        const delay = retryDelayMs(attempt);
+        this.host.log.warn({ error: (err as Error).message, queue: this.queue, retryInMs: delay }, 'cannot store the workflow sources; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+    return true;
+  }
+
   /** Opens the claim/heartbeat connections before the first task needs one. */
   private async warmLeasePool(): Promise<void> {
     const clients = await Promise.allSettled([this.host.leasePool.connect(), this.host.leasePool.connect()]);
@@ -200,9 +297,15 @@ export class Worker {
       limits.set(pool, o.concurrency ?? Number.POSITIVE_INFINITY);
       for (const name of this.modules.keys()) byName.set(name, pool);
     }
+    if (this.flows.size > 0) {
+      const flows = new WorkflowExecutor(this.flows, { pool: this.host.pool, names: this.host.names, log: this.host.log, backoff: this.host.backoff });
+      this.executors.push(flows);
+      for (const name of this.flows.keys()) byName.set(name, flows);
+    }
     try {
       const listener = await this.connectListener();
       if (listener === undefined) return; // stopped while the database was unreachable
+      if (!(await this.storeWorkflowSources())) return;
       await this.warmLeasePool();
       this.dispatcher = new Dispatcher(
         {
@@ -217,10 +320,11 @@ export class Worker {
           leaseMs: o.visibilityTimeoutMs ?? 30_000,
           abortGraceMs: o.abortGraceMs ?? 5_000,
           groupConcurrency: o.groupConcurrency,
+          events: this.eventSink(),
         },
         { pool: this.host.pool, leasePool: this.host.leasePool, names: this.host.names, listener, log: this.host.log, backoff: this.host.backoff },
       );
-      this.host.log.info({ queue: this.queue, tasks: [...byName.keys()], threads, concurrency: o.concurrency ?? (this.handlers.size > 0 ? concurrency : undefined), batchSize }, 'worker started');
+      this.host.log.info({ queue: this.queue, tasks: [...this.handlers.keys(), ...this.modules.keys()], workflows: [...this.flows.keys()], threads, concurrency: o.concurrency ?? (this.handlers.size > 0 ? concurrency : undefined), batchSize }, 'worker started');
       const running = this.dispatcher.run();
       // stop() called while we were connecting: stop at once.
       if (this.stopTimeoutMs !== undefined) await this.dispatcher.stop(this.stopTimeoutMs);
@@ -229,6 +333,11 @@ export class Worker {
       await Promise.all(this.executors.map((e) => e.close()));
       this.host.log.info({ queue: this.queue }, 'worker stopped');
     }
+  }
+
+  /** The dispatcher's view of this emitter: it builds an event only for kinds with listeners. */
+  private eventSink(): EventSink {
+    return { wants: (kind) => this.listenerCount(kind) > 0, emit: (event) => this.emit(event.kind, event) };
   }
 }
 
@@ -248,6 +357,22 @@ function checkResourceLimits(limits: unknown): void {
 
 function defaultWorkerId(queue: string): string {
   return `${os.hostname()}:${process.pid}:${queue}:${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** The path of a .flow file given as a file: URL or a path, checked to exist. */
+function flowFile(what: string, file: unknown): string {
+  if (!(file instanceof URL) && typeof file !== 'string') throw new RhythmValidationError(`${what}: give the .flow file as a file: URL or a path, got ${describe(file)}`);
+  let url: URL;
+  try {
+    url = toModuleUrl(file);
+  } catch {
+    throw new RhythmValidationError(`${what}: ${describe(file)} is neither a file path nor a valid URL`);
+  }
+  if (url.protocol !== 'file:') throw new RhythmValidationError(`${what}: a workflow must be a local file (a path or a file: URL), got a ${url.protocol} URL`);
+  const p = fileURLToPath(url);
+  if (!existsSync(p)) throw new RhythmValidationError(`${what}: file not found at ${p}`);
+  if (!statSync(p).isFile()) throw new RhythmValidationError(`${what}: ${p} is a folder, not a .flow file`);
+  return p;
 }
 
 function toModuleUrl(handler: URL | string): URL {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Rhythm, RhythmValidationError, Worker } from 'rhythm';
+import { Rhythm, RhythmValidationError, Worker, defineTask } from 'rhythm';
 import { count, fixture, freshRhythm, type TestDatabase } from './helpers.js';
 
 let db: TestDatabase;
@@ -84,6 +84,27 @@ const BAD: [string, () => unknown, RegExp][] = [
   ['enqueueMany client: {}', () => r.enqueueMany([item], { client: {} as never }), /option client must be a pg client/],
   ['enqueueMany item options string', () => r.enqueueMany([{ ...item, options: 'x' as never }]), /enqueueMany item 0: options must be an object, got "x"/],
   ['enqueueMany item with NUL name', () => r.enqueueMany([item, { name: 'x\u0000', payload: 1 }]), /enqueueMany item 1: task name .* NUL/],
+  // unique keys, per-execution backoff
+  ['uniqueMode without uniqueKey', () => r.enqueue('ok', 1, { uniqueMode: 'keep' }), /uniqueMode "keep" needs a uniqueKey/],
+  ['uniqueMode misspelled', () => r.enqueue('ok', 1, { uniqueKey: 'k', uniqueMode: 'replaces' as never }), /uniqueMode must be 'keep' or 'replace', got "replaces"/],
+  ['uniqueKey empty', () => r.enqueue('ok', 1, { uniqueKey: '' }), /uniqueKey must be a non-empty string/],
+  ['uniqueKey with NUL', () => r.enqueue('ok', 1, { uniqueKey: 'a\u0000' }), /uniqueKey "a\\u0000" contains a NUL character/],
+  ['uniqueKey in enqueueMany', () => r.enqueueMany([{ ...item, options: { uniqueKey: 'k' } }]), /item 0: uniqueKey is supported by enqueue\(\) only/],
+  ['backoff baseMs > maxMs', () => r.enqueue('ok', 1, { backoff: { baseMs: 10, maxMs: 1 } }), /backoff\.baseMs \(10\) must not exceed backoff\.maxMs \(1\)/],
+  ['backoff typo', () => r.enqueue('ok', 1, { backoff: { base: 1 } as never }), /unknown backoff option "base"/],
+  // typed tasks
+  ['defineTask unknown default', () => defineTask('t', { retries: 2 } as never), /unknown defineTask\("t"\) option "retries"/],
+  ['defineTask bad queue', () => defineTask('t', { queue: '' }), /invalid queue name ""/],
+  ['a definition on a worker of another queue', () => new Worker(r, { queue: 'a' }).task(defineTask('t', { queue: 'b' }), () => 1), /defined for queue "b", but this worker serves queue "a"/],
+  // cron schedules
+  ['cron with 4 fields', () => r.schedule('s', { cron: '* * * *', task: 't' }), /schedule "s": invalid cron expression "\* \* \* \*"/],
+  ['cron minute 61', () => r.schedule('s', { cron: '61 * * * *', task: 't' }), /invalid cron expression "61 \* \* \* \*".*minute/],
+  ['cron that never fires', () => r.schedule('s', { cron: '0 0 30 2 *', task: 't' }), /"0 0 30 2 \*" never fires/],
+  ['unknown time zone', () => r.schedule('s', { cron: '0 3 * * *', timezone: 'Paris', task: 't' }), /unknown time zone "Paris"/],
+  ['catchUp misspelled', () => r.schedule('s', { cron: '0 3 * * *', task: 't', catchUp: 'latest' as never }), /catchUp must be 'none', 'last' or 'all', got "latest"/],
+  ['schedule without a task', () => r.schedule('s', { cron: '0 3 * * *' } as never), /schedule "s": task name must be a string/],
+  ['schedule name empty', () => r.schedule('', { cron: '0 3 * * *', task: 't' }), /schedule name: must not be empty/],
+  ['syncSchedules of an array', () => r.syncSchedules([] as never), /syncSchedules expects an object of schedules by name/],
   // wait, shutdown, internal worker
   ['wait(id, null)', () => r.wait('1', null as never), /wait options must be an object, got null/],
   ['wait(id, "1000")', () => r.wait('1', '1000' as never), /wait options must be an object/],
@@ -116,6 +137,7 @@ describe('bad input', () => {
 
   it('wrote nothing', async () => {
     expect(await count(r, r.names.executions)).toBe(0);
+    expect(await count(r, r.names.schedules)).toBe(0);
   });
 });
 

@@ -85,7 +85,8 @@ describe('rhythm status', () => {
     expect(report.queues.map((q) => q.queue)).toEqual([...tables.keys()]);
     for (const q of report.queues) {
       const t = tables.get(q.queue)!;
-      expect({ ...q, oldestWaitingMs: undefined }, q.queue).toEqual({ ...t, oldestWaitingMs: undefined });
+      const { queued, scheduled, running, failed, completed } = q;
+      expect({ queue: q.queue, queued, scheduled, running, failed, completed }, q.queue).toEqual({ ...t, oldestWaitingMs: undefined });
       if (t.oldestWaitingMs === null) {
         expect(q.oldestWaitingMs).toBeNull();
       } else {
@@ -111,9 +112,12 @@ describe('rhythm status', () => {
     const res = await runCli(['status', ...conn]);
     expect(res.code, res.stderr).toBe(0);
     const lines = res.stdout.split('\n');
-    expect(lines[1]).toMatch(/^QUEUE\s+QUEUED\s+SCHEDULED\s+RUNNING\s+FAILED\s+COMPLETED\s+OLDEST WAITING$/);
-    expect(lines.find((l) => l.startsWith('idle'))).toMatch(/^idle\s+4\s+0\s+0\s+0\s+0\s+\d/);
-    expect(lines.find((l) => l.startsWith('work'))).toMatch(/^work\s+0\s+0\s+2\s+2\s+3\s+-$/);
+    expect(lines[1]).toMatch(/^QUEUE\s+TASK\s+QUEUED\s+SCHEDULED\s+RUNNING\s+FAILED\s+COMPLETED\s+CANCELLED\s+OLDEST WAITING$/);
+    expect(lines.find((l) => /^idle\s+\*/.test(l))).toMatch(/^idle\s+\*\s+4\s+0\s+0\s+0\s+0\s+0\s+\d/);
+    // The queue's row, then one per task name in it.
+    const work = lines.filter((l) => l.startsWith('work'));
+    expect(work[0]).toMatch(/^work\s+\*\s+0\s+0\s+2\s+2\s+3\s+0\s+-$/);
+    expect(work.slice(1).map((l) => l.split(/\s+/).slice(1, 8).join(' '))).toEqual(['block 0 0 2 0 0 0', 'echo 0 0 0 0 3 0', 'fail 0 0 0 2 0 0']);
   });
 
   it('--watch refreshes until SIGINT, one JSON document per line with --json', async () => {
@@ -155,7 +159,7 @@ describe('rhythm get and cancel', () => {
     // Cancelled already: still exit 0, nothing changes.
     const again = await runCli(['cancel', ...conn, id!, '--json']);
     expect(again.code).toBe(0);
-    expect(JSON.parse(again.stdout)).toEqual({ id, cancelled: true, status: 'cancelled' });
+    expect(JSON.parse(again.stdout)).toEqual({ cancelled: [], skipped: [{ id, status: 'cancelled' }] });
 
     const done = await runCli(['cancel', ...conn, ids.echo[0]!]);
     expect(done.code).toBe(1);
@@ -208,7 +212,7 @@ describe('rhythm migrate', () => {
     const listed = await runCli(['migrate', ...fresh, '--status', '--json']);
     const json = JSON.parse(listed.stdout);
     expect(json.schema).toBe('fresh');
-    expect(json.migrations).toEqual(MIGRATION_FILES.map((name, i) => expect.objectContaining({ id: i + 1, name, applied: true })));
+    expect(json.migrations).toEqual(MIGRATION_FILES.map((name) => expect.objectContaining({ id: Number(name.slice(0, 3)), name, applied: true })));
     expect(Number.isNaN(Date.parse(json.migrations[0].appliedAt))).toBe(false);
   });
 });

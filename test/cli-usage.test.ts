@@ -11,7 +11,7 @@ import path from 'node:path';
 import { runCli, killAll, removeScratch, newDir, TASKS_DIR } from './fixtures/cli-tasks/harness/cli.js';
 
 const REFUSED = 'postgres://someone:hunter2@127.0.0.1:1/nowhere';
-const COMMANDS = ['worker', 'scheduler', 'start', 'migrate', 'enqueue', 'get', 'cancel', 'status', 'config'];
+const COMMANDS = ['worker', 'scheduler', 'start', 'migrate', 'enqueue', 'get', 'list', 'retry', 'cancel', 'status', 'pause', 'resume', 'rate-limit', 'config'];
 
 afterEach(killAll);
 afterAll(removeScratch);
@@ -40,7 +40,8 @@ describe('rhythm --help', () => {
     const withBadFlag = await runCli(['worker', '--threads', 'lots', '-h']);
     expect(withBadFlag.code).toBe(0);
     expect(withBadFlag.stdout).toContain('Usage: rhythm worker');
-  });
+    // Two processes per command: more time than one test usually gets on a shared machine.
+  }, 150_000);
 
   it('prints the version', async () => {
     const v = await runCli(['--version']);

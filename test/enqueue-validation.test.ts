@@ -255,18 +255,6 @@ describe('other options and ids', () => {
     await expect(r.startInternalWorker({ tickMs: 0 })).rejects.toThrow(/option tickMs/);
   });
 
-  it('refuses Rhythm.init with no database configured anywhere', async () => {
-    const saved = { RHYTHM_DATABASE_URL: process.env.RHYTHM_DATABASE_URL, DATABASE_URL: process.env.DATABASE_URL };
-    delete process.env.RHYTHM_DATABASE_URL;
-    delete process.env.DATABASE_URL;
-    try {
-      await expect(Rhythm.init({})).rejects.toThrow(RhythmValidationError);
-      await expect(Rhythm.init()).rejects.toThrow(/no database configured.*RHYTHM_DATABASE_URL.*DATABASE_URL/);
-    } finally {
-      for (const [k, v] of Object.entries(saved)) if (v !== undefined) process.env[k] = v;
-    }
-  });
-
   it('refuses to start a worker twice, or to register a task on a started worker', async () => {
     const w = new Worker(r, { queue: 'started-twice' });
     w.task('t', async () => null);

@@ -60,6 +60,7 @@ function start(p: ThreadPool, payload: Record<string, unknown>): Started {
         finish(r);
       },
       heartbeat: () => undefined,
+      progress: () => undefined,
     },
   );
   return { run, handed: handedP, result, outcomes: () => outcomes };
@@ -155,6 +156,18 @@ describe('tasks waiting inside a thread', () => {
       expect(s.outcomes()).toBe(1);
     }
     expect(ran(file)).toEqual(['running']);
+  });
+
+  it('an async handler that asks for its signal while it waits sees it abort', async () => {
+    const p = newPool(1);
+    const file = logFile();
+    const waiting = start(p, { label: 'waiting', log: file, awaitAbort: true });
+    // Started, and past the point where it asked for ctx.signal.
+    await expect.poll(() => ran(file)).toContain('waiting:signal');
+    expect(await isSettled(waiting.result)).toBe(false);
+    waiting.run.abort('cancelled');
+    expect(errorOf(await waiting.result)).toMatchObject({ name: 'TaskAbortedError', message: expect.stringMatching(/cancelled/) });
+    expect(waiting.outcomes()).toBe(1);
   });
 
   it('an idle thread takes tasks still waiting inside a busy one', async () => {

@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import { Rhythm, WaitTimeoutError, Worker } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
 import { TcpProxy } from './support/tcp-proxy.js';
-import { countWaitReads, deferred } from './helpers.js';
+import { countWaitReads, deferred, isSettled } from './helpers.js';
 import { fromBinaryTime } from '../dist/src/sql/finished.js';
 
 const Q = 'wait-scale';
@@ -169,6 +169,34 @@ describe('wait() timeouts count from the call', () => {
       expect((many as Error).message).toMatch(/^2 of 2 executions did not finish within 500 ms/);
     } finally {
       await proxy.close(); // drops every connection: nothing is left waiting on a silent one
+      await r.shutdown({ timeoutMs: 1_000 });
+    }
+  });
+});
+
+describe('wait() past a read that hangs', () => {
+  it('a read stuck on a silent connection does not hold up the reads of later waits', { timeout: 60_000 }, async () => {
+    const proxy = await TcpProxy.start(db.url);
+    const r = await Rhythm.init({ databaseUrl: proxy.via(db.url), logger: quiet(), queryTimeoutMs: 2_000 });
+    try {
+      const [a, b, warm] = await rw.enqueueMany(['a', 'b', 'warm'].map((p) => ({ name: 'quick', payload: p, options: { queue: Q } })));
+      await rw.waitMany([a!, b!, warm!], { timeoutMs: 30_000 });
+      await r.wait(warm!, { timeoutMs: 30_000 }); // one wait connection open, idle
+      proxy.blackhole();
+      proxy.restore(); // the open connections stay silent; new ones work
+      const reads = countWaitReads(r);
+      const first = r.wait(a!, { timeoutMs: 30_000 });
+      expect(await isSettled(first)).toBe(false);
+      await new Promise((resolve) => setTimeout(resolve, 1_200)); // longer than a read may hold up the next
+      // Its read hangs on the silent connection; this one's goes out on a new connection.
+      expect(await r.wait(b!, { timeoutMs: 30_000 })).toMatchObject({ id: b, status: 'completed', result: { echo: 'b' } });
+      expect(reads.state.calls).toBe(2);
+      expect(await isSettled(first)).toBe(false);
+      // The stuck read times out (queryTimeoutMs), is retried, and the first wait resolves too.
+      expect(await first).toMatchObject({ id: a, status: 'completed', result: { echo: 'a' } });
+      reads.restore();
+    } finally {
+      await proxy.close();
       await r.shutdown({ timeoutMs: 1_000 });
     }
   });

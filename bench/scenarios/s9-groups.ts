@@ -2,15 +2,16 @@
  * Scenario 9: group concurrency over 100 groups. N pre-enqueued no-op tasks spread over 100
  * groups (round robin), drained by one main-thread worker, with `groupConcurrency` (each claim
  * takes slots per group in work_groups, each settle gives them back) and without it (the same
- * tasks and groups, no limit): the price of the accounting, from interleaved rounds.
+ * tasks and groups, no limit): the price of the accounting, from interleaved rounds
+ * (--repeat; the report gives the median ratio with its spread).
  */
-import { rowOf, type BenchContext, type Run } from '../lib/context.js';
-import type { StepProgress } from '../lib/common.js';
-import { cpuMeter } from '../lib/cpu.js';
-import { interleave } from '../lib/rounds.js';
+import type { BenchContext } from '../lib/context.js';
+import type { Row, StepProgress } from '../lib/common.js';
+import { describeCpu, cpuMeter, type CpuSample } from '../lib/cpu.js';
 import { DoneCounter, type BenchDatabase } from '../lib/database.js';
 import { Worker, type WorkerOptions } from '../../src/index.js';
 import { checkHistory, openRhythm, remainingInQueue } from '../systems/rhythm.js';
+import { fromRounds, interleave } from '../lib/rounds.js';
 
 export const TITLE = '9. group concurrency, 100 groups';
 
@@ -28,8 +29,18 @@ export function steps(o: BenchContext['opts']): number {
   return o.repeat * VARIANTS.length;
 }
 
-async function drainGroups(db: BenchDatabase, n: number, worker: WorkerOptions, progress: StepProgress, label: string): Promise<Run> {
-  const r = await openRhythm(db, 's9');
+interface Drained {
+  rate: number;
+  seconds: number;
+  done: number;
+  notOnce: number;
+  cpu: CpuSample;
+  /** Slots still held once every task completed: 0 when every one was given back. */
+  leftoverSlots: number;
+}
+
+async function drainGroups(db: BenchDatabase, n: number, worker: WorkerOptions, progress: StepProgress, label: string): Promise<Drained> {
+  const r = await openRhythm(db, 's7');
   const done = new DoneCounter(db.url, r.names.doneChannel);
   let w: Worker | undefined;
   let running: Promise<void> | undefined;
@@ -54,13 +65,7 @@ async function drainGroups(db: BenchDatabase, n: number, worker: WorkerOptions, 
     await running;
     const check = await checkHistory(r);
     const slots = await r.pool.query(`SELECT coalesce(sum(running), 0)::int AS n FROM ${r.names.workGroups}`);
-    const leftoverSlots: number = slots.rows[0].n;
-    return {
-      rate: check.completed / check.seconds, seconds: check.seconds, done: check.completed,
-      // Every slot given back once every task completed.
-      once: check.completed === n && check.notOnce === 0 && leftoverSlots === 0,
-      cpu, extra: { leftoverSlots },
-    };
+    return { rate: check.completed / check.seconds, seconds: check.seconds, done: check.completed, notOnce: check.notOnce, cpu, leftoverSlots: slots.rows[0].n };
   } finally {
     await done.stop();
     await w?.stop({ timeoutMs: 1_000 }).catch(() => undefined);
@@ -74,10 +79,28 @@ export async function run(ctx: BenchContext): Promise<void> {
   const { opts, db, progress } = ctx;
   const n = opts.n;
   const base = { queue: 'groups', concurrency: ctx.bestMain?.concurrency ?? 100, batchSize: ctx.bestMain?.batchSize ?? 100 };
-  const worker = (v: Variant): WorkerOptions => ({ ...base, ...(v.groupConcurrency ? { groupConcurrency: v.groupConcurrency } : {}) });
-  const results = await interleave(opts.repeat, VARIANTS.map((v) => ({ label: v.name, run: () => drainGroups(db, n, worker(v), progress, 'drain') })), progress, TITLE);
-  VARIANTS.forEach((v, i) => ctx.rows.push(rowOf(results[i]!, {
-    group: '9', scenario: TITLE, system: 'Rhythm', kind: 'rhythm', reference: i === 0,
-    config: `${v.name}, concurrency ${base.concurrency}, batch ${base.batchSize}, ${GROUPS} groups round robin`, tasks: n,
-  })));
+  const contenders = VARIANTS.map((variant) => ({
+    label: variant.name,
+    run: () => drainGroups(db, n, { ...base, ...(variant.groupConcurrency ? { groupConcurrency: variant.groupConcurrency } : {}) }, progress, 'drain'),
+  }));
+  const results = await interleave(opts.repeat, contenders, progress, TITLE);
+  VARIANTS.forEach((variant, v) => {
+    const rs = results[v]!;
+    const { rate, rounds, mid } = fromRounds(rs);
+    ctx.rows.push({
+      group: '9',
+      scenario: TITLE,
+      system: v === 0 ? 'Rhythm' : `Rhythm (${variant.name})`,
+      kind: 'rhythm',
+      reference: v === 0,
+      config: `${variant.name}, concurrency ${base.concurrency}, batch ${base.batchSize}, ${GROUPS} groups round robin`,
+      tasks: n,
+      seconds: mid.seconds,
+      rate,
+      rounds,
+      done: mid.done,
+      verified: rs.every((x) => x.done === n && x.notOnce === 0 && x.leftoverSlots === 0),
+      notes: [describeCpu(mid.cpu, n)],
+    } satisfies Row);
+  });
 }

@@ -25,12 +25,15 @@ import { timeoutHint } from './runtime.js';
 import { print } from './output.js';
 import type { Command, CommandContext } from './command.js';
 import { workerCommand, startCommand, schedulerCommand } from './commands/run.js';
-import { migrateCommand, enqueueCommand, getCommand, cancelCommand } from './commands/admin.js';
+import { migrateCommand, enqueueCommand, getCommand } from './commands/admin.js';
+import { listCommand, retryCommand, cancelCommand } from './commands/executions.js';
+import { pauseCommand, resumeCommand, rateLimitCommand } from './commands/queues.js';
 import { statusCommand } from './commands/status.js';
 import { configCommand } from './commands/config.js';
 
 export const COMMANDS: readonly Command[] = [
-  workerCommand, schedulerCommand, startCommand, migrateCommand, enqueueCommand, getCommand, cancelCommand, statusCommand, configCommand,
+  workerCommand, schedulerCommand, startCommand, migrateCommand, enqueueCommand, getCommand, listCommand, retryCommand, cancelCommand,
+  statusCommand, pauseCommand, resumeCommand, rateLimitCommand, configCommand,
 ];
 
 const GROUPS = { connection: 'Connection and logging:', worker: 'Workers:', internal: 'Internal worker:' } as const;
@@ -116,7 +119,8 @@ async function runCommand(command: Command, cmd: Program): Promise<number> {
   const { settings, sources } = resolved;
   const log = createLogger({ level: settings.logLevel, format: settings.logFormat, fd: 2 });
   log.info({ command: command.name, config: describeSettings(resolved, command.settings) }, 'effective configuration');
-  const max = command.arguments?.length ?? 0;
+  const variadic = command.arguments?.some((a) => a.endsWith('...]') || a.endsWith('...>')) ?? false;
+  const max = variadic ? Infinity : command.arguments?.length ?? 0;
   if (cmd.args.length > max) {
     const extra = cmd.args[max]!;
     throw new RhythmValidationError(

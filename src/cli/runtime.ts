@@ -68,3 +68,35 @@ export async function openSession(settings: Settings, log: Logger, options: { au
     },
   };
 }
+
+/**
+ * Refuses a schema whose migrations are not all applied: the commands' statements need every
+ * table and column, and an error naming `rhythm migrate` beats one naming a missing relation.
+ */
+export async function requireMigrated(r: Rhythm, hint = 'run `rhythm migrate` first'): Promise<void> {
+  const migrations = await r.migrationStatus();
+  const pending = migrations.filter((m) => m.appliedAt === null);
+  if (pending.length === 0) return;
+  const all = pending.length === migrations.length;
+  throw new CliError(
+    all
+      ? `schema ${JSON.stringify(r.schema)} has no Rhythm tables: ${hint}`
+      : `schema ${JSON.stringify(r.schema)} lacks migrations ${pending.map((m) => m.name).join(', ')}: ${hint}`,
+  );
+}
+
+/** Runs `fn` on a session whose schema is migrated (or is migrated now, with autoMigrate); closes it after. */
+export async function withSession<T>(
+  settings: Settings,
+  log: Logger,
+  options: { autoMigrate: boolean; poolSize?: number },
+  fn: (session: Session) => Promise<T>,
+): Promise<T> {
+  const session = await openSession(settings, log, options);
+  try {
+    await requireMigrated(session.r);
+    return await fn(session);
+  } finally {
+    await session.close();
+  }
+}

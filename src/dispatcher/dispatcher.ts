@@ -23,19 +23,27 @@ import type { Backoff, Outcome } from '../sql/settle.js';
 import type { SchemaNames } from '../db/schema.js';
 import type { Listener } from '../db/listener.js';
 import { Completer, type Pending } from './completer.js';
-import type { AttemptResult, AttemptRun, Executor, RunHooks } from './executor.js';
+import type { AttemptResult, AttemptRun, Executor, RecordedResult, RunHooks } from './executor.js';
 import type { AbortReason } from '../errors.js';
 import { retryDelayMs } from '../backoff.js';
 import { abortError, failed } from './attempt.js';
 import { epochNow } from '../threads/flags.js';
+import { ProgressWriter } from './progress-writer.js';
+import { cancelledEvent, settledEvents, type EventSink } from './events.js';
 
 /** Tasks still running or waiting to start, beyond those being written, for the completer to batch its writes. */
 const BUSY_RUNNING = 16;
 /** How long a cancellation is remembered for a claim whose reply arrives after it. */
 const CANCEL_MEMORY_MS = 10_000;
-/** Claim ahead the tasks that finish in this many claim round trips, plus AHEAD_MARGIN_MS. */
+/**
+ * Claim ahead the tasks that finish in this many claim round trips plus AHEAD_MARGIN_MS, and
+ * at least AHEAD_MIN_MS of them: a claim statement costs Postgres and this thread about as
+ * much as tens of tasks' rows, so claims of a few tasks each would take that CPU from the
+ * tasks. A claim starts when half of that is left.
+ */
 const AHEAD_CLAIM_TRIPS = 2;
 const AHEAD_MARGIN_MS = 10;
+const AHEAD_MIN_MS = 100;
 /** Time constant of the finish-rate average. */
 const RATE_WINDOW_MS = 200;
 /** Claims at once: a second starts while the first is in flight only when the last came back full and large. */
@@ -61,6 +69,8 @@ export interface DispatcherConfig {
   abortGraceMs: number;
   /** Most executions of one group running at once, across every process (none if absent). */
   groupConcurrency?: number;
+  /** Receives an event per execution outcome (see events.ts); none if absent. */
+  events?: EventSink;
 }
 
 export interface DispatcherDeps {
@@ -113,11 +123,14 @@ class Held implements RunHooks {
   handedOff(): void {
     this.d.handedOff(this);
   }
-  finished(result: AttemptResult): void {
+  finished(result: AttemptResult | RecordedResult): void {
     this.d.finished(this, result);
   }
   heartbeat(): void {
     this.d.heartbeatSoon();
+  }
+  progress(json: string): void {
+    this.d.progress.report(this.task.id, this.task.leaseToken, json);
   }
 }
 
@@ -153,13 +166,16 @@ export class Dispatcher {
   private claimOrder: Promise<void> = Promise.resolve();
   private claimFailures = 0;
   private claimRetryTimer: NodeJS.Timeout | undefined;
-  private claimsIdle: (() => void) | undefined;
+  /** Waiting for the claims in flight to return (stop). */
+  private claimsIdle: (() => void)[] = [];
   /** Finish rate (tasks per ms, a moving average) and claim round trip (ms). */
   private rate = 0;
   private rateAt = performance.now();
   private finishedSinceRate = 0;
   private claimMs = 5;
   private readonly completer: Completer;
+  /** Batches ctx.progress() writes of the held tasks. */
+  readonly progress: ProgressWriter;
   private readonly names: string[];
   private stopping = false;
   private mayHaveWork = true;
@@ -183,6 +199,8 @@ export class Dispatcher {
       this.lanes.set(name, lane);
     }
     this.laneList = [...byExecutor.values()];
+    this.progress = new ProgressWriter(deps.leasePool, deps.names, deps.log);
+    const events = config.events;
     this.completer = new Completer(
       deps.pool,
       deps.names,
@@ -190,6 +208,9 @@ export class Dispatcher {
       deps.log,
       (items) => this.written(items),
       () => this.busy(),
+      // Held attempts stay in inFlight until written, so each settled one still has its claim.
+      events &&
+        ((settled, items) => settledEvents(events, config.queue, settled, items, (token) => this.inFlight.get(token)?.task, deps.log)),
     );
     const onWork = (queue: string) => {
       if (queue === config.queue) this.poke();
@@ -238,7 +259,7 @@ export class Dispatcher {
     // on a connection that went silent, is its whole read timeout away).
     if (timeoutMs === 0) for (const f of [...this.inFlight.values()]) this.abort(f, 'shutdown');
     // A claim in flight may still add tasks: wait for it before counting.
-    if (this.claimsInFlight > 0) await new Promise<void>((r) => (this.claimsIdle = r));
+    if (this.claimsInFlight > 0) await new Promise<void>((r) => this.claimsIdle.push(r));
     const drained = this.whenDrained();
     const timeout = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
     if ((await Promise.race([drained, timeout(timeoutMs)])) === 'timeout') {
@@ -248,6 +269,7 @@ export class Dispatcher {
       await drained;
     }
     await this.completer.drain();
+    await this.progress.close();
     clearTimeout(this.heartbeatTimer);
     this.detach();
     this.resolveStopped();
@@ -284,11 +306,13 @@ export class Dispatcher {
     if (holding && (this.bytesBlocked || this.config.maxHeldBytes - this.heldBytes - this.reservedBytes <= 0)) return 0;
     let room = 0;
     for (const lane of this.laneList) room += lane.room();
-    const ahead = Math.floor(this.finishRate() * (this.claimMs * AHEAD_CLAIM_TRIPS + AHEAD_MARGIN_MS));
+    const ahead = Math.floor(this.finishRate() * Math.max(AHEAD_MIN_MS, this.claimMs * AHEAD_CLAIM_TRIPS + AHEAD_MARGIN_MS));
     const buffered = this.unstarted + this.incoming;
-    const want = room + Math.max(0, ahead - buffered);
-    // Claims of at least half the ahead target, not one per finished task.
-    if (want < 1 || (room < 1 && buffered > ahead / 2)) return 0;
+    // Room is what the executors could start beyond what already waits for them: claim for
+    // it, and to refill the ahead buffer once half of it is gone, not for every finished task.
+    if (buffered > ahead / 2) return 0;
+    const want = room + ahead - buffered;
+    if (want < 1) return 0;
     return Math.max(0, Math.min(want, this.config.batchSize, this.config.maxHeld - this.inFlight.size - this.incoming));
   }
 
@@ -348,10 +372,10 @@ export class Dispatcher {
     for (const task of tasks) this.begin(task);
     done();
     this.pump();
-    if (this.claimsInFlight === 0 && this.claimsIdle) {
+    if (this.claimsInFlight === 0 && this.claimsIdle.length > 0) {
       const idle = this.claimsIdle;
-      this.claimsIdle = undefined;
-      idle();
+      this.claimsIdle = [];
+      for (const r of idle) r();
     }
     this.maybeClaim();
   }
@@ -433,7 +457,7 @@ export class Dispatcher {
     if (!f.settling) (f.timers ??= []).push(setTimeout(() => f.run?.kill(reason), this.config.abortGraceMs));
   }
 
-  finished(f: Held, result: AttemptResult): void {
+  finished(f: Held, result: AttemptResult | RecordedResult): void {
     if (f.settling) return;
     if (f.timers) for (const t of f.timers) clearTimeout(t);
     f.settling = true;
@@ -443,8 +467,9 @@ export class Dispatcher {
     this.finishedSinceRate++;
     const { id, leaseToken } = f.task;
     const reason = f.abortReason;
-    if (reason === 'cancelled' || reason === 'lease-lost') {
-      // The execution was already settled elsewhere (cancel, or recovery after expiry).
+    if ('recorded' in result || reason === 'cancelled' || reason === 'lease-lost') {
+      // Written by the executor itself, or already settled elsewhere (cancel, or recovery after expiry).
+      if (reason === 'cancelled' && this.config.events) cancelledEvent(this.config.events, this.config.queue, f.task, this.deps.log);
       this.forget(leaseToken);
       this.freed();
     } else if (reason === 'shutdown' && !result.ok) {

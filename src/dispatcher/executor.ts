@@ -11,6 +11,14 @@ export type AttemptResult =
   | { ok: true; resultJson: string }
   | { ok: false; errorJson: string; retryable: boolean };
 
+/**
+ * The executor has written the attempt's outcome itself, fenced by its lease token (a workflow
+ * activation commits its state and children in its own transaction): nothing is left to write.
+ */
+export interface RecordedResult {
+  recorded: true;
+}
+
 /** What an executor tells the dispatcher about one attempt (may be called during start()). */
 export interface RunHooks {
   /**
@@ -19,9 +27,11 @@ export interface RunHooks {
    */
   handedOff(): void;
   /** The handler returned, threw, or was killed or withdrawn. Exactly once. */
-  finished(result: AttemptResult): void;
+  finished(result: AttemptResult | RecordedResult): void;
   /** The handler called ctx.heartbeat(). */
   heartbeat(): void;
+  /** The handler called ctx.progress(): the value, already checked and encoded as JSON. */
+  progress(json: string): void;
 }
 
 export interface AttemptRun {

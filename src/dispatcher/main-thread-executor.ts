@@ -6,6 +6,7 @@
  * without a promise.
  */
 import { abortError, failed, succeeded } from './attempt.js';
+import { encodeProgress } from './progress-value.js';
 import type { AttemptResult, AttemptRun, Executor, RunHooks } from './executor.js';
 import type { ClaimedTask } from '../sql/claim.js';
 import type { TaskContext, TaskHandler } from '../types.js';
@@ -37,6 +38,9 @@ class Context implements TaskContext {
   }
   heartbeat(): void {
     this.#run.hooks.heartbeat();
+  }
+  progress(value: unknown): void {
+    this.#run.hooks.progress(encodeProgress(value));
   }
 }
 

@@ -1,16 +1,20 @@
 /**
  * The internal worker (the seed's scheduler side): promotes due delayed tasks and retries
- * from scheduled_queue to work_queue, recovers tasks whose lease expired, recounts
- * group-concurrency slots (a page of groups a pass), and prunes old history. Every statement uses SKIP LOCKED, so it is safe to run in every process at once.
+ * from scheduled_queue to work_queue, fires due cron schedules, recovers tasks whose lease
+ * expired, recounts group-concurrency slots (a page of groups a pass), and prunes old history.
+ * Every statement uses SKIP LOCKED, so it is safe to run in every process at once.
  *
- * It ticks every `tickMs`, and sooner when the earliest scheduled task is due before the
- * next tick, so a short delay is not stretched to a whole tick.
+ * It ticks every `tickMs`, and sooner when the earliest scheduled task or cron fire is due
+ * before the next tick, so a short delay is not stretched to a whole tick; a changed schedule
+ * wakes it at once (wake()).
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { promoteDue, msUntilNextDue } from '../sql/promote.js';
 import { recoverExpired } from '../sql/recover.js';
 import { pruneHistory } from '../sql/prune.js';
+import { msUntilNextSchedule } from '../sql/schedule-fire.js';
+import { fireDueSchedules } from '../schedules/fire.js';
 import { recountGroups } from '../sql/groups.js';
 import type { Backoff } from '../sql/settle.js';
 import type { SchemaNames } from '../db/schema.js';
@@ -31,6 +35,8 @@ const PRUNE_BATCH = 500;
 const PRUNE_BATCHES_PER_PASS = 10;
 /** Never loop back to back, whatever the clocks say. */
 const MIN_DELAY_MS = 5;
+/** A schedule another process is firing is looked at again this soon (not every MIN_DELAY_MS). */
+const OVERDUE_RECHECK_MS = 100;
 
 export class InternalWorker {
   private readonly tickMs: number;
@@ -43,6 +49,8 @@ export class InternalWorker {
   /** Where the next recount of group slots starts (null: at the first group). */
   private groupsFrom: { queue: string; group: string } | null = null;
   private stopped = false;
+  /** wake() during a pass: plan again right after it. */
+  private wokenDuringPass = false;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -61,6 +69,17 @@ export class InternalWorker {
     this.schedule(0);
   }
 
+  /** Runs a pass now (a schedule changed: its next fire may be sooner than the planned pass). */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.wokenDuringPass = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.schedule(0);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
@@ -68,7 +87,8 @@ export class InternalWorker {
   }
 
   /** One pass; exposed so tests can drive it deterministically. */
-  async tick(): Promise<{ promoted: number; recovered: number; pruned: number; groupsFixed: number }> {
+  async tick(): Promise<{ promoted: number; fired: number; recovered: number; pruned: number; groupsFixed: number }> {
+    const fired = await fireDueSchedules(this.pool, this.names, this.log, () => this.stopped);
     let promoted = 0;
     let recovered = 0;
     let pruned = 0;
@@ -98,7 +118,7 @@ export class InternalWorker {
       }
       if (n === PRUNE_BATCH) this.lastPrune = 0; // a backlog: carry on at the next pass
     }
-    return { promoted, recovered, pruned, groupsFixed };
+    return { promoted, fired, recovered, pruned, groupsFixed };
   }
 
   private schedule(delayMs: number): void {
@@ -111,10 +131,15 @@ export class InternalWorker {
   private async pass(): Promise<void> {
     let delay = this.tickMs;
     try {
-      const { promoted, recovered, pruned } = await this.tick();
-      if (promoted + recovered + pruned > 0) this.log.debug({ promoted, recovered, pruned }, 'internal worker pass');
+      this.wokenDuringPass = false;
+      const { promoted, fired, recovered, pruned } = await this.tick();
+      if (promoted + fired + recovered + pruned > 0) this.log.debug({ promoted, fired, recovered, pruned }, 'internal worker pass');
       const dueInMs = await msUntilNextDue(this.pool, this.names);
       if (dueInMs !== null) delay = Math.max(MIN_DELAY_MS, Math.min(delay, Math.ceil(dueInMs)));
+      // Still overdue right after this pass: another process holds it (it is firing it now).
+      const fireInMs = await msUntilNextSchedule(this.pool, this.names);
+      if (fireInMs !== null) delay = Math.min(delay, fireInMs <= 0 ? OVERDUE_RECHECK_MS : Math.max(MIN_DELAY_MS, Math.ceil(fireInMs)));
+      if (this.wokenDuringPass) delay = MIN_DELAY_MS;
     } catch (err) {
       this.log.warn({ err }, 'internal worker pass failed; retrying at the next tick');
     }

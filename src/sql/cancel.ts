@@ -1,11 +1,20 @@
 /**
- * Cancels executions from any process, in one statement: by ids or by a filter. A queued or
- * scheduled one is removed from its queue; a running one's worker is told on the cancel
+ * Cancels executions from any process, in one statement: by ids or by a filter, with every
+ * unfinished descendant (the children a workflow started, theirs, and so on: a recursive walk
+ * down parent_id). A queued or scheduled one is removed from its queue; a running one's worker is told on the cancel
  * channel (by lease token: a retry of it is a new claim, not cancelled) so its handler's
  * signal aborts. Each is `cancelled` at once (and entered in
  * dead_letters, so retry can run it again), and a running worker's later outcome is fenced
  * out (its work_queue row is gone) and a group-concurrency slot it held is given back. A running execution keeps its attempt count and start
- * time, and the interrupted attempt is appended to its attempt log.
+ * time, and the interrupted attempt is appended to its attempt log. A workflow waiting on a
+ * cancelled child is woken (its await throws a CancelledError), unless it is being cancelled too.
+ *
+ * An activation committing new children just as the statement runs: the statement waits for
+ * its lock on the workflow row and cancels the workflow, but the children it committed were
+ * not in the statement's snapshot. So when workflows were cancelled, the walk runs again from
+ * them until it finds nothing left; once a workflow is cancelled no activation of it can commit
+ * children (they are fenced on its status), so this ends, almost always after one more run.
+ * Cancelling tasks only costs no second statement.
  *
  * Lock order matches claim and settle (work_queue before executions): the work_queue rows are
  * locked first, in id order, and the executions UPDATE waits on the queue DELETEs through its
@@ -16,6 +25,7 @@ import type { SchemaNames } from '../db/schema.js';
 import { appendAttempt, claimEntry } from './attempt-log.js';
 import { freeSlots } from './groups.js';
 import { Params, selectIds, skippedIds, type Selection } from './select.js';
+import { wakeParentsCtes } from './wake-parents.js';
 import type { ExecutionStatus } from '../types.js';
 
 /** Chunks of at most 400 ids keep one NOTIFY payload under Postgres' 8,000-byte limit. */
@@ -36,13 +46,40 @@ export function notifyIds(channel: string, rows: string, col: string, where = 't
 }
 
 export async function cancelExecutions(db: Queryable, n: SchemaNames, sel: Selection, errorJson: string): Promise<Outcomes> {
-  const p = new Params();
   // Only unfinished executions can be cancelled: select among those.
   const statuses = sel.statuses ?? ['scheduled', 'queued', 'running'];
-  const target = selectIds(n, { ...sel, statuses }, p);
+  const first = await db.query(cancelStatement(n, { ...sel, statuses }, errorJson, true));
+  const result = outcomes(first);
+  // Children committed while a run went on belong to workflows it cancelled: walk again
+  // from those, until a run cancels no workflow.
+  let workflows = workflowIds(first.rows);
+  while (workflows.length > 0) {
+    const again = await db.query(cancelStatement(n, { ids: workflows }, errorJson, false));
+    result.done.push(...outcomes(again).done);
+    workflows = workflowIds(again.rows);
+  }
+  result.done.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+  return result;
+}
+
+function workflowIds(rows: { done: boolean; workflow: boolean | null; id: string }[]): string[] {
+  return rows.filter((r) => r.done && r.workflow).map((r) => r.id);
+}
+
+/**
+ * The roots selected by `sel` and their descendants; `reportSkipped` adds a row per id asked
+ * for that was not cancelled (the first run).
+ */
+function cancelStatement(n: SchemaNames, sel: Selection, errorJson: string, reportSkipped: boolean): { text: string; values: unknown[] } {
+  const p = new Params();
+  const roots = selectIds(n, sel, p);
   const error = p.add(errorJson, 'jsonb');
   const text = `
-WITH target AS (${target}
+WITH RECURSIVE roots AS (${roots}
+), target AS (
+  SELECT id FROM roots
+  UNION ALL
+  SELECT c.id FROM ${n.executions} c JOIN target t ON c.parent_id = t.id
 ), locked AS (
   SELECT w.execution_id FROM ${n.workQueue} w WHERE w.execution_id IN (SELECT id FROM target)
   ORDER BY w.execution_id
@@ -63,7 +100,7 @@ WITH target AS (${target}
   FROM target t LEFT JOIN unqueued u ON u.execution_id = t.id
   WHERE e.id = t.id AND e.status IN ('scheduled', 'queued')
     AND (SELECT count(*) FROM unscheduled) >= 0
-  RETURNING e.id, e.queue, e.name, e.created_at, u.claimed_by, u.lease_token
+  RETURNING e.id, e.kind, e.queue, e.name, e.created_at, e.parent_id, e.parent_seq, e.status, u.claimed_by, u.lease_token
 ), dead AS (
   INSERT INTO ${n.deadLetters} (execution_id, queue, name, status, created_at)
   SELECT id, queue, name, 'cancelled', created_at FROM cancelled
@@ -72,11 +109,13 @@ WITH target AS (${target}
   ${notifyIds(n.cancelChannel, 'cancelled', 'lease_token', 'claimed_by IS NOT NULL')}
 ), announced AS (
   ${notifyIds(n.doneChannel, 'cancelled', 'id')}
-)
-SELECT id::text, true AS done, NULL AS status FROM cancelled
-  CROSS JOIN (SELECT count(*) FROM told) t CROSS JOIN (SELECT count(*) FROM announced) a
-${sel.ids ? `UNION ALL ${skippedIds(n, sel.ids, p, 'cancelled')}` : ''}`;
-  return outcomes(await db.query({ text, values: p.values }));
+), cancelled_roots AS (
+  SELECT parent_id, parent_seq, status FROM cancelled c WHERE NOT EXISTS (SELECT 1 FROM target t WHERE t.id = c.parent_id)
+), ${wakeParentsCtes(n, 'cancelled_roots')}
+SELECT id::text, true AS done, NULL AS status, kind = 'workflow' AS workflow FROM cancelled
+  CROSS JOIN (SELECT count(*) FROM told) t CROSS JOIN (SELECT count(*) FROM announced) a CROSS JOIN (SELECT count(*) FROM wake_notify) w
+${reportSkipped && sel.ids ? `UNION ALL SELECT *, NULL FROM ${skippedIds(n, sel.ids, p, 'cancelled')} s` : ''}`;
+  return { text, values: p.values };
 }
 
 /** Splits the rows of an admin statement into done and skipped. */

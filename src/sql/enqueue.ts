@@ -18,6 +18,9 @@ export interface EnqueueRow {
   parentId: string | null;
   /** Group for group concurrency (null: none). */
   group: string | null;
+  /** Retry backoff of this execution (null: the Rhythm-wide one). */
+  backoffBaseMs: number | null;
+  backoffMaxMs: number | null;
 }
 
 // Scalars travel as arrays and the payloads as one JSON array (already JSON text, spliced in
@@ -26,25 +29,31 @@ export interface EnqueueRow {
 // usual bulk enqueue), the options travel once instead of as arrays.
 const ARRAY_INPUT = `
   SELECT a.name, a.queue, j.payload, a.priority, a.max_attempts, a.timeout_ms, a.lease_ms, a.parent_id, a.group_key,
-         coalesce(a.run_at, now() + a.delay_ms * interval '1 millisecond', now()) AS run_at
-  FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::int[], $6::int[], $7::bigint[], $8::timestamptz[], $9::bigint[], $11::text[])
-         WITH ORDINALITY AS a(name, queue, priority, max_attempts, timeout_ms, lease_ms, delay_ms, run_at, parent_id, group_key, ord)
+         coalesce(a.run_at, now() + a.delay_ms * interval '1 millisecond', now()) AS run_at,
+         a.backoff_base_ms, a.backoff_max_ms
+  FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::int[], $6::int[], $7::bigint[], $8::timestamptz[], $9::bigint[],
+              $11::text[], $12::int[], $13::int[])
+         WITH ORDINALITY AS a(name, queue, priority, max_attempts, timeout_ms, lease_ms, delay_ms, run_at, parent_id,
+                              group_key, backoff_base_ms, backoff_max_ms, ord)
   JOIN jsonb_array_elements($10::jsonb) WITH ORDINALITY AS j(payload, ord) USING (ord)
   ORDER BY ord`;
 
 const UNIFORM_INPUT = `
   SELECT $1::text AS name, $2::text AS queue, j.payload, $3::int AS priority, $4::int AS max_attempts,
          $5::int AS timeout_ms, $6::int AS lease_ms, $9::bigint AS parent_id, $11::text AS group_key,
-         coalesce($8::timestamptz, now() + $7::bigint * interval '1 millisecond', now()) AS run_at
+         coalesce($8::timestamptz, now() + $7::bigint * interval '1 millisecond', now()) AS run_at,
+         $12::int AS backoff_base_ms, $13::int AS backoff_max_ms
   FROM jsonb_array_elements($10::jsonb) WITH ORDINALITY AS j(payload, ord)
   ORDER BY ord`;
 
 const insertFrom = (input: string) => (n: SchemaNames) => `
 WITH input AS (${input}
 ), inserted AS (
-  INSERT INTO ${n.executions} (name, queue, status, payload, payload_bytes, priority, max_attempts, timeout_ms, lease_ms, run_at, parent_id, group_key)
+  INSERT INTO ${n.executions} (name, queue, status, payload, payload_bytes, priority, max_attempts, timeout_ms, lease_ms, run_at, parent_id,
+                               group_key, backoff_base_ms, backoff_max_ms)
   SELECT name, queue, CASE WHEN run_at > now() THEN 'scheduled' ELSE 'queued' END,
-         payload, pg_column_size(payload), priority, max_attempts, timeout_ms, lease_ms, run_at, parent_id, group_key
+         payload, pg_column_size(payload), priority, max_attempts, timeout_ms, lease_ms, run_at, parent_id,
+         group_key, backoff_base_ms, backoff_max_ms
   FROM input
   RETURNING id, name, queue, status, priority, lease_ms, run_at, payload_bytes, group_key
 ), ready AS (
@@ -63,8 +72,8 @@ const enqueueUniformStatement = statement('enqueue_uniform', insertFrom(UNIFORM_
 
 type Options = Omit<EnqueueRow, 'payloadJson'>;
 const OPTION_KEYS = ['name', 'queue', 'priority', 'maxAttempts', 'timeoutMs', 'leaseMs', 'delayMs', 'runAt', 'parentId'] as const;
-// Sent after the payloads ($11): a parameter added last leaves the earlier numbering alone.
-const TRAILING_KEYS = ['group'] as const;
+// Sent after the payloads ($11 on): a parameter added last leaves the earlier numbering alone.
+const TRAILING_KEYS = ['group', 'backoffBaseMs', 'backoffMaxMs'] as const;
 
 /** Returns the new ids in input order (identity values are assigned in the order of the rows). */
 export async function enqueueRows(db: Queryable, n: SchemaNames, rows: EnqueueRow[]): Promise<string[]> {

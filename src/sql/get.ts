@@ -11,7 +11,7 @@ import type { AttemptRecord, Execution, ExecutionStatus, TaskErrorInfo } from '.
 export const EXECUTION_COLUMNS = `e.id, e.kind, e.name, e.queue,
        CASE WHEN e.status = 'queued' AND w.claimed_until IS NOT NULL THEN 'running' ELSE e.status END AS status,
        e.payload, e.result, e.error, e.priority, coalesce(w.attempts, e.attempts) AS attempts, e.max_attempts,
-       e.parent_id, e.group_key, e.created_at, e.run_at, coalesce(w.claimed_at, e.started_at) AS started_at, e.finished_at, e.attempt_log`;
+       e.parent_id, e.group_key, e.created_at, e.run_at, coalesce(w.claimed_at, e.started_at) AS started_at, e.finished_at, e.attempt_log, e.progress`;
 
 export interface ExecutionRow {
   id: string;
@@ -32,6 +32,7 @@ export interface ExecutionRow {
   started_at: Date | null;
   finished_at: Date | null;
   attempt_log: StoredAttempt[] | null;
+  progress: unknown;
 }
 
 /** An attempt log entry as stored (jsonb: times are ISO text). */
@@ -64,6 +65,7 @@ export function toExecution(r: ExecutionRow): Execution {
     startedAt: r.started_at,
     finishedAt: r.finished_at,
     attemptLog: toAttemptLog(r.attempt_log),
+    progress: r.progress,
   };
 }
 

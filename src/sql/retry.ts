@@ -6,7 +6,12 @@
  *
  * The candidates come from dead_letters, which holds exactly the failed and cancelled
  * executions. A work_queue row may survive a cancel that raced a promotion (its execution is
- * cancelled, so no claim returns it): it is reset instead of conflicting.
+ * cancelled, so no claim returns it): it is reset instead of conflicting. A group slot such a
+ * row held is left to the internal worker's recount, which corrects the group's count.
+ *
+ * An execution with a uniqueKey is revived only if no unfinished execution holds that key, and
+ * of several with one key only the newest: reviving more would break the one-unfinished-per-key
+ * rule (the unique index would refuse the whole statement). The others are skipped as they are.
  */
 import type { Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
@@ -39,6 +44,10 @@ WITH target AS (${target}
                          THEN ${UNLOGGED_FAILURE} ELSE e.attempt_log END
   FROM target t
   WHERE e.id = t.id AND e.status IN ('failed', 'cancelled')
+    AND (e.unique_key IS NULL OR (
+      NOT EXISTS (SELECT 1 FROM ${n.executions} h WHERE h.unfinished_key = e.unique_key)
+      AND e.id = (SELECT max(k.id) FROM ${n.executions} k JOIN target kt ON kt.id = k.id
+                  WHERE k.unique_key = e.unique_key AND k.status IN ('failed', 'cancelled'))))
   RETURNING e.id, e.queue, e.name, e.priority, e.lease_ms, e.attempts, e.payload_bytes, e.group_key
 ), revoked AS (
   DELETE FROM ${n.deadLetters} d USING revived r WHERE d.execution_id = r.id
@@ -48,7 +57,7 @@ WITH target AS (${target}
   ON CONFLICT (execution_id) DO UPDATE
   SET queue = EXCLUDED.queue, name = EXCLUDED.name, priority = EXCLUDED.priority, lease_ms = EXCLUDED.lease_ms,
       attempts = EXCLUDED.attempts, payload_bytes = EXCLUDED.payload_bytes, group_key = EXCLUDED.group_key,
-      lease_token = NULL, claimed_by = NULL, claimed_at = NULL, claimed_until = NULL
+      lease_token = NULL, claimed_by = NULL, claimed_at = NULL, claimed_until = NULL, holds_group_slot = false
 ), wake AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM revived) q
 )

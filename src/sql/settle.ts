@@ -3,7 +3,8 @@
  * An outcome counts only if its lease token still matches the work_queue row: a worker whose
  * lease expired and was taken over changes nothing, so no result is ever overwritten.
  * Retryable failures with attempts left go to scheduled_queue with exponential backoff and
- * jitter; every execution that reaches a final status is announced on the done channel.
+ * jitter (the execution's own backoff if it has one); every execution that reaches a final status is announced on the done channel, and
+ * wakes its parent workflow if that waits for it (wake-parents.ts).
  * An attempt that did not succeed is appended to the execution's attempt log, and a failed
  * execution is entered in dead_letters (see migrations/003_admin.sql); a success adds nothing.
  * Group-concurrency slots held by the settled attempts are given back in the same statement.
@@ -12,6 +13,7 @@ import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
 import { appendAttempt, claimEntry } from './attempt-log.js';
 import { freeSlots } from './groups.js';
+import { wakeParentsCtes } from './wake-parents.js';
 
 /** completed | failed (retry if attempts remain) | fatal (no retry) | cancelled */
 export type Outcome = 'completed' | 'failed' | 'fatal' | 'cancelled';
@@ -60,7 +62,8 @@ WITH input AS (
       result = i.result,
       error = i.error,
       run_at = CASE WHEN ${RETRY}
-                    THEN now() + least($7::float8, $6::float8 * power(2, least(r.attempts - 1, 50))) * (0.5 + random() / 2) * interval '1 millisecond'
+                    THEN now() + least(coalesce(e.backoff_max_ms, $7::float8), coalesce(e.backoff_base_ms, $6::float8) * power(2, least(r.attempts - 1, 50)))
+                         * (0.5 + random() / 2) * interval '1 millisecond'
                     ELSE e.run_at END,
       finished_at = CASE WHEN ${RETRY} THEN NULL ELSE now() END,
       attempt_log = CASE WHEN i.outcome = 'completed' THEN e.attempt_log
@@ -68,7 +71,7 @@ WITH input AS (
   FROM input i
   JOIN released r ON r.execution_id = i.id AND r.lease_token = i.lease_token
   WHERE e.id = i.id AND e.status = 'queued'
-  RETURNING e.id, e.status, e.run_at, e.queue, e.name, e.created_at
+  RETURNING e.id, e.status, e.run_at, e.queue, e.name, e.created_at, e.parent_id, e.parent_seq
 ), rescheduled AS (
   INSERT INTO ${n.scheduledQueue} (execution_id, run_at)
   SELECT id, run_at FROM settled WHERE status = 'scheduled'
@@ -80,8 +83,8 @@ WITH input AS (
   SELECT pg_notify('${n.doneChannel}', string_agg(id::text, ','))
   FROM (SELECT id, (row_number() OVER () - 1) / ${NOTIFY_IDS_PER_MESSAGE} AS chunk FROM settled WHERE status <> 'scheduled') f
   GROUP BY chunk
-)
-SELECT id, status FROM settled CROSS JOIN (SELECT count(*) FROM announced) a`);
+), ${wakeParentsCtes(n, 'settled')}
+SELECT id, status FROM settled CROSS JOIN (SELECT count(*) FROM announced) a CROSS JOIN (SELECT count(*) FROM wake_notify) w`);
 
 /** Returns the executions that were settled; any others had lost their lease (stale token). */
 export async function settleAttempts(db: Queryable, n: SchemaNames, items: Settlement[], backoff: Backoff): Promise<Settled[]> {

@@ -129,38 +129,3 @@ export async function statusByQueue(db: Queryable, n: SchemaNames, windowMs: num
   }
   return queues;
 }
-
-/** The per-queue figures `rhythm status` prints. */
-export interface QueueStatus {
-  queue: string;
-  queued: number;
-  scheduled: number;
-  running: number;
-  failed: number;
-  completed: number;
-  oldestWaitingMs: number | null;
-}
-
-/** Per-queue figures in the shape `rhythm status` prints (until it reads status() itself). */
-export async function queueStatus(db: Queryable, n: SchemaNames, windowMs: number): Promise<QueueStatus[]> {
-  return (await statusByQueue(db, n, windowMs)).map((q) => ({
-    queue: q.queue,
-    queued: q.queued,
-    scheduled: q.scheduled,
-    running: q.running,
-    failed: q.failed,
-    completed: q.completed,
-    oldestWaitingMs: q.oldestWaitingMs,
-  }));
-}
-
-const tablesStatement = statement('status_tables', (n) => `
-SELECT to_regclass('${n.executions}') IS NOT NULL
-   AND to_regclass('${n.workQueue}') IS NOT NULL
-   AND to_regclass('${n.scheduledQueue}') IS NOT NULL AS ready`);
-
-/** False until the schema's migrations created the queue tables. */
-export async function schemaReady(db: Queryable, n: SchemaNames): Promise<boolean> {
-  const res = await db.query<{ ready: boolean }>(tablesStatement(n));
-  return res.rows[0]!.ready;
-}

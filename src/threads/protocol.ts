@@ -28,6 +28,17 @@ export interface ThreadBatch {
   payloads: string;
 }
 
+/**
+ * Posted by a thread on ctx.progress(): the pool passes it to the dispatcher. The slot's
+ * ticket names the attempt, so a report arriving after its task finished counts for nothing.
+ */
+export interface ProgressMessage {
+  kind: 'rhythm:progress';
+  slot: number;
+  ticket: number;
+  json: string;
+}
+
 export const FAILED = 0;
 export const SUCCEEDED = 1;
 /** Not run by this thread: withdrawn before it started. */

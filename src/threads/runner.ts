@@ -6,14 +6,15 @@
  * (see flags.ts): a task withdrawn meanwhile (cancelled, or sent to an idle thread) is
  * skipped. Task modules are imported once per thread and cached.
  */
-import { threadId, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { abortError, failed, succeeded, ABORT_REASONS } from '../dispatcher/attempt.js';
 import {
   abortIndex, heartbeatIndex, stateIndex, stateWord, threadIndex, viewFlags, epochNow,
   CANCEL_GEN, HEARTBEAT_GEN, QUEUED, RUNNING, DONE,
 } from './flags.js';
-import { FAILED, SKIPPED, SUCCEEDED, type RunnerData, type ThreadBatch, type ThreadResults } from './protocol.js';
+import { FAILED, SKIPPED, SUCCEEDED, type ProgressMessage, type RunnerData, type ThreadBatch, type ThreadResults } from './protocol.js';
+import { encodeProgress } from '../dispatcher/progress-value.js';
 import type { AttemptResult } from '../dispatcher/executor.js';
 import { ModuleLoadError } from '../errors.js';
 import type { TaskContext, TaskHandler } from '../types.js';
@@ -87,8 +88,55 @@ function runTask(batch: ThreadBatch, i: number, id: string, payload: unknown, ou
   return load.then((h) => runClaimed(batch, i, id, payload, out, h));
 }
 
+/**
+ * The handler's view of its attempt: prototype methods, and an AbortController only if the
+ * handler asks for ctx.signal (most CPU loops read ctx.cancelled, a word of shared memory).
+ */
+class ThreadContext implements TaskContext {
+  readonly queue = data.queue;
+  readonly #slot: number;
+  readonly #ticket: number;
+  #controller: AbortController | undefined;
+  /** Set once the handler is awaiting: a signal asked for from then on must be watched. */
+  #pending = false;
+  constructor(readonly id: string, readonly name: string, readonly attempt: number, slot: number, ticket: number) {
+    this.#slot = slot;
+    this.#ticket = ticket;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      const controller = (this.#controller = new AbortController());
+      const code = Atomics.load(flags, abortIndex(this.#slot));
+      if (code !== 0) controller.abort(abortError(ABORT_REASONS[code]!));
+      else if (this.#pending) watch(this.#slot, controller);
+    }
+    return this.#controller.signal;
+  }
+  get cancelled(): boolean {
+    return Atomics.load(flags, abortIndex(this.#slot)) !== 0;
+  }
+  throwIfCancelled(): void {
+    const c = Atomics.load(flags, abortIndex(this.#slot));
+    if (c !== 0) throw this.#controller?.signal.aborted ? this.#controller.signal.reason : abortError(ABORT_REASONS[c]!);
+  }
+  heartbeat(): void {
+    Atomics.store(flags, heartbeatIndex(this.#slot), 1);
+    Atomics.add(flags, HEARTBEAT_GEN, 1);
+    Atomics.notify(flags, HEARTBEAT_GEN);
+  }
+  progress(value: unknown): void {
+    const message: ProgressMessage = { kind: 'rhythm:progress', slot: this.#slot, ticket: this.#ticket, json: encodeProgress(value) };
+    parentPort!.postMessage(message);
+  }
+  /** The handler returned a promise: from now on its signal follows the shared flag. */
+  awaiting(): void {
+    this.#pending = true;
+    if (this.#controller !== undefined && !this.#controller.signal.aborted) watch(this.#slot, this.#controller);
+  }
+}
+
 function runClaimed(batch: ThreadBatch, i: number, id: string, payload: unknown, out: ThreadResults, handler: TaskHandler | Error): Promise<void> | undefined {
-  const name = data.names[batch.task[i]!]!;
   if (handler instanceof Error) return record(out, batch, i, failed(handler), 0);
   const slot = batch.slot[i]!;
   const code = Atomics.load(flags, abortIndex(slot));
@@ -96,26 +144,7 @@ function runClaimed(batch: ThreadBatch, i: number, id: string, payload: unknown,
   if (code !== 0) return record(out, batch, i, failed(abortError(ABORT_REASONS[code]!)), 0);
   startedAt[slot] = epochNow();
   const started = performance.now();
-  const controller = new AbortController();
-  const ctx: TaskContext = {
-    id,
-    name,
-    queue: data.queue,
-    attempt: batch.attempt[i]!,
-    signal: controller.signal,
-    get cancelled() {
-      return Atomics.load(flags, abortIndex(slot)) !== 0;
-    },
-    throwIfCancelled() {
-      const c = Atomics.load(flags, abortIndex(slot));
-      if (c !== 0) throw controller.signal.aborted ? controller.signal.reason : abortError(ABORT_REASONS[c]!);
-    },
-    heartbeat() {
-      Atomics.store(flags, heartbeatIndex(slot), 1);
-      Atomics.add(flags, HEARTBEAT_GEN, 1);
-      Atomics.notify(flags, HEARTBEAT_GEN);
-    },
-  };
+  const ctx = new ThreadContext(id, data.names[batch.task[i]!]!, batch.attempt[i]!, slot, batch.ticket[i]!);
   let value: unknown;
   let pending: Promise<void>;
   try {
@@ -134,7 +163,7 @@ function runClaimed(batch: ThreadBatch, i: number, id: string, payload: unknown,
   } catch (err) {
     return record(out, batch, i, failed(err), performance.now() - started);
   }
-  watch(slot, controller);
+  ctx.awaiting();
   return pending.finally(() => watched.delete(slot));
 }
 

@@ -20,7 +20,7 @@ import {
   abortIndex, heartbeatIndex, stateIndex, stateWord, threadIndex, createFlags, viewFlags,
   CANCEL_GEN, HEARTBEAT_GEN, QUEUED, RUNNING, WITHDRAWN, TICKET_MASK, type Flags,
 } from './flags.js';
-import { SKIPPED, SUCCEEDED, type RunnerData, type ThreadBatch, type ThreadResults } from './protocol.js';
+import { SKIPPED, SUCCEEDED, type ProgressMessage, type RunnerData, type ThreadBatch, type ThreadResults } from './protocol.js';
 import type { AttemptResult, AttemptRun, Executor, RunHooks } from '../dispatcher/executor.js';
 import type { ClaimedTask } from '../sql/claim.js';
 import { ThreadCrashError, type AbortReason } from '../errors.js';
@@ -124,6 +124,7 @@ export class ThreadPool implements Executor {
       } satisfies RunnerData,
     });
     this.piscina.on('error', (err) => this.log.error({ err }, 'thread pool error'));
+    this.piscina.on('message', (m: ProgressMessage) => this.progressFromThread(m));
     void this.watchHeartbeats();
   }
 
@@ -187,6 +188,16 @@ export class ThreadPool implements Executor {
     // Piscina replaces the thread, and fails the batches it held: see batchFailed. (Not an
     // AbortSignal per batch: Piscina gives a thread only one abortable task at a time.)
     void this.piscina.threads.find((w) => w.threadId === thread)?.terminate();
+  }
+
+  /**
+   * A thread's ctx.progress() arrives on its own channel, possibly after the task's result:
+   * it counts only if the slot still holds that attempt (same ticket, not finished).
+   */
+  private progressFromThread(m: ProgressMessage): void {
+    if (m?.kind !== 'rhythm:progress') return;
+    const run = this.bySlot[m.slot];
+    if (run && !run.done && run.ticket === m.ticket) run.hooks.progress(m.json);
   }
 
   /** Takes back a run no thread has started; false if one has (or it is done). */

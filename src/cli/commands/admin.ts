@@ -1,37 +1,20 @@
-/** The one-shot commands: migrate, enqueue, get, cancel. */
+/** The one-shot commands on the schema and single executions: migrate, enqueue, get. */
 import { readFileSync } from 'node:fs';
 import { Option } from 'commander';
-import { migrate, migrationStatus } from '../../db/migrate.js';
-import { schemaReady } from '../../sql/status.js';
 import { WaitTimeoutError } from '../../errors.js';
 import { checkQueueName, checkTaskName } from '../../validate.js';
 import type { EnqueueOptions, Execution } from '../../types.js';
 import { parseDuration, parseInteger, show, named } from '../../config/parse.js';
 import { parseJsonText } from '../../config/json-text.js';
-import { openSession, type Session } from '../runtime.js';
+import { openSession, withSession as withMigratedSession, type Session } from '../runtime.js';
+import { checkId } from './executions.js';
 import { CliError, UsageError } from '../errors.js';
 import { print, formatExecution, table } from '../output.js';
 import { CONNECTION_SETTINGS, ONE_SHOT_DEFAULTS, type Command, type CommandContext } from '../command.js';
 
-const ID = /^[1-9]\d{0,18}$/;
-
-function checkId(raw: string | undefined, usage: string): string {
-  if (raw === undefined) throw new UsageError(`missing the execution id: ${usage}`);
-  if (!ID.test(raw)) throw new UsageError(`invalid execution id ${JSON.stringify(raw)}: ids are positive integers`);
-  return raw;
-}
-
-/** Runs `fn` on a session whose schema must already be migrated; closes it after. */
-async function withSession<T>(ctx: CommandContext, autoMigrate: boolean, fn: (session: Session) => Promise<T>): Promise<T> {
-  const session = await openSession(ctx.settings, ctx.log, { autoMigrate });
-  try {
-    if (!(await schemaReady(session.r.pool, session.r.names))) {
-      throw new CliError(`schema ${JSON.stringify(session.r.names.schema)} has no Rhythm tables: run \`rhythm migrate\` first`);
-    }
-    return await fn(session);
-  } finally {
-    await session.close();
-  }
+/** Runs `fn` on a session whose schema is migrated; closes it after. */
+function withSession<T>(ctx: CommandContext, autoMigrate: boolean, fn: (session: Session) => Promise<T>): Promise<T> {
+  return withMigratedSession(ctx.settings, ctx.log, { autoMigrate }, fn);
 }
 
 const json = () => new Option('--json', 'print JSON');
@@ -50,22 +33,22 @@ export const migrateCommand: Command = {
     try {
       const { r } = session;
       if (status) {
-        const list = await migrationStatus(r.pool, r.names);
+        const list = await r.migrationStatus();
         if (json) {
-          await print(JSON.stringify({ schema: r.names.schema, migrations: list.map((m) => ({ ...m, applied: m.appliedAt !== null })) }));
+          await print(JSON.stringify({ schema: r.schema, migrations: list.map((m) => ({ ...m, applied: m.appliedAt !== null })) }));
         } else {
           const rows = list.map((m) => [m.name, m.appliedAt ? 'applied' : 'pending', m.appliedAt ? m.appliedAt.toISOString() : '-']);
           const pending = list.filter((m) => !m.appliedAt).length;
-          await print(`schema ${r.names.schema}: ${list.length - pending} applied, ${pending} pending\n${table(['MIGRATION', 'STATE', 'APPLIED AT'], rows)}`);
+          await print(`schema ${r.schema}: ${list.length - pending} applied, ${pending} pending\n${table(['MIGRATION', 'STATE', 'APPLIED AT'], rows)}`);
         }
         return 0;
       }
-      const applied = await migrate(r.pool, r.names);
-      ctx.log.info({ schema: r.names.schema, applied }, 'migrations applied');
+      const applied = await r.migrate();
+      ctx.log.info({ schema: r.schema, applied }, 'migrations applied');
       await print(
         applied.length === 0
-          ? `schema ${r.names.schema} is up to date`
-          : `schema ${r.names.schema}: applied ${applied.join(', ')}`,
+          ? `schema ${r.schema} is up to date`
+          : `schema ${r.schema}: applied ${applied.join(', ')}`,
       );
       return 0;
     } finally {
@@ -152,31 +135,6 @@ export const getCommand: Command = {
       if (!e) throw new CliError(`no execution with id ${id} (never existed, or pruned)`);
       await print(ctx.options.json ? JSON.stringify(e) : formatExecution(e));
       return 0;
-    });
-  },
-};
-
-export const cancelCommand: Command = {
-  name: 'cancel',
-  summary: 'cancel an execution',
-  description: `Cancels an execution: a queued or delayed one never runs; a running one's handler sees its abort signal. Exit code 0 if it is cancelled (now or before), 1 if it does not exist or had already completed or failed.`,
-  arguments: ['<id>'],
-  settings: CONNECTION_SETTINGS,
-  defaults: ONE_SHOT_DEFAULTS,
-  options: [new Option('--json', 'print JSON ({"id", "cancelled", "status"})')],
-  async run(ctx) {
-    const id = checkId(ctx.args[0], 'rhythm cancel <id>');
-    return withSession(ctx, false, async ({ r }) => {
-      const now = await r.cancel(id);
-      const e = now ? null : await r.get(id);
-      if (!now && !e) throw new CliError(`no execution with id ${id} (never existed, or pruned)`);
-      const status = now ? 'cancelled' : e!.status;
-      if (ctx.options.json) {
-        await print(JSON.stringify({ id, cancelled: status === 'cancelled', status }));
-      } else {
-        await print(now ? `cancelled execution ${id}` : `execution ${id} is already ${status}; nothing to cancel`);
-      }
-      return status === 'cancelled' ? 0 : 1;
     });
   },
 };

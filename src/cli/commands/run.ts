@@ -7,9 +7,8 @@
  */
 import type { Worker } from '../../worker.js';
 import { handleShutdownSignals } from '../../lifecycle/signals.js';
-import { schemaReady } from '../../sql/status.js';
 import { loadTaskFolder, selectTasks, type TaskModule } from '../tasks.js';
-import { openSession, type Session } from '../runtime.js';
+import { openSession, requireMigrated, type Session } from '../runtime.js';
 import { CliError } from '../errors.js';
 import { WORKER_SETTINGS, CONNECTION_SETTINGS, type Command, type CommandContext } from '../command.js';
 
@@ -74,9 +73,7 @@ async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' |
     session = await opened;
     const { Worker } = await import('../../worker.js');
     const { r } = session;
-    if (!(await schemaReady(r.pool, r.names))) {
-      throw new CliError(`schema ${JSON.stringify(r.names.schema)} has no Rhythm tables: run \`rhythm migrate\` (or start without --no-migrate)`);
-    }
+    await requireMigrated(r, 'run `rhythm migrate` (or start without --no-migrate)');
     if (signals.signal === undefined && internal) {
       await r.startInternalWorker({ tickMs: s.tick, retentionMs: s.retention });
       log.info({ tickMs: s.tick, retentionMs: s.retention }, 'internal worker started');
@@ -102,7 +99,7 @@ async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' |
         );
       }
       log.info(
-        { schema: r.names.schema, queues: plan.map((p) => p.queue), internalWorker: internal },
+        { schema: r.schema, queues: plan.map((p) => p.queue), internalWorker: internal },
         `rhythm ${kind} running; stop with SIGTERM or SIGINT`,
       );
     }

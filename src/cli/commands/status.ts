@@ -1,9 +1,10 @@
-/** `rhythm status`: per-queue figures, once or refreshed (--watch) until a signal. */
-import { queueStatus, schemaReady, type QueueStatus } from '../../sql/status.js';
+/** `rhythm status`: figures per queue and task, and the queue controls in force, once or refreshed (--watch) until a signal. */
 import { Option } from 'commander';
+import type { QueueReport, StatusCounts } from '../../admin.js';
+import type { ControlStatus } from '../../sql/controls.js';
 import { parseDuration } from '../../config/parse.js';
-import { openSession } from '../runtime.js';
-import { CliError, UsageError } from '../errors.js';
+import { openSession, requireMigrated } from '../runtime.js';
+import { UsageError } from '../errors.js';
 import { print, formatDuration, table } from '../output.js';
 import { CONNECTION_SETTINGS, ONE_SHOT_DEFAULTS, type Command } from '../command.js';
 
@@ -11,35 +12,61 @@ export interface StatusReport {
   schema: string;
   at: string;
   windowMs: number;
-  queues: QueueStatus[];
+  /** Per queue, with the same figures per task name. */
+  queues: QueueReport[];
+  /** Paused and rate-limited queues, and groups at their limit. */
+  controls: ControlStatus;
+}
+
+function counts(c: StatusCounts): string[] {
+  return [
+    String(c.queued),
+    String(c.scheduled),
+    String(c.running),
+    String(c.failed),
+    String(c.completed),
+    String(c.cancelled),
+    c.oldestWaitingMs === null ? '-' : formatDuration(c.oldestWaitingMs),
+  ];
 }
 
 function render(report: StatusReport): string {
-  const head = `schema ${report.schema} at ${report.at}; failed/completed within ${formatDuration(report.windowMs)}`;
-  if (report.queues.length === 0) return `${head}\n(no queued, scheduled, running or recently finished tasks)`;
-  const rows = report.queues.map((q) => [
-    q.queue,
-    String(q.queued),
-    String(q.scheduled),
-    String(q.running),
-    String(q.failed),
-    String(q.completed),
-    q.oldestWaitingMs === null ? '-' : formatDuration(q.oldestWaitingMs),
-  ]);
-  return `${head}\n${table(['QUEUE', 'QUEUED', 'SCHEDULED', 'RUNNING', 'FAILED', 'COMPLETED', 'OLDEST WAITING'], rows)}`;
+  const parts = [`schema ${report.schema} at ${report.at}; failed/completed/cancelled within ${formatDuration(report.windowMs)}`];
+  if (report.queues.length === 0) {
+    parts.push('(no queued, scheduled, running or recently finished tasks)');
+  } else {
+    // The queue's own row (task "*") then one row per task name in it.
+    const rows = report.queues.flatMap((q) => [[q.queue, '*', ...counts(q)], ...q.tasks.map((t) => [q.queue, t.name, ...counts(t)])]);
+    parts.push(table(['QUEUE', 'TASK', 'QUEUED', 'SCHEDULED', 'RUNNING', 'FAILED', 'COMPLETED', 'CANCELLED', 'OLDEST WAITING'], rows));
+  }
+  const { queues, groupsAtLimit } = report.controls;
+  if (queues.length > 0) {
+    const rows = queues.map((c) => [
+      c.queue,
+      c.paused ? `paused since ${c.pausedAt!.toISOString()}` : 'running',
+      c.rateLimit === null ? '-' : `${c.rateLimit.max} per ${formatDuration(c.rateLimit.intervalMs)}`,
+      c.availableStarts === null ? '-' : String(c.availableStarts),
+    ]);
+    parts.push('', 'Queue controls:', table(['QUEUE', 'STATE', 'RATE LIMIT', 'STARTS AVAILABLE'], rows));
+  }
+  if (groupsAtLimit.length > 0) {
+    const rows = groupsAtLimit.map((g) => [g.queue, g.group, String(g.running), String(g.limit)]);
+    parts.push('', 'Groups at their limit:', table(['QUEUE', 'GROUP', 'RUNNING', 'LIMIT'], rows));
+  }
+  return parts.join('\n');
 }
 
 export const statusCommand: Command = {
   name: 'status',
-  summary: 'per-queue figures (--json for scripts, --watch to refresh)',
-  description: `Per queue: tasks queued (ready), scheduled (delayed or waiting to retry), running, failed and completed within the window, and the age of the oldest ready task.`,
+  summary: 'figures per queue and task, queue controls (--json, --watch)',
+  description: `Per queue and per task name in it: tasks queued (ready), scheduled (delayed or waiting to retry), running, failed, completed and cancelled within the window, and the age of the oldest ready task. Then the paused and rate-limited queues, and the groups running as many tasks as their limit allows.`,
   settings: CONNECTION_SETTINGS,
   defaults: ONE_SHOT_DEFAULTS,
   options: [
     new Option('--json', 'print JSON (with --watch: one JSON document per line)'),
     new Option('--watch', 'refresh until SIGINT/SIGTERM'),
     new Option('--interval <duration>', 'refresh interval of --watch (default 2s)'),
-    new Option('--window <duration>', 'window of the failed and completed counts (default 1h)'),
+    new Option('--window <duration>', 'window of the failed, completed and cancelled counts (default 1h)'),
   ],
   async run(ctx) {
     const v = ctx.options;
@@ -58,17 +85,11 @@ export const statusCommand: Command = {
     }
     try {
       const { r } = session;
-      if (!(await schemaReady(r.pool, r.names))) {
-        throw new CliError(`schema ${JSON.stringify(r.names.schema)} has no Rhythm tables: run \`rhythm migrate\` first`);
-      }
+      await requireMigrated(r);
       const clear = v.watch && !v.json && process.stdout.isTTY;
       for (;;) {
-        const report: StatusReport = {
-          schema: r.names.schema,
-          at: new Date().toISOString(),
-          windowMs,
-          queues: await queueStatus(r.pool, r.names, windowMs),
-        };
+        const [status, controls] = await Promise.all([r.status({ windowMs }), r.queueControls()]);
+        const report: StatusReport = { schema: r.schema, at: status.at.toISOString(), windowMs, queues: status.queues, controls };
         const text = v.json ? JSON.stringify(report) : render(report) + (v.watch && !clear ? '\n' : '');
         await print(clear ? `\x1b[2J\x1b[H${text}` : text);
         if (!v.watch) return 0;

@@ -1,0 +1,103 @@
+/**
+ * Enqueue with a deduplication key. The partial unique index on executions.unfinished_key
+ * (migration 005) holds at most one unfinished execution per key, so producers racing on one
+ * key get one execution: the losers' INSERT does nothing and they return the winner's id.
+ * 'replace' then rewrites the winner's payload and run time, but only while it has never
+ * started (no attempt made, not claimed); a running or retrying one is left alone, and a
+ * replaced one keeps its group.
+ */
+import { RhythmError } from '../errors.js';
+import { statement, type Queryable } from './queryable.js';
+import type { SchemaNames } from '../db/schema.js';
+import type { EnqueueRow } from './enqueue.js';
+import type { UniqueMode } from '../types.js';
+
+const insertStatement = statement('enqueue_unique', (n) => `
+WITH input AS (
+  SELECT $1::text AS name, $2::text AS queue, $3::jsonb AS payload, $4::int AS priority, $5::int AS max_attempts,
+         $6::int AS timeout_ms, $7::int AS lease_ms,
+         coalesce($9::timestamptz, now() + $8::bigint * interval '1 millisecond', now()) AS run_at,
+         $10::int AS backoff_base_ms, $11::int AS backoff_max_ms, $12::text AS unique_key, $13::text AS group_key
+), inserted AS (
+  INSERT INTO ${n.executions} (name, queue, status, payload, payload_bytes, priority, max_attempts, timeout_ms, lease_ms, run_at,
+                               backoff_base_ms, backoff_max_ms, unique_key, group_key)
+  SELECT name, queue, CASE WHEN run_at > now() THEN 'scheduled' ELSE 'queued' END, payload, pg_column_size(payload),
+         priority, max_attempts, timeout_ms, lease_ms, run_at, backoff_base_ms, backoff_max_ms, unique_key, group_key
+  FROM input
+  ON CONFLICT (unfinished_key) WHERE unfinished_key IS NOT NULL DO NOTHING
+  RETURNING id, name, queue, status, priority, lease_ms, run_at, payload_bytes, group_key
+), ready AS (
+  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes, group_key)
+  SELECT id, queue, name, priority, lease_ms, payload_bytes, group_key FROM inserted WHERE status = 'queued'
+), waiting AS (
+  INSERT INTO ${n.scheduledQueue} (execution_id, run_at)
+  SELECT id, run_at FROM inserted WHERE status = 'scheduled'
+), wake AS (
+  SELECT pg_notify('${n.workChannel}', queue) FROM inserted WHERE status = 'queued'
+)
+SELECT id FROM inserted CROSS JOIN (SELECT count(*) FROM wake) w`);
+
+const findStatement = statement('unique_find', (n) => `
+SELECT id FROM ${n.executions} WHERE unfinished_key = $1`);
+
+// Lock order as in cancel: the queue rows first (a claim holds its work_queue row while it
+// takes it; this DELETE then waits and finds it claimed), the history row after, through the
+// sub-selects. "Never started": no attempt counted in either table and not claimed.
+const replaceStatement = statement('unique_replace', (n) => `
+WITH target AS (
+  SELECT id, attempts FROM ${n.executions} WHERE unfinished_key = $1
+), unqueued AS (
+  DELETE FROM ${n.workQueue} w USING target t
+  WHERE w.execution_id = t.id AND w.claimed_until IS NULL AND w.attempts = 0 AND t.attempts = 0
+  RETURNING w.execution_id
+), unscheduled AS (
+  DELETE FROM ${n.scheduledQueue} s USING target t
+  WHERE s.execution_id = t.id AND t.attempts = 0
+  RETURNING s.execution_id
+), replaced AS (
+  UPDATE ${n.executions} e
+  SET payload = $2::jsonb, payload_bytes = pg_column_size($2::jsonb), run_at = r.run_at,
+      status = CASE WHEN r.run_at > now() THEN 'scheduled' ELSE 'queued' END
+  FROM (SELECT execution_id FROM unqueued UNION ALL SELECT execution_id FROM unscheduled) m,
+       (SELECT coalesce($4::timestamptz, now() + $3::bigint * interval '1 millisecond', now()) AS run_at) r
+  WHERE e.id = m.execution_id AND e.status IN ('scheduled', 'queued')
+  RETURNING e.id, e.queue, e.name, e.status, e.priority, e.lease_ms, e.run_at, e.payload_bytes, e.group_key
+), ready AS (
+  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes, group_key)
+  SELECT id, queue, name, priority, lease_ms, payload_bytes, group_key FROM replaced WHERE status = 'queued'
+), waiting AS (
+  INSERT INTO ${n.scheduledQueue} (execution_id, run_at)
+  SELECT id, run_at FROM replaced WHERE status = 'scheduled'
+), wake AS (
+  SELECT pg_notify('${n.workChannel}', queue) FROM replaced WHERE status = 'queued'
+)
+SELECT t.id, (SELECT count(*) FROM replaced)::int AS replaced FROM target t CROSS JOIN (SELECT count(*) FROM wake) w`);
+
+/**
+ * The holder of a key can finish between our INSERT (which saw it) and our look-up (which
+ * then finds nothing): insert again. Each round needs another execution with this key to
+ * finish in that gap, so a few rounds are plenty.
+ */
+const MAX_ROUNDS = 20;
+
+/** Returns the id of the new execution, or of the unfinished one that holds the key. */
+export async function enqueueUnique(db: Queryable, n: SchemaNames, row: EnqueueRow, key: string, mode: UniqueMode): Promise<string> {
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    const inserted = await db.query<{ id: string }>({
+      ...insertStatement(n),
+      values: [
+        row.name, row.queue, row.payloadJson, row.priority, row.maxAttempts, row.timeoutMs, row.leaseMs,
+        row.delayMs, row.runAt, row.backoffBaseMs, row.backoffMaxMs, key, row.group,
+      ],
+    });
+    if (inserted.rows.length > 0) return inserted.rows[0]!.id;
+    if (mode === 'replace') {
+      const res = await db.query<{ id: string; replaced: number }>({ ...replaceStatement(n), values: [key, row.payloadJson, row.delayMs, row.runAt] });
+      if (res.rows.length > 0) return res.rows[0]!.id;
+    } else {
+      const res = await db.query<{ id: string }>({ ...findStatement(n), values: [key] });
+      if (res.rows.length > 0) return res.rows[0]!.id;
+    }
+  }
+  throw new RhythmError(`could not enqueue with uniqueKey ${JSON.stringify(key)}: the executions holding it kept finishing while we looked (${MAX_ROUNDS} rounds)`);
+}

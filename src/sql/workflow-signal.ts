@@ -1,0 +1,52 @@
+/**
+ * Sends a signal to a workflow: stores it (taken first in, first out by Signal.next) and, in
+ * the same statement, wakes the workflow if its current await waits for that name. The
+ * workflows row is updated, so locked, whatever it waits for: an activation suspending at the
+ * same moment either sees the stored signal or commits first and is woken here (the same
+ * protocol as a child's settle, see wake-parents.ts).
+ */
+import { statement, type Queryable } from './queryable.js';
+import type { SchemaNames } from '../db/schema.js';
+
+const signalStatement = statement('wf_signal', (n) => `
+WITH target AS (
+  SELECT id, kind, status FROM ${n.executions} WHERE id = $1
+), stored AS (
+  INSERT INTO ${n.workflowSignals} (execution_id, name, payload)
+  SELECT id, $2, $3::jsonb FROM target WHERE kind = 'workflow' AND status IN ('scheduled', 'queued')
+  RETURNING id, execution_id
+), locked AS (
+  UPDATE ${n.workflows} w SET pending = w.pending
+  FROM stored s
+  WHERE w.execution_id = s.execution_id
+  RETURNING w.execution_id AS id, ($2 = ANY (w.wait_signals) AND (w.wait_mode = 'any' OR w.pending <= 0)) AS wake
+), queued AS (
+  UPDATE ${n.executions} e SET status = 'queued'
+  FROM locked l
+  WHERE l.wake AND e.id = l.id AND e.status = 'scheduled'
+  RETURNING e.id, e.queue, e.name, e.priority, e.lease_ms
+), ready AS (
+  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes)
+  SELECT id, queue, name, priority, lease_ms, 0 FROM queued
+  ON CONFLICT (execution_id) DO NOTHING
+), timer AS (
+  DELETE FROM ${n.scheduledQueue} s USING queued q WHERE s.execution_id = q.id
+), wake AS (
+  SELECT pg_notify('${n.workChannel}', queue) FROM queued
+)
+SELECT t.kind, t.status, (SELECT id FROM stored) AS signal_id, (SELECT count(*) FROM wake)::int AS woken
+FROM target t`);
+
+export interface SignalSent {
+  /** The target's kind and status, or null if there is no such execution. */
+  target: { kind: string; status: string } | null;
+  /** The stored signal's id, or null if it was not stored (not a running workflow). */
+  signalId: string | null;
+}
+
+export async function sendSignal(db: Queryable, n: SchemaNames, id: string, name: string, payloadJson: string): Promise<SignalSent> {
+  const res = await db.query({ ...signalStatement(n), values: [id, name, payloadJson] });
+  const r = res.rows[0];
+  if (!r) return { target: null, signalId: null };
+  return { target: { kind: r.kind, status: r.status }, signalId: r.signal_id };
+}
