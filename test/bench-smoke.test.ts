@@ -74,7 +74,7 @@ describe('npm run bench -- --quick (smoke)', () => {
       expect(readFileSync(path.join(out, 'latest.svg'), 'utf8')).toContain('<svg');
 
       const groups = new Set(report.rows.map((r) => r.group));
-      for (const g of ['1', '2', '3a', '3b', '4', '5', '6', '7a', '7b', '8', '9']) expect(groups, `scenario ${g} missing`).toContain(g);
+      for (const g of ['1', '2', '3a', '3b', '4', '5', '6', '7a', '7b', '8', '9', '10']) expect(groups, `scenario ${g} missing`).toContain(g);
       for (const r of report.rows) {
         const what = `${r.group} ${r.system}`;
         if (r.rate !== undefined) expect(r.rate, what).toBeGreaterThan(0);
