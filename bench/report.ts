@@ -196,7 +196,9 @@ function secondGoals(rows: Row[]): Goal[] {
   goals.push({
     set, id: '4a', goal: 'Enqueue-to-start p50 within 1 ms of the enqueue\'s own durable commit (p50 of a one-row INSERT commit, same run)',
     measured: gap !== undefined
-      ? `${st!.latency!.p50.toFixed(2)} ms vs commit ${commit!.latency!.p50.toFixed(2)} ms: ${gap >= 0 ? '+' : ''}${gap.toFixed(2)} ms${enq?.latency ? ` (enqueue() call p50 ${enq.latency.p50.toFixed(2)} ms)` : ''}`
+      ? `${st!.latency!.p50.toFixed(2)} ms vs commit ${commit!.latency!.p50.toFixed(2)} ms: ${gap >= 0 ? '+' : ''}${gap.toFixed(2)} ms${enq?.latency ? ` (enqueue() call p50 ${enq.latency.p50.toFixed(2)} ms)` : ''}` +
+        // Calls far slower than a lone commit queued behind each other: the producer could not keep its rate.
+        (enq?.latency && enq.latency.p50 > 10 * commit!.latency!.p50 ? '; the enqueue() calls queued up (the producer fell behind its schedule): an overloaded machine, not a wake-up figure' : '')
       : 'not measured',
     met: gap !== undefined ? gap <= 1 : null,
   });

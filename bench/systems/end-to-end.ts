@@ -89,7 +89,9 @@ export async function endToEnd(db: BenchDatabase, tag: string, o: EndToEndOption
     for (let i = 0; i < o.n; i += CHUNK) {
       const ids = await r.enqueueMany(items(o.warmUp + i, o.warmUp + Math.min(o.n, i + CHUNK)));
       first ??= ids[0];
-      tracked.push(track(ids, (k) => (finished += k)));
+      const p = track(ids, (k) => (finished += k));
+      p.catch(() => undefined); // rejected later by Promise.all, not as unhandled while enqueueing
+      tracked.push(p);
     }
     let notCompleted = 0;
     if (o.waiting === 'none') {
