@@ -17,6 +17,9 @@ import { openDatabase } from './db/local.js';
 import type { EmbeddedServer } from './db/embedded.js';
 import { enqueueRows, type EnqueueRow } from './sql/enqueue.js';
 import { enqueueUnique } from './sql/enqueue-unique.js';
+import { tracedEnqueue } from './observability/tracing.js';
+import { RhythmMetrics, type MetricsOptions, type QueueMetrics } from './observability/metrics.js';
+import { startMetricsServer, type MetricsServer, type MetricsServerOptions } from './observability/metrics-server.js';
 import { checkBackoff, isTaskDefinition, type TaskDefinition, type TaskExecutionId } from './task-definition.js';
 import * as cronSchedules from './schedules/schedules.js';
 import type { Schedule, ScheduleOptions, SyncResult } from './schedules/schedules.js';
@@ -105,6 +108,8 @@ export interface WorkerHost {
   listener(): Promise<Listener>;
   /** @internal */
   track(worker: { stop(opts?: ShutdownOptions): Promise<void> }): () => void;
+  /** @internal Where the workers of `queue` record metrics; undefined while metrics are off. */
+  metricsFor(queue: string): QueueMetrics | undefined;
 }
 
 const ENQUEUE_OPTIONS = [
@@ -168,6 +173,8 @@ export class Rhythm implements WorkerHost {
   private internalWorker: InternalWorker | undefined;
   private readonly workers = new Set<{ stop(opts?: ShutdownOptions): Promise<void> }>();
   private shuttingDown: Promise<void> | undefined;
+  private metricsState: RhythmMetrics | undefined;
+  private readonly metricsServers = new Set<MetricsServer>();
   /** The embedded server init() started when no database was configured. */
   private embedded: EmbeddedServer | undefined;
   private removeSignalHandlers: (() => void) | undefined;
@@ -247,9 +254,11 @@ export class Rhythm implements WorkerHost {
     const [name, merged] = withDefaults(task, options);
     const row = this.toRow(name, payload, merged, 'enqueue');
     const db = merged.client ?? this.pool;
-    if (merged.uniqueKey !== undefined) return enqueueUnique(db, this.names, row, merged.uniqueKey, merged.uniqueMode ?? 'keep');
-    const [id] = await enqueueRows(db, this.names, [row]);
-    return id!;
+    return tracedEnqueue([row], async (traceContext) => {
+      if (merged.uniqueKey !== undefined) return enqueueUnique(db, this.names, row, merged.uniqueKey, merged.uniqueMode ?? 'keep', traceContext);
+      const [id] = await enqueueRows(db, this.names, [row], traceContext);
+      return id!;
+    });
   }
 
   /** Enqueues many tasks in one statement; returns their ids in input order. */
@@ -281,14 +290,17 @@ export class Rhythm implements WorkerHost {
       }
     }
     const chunks = chunkRows(rows);
-    if (chunks.length === 1) return enqueueRows(options.client ?? this.pool, this.names, rows);
-    // Larger batches go in chunks (bounded statement size) inside one transaction: all or none.
-    const insertChunks = async (client: pg.ClientBase) => {
-      const ids: string[] = [];
-      for (const chunk of chunks) ids.push(...(await enqueueRows(client, this.names, chunk)));
-      return ids;
-    };
-    return options.client ? insertChunks(options.client) : inTransaction(this.pool, insertChunks);
+    // One span for the whole call, its context stored with every row.
+    return tracedEnqueue(rows, async (traceContext) => {
+      if (chunks.length === 1) return enqueueRows(options.client ?? this.pool, this.names, rows, traceContext);
+      // Larger batches go in chunks (bounded statement size) inside one transaction: all or none.
+      const insertChunks = async (client: pg.ClientBase) => {
+        const ids: string[] = [];
+        for (const chunk of chunks) ids.push(...(await enqueueRows(client, this.names, chunk, traceContext)));
+        return ids;
+      };
+      return options.client ? insertChunks(options.client) : inTransaction(this.pool, insertChunks);
+    });
   }
 
   /** The execution with this id, or null if there is none (or it was pruned). */
@@ -562,6 +574,7 @@ export class Rhythm implements WorkerHost {
       await Promise.all([...this.workers].map((w) => w.stop({ timeoutMs, force: options.force })));
       await this.internalWorker?.stop();
       this.waiters?.close(new RhythmError('Rhythm was shut down while waiting for this execution'));
+      await Promise.all([...this.metricsServers].map((m) => m.close()));
       if (this.listening) await (await this.listening.catch(() => undefined))?.close();
       await Promise.all([this.pool.end(), this.leasePool.end(), this.waitPool?.end()]);
       // Stops the embedded server if this process started it (another process's is left running).
@@ -589,6 +602,42 @@ export class Rhythm implements WorkerHost {
       return l;
     })();
     return this.listening;
+  }
+
+  /**
+   * The Prometheus metrics of this Rhythm (prom-client), created on the first call: the
+   * options apply then (a registry to register into, the queue-depth cache). Workers started
+   * after it record into it; until then metrics cost nothing. See docs/observability.md.
+   */
+  metrics(options?: MetricsOptions): RhythmMetrics {
+    if (this.metricsState === undefined) {
+      this.metricsState = new RhythmMetrics({ pool: this.pool, names: this.names, log: this.log }, options);
+    } else if (options !== undefined) {
+      throw new RhythmValidationError('metrics options can only be given on the first call of metrics() (the metrics already exist)');
+    }
+    return this.metricsState;
+  }
+
+  /**
+   * Serves the metrics at http://host:port/metrics (default 127.0.0.1:9464) until close() or
+   * shutdown(); turns metrics on if they were not. Start it before the workers.
+   */
+  async startMetricsServer(options: MetricsServerOptions = {}): Promise<MetricsServer> {
+    if (this.shuttingDown) throw new RhythmError('cannot serve metrics: this Rhythm is shutting down');
+    const server = await startMetricsServer(this.metrics(), options);
+    this.metricsServers.add(server);
+    const close = server.close;
+    return Object.assign(server, {
+      close: () => {
+        this.metricsServers.delete(server);
+        return close();
+      },
+    });
+  }
+
+  /** @internal */
+  metricsFor(queue: string): QueueMetrics | undefined {
+    return this.metricsState?.forQueue(queue);
   }
 
   /** @internal A started worker, to stop at shutdown; the returned function forgets it. */

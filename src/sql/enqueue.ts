@@ -50,10 +50,10 @@ const insertFrom = (input: string) => (n: SchemaNames) => `
 WITH input AS (${input}
 ), inserted AS (
   INSERT INTO ${n.executions} (name, queue, status, payload, payload_bytes, priority, max_attempts, timeout_ms, lease_ms, run_at, parent_id,
-                               group_key, backoff_base_ms, backoff_max_ms)
+                               group_key, backoff_base_ms, backoff_max_ms, trace_context)
   SELECT name, queue, CASE WHEN run_at > now() THEN 'scheduled' ELSE 'queued' END,
          payload, pg_column_size(payload), priority, max_attempts, timeout_ms, lease_ms, run_at, parent_id,
-         group_key, backoff_base_ms, backoff_max_ms
+         group_key, backoff_base_ms, backoff_max_ms, $14::jsonb
   FROM input
   RETURNING id, name, queue, status, priority, lease_ms, run_at, payload_bytes, group_key
 ), ready AS (
@@ -73,17 +73,22 @@ const enqueueUniformStatement = statement('enqueue_uniform', insertFrom(UNIFORM_
 type Options = Omit<EnqueueRow, 'payloadJson'>;
 const OPTION_KEYS = ['name', 'queue', 'priority', 'maxAttempts', 'timeoutMs', 'leaseMs', 'delayMs', 'runAt', 'parentId'] as const;
 // Sent after the payloads ($11 on): a parameter added last leaves the earlier numbering alone.
+// The trace context ($14) is one value for the whole statement.
 const TRAILING_KEYS = ['group', 'backoffBaseMs', 'backoffMaxMs'] as const;
 
-/** Returns the new ids in input order (identity values are assigned in the order of the rows). */
-export async function enqueueRows(db: Queryable, n: SchemaNames, rows: EnqueueRow[]): Promise<string[]> {
+/**
+ * Returns the new ids in input order (identity values are assigned in the order of the rows).
+ * `traceContext`: the enqueue span's propagation fields (JSON), stored with every row; one
+ * span covers the whole call, so it travels once, as a scalar.
+ */
+export async function enqueueRows(db: Queryable, n: SchemaNames, rows: EnqueueRow[], traceContext: string | null = null): Promise<string[]> {
   const payloads = `[${rows.map((r) => r.payloadJson).join(',')}]`;
   const first = rows[0]!;
   const uniform = rows.every((r) => OPTION_KEYS.every((k) => sameOption(r[k], first[k])) && TRAILING_KEYS.every((k) => r[k] === first[k]));
   const column = <K extends keyof Options>(k: K) => (uniform ? first[k] : rows.map((r) => r[k]));
   const res = await db.query<{ id: string }>({
     ...(uniform ? enqueueUniformStatement(n) : enqueueStatement(n)),
-    values: [...OPTION_KEYS.map(column), payloads, ...TRAILING_KEYS.map(column)],
+    values: [...OPTION_KEYS.map(column), payloads, ...TRAILING_KEYS.map(column), traceContext],
   });
   return res.rows.map((r) => r.id);
 }
