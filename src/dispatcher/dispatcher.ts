@@ -148,6 +148,9 @@ class Held implements RunHooks {
   finished(result: AttemptResult | RecordedResult, runMs?: number): void {
     this.d.finished(this, result, runMs);
   }
+  span(): Span | undefined {
+    return this.obs?.span;
+  }
   heartbeat(): void {
     this.d.heartbeatSoon();
   }

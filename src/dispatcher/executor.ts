@@ -5,6 +5,7 @@
  */
 import type { ClaimedTask } from '../sql/claim.js';
 import type { AbortReason } from '../errors.js';
+import type { Span } from '@opentelemetry/api';
 
 /** What one attempt produced, ready to be written. */
 export type AttemptResult =
@@ -32,6 +33,8 @@ export interface RunHooks {
    * hand-off is taken.
    */
   finished(result: AttemptResult | RecordedResult, runMs?: number): void;
+  /** The attempt's span while tracing (an OpenTelemetry Span), for the handler to run under. */
+  span?(): Span | undefined;
   /** The handler called ctx.heartbeat(). */
   heartbeat(): void;
   /** The handler called ctx.progress(): the value, already checked and encoded as JSON. */

@@ -5,12 +5,12 @@
  *
  * Only @opentelemetry/api is used: without an SDK registered it is a no-op, and so are we.
  * Nothing is allocated per task then: a worker decides once, when it starts, whether a
- * tracer provider is registered, and an enqueue serialises a context only when its span is
- * recording and a propagator wrote something.
+ * tracer provider is registered, an enqueue starts no span without one, and it serialises a
+ * context only when its span is recording and a propagator wrote something.
  */
 import {
   ProxyTracerProvider, ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace,
-  type Attributes, type Span, type Tracer,
+  type Attributes, type Span, type Tracer, type TracerProvider,
 } from '@opentelemetry/api';
 import type { TaskErrorInfo } from '../types.js';
 
@@ -18,14 +18,30 @@ const TRACER_NAME = 'rhythm-pg';
 /** The provider the API hands out while none is registered (it keeps one for the process). */
 const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
 
-/** One tracer for the process: the API's proxy follows a provider registered later. */
-const tracer: Tracer = trace.getTracer(TRACER_NAME);
+/** The tracer, got once per registered provider (an application may register one late). */
+let lastDelegate: TracerProvider | undefined;
+let lastTracer: Tracer | undefined;
+
+/**
+ * Our tracer, or undefined while no OpenTelemetry SDK (tracer provider) is registered. Read
+ * through the global registration each time, not kept from module load: an application can
+ * hold two copies of the API (its ESM and CommonJS builds), which share the registration but
+ * not their private proxies.
+ */
+function activeTracer(): Tracer | undefined {
+  const provider = trace.getTracerProvider() as TracerProvider & { getDelegate?: () => TracerProvider };
+  const delegate = typeof provider.getDelegate === 'function' ? provider.getDelegate() : provider;
+  if (delegate !== lastDelegate) {
+    lastDelegate = delegate;
+    const noop = delegate === NOOP_PROVIDER || delegate.constructor?.name === 'NoopTracerProvider';
+    lastTracer = noop ? undefined : delegate.getTracer(TRACER_NAME);
+  }
+  return lastTracer;
+}
 
 /** Whether an OpenTelemetry SDK (a tracer provider) is registered now. */
 export function tracingEnabled(): boolean {
-  const provider = trace.getTracerProvider();
-  const delegate = provider instanceof ProxyTracerProvider ? provider.getDelegate() : provider;
-  return delegate !== NOOP_PROVIDER;
+  return activeTracer() !== undefined;
 }
 
 /** The propagation fields of a span, as stored in executions.trace_context (JSON text). */
@@ -37,7 +53,8 @@ export type TraceCarrier = Record<string, string>;
  * shares them.
  */
 export function startEnqueueSpan(rows: readonly { name: string; queue: string }[]): Span | undefined {
-  if (!tracingEnabled() || rows.length === 0) return undefined;
+  const tracer = activeTracer();
+  if (tracer === undefined || rows.length === 0) return undefined;
   const first = rows[0]!;
   let sameName = true;
   let sameQueue = true;
@@ -93,6 +110,14 @@ export async function tracedEnqueue<T extends string | string[]>(
   }
 }
 
+/**
+ * Calls a main-thread handler with its attempt's span active, so the spans the handler
+ * starts (an HTTP call, a query) are children of the attempt.
+ */
+export function callInSpan<A extends unknown[], R>(span: Span, fn: (...args: A) => R, ...args: A): R {
+  return context.with(trace.setSpan(context.active(), span), fn, undefined, ...args);
+}
+
 /** What an attempt span needs to know about its attempt. */
 export interface AttemptInfo {
   id: string;
@@ -112,7 +137,7 @@ export function startAttemptSpan(queue: string, task: AttemptInfo): Span {
     'rhythm.attempt': task.attempt,
     'messaging.system': 'rhythm',
   };
-  return tracer.startSpan(`run ${task.name}`, { kind: SpanKind.CONSUMER, attributes }, parent);
+  return (activeTracer() ?? trace.getTracer(TRACER_NAME)).startSpan(`run ${task.name}`, { kind: SpanKind.CONSUMER, attributes }, parent);
 }
 
 /**
