@@ -48,6 +48,9 @@ export class TaskSeries {
     this.runSeconds = m.runSeconds.labels(queue, name);
     this.waitSeconds = m.waitSeconds.labels(queue, name);
     this.inFlight = m.inFlight.labels(queue, name);
+    // Shown at 0 from the start, so rate() sees the first increment.
+    for (const c of [this.started, this.completed, this.failed, this.retried, this.cancelled]) c.inc(0);
+    this.inFlight.set(0);
   }
 
   /** An attempt was handed to what runs it, `waitedMs` after it was due. */
@@ -133,7 +136,7 @@ export class RhythmMetrics {
   /** @internal */ readonly tasksPerBatch: Histogram<'queue'>;
   private readonly queues = new Map<string, QueueMetrics>();
   private readonly depthCacheMs: number;
-  private depthRead: { at: number; depths: Promise<QueueDepth[] | undefined> } | undefined;
+  private depthRead: { at: number; pending: boolean; depths: Promise<QueueDepth[] | undefined> } | undefined;
   private readonly depthReads: Counter;
 
   /** @internal Made by Rhythm.metrics(). */
@@ -220,14 +223,22 @@ export class RhythmMetrics {
   /** The queue depths, read at most once per depthCacheMs; undefined if the read failed. */
   private depths(): Promise<QueueDepth[] | undefined> {
     const now = performance.now();
-    if (this.depthRead !== undefined && now - this.depthRead.at < this.depthCacheMs) return this.depthRead.depths;
+    const last = this.depthRead;
+    // A read still running serves every gauge of the scrape (and concurrent scrapes) too.
+    if (last !== undefined && (last.pending || now - last.at < this.depthCacheMs)) return last.depths;
     this.depthReads.inc();
-    const depths = queueDepths(this.deps.pool, this.deps.names).catch((err: unknown) => {
-      this.deps.log.warn({ err }, 'could not read the queue depth for the metrics; serving the last values');
-      return undefined;
-    });
-    this.depthRead = { at: now, depths };
-    return depths;
+    const read = {
+      at: now,
+      pending: true,
+      depths: queueDepths(this.deps.pool, this.deps.names)
+        .catch((err: unknown) => {
+          this.deps.log.warn({ err }, 'could not read the queue depth for the metrics; serving the last values');
+          return undefined;
+        })
+        .finally(() => (read.pending = false)),
+    };
+    this.depthRead = read;
+    return read.depths;
   }
 }
 
