@@ -36,7 +36,7 @@ export const COMMANDS: readonly Command[] = [
   statusCommand, pauseCommand, resumeCommand, rateLimitCommand, configCommand,
 ];
 
-const GROUPS = { connection: 'Connection and logging:', worker: 'Workers:', internal: 'Internal worker:' } as const;
+const GROUPS = { connection: 'Connection and logging:', worker: 'Workers:', internal: 'Internal worker:', metrics: 'Metrics:' } as const;
 
 const DURATIONS = 'Durations: 500ms, 30s, 5m, 2h, 7d; a bare number is milliseconds.';
 

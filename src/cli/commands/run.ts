@@ -74,6 +74,11 @@ async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' |
     const { Worker } = await import('../../worker.js');
     const { r } = session;
     await requireMigrated(r, 'run `rhythm migrate` (or start without --no-migrate)');
+    // Before the workers start: they record into the metrics only if these exist by then.
+    if (signals.signal === undefined && s.metricsPort !== undefined) {
+      const metrics = await r.startMetricsServer({ port: s.metricsPort, host: s.metricsHost });
+      log.info({ url: metrics.url }, 'serving Prometheus metrics');
+    }
     if (signals.signal === undefined && internal) {
       await r.startInternalWorker({ tickMs: s.tick, retentionMs: s.retention });
       log.info({ tickMs: s.tick, retentionMs: s.retention }, 'internal worker started');
@@ -135,7 +140,8 @@ ${SIGNALS}`,
   epilog: `Examples:
   rhythm worker --tasks dist/tasks --queue default:4
   rhythm worker --tasks dist/tasks --queue high-cpu:8 --only sha256-chain
-  rhythm worker --tasks dist/tasks --queue ml-tasks:1 --queue default:2 --internal-worker`,
+  rhythm worker --tasks dist/tasks --queue ml-tasks:1 --queue default:2 --internal-worker
+  rhythm worker --tasks dist/tasks --queue default:4 --metrics-port 9464 --metrics-host 0.0.0.0`,
   run: (ctx) => runUntilSignalled(ctx, 'worker'),
 };
 
@@ -155,6 +161,6 @@ export const schedulerCommand: Command = {
   name: 'scheduler',
   summary: 'run only the internal worker: delays, retries, lease recovery, pruning',
   description: `Runs the internal worker alone (the split-scheduler pattern): moves due delayed tasks and retries into their queues, recovers tasks whose worker died (expired leases), and prunes old history. Safe to run in several processes at once (every statement uses SKIP LOCKED). Runs until SIGTERM or SIGINT.`,
-  settings: [...CONNECTION_SETTINGS, 'autoMigrate', 'tick', 'retention'],
+  settings: [...CONNECTION_SETTINGS, 'autoMigrate', 'tick', 'retention', 'metricsPort', 'metricsHost'],
   run: (ctx) => runUntilSignalled(ctx, 'scheduler'),
 };
