@@ -160,6 +160,31 @@ describe('traces', () => {
       for (const c of stored) expect(c?.traceparent).toBe(`00-${batch[0]!.spanContext().traceId}-${batch[0]!.spanContext().spanId}-01`);
     });
 
+    it('an enqueue with a uniqueKey stores its context too', async () => {
+      const id = await r.enqueue('unique', {}, { queue: 'unique', uniqueKey: 'traced-key' });
+      const enq = enqueueSpanOf(id)!;
+      expect((await traceContextOf(id))?.traceparent).toBe(`00-${enq.spanContext().traceId}-${enq.spanContext().spanId}-01`);
+    });
+
+    it('without a propagator nothing is stored, and the run span starts its own trace', async () => {
+      propagation.disable();
+      try {
+        const w = new Worker(r, { queue: 'no-propagator' });
+        w.task('solo', () => 1);
+        const running = w.start();
+        const id = await r.enqueue('solo', {}, { queue: 'no-propagator' });
+        await r.wait(id, { timeoutMs: 15_000 });
+        await until('the run span', () => runSpans(id).length === 1);
+        await w.stop();
+        await running;
+        expect(enqueueSpanOf(id)).toBeDefined();
+        expect(await traceContextOf(id)).toBeNull();
+        expect(runSpans(id)[0]!.parentSpanContext).toBeUndefined();
+      } finally {
+        propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+      }
+    });
+
     it('an enqueue the database refuses ends its span with the error', async () => {
       const client = await r.pool.connect();
       try {
