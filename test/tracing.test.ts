@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider, InMemorySpanExporter, ParentBasedSampler, SamplingDecision, SimpleSpanProcessor, type ReadableSpan,
+} from '@opentelemetry/sdk-trace-base';
 import { Rhythm, Worker } from 'rhythm';
 import { fixture, freshRhythm, until, type TestDatabase } from './helpers.js';
 
@@ -182,6 +184,32 @@ describe('traces', () => {
         expect(runSpans(id)[0]!.parentSpanContext).toBeUndefined();
       } finally {
         propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+      }
+    });
+
+    it('a sampled-out enqueue passes its decision on: the attempts are not recorded either', async () => {
+      const sampled = trace.getTracerProvider();
+      trace.disable();
+      const dropping = new InMemorySpanExporter();
+      trace.setGlobalTracerProvider(new BasicTracerProvider({
+        // Drops enqueue spans; any other root is kept, a child follows its parent.
+        sampler: new ParentBasedSampler({ root: { shouldSample: (_c, _t, name) => ({ decision: name.startsWith('enqueue') ? SamplingDecision.NOT_RECORD : SamplingDecision.RECORD_AND_SAMPLED }), toString: () => 'no enqueues' } }),
+        spanProcessors: [new SimpleSpanProcessor(dropping)],
+      }));
+      try {
+        const w = new Worker(r, { queue: 'sampled-out' });
+        w.task('quiet', () => 1);
+        const running = w.start();
+        const id = await r.enqueue('quiet', {}, { queue: 'sampled-out' });
+        await r.wait(id, { timeoutMs: 15_000 });
+        await w.stop();
+        await running;
+        expect((await traceContextOf(id))?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+        // A root run span would be kept: none was, since it followed the enqueue's decision (it ended before the outcome was written).
+        expect(dropping.getFinishedSpans()).toEqual([]);
+      } finally {
+        trace.disable();
+        trace.setGlobalTracerProvider(sampled);
       }
     });
 
