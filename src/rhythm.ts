@@ -25,6 +25,7 @@ import { getExecutions } from './sql/get.js';
 import { cancelExecutions } from './sql/cancel.js';
 import { startWorkflowRow } from './sql/workflow-start.js';
 import { sendSignal } from './sql/workflow-signal.js';
+import { workflowDetails, type WorkflowDetails } from './sql/workflow-details.js';
 import { listExecutions } from './sql/list.js';
 import { retryExecutions } from './sql/retry.js';
 import { statusByQueue } from './sql/status.js';
@@ -507,6 +508,16 @@ export class Rhythm implements WorkerHost {
     if (sent.target === null) throw new RhythmValidationError(`cannot signal execution ${id}: there is no such execution`);
     if (sent.target.kind !== 'workflow') throw new RhythmValidationError(`cannot signal execution ${id}: it is a task, and only workflows take signals`);
     if (sent.signalId === null) throw new RhythmError(`cannot signal workflow ${id}: it is already ${sent.target.status}, so the signal was not stored`);
+  }
+
+  /**
+   * What a workflow is doing: its children (by call sequence, with their status), what its
+   * current await waits for (children, signal names, the timer's due time) and the signals it
+   * has not taken. Null if the execution is not a workflow (or does not exist).
+   */
+  async workflowDetails(id: string): Promise<WorkflowDetails | null> {
+    checkId(id);
+    return workflowDetails(this.pool, this.names, id);
   }
 
   /** The database schema this instance works in. */
