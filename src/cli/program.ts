@@ -38,7 +38,7 @@ export const COMMANDS: readonly Command[] = [
   statusCommand, pauseCommand, resumeCommand, rateLimitCommand, schedulesCommand, startWorkflowCommand, signalCommand, configCommand,
 ];
 
-const GROUPS = { connection: 'Connection and logging:', worker: 'Workers:', internal: 'Internal worker:' } as const;
+const GROUPS = { connection: 'Connection and logging:', worker: 'Workers:', internal: 'Internal worker:', metrics: 'Metrics:' } as const;
 
 const DURATIONS = 'Durations: 500ms, 30s, 5m, 2h, 7d; a bare number is milliseconds.';
 

@@ -9,14 +9,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { checkDatabaseUrl, checkSchemaName } from '../validate.js';
 import {
-  MAX_THREADS, named, parseBool, parseChoice, parseDuration, parseInteger, parseList, parsePath, parseQueues, type QueueSpec,
+  MAX_THREADS, named, parseBool, parseChoice, parseDuration, parseHost, parseInteger, parseList, parsePath, parseQueues, type QueueSpec,
 } from './parse.js';
 
 /** Where a raw value came from: text (a flag or an environment variable) or a config file. */
 export type Origin = 'flag' | 'env' | 'file';
 
 /** The help section a setting is listed under. */
-export type SettingGroup = 'connection' | 'worker' | 'internal';
+export type SettingGroup = 'connection' | 'worker' | 'internal' | 'metrics';
 
 export interface SettingDef<T> {
   /** The flag as commander spells it: '--pool-size <n>', or '--no-migrate' for a switch. */
@@ -232,6 +232,23 @@ export const SETTINGS = {
     default: () => 1_000,
     defaultText: '1s',
     parse: (raw, where) => parseDuration(where, raw, 1),
+  }),
+  metricsPort: setting<number | undefined>({
+    flag: '--metrics-port <port>',
+    env: ['RHYTHM_METRICS_PORT'],
+    group: 'metrics',
+    help: 'serve Prometheus metrics at http://<metrics-host>:<port>/metrics (9464 is the usual port; 0 picks a free one)',
+    default: () => undefined,
+    defaultText: 'no metrics',
+    parse: (raw, where) => parseInteger(where, raw, 0, 65_535),
+  }),
+  metricsHost: setting<string>({
+    flag: '--metrics-host <address>',
+    env: ['RHYTHM_METRICS_HOST'],
+    group: 'metrics',
+    help: 'address the metrics server listens on; 0.0.0.0 for every interface (e.g. in a container)',
+    default: () => '127.0.0.1',
+    parse: (raw, where) => parseHost(where, raw),
   }),
   retention: setting<number>({
     flag: '--retention <duration>',
