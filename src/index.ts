@@ -34,7 +34,15 @@ export type {
   RetryResult,
   CancelResult,
   Skipped,
+  MetricsOptions,
+  QueueMetrics,
+  MinuteCounts,
+  WorkflowListOptions,
+  WorkflowPage,
+  WorkflowSummary,
+  WorkflowDetails,
 } from './admin.js';
+export { dashboardHandler, startDashboard, type DashboardOptions, type StartDashboardOptions, type DashboardServer } from './dashboard/server.js';
 export type {
   AttemptRecord,
   TaskContext,

@@ -28,8 +28,12 @@ import { sendSignal } from './sql/workflow-signal.js';
 import { listExecutions } from './sql/list.js';
 import { retryExecutions } from './sql/retry.js';
 import { statusByQueue } from './sql/status.js';
+import { queueMetrics, type QueueMetrics } from './sql/queue-metrics.js';
+import { listWorkflows } from './sql/workflow-list.js';
+import { workflowDetails, type WorkflowDetails } from './sql/workflow-details.js';
 import {
-  checkListOptions, checkRetryOptions, checkStatusOptions, checkTarget, encodeCursor,
+  checkListOptions, checkMetricsOptions, checkRetryOptions, checkStatusOptions, checkTarget, checkWorkflowListOptions, encodeCursor,
+  type MetricsOptions, type WorkflowListOptions, type WorkflowPage,
   type CancelResult, type ExecutionFilter, type ExecutionPage, type ListOptions, type RetryOptions, type RetryResult, type StatusOptions, type StatusReport,
 } from './admin.js';
 import { controlStatus, pauseQueue, resumeQueue, setQueueRateLimit, type ControlStatus, type RateLimit } from './sql/controls.js';
@@ -426,6 +430,28 @@ export class Rhythm implements WorkerHost {
   /** Paused and rate-limited queues, and groups at their concurrency limit (for status output). */
   async queueControls(): Promise<ControlStatus> {
     return controlStatus(this.pool, this.names);
+  }
+
+  /**
+   * Completions and failures per minute and the p50/p99 wait (due time to start) per queue,
+   * over the executions finished within `windowMs` (default 1 hour): the dashboard's charts.
+   */
+  async queueMetrics(options: MetricsOptions = {}): Promise<QueueMetrics[]> {
+    return queueMetrics(this.pool, this.names, checkMetricsOptions(options));
+  }
+
+  /** One page of workflow executions, newest first, each with what it waits for. */
+  async listWorkflows(options: WorkflowListOptions = {}): Promise<WorkflowPage> {
+    const { beforeId, limit } = checkWorkflowListOptions(options);
+    const rows = await listWorkflows(this.pool, this.names, beforeId, limit + 1);
+    const items = rows.slice(0, limit);
+    return { items, nextCursor: rows.length > limit ? encodeCursor(items.at(-1)!.execution.id) : null };
+  }
+
+  /** A workflow's pinned version, what it waits for, its children and untaken signals; null if `id` is no workflow. */
+  async workflowDetails(id: string): Promise<WorkflowDetails | null> {
+    checkId(id);
+    return workflowDetails(this.pool, this.names, id);
   }
 
   /**
