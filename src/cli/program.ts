@@ -30,13 +30,14 @@ import { listCommand, retryCommand, cancelCommand } from './commands/executions.
 import { pauseCommand, resumeCommand, rateLimitCommand } from './commands/queues.js';
 import { statusCommand } from './commands/status.js';
 import { configCommand } from './commands/config.js';
+import { dashboardCommand } from './commands/dashboard.js';
 
 export const COMMANDS: readonly Command[] = [
   workerCommand, schedulerCommand, startCommand, migrateCommand, enqueueCommand, getCommand, listCommand, retryCommand, cancelCommand,
-  statusCommand, pauseCommand, resumeCommand, rateLimitCommand, configCommand,
+  statusCommand, pauseCommand, resumeCommand, rateLimitCommand, dashboardCommand, configCommand,
 ];
 
-const GROUPS = { connection: 'Connection and logging:', worker: 'Workers:', internal: 'Internal worker:' } as const;
+const GROUPS = { connection: 'Connection and logging:', worker: 'Workers:', internal: 'Internal worker:', dashboard: 'Dashboard:' } as const;
 
 const DURATIONS = 'Durations: 500ms, 30s, 5m, 2h, 7d; a bare number is milliseconds.';
 

@@ -50,7 +50,10 @@ export interface StartDashboardOptions extends DashboardOptions {
 }
 
 export interface DashboardServer {
-  /** The page's address (with #token=... when a token was configured, so it opens ready). */
+  /**
+   * The page's address. With a configured token, the page asks for it, or takes it from the
+   * address as url + '#token=...' (a fragment: never sent to the server or kept in its logs).
+   */
   url: string;
   port: number;
   host: string;
@@ -216,7 +219,7 @@ export async function startDashboard(r: Rhythm, options: StartDashboardOptions =
   const shown = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   const base = checkBasePath(options.basePath);
   return {
-    url: `http://${shown}:${bound}${base}/${handler.tokenConfigured ? `#token=${encodeURIComponent(handler.token)}` : ''}`,
+    url: `http://${shown}:${bound}${base}/`,
     port: bound,
     host,
     token: handler.token,
