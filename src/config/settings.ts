@@ -258,8 +258,9 @@ export const SETTINGS = {
     help: 'address the web dashboard binds; any but a loopback address requires a token',
     default: () => '127.0.0.1',
     parse(raw, where) {
-      if (typeof raw !== 'string' || raw.trim() === '') throw new RhythmValidationError(`${where} must be an address such as 127.0.0.1 or 0.0.0.0, got ${JSON.stringify(raw)}`);
-      return raw.trim();
+      const host = typeof raw === 'string' ? raw.trim() : '';
+      if (!/^(\[[0-9A-Fa-f:.]+\]|[0-9A-Za-z.:-]+)$/.test(host)) throw new RhythmValidationError(`${where} must be a host name or address such as 127.0.0.1 or 0.0.0.0, got ${JSON.stringify(raw)}`);
+      return host.replace(/^\[(.*)\]$/, '$1');
     },
   }),
   dashboardToken: setting<string | undefined>({
