@@ -100,6 +100,8 @@ describe('dashboard server', () => {
     const bad = await request(dash.port, '/api/executions?status=nope', { headers: { host: `localhost:${dash.port}` } });
     expect(bad.status).toBe(400);
     expect(JSON.parse(bad.body).error).toMatch(/unknown status "nope"/);
+    const crossRead = await request(dash.port, '/api/overview', { headers: { host: `localhost:${dash.port}`, 'sec-fetch-site': 'cross-site' } });
+    expect(crossRead.status).toBe(403);
     const rebound = await request(dash.port, '/', { headers: { host: `attacker.example:${dash.port}` } });
     expect(rebound.status).toBe(403);
     expect(rebound.body).not.toContain(dash.token);

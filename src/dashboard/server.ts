@@ -8,8 +8,8 @@
  *   the page asks for it (or takes it from the URL's #token=...) and never has it embedded.
  * - Without one, the dashboard answers this machine only, and makes a random token at start
  *   that its own page carries, so actions still need a token a cross-site page cannot know.
- * - Actions are POSTs with the token in a header, refused when Origin or Sec-Fetch-Site name
- *   another site. The database URL never leaves the server; errors other than validation
+ * - Actions are POSTs with the token in a header; any API request is refused when Origin or
+ *   Sec-Fetch-Site name another site. The database URL never leaves the server; errors other than validation
  *   errors reach the page as "internal error" only.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -147,9 +147,10 @@ export function dashboardHandler(r: Rhythm, options: DashboardOptions = {}): Das
     if (!path.startsWith('/api/')) return sendJson(res, 404, { error: 'not found' });
     const acting = req.method !== 'GET';
     if (acting && req.method !== 'POST') return sendJson(res, 405, { error: 'method not allowed' });
+    // Reads too: no other site has any business with this API, even where it could not read the answer.
+    const refusal = crossSiteRefusal(req);
+    if (refusal) return sendJson(res, 403, { error: refusal });
     if (acting) {
-      const refusal = crossSiteRefusal(req);
-      if (refusal) return sendJson(res, 403, { error: refusal });
       if (!(req.headers['content-type'] ?? '').startsWith('application/json')) return sendJson(res, 415, { error: 'actions take a JSON body (content-type: application/json)' });
     }
     if ((acting || configured) && !tokenMatches(req.headers[TOKEN_HEADER], token)) {
