@@ -37,7 +37,14 @@ export type {
   RetryResult,
   CancelResult,
   Skipped,
+  ActivityOptions,
+  QueueActivity,
+  MinuteCounts,
+  WorkflowListOptions,
+  WorkflowPage,
+  WorkflowSummary,
 } from './admin.js';
+export { dashboardHandler, startDashboard, type DashboardOptions, type StartDashboardOptions, type DashboardServer } from './dashboard/server.js';
 export type {
   AttemptRecord,
   TaskContext,

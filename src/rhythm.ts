@@ -32,8 +32,11 @@ import { workflowDetails, type WorkflowDetails } from './sql/workflow-details.js
 import { listExecutions } from './sql/list.js';
 import { retryExecutions } from './sql/retry.js';
 import { statusByQueue } from './sql/status.js';
+import { queueActivity, type QueueActivity } from './sql/queue-activity.js';
+import { listWorkflows } from './sql/workflow-list.js';
 import {
-  checkListOptions, checkRetryOptions, checkStatusOptions, checkTarget, encodeCursor,
+  checkListOptions, checkActivityOptions, checkRetryOptions, checkStatusOptions, checkTarget, checkWorkflowListOptions, encodeCursor,
+  type ActivityOptions, type WorkflowListOptions, type WorkflowPage,
   type CancelResult, type ExecutionFilter, type ExecutionPage, type ListOptions, type RetryOptions, type RetryResult, type StatusOptions, type StatusReport,
 } from './admin.js';
 import { controlStatus, pauseQueue, resumeQueue, setQueueRateLimit, type ControlStatus, type RateLimit } from './sql/controls.js';
@@ -455,6 +458,22 @@ export class Rhythm implements WorkerHost {
   /** Paused and rate-limited queues, and groups at their concurrency limit (for status output). */
   async queueControls(): Promise<ControlStatus> {
     return controlStatus(this.pool, this.names);
+  }
+
+  /**
+   * Completions and failures per minute and the p50/p99 wait (due time to start) per queue,
+   * over the executions finished within `windowMs` (default 1 hour): the dashboard's charts.
+   */
+  async queueActivity(options: ActivityOptions = {}): Promise<QueueActivity[]> {
+    return queueActivity(this.pool, this.names, checkActivityOptions(options));
+  }
+
+  /** One page of workflow executions, newest first, each with what it waits for. */
+  async listWorkflows(options: WorkflowListOptions = {}): Promise<WorkflowPage> {
+    const { beforeId, limit } = checkWorkflowListOptions(options);
+    const rows = await listWorkflows(this.pool, this.names, beforeId, limit + 1);
+    const items = rows.slice(0, limit);
+    return { items, nextCursor: rows.length > limit ? encodeCursor(items.at(-1)!.execution.id) : null };
   }
 
   /**

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { runCli, killAll, removeScratch, newDir, TASKS_DIR } from './fixtures/cli-tasks/harness/cli.js';
 
 const REFUSED = 'postgres://someone:hunter2@127.0.0.1:1/nowhere';
-const COMMANDS = ['worker', 'scheduler', 'start', 'migrate', 'enqueue', 'get', 'list', 'retry', 'cancel', 'status', 'pause', 'resume', 'rate-limit', 'config'];
+const COMMANDS = ['worker', 'scheduler', 'start', 'migrate', 'enqueue', 'get', 'list', 'retry', 'cancel', 'status', 'pause', 'resume', 'rate-limit', 'dashboard', 'config'];
 
 afterEach(killAll);
 afterAll(removeScratch);
