@@ -11,7 +11,10 @@ import path from 'node:path';
 import { runCli, killAll, removeScratch, newDir, TASKS_DIR } from './fixtures/cli-tasks/harness/cli.js';
 
 const REFUSED = 'postgres://someone:hunter2@127.0.0.1:1/nowhere';
-const COMMANDS = ['worker', 'scheduler', 'start', 'migrate', 'enqueue', 'get', 'list', 'retry', 'cancel', 'status', 'pause', 'resume', 'rate-limit', 'dashboard', 'config'];
+const COMMANDS = [
+  'worker', 'scheduler', 'start', 'migrate', 'enqueue', 'get', 'list', 'retry', 'cancel', 'status', 'pause', 'resume', 'rate-limit', 'schedules',
+  'start-workflow', 'signal', 'dashboard', 'config',
+];
 
 afterEach(killAll);
 afterAll(removeScratch);
@@ -89,6 +92,7 @@ describe('usage errors: exit code 2, message naming the flag or value', () => {
     { args: ['worker', '--shutdown-timeout', 'soon'], expect: ['--shutdown-timeout', '"soon"'] },
     { args: ['scheduler', '--tick', '0'], expect: ['--tick', '"0"'] },
     { args: ['scheduler', '--retention', '3 weeks'], expect: ['--retention', '"3 weeks"'] },
+    { args: ['scheduler', '--failed-retention', 'a month'], expect: ['--failed-retention', '"a month"'] },
     { args: ['worker', '--tasks', 'no-such-folder'], expect: ['--tasks', 'no-such-folder', 'does not exist'] },
     { args: ['worker', '--tasks', TASKS_DIR, '--only', 'echo,nope'], expect: ['--only', '"nope"', 'echo'] },
     { args: ['worker', '--tasks', tsOnly], expect: ['--tasks', 'job.ts', 'dist/tasks'] },

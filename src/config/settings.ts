@@ -7,7 +7,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { checkDatabaseUrl, checkSchemaName } from '../validate.js';
+import { MAX_DELAY_MS, checkDatabaseUrl, checkSchemaName } from '../validate.js';
 import { RhythmValidationError } from '../errors.js';
 import {
   MAX_THREADS, named, parseBool, parseChoice, parseDuration, parseHost, parseInteger, parseList, parsePath, parseQueues, type QueueSpec,
@@ -258,7 +258,7 @@ export const SETTINGS = {
     help: 'delete completed and cancelled executions older than this; 0 keeps them',
     default: () => 7 * 86_400_000,
     defaultText: '7d',
-    parse: (raw, where) => parseDuration(where, raw),
+    parse: (raw, where) => parseDuration(where, raw, 0, MAX_DELAY_MS),
   }),
   failedRetention: setting<number>({
     flag: '--failed-retention <duration>',
@@ -267,7 +267,7 @@ export const SETTINGS = {
     help: 'delete failed executions (the dead letters `rhythm retry` runs again) older than this; 0 keeps them',
     default: () => 30 * 86_400_000,
     defaultText: '30d',
-    parse: (raw, where) => parseDuration(where, raw),
+    parse: (raw, where) => parseDuration(where, raw, 0, MAX_DELAY_MS),
   }),
   dashboardPort: setting<number>({
     flag: '--port <n>',
