@@ -27,6 +27,20 @@ describe('traces', () => {
   const runSpans = (id: string) =>
     spans().filter((s) => s.name.startsWith('run ') && s.attributes['rhythm.execution_id'] === id).sort((a, b) => Number(a.attributes['rhythm.attempt']) - Number(b.attributes['rhythm.attempt']));
   const enqueueSpanOf = (id: string) => spans().find((s) => s.kind === SpanKind.PRODUCER && s.attributes['rhythm.execution_id'] === id);
+  /** Runs one task on a worker of its own (started now, stopped after); its id. */
+  const runOne = async (queue: string, name: string): Promise<string> => {
+    const w = new Worker(r, { queue });
+    w.task(name, () => 1);
+    const running = w.start();
+    try {
+      const id = await r.enqueue(name, {}, { queue });
+      await r.wait(id, { timeoutMs: 15_000 });
+      return id;
+    } finally {
+      await w.stop();
+      await running;
+    }
+  };
   const isChildOf = (child: ReadableSpan, parent: ReadableSpan) =>
     child.spanContext().traceId === parent.spanContext().traceId && child.parentSpanContext?.spanId === parent.spanContext().spanId;
 
@@ -171,14 +185,8 @@ describe('traces', () => {
     it('without a propagator nothing is stored, and the run span starts its own trace', async () => {
       propagation.disable();
       try {
-        const w = new Worker(r, { queue: 'no-propagator' });
-        w.task('solo', () => 1);
-        const running = w.start();
-        const id = await r.enqueue('solo', {}, { queue: 'no-propagator' });
-        await r.wait(id, { timeoutMs: 15_000 });
-        await until('the run span', () => runSpans(id).length === 1);
-        await w.stop();
-        await running;
+        const id = await runOne('no-propagator', 'solo');
+        expect(runSpans(id)).toHaveLength(1);
         expect(enqueueSpanOf(id)).toBeDefined();
         expect(await traceContextOf(id)).toBeNull();
         expect(runSpans(id)[0]!.parentSpanContext).toBeUndefined();
@@ -197,13 +205,7 @@ describe('traces', () => {
         spanProcessors: [new SimpleSpanProcessor(dropping)],
       }));
       try {
-        const w = new Worker(r, { queue: 'sampled-out' });
-        w.task('quiet', () => 1);
-        const running = w.start();
-        const id = await r.enqueue('quiet', {}, { queue: 'sampled-out' });
-        await r.wait(id, { timeoutMs: 15_000 });
-        await w.stop();
-        await running;
+        const id = await runOne('sampled-out', 'quiet');
         expect((await traceContextOf(id))?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
         // A root run span would be kept: none was, since it followed the enqueue's decision (it ended before the outcome was written).
         expect(dropping.getFinishedSpans()).toEqual([]);
