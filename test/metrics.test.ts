@@ -164,6 +164,24 @@ describe('metrics', () => {
     }
   });
 
+  it('a worker started before metrics were asked for records nothing', async () => {
+    const other = await Rhythm.init({ databaseUrl: db.url, autoMigrate: false });
+    try {
+      const w = new Worker(other, { queue: 'before' });
+      w.task('quiet', () => 1);
+      const running = w.start();
+      const id = await other.enqueue('quiet', {}, { queue: 'before' });
+      expect((await other.wait(id, { timeoutMs: 15_000 })).status).toBe('completed');
+      await w.stop();
+      await running;
+      const s = parse(await other.metrics().text());
+      expect(s.filter((x) => x.labels.task === 'quiet')).toEqual([]);
+      expect(value(s, 'rhythm_executions_completed_total', { queue: 'before', task: 'quiet' })).toBeUndefined();
+    } finally {
+      await other.shutdown();
+    }
+  });
+
   it('refuses bad options, naming them', async () => {
     expect(() => r.metrics({ depthCacheMs: 1 })).toThrow(/only be given on the first call/);
     await expect(r.startMetricsServer({ port: 70_000 })).rejects.toThrow(/port/);

@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider, InMemorySpanExporter, ParentBasedSampler, SamplingDecision, SimpleSpanProcessor, type ReadableSpan,
+} from '@opentelemetry/sdk-trace-base';
 import { Rhythm, Worker } from 'rhythm';
 import { fixture, freshRhythm, until, type TestDatabase } from './helpers.js';
 
@@ -25,6 +27,20 @@ describe('traces', () => {
   const runSpans = (id: string) =>
     spans().filter((s) => s.name.startsWith('run ') && s.attributes['rhythm.execution_id'] === id).sort((a, b) => Number(a.attributes['rhythm.attempt']) - Number(b.attributes['rhythm.attempt']));
   const enqueueSpanOf = (id: string) => spans().find((s) => s.kind === SpanKind.PRODUCER && s.attributes['rhythm.execution_id'] === id);
+  /** Runs one task on a worker of its own (started now, stopped after); its id. */
+  const runOne = async (queue: string, name: string): Promise<string> => {
+    const w = new Worker(r, { queue });
+    w.task(name, () => 1);
+    const running = w.start();
+    try {
+      const id = await r.enqueue(name, {}, { queue });
+      await r.wait(id, { timeoutMs: 15_000 });
+      return id;
+    } finally {
+      await w.stop();
+      await running;
+    }
+  };
   const isChildOf = (child: ReadableSpan, parent: ReadableSpan) =>
     child.spanContext().traceId === parent.spanContext().traceId && child.parentSpanContext?.spanId === parent.spanContext().spanId;
 
@@ -158,6 +174,45 @@ describe('traces', () => {
       expect(isChildOf(batch[0]!, parent)).toBe(true);
       const stored = await Promise.all(ids.map(traceContextOf));
       for (const c of stored) expect(c?.traceparent).toBe(`00-${batch[0]!.spanContext().traceId}-${batch[0]!.spanContext().spanId}-01`);
+    });
+
+    it('an enqueue with a uniqueKey stores its context too', async () => {
+      const id = await r.enqueue('unique', {}, { queue: 'unique', uniqueKey: 'traced-key' });
+      const enq = enqueueSpanOf(id)!;
+      expect((await traceContextOf(id))?.traceparent).toBe(`00-${enq.spanContext().traceId}-${enq.spanContext().spanId}-01`);
+    });
+
+    it('without a propagator nothing is stored, and the run span starts its own trace', async () => {
+      propagation.disable();
+      try {
+        const id = await runOne('no-propagator', 'solo');
+        expect(runSpans(id)).toHaveLength(1);
+        expect(enqueueSpanOf(id)).toBeDefined();
+        expect(await traceContextOf(id)).toBeNull();
+        expect(runSpans(id)[0]!.parentSpanContext).toBeUndefined();
+      } finally {
+        propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+      }
+    });
+
+    it('a sampled-out enqueue passes its decision on: the attempts are not recorded either', async () => {
+      const sampled = trace.getTracerProvider();
+      trace.disable();
+      const dropping = new InMemorySpanExporter();
+      trace.setGlobalTracerProvider(new BasicTracerProvider({
+        // Drops enqueue spans; any other root is kept, a child follows its parent.
+        sampler: new ParentBasedSampler({ root: { shouldSample: (_c, _t, name) => ({ decision: name.startsWith('enqueue') ? SamplingDecision.NOT_RECORD : SamplingDecision.RECORD_AND_SAMPLED }), toString: () => 'no enqueues' } }),
+        spanProcessors: [new SimpleSpanProcessor(dropping)],
+      }));
+      try {
+        const id = await runOne('sampled-out', 'quiet');
+        expect((await traceContextOf(id))?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+        // A root run span would be kept: none was, since it followed the enqueue's decision (it ended before the outcome was written).
+        expect(dropping.getFinishedSpans()).toEqual([]);
+      } finally {
+        trace.disable();
+        trace.setGlobalTracerProvider(sampled);
+      }
     });
 
     it('an enqueue the database refuses ends its span with the error', async () => {

@@ -6,10 +6,10 @@
  * Only @opentelemetry/api is used: without an SDK registered it is a no-op, and so are we.
  * Nothing is allocated per task then: a worker decides once, when it starts, whether a
  * tracer provider is registered, an enqueue starts no span without one, and it serialises a
- * context only when its span is recording and a propagator wrote something.
+ * context only when its span has one and a propagator wrote something.
  */
 import {
-  ProxyTracerProvider, ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace,
+  ProxyTracerProvider, ROOT_CONTEXT, SpanKind, SpanStatusCode, context, isSpanContextValid, propagation, trace,
   type Attributes, type Span, type Tracer, type TracerProvider,
 } from '@opentelemetry/api';
 import type { TaskErrorInfo } from '../types.js';
@@ -49,7 +49,7 @@ export type TraceCarrier = Record<string, string>;
 
 /**
  * Starts the span of an enqueue call (a child of the caller's active span), or returns
- * undefined when nothing is traced. Its task and queue attributes are set when every row
+ * undefined while no SDK is registered. Its task and queue attributes are set when every row
  * shares them.
  */
 export function startEnqueueSpan(rows: readonly { name: string; queue: string }[]): Span | undefined {
@@ -65,17 +65,16 @@ export function startEnqueueSpan(rows: readonly { name: string; queue: string }[
   const attributes: Attributes = { 'messaging.system': 'rhythm', 'messaging.batch.message_count': rows.length };
   if (sameName) attributes['rhythm.task'] = first.name;
   if (sameQueue) attributes['rhythm.queue'] = first.queue;
-  const span = tracer.startSpan(sameName ? `enqueue ${first.name}` : 'enqueue', { kind: SpanKind.PRODUCER, attributes }, context.active());
-  if (!span.isRecording()) {
-    span.end();
-    return undefined;
-  }
-  return span;
+  return tracer.startSpan(sameName ? `enqueue ${first.name}` : 'enqueue', { kind: SpanKind.PRODUCER, attributes }, context.active());
 }
 
-/** The span's context as JSON text for the executions it enqueues; null if no propagator wrote any. */
+/**
+ * The span's context as JSON text for the executions it enqueues; null if it has none or no
+ * propagator wrote any. A span the sampler dropped still passes its context on (flags 00), so
+ * the attempts follow the producer's sampling decision instead of starting traces of their own.
+ */
 export function carrierJson(span: Span | undefined): string | null {
-  if (span === undefined) return null;
+  if (span === undefined || !isSpanContextValid(span.spanContext())) return null;
   const carrier: TraceCarrier = {};
   propagation.inject(trace.setSpan(ROOT_CONTEXT, span), carrier);
   for (const _ in carrier) return JSON.stringify(carrier);

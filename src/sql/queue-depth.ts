@@ -1,8 +1,8 @@
 /**
  * Queue depth for the metrics: per queue, how many executions are scheduled, queued and
  * running now, and how long the oldest ready one has been waiting. One statement over the
- * small hot tables only (work_queue, and scheduled_queue joined to its executions rows for
- * their queue), never the history: a scrape costs the same however much history is kept.
+ * queue tables only (work_queue, and scheduled_queue joined to its executions rows for their
+ * queue), never the history: its cost follows the unfinished executions, not the history kept.
  */
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
@@ -12,23 +12,36 @@ export interface QueueDepth {
   scheduled: number;
   queued: number;
   running: number;
-  /** Seconds the oldest ready execution has been due (on the database's clock); 0 when none is ready. */
+  /**
+   * Seconds the oldest ready execution has been due (on the database's clock); 0 when none is
+   * ready. Among the next OLDEST_SAMPLE in claim order when more are ready.
+   */
   oldestWaitingSeconds: number;
 }
 
+/** Ready executions per queue whose due time the oldest-waiting figure looks at. */
+export const OLDEST_SAMPLE = 1000;
+
+// Counts read work_queue alone (a narrow table); scheduled_queue has no queue column, so its
+// rows are joined to their executions. The oldest waiting time joins executions only for the
+// next OLDEST_SAMPLE ready rows of each queue in claim order (work_queue_ready_idx, read in
+// order and stopped there): exact while a queue has that many ready or fewer, and bounded in
+// cost however long the queue grows.
 const depthStatement = statement('queue_depth', (n) => `
 WITH counts AS (
   SELECT queue,
          count(*) FILTER (WHERE claimed_until IS NULL) AS queued,
          count(*) FILTER (WHERE claimed_until IS NOT NULL) AS running
   FROM ${n.workQueue} GROUP BY queue
-), waiting AS (
-  SELECT w.queue, min(e.run_at) AS oldest
-  FROM ${n.workQueue} w JOIN ${n.executions} e ON e.id = w.execution_id
-  WHERE w.claimed_until IS NULL
-  GROUP BY w.queue
 ), work AS (
-  SELECT c.queue, c.queued, c.running, w.oldest FROM counts c LEFT JOIN waiting w ON w.queue = c.queue
+  SELECT c.queue, c.queued, c.running,
+         (SELECT min(e.run_at)
+          FROM (SELECT w.execution_id FROM ${n.workQueue} w
+                WHERE w.queue = c.queue AND w.claimed_until IS NULL
+                ORDER BY w.priority DESC, w.execution_id
+                LIMIT ${OLDEST_SAMPLE}) r
+          JOIN ${n.executions} e ON e.id = r.execution_id) AS oldest
+  FROM counts c
 ), sched AS (
   SELECT e.queue, count(*) AS scheduled
   FROM ${n.scheduledQueue} s JOIN ${n.executions} e ON e.id = s.execution_id
