@@ -17,6 +17,9 @@ import { openDatabase } from './db/local.js';
 import type { EmbeddedServer } from './db/embedded.js';
 import { enqueueRows, type EnqueueRow } from './sql/enqueue.js';
 import { enqueueUnique, enqueueUniqueMany } from './sql/enqueue-unique.js';
+import { tracedEnqueue } from './observability/tracing.js';
+import { RhythmMetrics, type MetricsOptions, type QueueMetrics } from './observability/metrics.js';
+import { startMetricsServer, type MetricsServer, type MetricsServerOptions } from './observability/metrics-server.js';
 import { checkBackoff, isTaskDefinition, type TaskDefinition, type TaskExecutionId } from './task-definition.js';
 import * as cronSchedules from './schedules/schedules.js';
 import type { Schedule, ScheduleOptions, SyncResult } from './schedules/schedules.js';
@@ -29,8 +32,11 @@ import { workflowDetails, type WorkflowDetails } from './sql/workflow-details.js
 import { listExecutions } from './sql/list.js';
 import { retryExecutions } from './sql/retry.js';
 import { statusByQueue } from './sql/status.js';
+import { queueActivity, type QueueActivity } from './sql/queue-activity.js';
+import { listWorkflows } from './sql/workflow-list.js';
 import {
-  checkListOptions, checkRetryOptions, checkStatusOptions, checkTarget, encodeCursor,
+  checkListOptions, checkActivityOptions, checkRetryOptions, checkStatusOptions, checkTarget, checkWorkflowListOptions, encodeCursor,
+  type ActivityOptions, type WorkflowListOptions, type WorkflowPage,
   type CancelResult, type ExecutionFilter, type ExecutionPage, type ListOptions, type RetryOptions, type RetryResult, type StatusOptions, type StatusReport,
 } from './admin.js';
 import { controlStatus, pauseQueue, resumeQueue, setQueueRateLimit, type ControlStatus, type RateLimit } from './sql/controls.js';
@@ -106,6 +112,8 @@ export interface WorkerHost {
   listener(): Promise<Listener>;
   /** @internal */
   track(worker: { stop(opts?: ShutdownOptions): Promise<void> }): () => void;
+  /** @internal Where the workers of `queue` record metrics; undefined while metrics are off. */
+  metricsFor(queue: string): QueueMetrics | undefined;
 }
 
 const ENQUEUE_OPTIONS = [
@@ -169,6 +177,8 @@ export class Rhythm implements WorkerHost {
   private internalWorker: InternalWorker | undefined;
   private readonly workers = new Set<{ stop(opts?: ShutdownOptions): Promise<void> }>();
   private shuttingDown: Promise<void> | undefined;
+  private metricsState: RhythmMetrics | undefined;
+  private readonly metricsServers = new Set<MetricsServer>();
   /** The embedded server init() started when no database was configured. */
   private embedded: EmbeddedServer | undefined;
   private removeSignalHandlers: (() => void) | undefined;
@@ -248,9 +258,11 @@ export class Rhythm implements WorkerHost {
     const [name, merged] = withDefaults(task, options);
     const row = this.toRow(name, payload, merged, 'enqueue');
     const db = merged.client ?? this.pool;
-    if (merged.uniqueKey !== undefined) return enqueueUnique(db, this.names, row, merged.uniqueKey, merged.uniqueMode ?? 'keep');
-    const [id] = await enqueueRows(db, this.names, [row]);
-    return id!;
+    return tracedEnqueue([row], async (traceContext) => {
+      if (merged.uniqueKey !== undefined) return enqueueUnique(db, this.names, row, merged.uniqueKey, merged.uniqueMode ?? 'keep', traceContext);
+      const [id] = await enqueueRows(db, this.names, [row], traceContext);
+      return id!;
+    });
   }
 
   /**
@@ -289,21 +301,26 @@ export class Rhythm implements WorkerHost {
     const keyedAt = new Set(keyed.map((k) => k.index));
     const plain = keyed.length === 0 ? rows : rows.filter((_, i) => !keyedAt.has(i));
     const chunks = plain.length === 0 ? [] : chunkRows(plain);
-    if (keyed.length === 0 && chunks.length === 1) return enqueueRows(options.client ?? this.pool, this.names, rows);
-    // Larger batches go in chunks (bounded statement size), and keyed items in statements of
-    // their own, inside one transaction: all or none.
-    const insert = async (client: pg.ClientBase) => {
-      const plainIds: string[] = [];
-      for (const chunk of chunks) plainIds.push(...(await enqueueRows(client, this.names, chunk)));
-      if (keyed.length === 0) return plainIds;
-      const keyedIds = await enqueueUniqueMany(client, this.names, keyed.map((k) => ({ row: rows[k.index]!, key: k.key, mode: k.mode })));
-      const ids: string[] = new Array(rows.length);
-      keyed.forEach((k, j) => (ids[k.index] = keyedIds[j]!));
-      let next = 0;
-      for (let i = 0; i < ids.length; i++) if (ids[i] === undefined) ids[i] = plainIds[next++]!;
-      return ids;
-    };
-    return options.client ? insert(options.client) : inTransaction(this.pool, insert);
+    // One span for the whole call, its context stored with every row.
+    return tracedEnqueue(rows, async (traceContext) => {
+      if (keyed.length === 0 && chunks.length === 1) return enqueueRows(options.client ?? this.pool, this.names, rows, traceContext);
+      // Larger batches go in chunks (bounded statement size), and keyed items in statements of
+      // their own, inside one transaction: all or none.
+      const insert = async (client: pg.ClientBase) => {
+        const plainIds: string[] = [];
+        for (const chunk of chunks) plainIds.push(...(await enqueueRows(client, this.names, chunk, traceContext)));
+        if (keyed.length === 0) return plainIds;
+        const keyedIds = await enqueueUniqueMany(
+          client, this.names, keyed.map((k) => ({ row: rows[k.index]!, key: k.key, mode: k.mode })), traceContext,
+        );
+        const ids: string[] = new Array(rows.length);
+        keyed.forEach((k, j) => (ids[k.index] = keyedIds[j]!));
+        let next = 0;
+        for (let i = 0; i < ids.length; i++) if (ids[i] === undefined) ids[i] = plainIds[next++]!;
+        return ids;
+      };
+      return options.client ? insert(options.client) : inTransaction(this.pool, insert);
+    });
   }
 
   /** The execution with this id, or null if there is none (or it was pruned). */
@@ -441,6 +458,22 @@ export class Rhythm implements WorkerHost {
   /** Paused and rate-limited queues, and groups at their concurrency limit (for status output). */
   async queueControls(): Promise<ControlStatus> {
     return controlStatus(this.pool, this.names);
+  }
+
+  /**
+   * Completions and failures per minute and the p50/p99 wait (due time to start) per queue,
+   * over the executions finished within `windowMs` (default 1 hour): the dashboard's charts.
+   */
+  async queueActivity(options: ActivityOptions = {}): Promise<QueueActivity[]> {
+    return queueActivity(this.pool, this.names, checkActivityOptions(options));
+  }
+
+  /** One page of workflow executions, newest first, each with what it waits for. */
+  async listWorkflows(options: WorkflowListOptions = {}): Promise<WorkflowPage> {
+    const { beforeId, limit } = checkWorkflowListOptions(options);
+    const rows = await listWorkflows(this.pool, this.names, beforeId, limit + 1);
+    const items = rows.slice(0, limit);
+    return { items, nextCursor: rows.length > limit ? encodeCursor(items.at(-1)!.execution.id) : null };
   }
 
   /**
@@ -588,6 +621,7 @@ export class Rhythm implements WorkerHost {
       await Promise.all([...this.workers].map((w) => w.stop({ timeoutMs, force: options.force })));
       await this.internalWorker?.stop();
       this.waiters?.close(new RhythmError('Rhythm was shut down while waiting for this execution'));
+      await Promise.all([...this.metricsServers].map((m) => m.close()));
       if (this.listening) await (await this.listening.catch(() => undefined))?.close();
       await Promise.all([this.pool.end(), this.leasePool.end(), this.waitPool?.end()]);
       // Stops the embedded server if this process started it (another process's is left running).
@@ -615,6 +649,42 @@ export class Rhythm implements WorkerHost {
       return l;
     })();
     return this.listening;
+  }
+
+  /**
+   * The Prometheus metrics of this Rhythm (prom-client), created on the first call: the
+   * options apply then (a registry to register into, the queue-depth cache). Workers started
+   * after it record into it; until then metrics cost nothing. See docs/observability.md.
+   */
+  metrics(options?: MetricsOptions): RhythmMetrics {
+    if (this.metricsState === undefined) {
+      this.metricsState = new RhythmMetrics({ pool: this.pool, names: this.names, log: this.log }, options);
+    } else if (options !== undefined) {
+      throw new RhythmValidationError('metrics options can only be given on the first call of metrics() (the metrics already exist)');
+    }
+    return this.metricsState;
+  }
+
+  /**
+   * Serves the metrics at http://host:port/metrics (default 127.0.0.1:9464) until close() or
+   * shutdown(); turns metrics on if they were not. Start it before the workers.
+   */
+  async startMetricsServer(options: MetricsServerOptions = {}): Promise<MetricsServer> {
+    if (this.shuttingDown) throw new RhythmError('cannot serve metrics: this Rhythm is shutting down');
+    const server = await startMetricsServer(this.metrics(), options);
+    this.metricsServers.add(server);
+    const close = server.close;
+    return Object.assign(server, {
+      close: () => {
+        this.metricsServers.delete(server);
+        return close();
+      },
+    });
+  }
+
+  /** @internal */
+  metricsFor(queue: string): QueueMetrics | undefined {
+    return this.metricsState?.forQueue(queue);
   }
 
   /** @internal A started worker, to stop at shutdown; the returned function forgets it. */

@@ -40,6 +40,7 @@ export const CONNECTION_SETTINGS: readonly SettingKey[] = ['databaseUrl', 'dataD
 
 export const WORKER_SETTINGS: readonly SettingKey[] = [
   ...CONNECTION_SETTINGS, 'queues', 'threads', 'tasks', 'only', 'concurrency', 'batchSize', 'leasePoolSize', 'visibilityTimeout', 'pollInterval', 'shutdownTimeout', 'autoMigrate', 'tick', 'retention', 'failedRetention',
+  'metricsPort', 'metricsHost',
 ];
 
 /**

@@ -17,12 +17,13 @@ WITH input AS (
   SELECT $1::text AS name, $2::text AS queue, $3::jsonb AS payload, $4::int AS priority, $5::int AS max_attempts,
          $6::int AS timeout_ms, $7::int AS lease_ms,
          coalesce($9::timestamptz, now() + $8::bigint * interval '1 millisecond', now()) AS run_at,
-         $10::int AS backoff_base_ms, $11::int AS backoff_max_ms, $12::text AS unique_key, $13::text AS group_key
+         $10::int AS backoff_base_ms, $11::int AS backoff_max_ms, $12::text AS unique_key, $13::text AS group_key,
+         $14::jsonb AS trace_context
 ), inserted AS (
   INSERT INTO ${n.executions} (name, queue, status, payload, payload_bytes, priority, max_attempts, timeout_ms, lease_ms, run_at,
-                               backoff_base_ms, backoff_max_ms, unique_key, group_key)
+                               backoff_base_ms, backoff_max_ms, unique_key, group_key, trace_context)
   SELECT name, queue, CASE WHEN run_at > now() THEN 'scheduled' ELSE 'queued' END, payload, pg_column_size(payload),
-         priority, max_attempts, timeout_ms, lease_ms, run_at, backoff_base_ms, backoff_max_ms, unique_key, group_key
+         priority, max_attempts, timeout_ms, lease_ms, run_at, backoff_base_ms, backoff_max_ms, unique_key, group_key, trace_context
   FROM input
   ON CONFLICT (unfinished_key) WHERE unfinished_key IS NOT NULL DO NOTHING
   RETURNING id, name, queue, status, priority, lease_ms, run_at, payload_bytes, group_key
@@ -84,13 +85,15 @@ SELECT t.id, (SELECT count(*) FROM replaced)::int AS replaced FROM target t CROS
 const MAX_ROUNDS = 20;
 
 /** Returns the id of the new execution, or of the unfinished one that holds the key. */
-export async function enqueueUnique(db: Queryable, n: SchemaNames, row: EnqueueRow, key: string, mode: UniqueMode): Promise<string> {
+export async function enqueueUnique(
+  db: Queryable, n: SchemaNames, row: EnqueueRow, key: string, mode: UniqueMode, traceContext: string | null = null,
+): Promise<string> {
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const inserted = await db.query<{ id: string }>({
       ...insertStatement(n),
       values: [
         row.name, row.queue, row.payloadJson, row.priority, row.maxAttempts, row.timeoutMs, row.leaseMs,
-        row.delayMs, row.runAt, row.backoffBaseMs, row.backoffMaxMs, key, row.group,
+        row.delayMs, row.runAt, row.backoffBaseMs, row.backoffMaxMs, key, row.group, traceContext,
       ],
     });
     if (inserted.rows.length > 0) return inserted.rows[0]!.id;
@@ -119,7 +122,9 @@ export interface KeyedRow {
  * row with a key an earlier row of the batch took gets that execution (or replaces it).
  * Returns the ids in the order of `rows`.
  */
-export async function enqueueUniqueMany(db: Queryable, n: SchemaNames, rows: KeyedRow[]): Promise<string[]> {
+export async function enqueueUniqueMany(
+  db: Queryable, n: SchemaNames, rows: KeyedRow[], traceContext: string | null = null,
+): Promise<string[]> {
   const ids: string[] = new Array(rows.length);
   const first = new Map<string, number>();
   rows.forEach((r, i) => {
@@ -128,7 +133,7 @@ export async function enqueueUniqueMany(db: Queryable, n: SchemaNames, rows: Key
   // Inserted in key order: two batches sharing keys then wait for each other's keys in one
   // order, never crosswise (which would be a deadlock).
   const firsts = [...first.values()].sort((a, b) => (rows[a]!.key < rows[b]!.key ? -1 : 1));
-  const inserted = await enqueueKeyedRows(db, n, firsts.map((i) => rows[i]!.row), firsts.map((i) => rows[i]!.key));
+  const inserted = await enqueueKeyedRows(db, n, firsts.map((i) => rows[i]!.row), firsts.map((i) => rows[i]!.key), traceContext);
   const rest: number[] = [];
   rows.forEach((r, i) => {
     const id = inserted.get(r.key);
@@ -144,7 +149,7 @@ export async function enqueueUniqueMany(db: Queryable, n: SchemaNames, rows: Key
   for (const i of rest) {
     const r = rows[i]!;
     const held = r.mode === 'keep' ? holders.get(r.key) : undefined;
-    ids[i] = held ?? (await enqueueUnique(db, n, r.row, r.key, r.mode));
+    ids[i] = held ?? (await enqueueUnique(db, n, r.row, r.key, r.mode, traceContext));
   }
   return ids;
 }

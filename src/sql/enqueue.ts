@@ -32,7 +32,7 @@ const arrayInput = (unique: boolean) => `
          coalesce(a.run_at, now() + a.delay_ms * interval '1 millisecond', now()) AS run_at,
          a.backoff_base_ms, a.backoff_max_ms${unique ? ', a.unique_key' : ''}
   FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::int[], $6::int[], $7::bigint[], $8::timestamptz[], $9::bigint[],
-              $11::text[], $12::int[], $13::int[]${unique ? ', $14::text[]' : ''})
+              $11::text[], $12::int[], $13::int[]${unique ? ', $15::text[]' : ''})
          WITH ORDINALITY AS a(name, queue, priority, max_attempts, timeout_ms, lease_ms, delay_ms, run_at, parent_id,
                               group_key, backoff_base_ms, backoff_max_ms, ${unique ? 'unique_key, ' : ''}ord)
   JOIN jsonb_array_elements($10::jsonb) WITH ORDINALITY AS j(payload, ord) USING (ord)
@@ -54,10 +54,10 @@ const insertFrom = (input: string, unique = false) => (n: SchemaNames) => `
 WITH input AS (${input}
 ), inserted AS (
   INSERT INTO ${n.executions} (name, queue, status, payload, payload_bytes, priority, max_attempts, timeout_ms, lease_ms, run_at, parent_id,
-                               group_key, backoff_base_ms, backoff_max_ms${unique ? ', unique_key' : ''})
+                               group_key, backoff_base_ms, backoff_max_ms, trace_context${unique ? ', unique_key' : ''})
   SELECT name, queue, CASE WHEN run_at > now() THEN 'scheduled' ELSE 'queued' END,
          payload, pg_column_size(payload), priority, max_attempts, timeout_ms, lease_ms, run_at, parent_id,
-         group_key, backoff_base_ms, backoff_max_ms${unique ? ', unique_key' : ''}
+         group_key, backoff_base_ms, backoff_max_ms, $14::jsonb${unique ? ', unique_key' : ''}
   FROM input${unique ? '\n  ON CONFLICT (unfinished_key) WHERE unfinished_key IS NOT NULL DO NOTHING' : ''}
   RETURNING id, name, queue, status, priority, lease_ms, run_at, payload_bytes, group_key${unique ? ', unique_key' : ''}
 ), ready AS (
@@ -78,17 +78,22 @@ const enqueueUniformStatement = statement('enqueue_uniform', insertFrom(UNIFORM_
 type Options = Omit<EnqueueRow, 'payloadJson'>;
 const OPTION_KEYS = ['name', 'queue', 'priority', 'maxAttempts', 'timeoutMs', 'leaseMs', 'delayMs', 'runAt', 'parentId'] as const;
 // Sent after the payloads ($11 on): a parameter added last leaves the earlier numbering alone.
+// The trace context ($14) is one value for the whole statement; unique keys, when sent, are $15.
 const TRAILING_KEYS = ['group', 'backoffBaseMs', 'backoffMaxMs'] as const;
 
-/** Returns the new ids in input order (identity values are assigned in the order of the rows). */
-export async function enqueueRows(db: Queryable, n: SchemaNames, rows: EnqueueRow[]): Promise<string[]> {
+/**
+ * Returns the new ids in input order (identity values are assigned in the order of the rows).
+ * `traceContext`: the enqueue span's propagation fields (JSON), stored with every row; one
+ * span covers the whole call, so it travels once, as a scalar.
+ */
+export async function enqueueRows(db: Queryable, n: SchemaNames, rows: EnqueueRow[], traceContext: string | null = null): Promise<string[]> {
   const payloads = `[${rows.map((r) => r.payloadJson).join(',')}]`;
   const first = rows[0]!;
   const uniform = rows.every((r) => OPTION_KEYS.every((k) => sameOption(r[k], first[k])) && TRAILING_KEYS.every((k) => r[k] === first[k]));
   const column = <K extends keyof Options>(k: K) => (uniform ? first[k] : rows.map((r) => r[k]));
   const res = await db.query<{ id: string }>({
     ...(uniform ? enqueueUniformStatement(n) : enqueueStatement(n)),
-    values: [...OPTION_KEYS.map(column), payloads, ...TRAILING_KEYS.map(column)],
+    values: [...OPTION_KEYS.map(column), payloads, ...TRAILING_KEYS.map(column), traceContext],
   });
   return res.rows.map((r) => r.id);
 }
@@ -101,12 +106,14 @@ function sameOption(a: unknown, b: unknown): boolean {
  * Inserts the rows whose unique key no unfinished execution holds (the keys must differ);
  * returns the new ids by key. The others are the caller's to resolve (see enqueue-unique.ts).
  */
-export async function enqueueKeyedRows(db: Queryable, n: SchemaNames, rows: EnqueueRow[], keys: string[]): Promise<Map<string, string>> {
+export async function enqueueKeyedRows(
+  db: Queryable, n: SchemaNames, rows: EnqueueRow[], keys: string[], traceContext: string | null = null,
+): Promise<Map<string, string>> {
   const payloads = `[${rows.map((r) => r.payloadJson).join(',')}]`;
   const column = <K extends keyof Options>(k: K) => rows.map((r) => r[k]);
   const res = await db.query<{ id: string; unique_key: string }>({
     ...enqueueKeyedStatement(n),
-    values: [...OPTION_KEYS.map(column), payloads, ...TRAILING_KEYS.map(column), keys],
+    values: [...OPTION_KEYS.map(column), payloads, ...TRAILING_KEYS.map(column), traceContext, keys],
   });
   return new Map(res.rows.map((r) => [r.unique_key, r.id]));
 }

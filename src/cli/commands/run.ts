@@ -96,6 +96,11 @@ async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' |
     const { Worker } = await import('../../worker.js');
     const { r } = session;
     await requireMigrated(r, 'run `rhythm migrate` (or start without --no-migrate)');
+    // Before the workers start: they record into the metrics only if these exist by then.
+    if (signals.signal === undefined && s.metricsPort !== undefined) {
+      const metrics = await r.startMetricsServer({ port: s.metricsPort, host: s.metricsHost });
+      log.info({ url: metrics.url }, 'serving Prometheus metrics');
+    }
     if (signals.signal === undefined && schedules !== undefined) {
       // Upserts the declared schedules and removes those an earlier sync declared and the file
       // no longer does; schedules made with r.schedule() (or `rhythm` elsewhere) are left alone.
@@ -164,7 +169,8 @@ ${SIGNALS}`,
   epilog: `Examples:
   rhythm worker --tasks dist/tasks --queue default:4
   rhythm worker --tasks dist/tasks --queue high-cpu:8 --only sha256-chain
-  rhythm worker --tasks dist/tasks --queue ml-tasks:1 --queue default:2 --internal-worker`,
+  rhythm worker --tasks dist/tasks --queue ml-tasks:1 --queue default:2 --internal-worker
+  rhythm worker --tasks dist/tasks --queue default:4 --metrics-port 9464 --metrics-host 0.0.0.0`,
   run: (ctx) => runUntilSignalled(ctx, 'worker'),
 };
 
@@ -186,6 +192,6 @@ export const schedulerCommand: Command = {
   description: `Runs the internal worker alone (the split-scheduler pattern): moves due delayed tasks and retries into their queues, fires cron schedules, recovers tasks whose worker died (expired leases), and prunes old history (failed executions after --failed-retention, the rest after --retention). Safe to run in several processes at once (every statement uses SKIP LOCKED). Runs until SIGTERM or SIGINT.
 
 At start it syncs the cron schedules the config file declares under "schedules" (as every command running the internal worker does): creates and updates them, and removes those an earlier sync declared that the file no longer does. Schedules made with r.schedule() are never removed. A config file without "schedules" syncs nothing; "schedules": {} removes every declared one.`,
-  settings: [...CONNECTION_SETTINGS, 'autoMigrate', 'tick', 'retention', 'failedRetention'],
+  settings: [...CONNECTION_SETTINGS, 'autoMigrate', 'tick', 'retention', 'failedRetention', 'metricsPort', 'metricsHost'],
   run: (ctx) => runUntilSignalled(ctx, 'scheduler'),
 };
