@@ -4,6 +4,7 @@ import { Option } from 'commander';
 import { WaitTimeoutError } from '../../errors.js';
 import { checkQueueName, checkTaskName } from '../../validate.js';
 import type { EnqueueOptions, Execution } from '../../types.js';
+import type { Rhythm } from '../../rhythm.js';
 import { parseDuration, parseInteger, show, named } from '../../config/parse.js';
 import { parseJsonText } from '../../config/json-text.js';
 import { openSession, withSession as withMigratedSession, type Session } from '../runtime.js';
@@ -57,6 +58,22 @@ export const migrateCommand: Command = {
   },
 };
 
+/**
+ * --wait: waits for the execution and prints it; the exit code is 0 only if it completed. A
+ * wait that times out is a runtime error saying what happens to the execution (`after`).
+ */
+export async function printWhenFinished(r: Rhythm, id: string, waitMs: number, json: boolean, after: string): Promise<number> {
+  let e: Execution;
+  try {
+    e = await r.wait(id, { timeoutMs: waitMs });
+  } catch (err) {
+    if (err instanceof WaitTimeoutError) throw new CliError(`execution ${id} did not finish within ${waitMs} ms (${after})`);
+    throw err;
+  }
+  await print(json ? JSON.stringify(e) : formatExecution(e));
+  return e.status === 'completed' ? 0 : 1;
+}
+
 const ENQUEUE_USAGE = 'rhythm enqueue <task> [json-payload]';
 
 export const enqueueCommand: Command = {
@@ -107,15 +124,7 @@ export const enqueueCommand: Command = {
         await print(v.json ? JSON.stringify({ id }) : id);
         return 0;
       }
-      let e: Execution;
-      try {
-        e = await r.wait(id, { timeoutMs: waitMs });
-      } catch (err) {
-        if (err instanceof WaitTimeoutError) throw new CliError(`execution ${id} did not finish within ${waitMs} ms (it keeps its place in the queue)`);
-        throw err;
-      }
-      await print(v.json ? JSON.stringify(e) : formatExecution(e));
-      return e.status === 'completed' ? 0 : 1;
+      return printWhenFinished(r, id, waitMs, v.json === true, 'it keeps its place in the queue');
     });
   },
 };

@@ -5,15 +5,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { Option } from 'commander';
-import { WaitTimeoutError } from '../../errors.js';
 import { checkFlowName, checkQueueName } from '../../validate.js';
-import type { Execution, StartWorkflowOptions } from '../../types.js';
+import type { StartWorkflowOptions } from '../../types.js';
 import { parseDuration, parseInteger, named } from '../../config/parse.js';
 import { parseJsonText } from '../../config/json-text.js';
 import { withSession } from '../runtime.js';
 import { checkId } from './executions.js';
-import { CliError, UsageError } from '../errors.js';
-import { print, formatExecution } from '../output.js';
+import { UsageError } from '../errors.js';
+import { print } from '../output.js';
+import { printWhenFinished } from './admin.js';
 import { CONNECTION_SETTINGS, ONE_SHOT_DEFAULTS, type Command } from '../command.js';
 
 /** A JSON argument (default null); "-" reads it from stdin. */
@@ -58,15 +58,7 @@ export const startWorkflowCommand: Command = {
         await print(v.json ? JSON.stringify({ id }) : id);
         return 0;
       }
-      let e: Execution;
-      try {
-        e = await r.wait(id, { timeoutMs: waitMs });
-      } catch (err) {
-        if (err instanceof WaitTimeoutError) throw new CliError(`workflow ${id} did not finish within ${waitMs} ms (it goes on; \`rhythm get ${id}\` shows where it waits)`);
-        throw err;
-      }
-      await print(v.json ? JSON.stringify(e) : formatExecution(e));
-      return e.status === 'completed' ? 0 : 1;
+      return printWhenFinished(r, id, waitMs, v.json === true, `it goes on; \`rhythm get ${id}\` shows where it waits`);
     });
   },
 };
