@@ -63,7 +63,7 @@ describe('dashboard server', () => {
   });
 
   it('serves the page with its made token and a strict CSP, and never the database URL', async () => {
-    const page = await request(dash.port, '/', { headers: { host: `127.0.0.1:${dash.port}` } });
+    const page = await request(dash.port, '/?from=bookmark', { headers: { host: `127.0.0.1:${dash.port}` } });
     expect(page.status).toBe(200);
     expect(page.body).toContain(`content="${dash.token}"`);
     expect(page.headers['content-security-policy']).toMatch(/script-src 'self'/);
