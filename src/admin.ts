@@ -174,11 +174,11 @@ export function checkStatusOptions(options: StatusOptions): number {
   return checkInt('windowMs', options.windowMs, 1, MAX_DELAY_MS) ?? 3_600_000;
 }
 
-export type { QueueMetrics, MinuteCounts } from './sql/queue-metrics.js';
+export type { QueueActivity, MinuteCounts } from './sql/queue-activity.js';
 export type { WorkflowSummary } from './sql/workflow-list.js';
 export type { WorkflowDetails } from './sql/workflow-details.js';
 
-export interface MetricsOptions {
+export interface ActivityOptions {
   /** How far back the figures go, in milliseconds (default 1 hour, at most 1 day). */
   windowMs?: number;
 }
@@ -196,8 +196,8 @@ export interface WorkflowPage {
   nextCursor: string | null;
 }
 
-export function checkMetricsOptions(options: MetricsOptions): number {
-  checkKnownKeys('queueMetrics', options, ['windowMs']);
+export function checkActivityOptions(options: ActivityOptions): number {
+  checkKnownKeys('queueActivity', options, ['windowMs']);
   // Per-minute buckets beyond a day would be more points than a chart can show usefully.
   return checkInt('windowMs', options.windowMs, 60_000, 86_400_000) ?? 3_600_000;
 }

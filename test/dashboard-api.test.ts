@@ -2,7 +2,7 @@
  * The dashboard's server without a browser: its refusals (no token beyond this machine,
  * actions without the token or from another site, another Host), its headers, that the
  * database URL never reaches a response, mounting under a path, and the admin reads it added
- * (queueMetrics, listWorkflows).
+ * (queueActivity, listWorkflows).
  */
 import http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -161,7 +161,7 @@ describe('rhythm dashboard', () => {
 });
 
 describe('admin reads for the dashboard', () => {
-  it('queueMetrics counts completions and failures per minute, with waits', async () => {
+  it('queueActivity counts completions and failures per minute, with waits', async () => {
     const w = new Worker(r, { queue: 'metrics-q', concurrency: 4 });
     w.task('ok', async () => 'fine');
     w.task('bad', async () => {
@@ -177,12 +177,12 @@ describe('admin reads for the dashboard', () => {
       await r.enqueue('bad', null, { queue: 'metrics-q', maxAttempts: 1 }),
     ];
     await r.waitMany(ids);
-    const m = (await r.queueMetrics()).find((q) => q.queue === 'metrics-q')!;
+    const m = (await r.queueActivity()).find((q) => q.queue === 'metrics-q')!;
     expect(m.minutes.reduce((s, x) => s + x.completed, 0)).toBe(5);
     expect(m.minutes.reduce((s, x) => s + x.failed, 0)).toBe(1);
     expect(m.waitP50Ms).toBeGreaterThanOrEqual(0);
     expect(m.waitP99Ms).toBeGreaterThanOrEqual(m.waitP50Ms!);
-    await expect(r.queueMetrics({ windowMs: 5 })).rejects.toThrow(/windowMs/);
+    await expect(r.queueActivity({ windowMs: 5 })).rejects.toThrow(/windowMs/);
   });
 
   it('listWorkflows pages workflows newest first by cursor, each with what it waits for', async () => {

@@ -69,7 +69,7 @@ function bodyObject(body: unknown): Record<string, unknown> {
 
 /** Everything the Queues page shows, per queue: counts, controls, and the last hour's minutes. */
 async function overview(r: Rhythm) {
-  const [status, controls, metrics] = await Promise.all([r.status(), r.queueControls(), r.queueMetrics()]);
+  const [status, controls, metrics] = await Promise.all([r.status(), r.queueControls(), r.queueActivity()]);
   const names = new Set([...status.queues.map((q) => q.queue), ...controls.queues.map((c) => c.queue), ...metrics.map((m) => m.queue)]);
   const queues = [...names].sort().map((queue) => {
     const s = status.queues.find((q) => q.queue === queue);

@@ -14,7 +14,7 @@ export interface MinuteCounts {
   failed: number;
 }
 
-export interface QueueMetrics {
+export interface QueueActivity {
   queue: string;
   /** Minutes with at least one completion or failure, oldest first. */
   minutes: MinuteCounts[];
@@ -53,7 +53,7 @@ interface MetricsRow {
 }
 
 /** Per queue that finished anything within `windowMs`, by name. */
-export async function queueMetrics(db: Queryable, n: SchemaNames, windowMs: number): Promise<QueueMetrics[]> {
+export async function queueActivity(db: Queryable, n: SchemaNames, windowMs: number): Promise<QueueActivity[]> {
   const res = await db.query<MetricsRow>({ ...metricsStatement(n), values: [windowMs] });
   return res.rows.map((r) => ({
     queue: r.queue,
