@@ -292,6 +292,10 @@ describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
     expect(await page.textContent('[data-field="waiting on"]')).toBe('signals approve');
     expect(await page.locator('#children tr[data-seq]').allTextContents()).toEqual([expect.stringMatching(/ok.*completed/)]);
     await shot('workflow');
+    // The child's page links back to its parent.
+    const childId = (await page.locator('#children tr[data-seq] a').textContent())!.slice(1);
+    await open(`/execution/${childId}`);
+    expect(await page.textContent('[data-field="parent"]')).toMatch(new RegExp(`^#${id} approval`));
     await r.signal(id, 'approve', { by: 'test' });
     expect((await r.wait(id)).status).toBe('completed');
   });
