@@ -300,6 +300,23 @@ describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
     expect((await r.wait(id)).status).toBe('completed');
   });
 
+  it('with a configured token, the page asks for it (or takes it from #token=) and never holds it in its markup', async () => {
+    const token = 'browser-test-token-0123456789';
+    const guarded = await startDashboard(r, { port: 0, token, pollMs: 300 });
+    stops.push(() => guarded.close());
+    await page.goto('about:blank');
+    await page.goto(guarded.url);
+    await page.waitForSelector('#login[open]');
+    expect(await page.getAttribute('meta[name="rhythm-token"]', 'content')).toBe('');
+    await page.fill('#login-token', token);
+    await page.click('#login-ok');
+    await page.waitForSelector('[data-queue="web"]');
+    await page.goto('about:blank');
+    await page.goto(`${guarded.url}#token=${token}`);
+    await page.waitForSelector('[data-queue="web"]');
+    expect(new URL(page.url()).hash).toBe('#/queues');
+  });
+
   it('Schedules shows the next fire times', async () => {
     await open('/schedules');
     const row = page.locator('#schedules tr[data-schedule="nightly-report"]');
