@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Rhythm, RhythmValidationError, Worker, dashboardHandler, startDashboard, type DashboardServer } from 'rhythm';
 import { freshRhythm, type TestDatabase } from './helpers.js';
+import { killAll, removeScratch, runCli, spawnCli } from './fixtures/cli-tasks/harness/cli.js';
 
 let db: TestDatabase;
 let r: Rhythm;
@@ -25,6 +26,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await killAll();
+  removeScratch();
   for (const stop of stops.reverse()) await stop();
   await r?.shutdown();
   await db?.drop();
@@ -60,7 +63,7 @@ describe('dashboard server', () => {
   });
 
   it('serves the page with its made token and a strict CSP, and never the database URL', async () => {
-    const page = await request(dash.port, '/', { headers: { host: `127.0.0.1:${dash.port}` } });
+    const page = await request(dash.port, '/?from=bookmark', { headers: { host: `127.0.0.1:${dash.port}` } });
     expect(page.status).toBe(200);
     expect(page.body).toContain(`content="${dash.token}"`);
     expect(page.headers['content-security-policy']).toMatch(/script-src 'self'/);
@@ -135,6 +138,25 @@ describe('dashboard server', () => {
     expect(page.body).toContain('static/app.js');
     expect((await request(port, '/rhythm/static/chart.umd.min.js', { headers: host })).body).toMatch(/Chart/);
     expect(JSON.parse((await request(port, '/rhythm/api/overview', { headers: host })).body).queues).toBeInstanceOf(Array);
+  });
+});
+
+describe('rhythm dashboard', () => {
+  it('refuses to bind beyond this machine without a token, before connecting', async () => {
+    const res = await runCli(['dashboard', '--database-url', 'postgres://nobody@127.0.0.1:1/none', '--host', '0.0.0.0']);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/refusing to serve the dashboard on 0\.0\.0\.0 without a token: set RHYTHM_DASHBOARD_TOKEN/);
+  });
+
+  it('serves the dashboard, prints its address, and stops on SIGTERM', async () => {
+    const p = spawnCli(['dashboard', '--database-url', db.url, '--port', '0']);
+    const line = await p.waitForLine('stdout', (l) => l.startsWith('Rhythm dashboard: '));
+    const url = line.slice('Rhythm dashboard: '.length).trim();
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const res = await fetch(`${url}api/overview`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).not.toContain(db.url);
+    expect((await p.stop('SIGTERM')).code).toBe(0);
   });
 });
 

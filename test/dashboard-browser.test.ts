@@ -57,9 +57,11 @@ async function shot(name: string): Promise<void> {
   await page.screenshot({ path: new URL(`${name}.png`, SHOTS_DIR).pathname });
 }
 
+/** Loads the page afresh at `hash` and waits until that page has rendered. */
 async function open(hash: string): Promise<void> {
+  await page.goto('about:blank');
   await page.goto(`${dash.url}#${hash}`);
-  await page.waitForSelector('#main > *');
+  await page.waitForFunction((h) => document.body.dataset.route === h, `#${hash}`);
 }
 
 /** Clicks the button, checks the confirmation dialog asks `question`, and confirms (or not). */
@@ -88,6 +90,9 @@ describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
       if (flakyFails) throw new FlakyError(`payment service down (attempt ${ctx.attempt})`);
       return { charged: true };
     });
+    w.task('boom', async () => {
+      throw new Error('the report generator crashed');
+    });
     w.task('xss-fail', async () => {
       throw new Error(XSS_ERROR);
     });
@@ -100,7 +105,10 @@ describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
     await r.schedule('nightly-report', { cron: '0 3 * * *', task: 'ok', queue: 'web', payload: { report: 'daily' } });
     await r.schedule('every-5-minutes', { cron: '*/5 * * * *', task: 'ok', queue: 'web' });
     // Some history for the charts and counts.
-    const done = await r.enqueueMany(Array.from({ length: 30 }, (_, i) => ({ name: 'ok', payload: { i }, options: { queue: 'web' } })));
+    const done = await r.enqueueMany([
+      ...Array.from({ length: 30 }, (_, i) => ({ name: 'ok', payload: { i }, options: { queue: 'web' } })),
+      ...Array.from({ length: 3 }, (_, i) => ({ name: 'boom', payload: { i }, options: { queue: 'web', maxAttempts: 1 } })),
+    ]);
     await r.waitMany(done);
     dash = await startDashboard(r, { port: 0, pollMs: 300 });
     stops.push(() => dash.close());
@@ -284,8 +292,29 @@ describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
     expect(await page.textContent('[data-field="waiting on"]')).toBe('signals approve');
     expect(await page.locator('#children tr[data-seq]').allTextContents()).toEqual([expect.stringMatching(/ok.*completed/)]);
     await shot('workflow');
+    // The child's page links back to its parent.
+    const childId = (await page.locator('#children tr[data-seq] a').textContent())!.slice(1);
+    await open(`/execution/${childId}`);
+    expect(await page.textContent('[data-field="parent"]')).toMatch(new RegExp(`^#${id} approval`));
     await r.signal(id, 'approve', { by: 'test' });
     expect((await r.wait(id)).status).toBe('completed');
+  });
+
+  it('with a configured token, the page asks for it (or takes it from #token=) and never holds it in its markup', async () => {
+    const token = 'browser-test-token-0123456789';
+    const guarded = await startDashboard(r, { port: 0, token, pollMs: 300 });
+    stops.push(() => guarded.close());
+    await page.goto('about:blank');
+    await page.goto(guarded.url);
+    await page.waitForSelector('#login[open]');
+    expect(await page.getAttribute('meta[name="rhythm-token"]', 'content')).toBe('');
+    await page.fill('#login-token', token);
+    await page.click('#login-ok');
+    await page.waitForSelector('[data-queue="web"]');
+    await page.goto('about:blank');
+    await page.goto(`${guarded.url}#token=${token}`);
+    await page.waitForSelector('[data-queue="web"]');
+    expect(new URL(page.url()).hash).toBe('#/queues');
   });
 
   it('Schedules shows the next fire times', async () => {

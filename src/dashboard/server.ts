@@ -135,16 +135,17 @@ export function dashboardHandler(r: Rhythm, options: DashboardOptions = {}): Das
       const refusal = localOnlyRefusal(req);
       if (refusal) return sendJson(res, 403, { error: refusal });
     }
-    if (path === '/' || path === '/index.html') {
+    const pathname = path.split('?')[0]!;
+    if (pathname === '/' || pathname === '/index.html') {
       if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method not allowed' });
       return send(res, 200, 'text/html; charset=utf-8', body);
     }
-    if (path.startsWith('/static/')) {
-      const a = asset(path.slice('/static/'.length));
+    if (pathname.startsWith('/static/')) {
+      const a = asset(pathname.slice('/static/'.length));
       if (!a || req.method !== 'GET') return sendJson(res, 404, { error: 'not found' });
       return send(res, 200, a.type, a.body, { 'cache-control': 'no-cache' });
     }
-    if (!path.startsWith('/api/')) return sendJson(res, 404, { error: 'not found' });
+    if (!pathname.startsWith('/api/')) return sendJson(res, 404, { error: 'not found' });
     const acting = req.method !== 'GET';
     if (acting && req.method !== 'POST') return sendJson(res, 405, { error: 'method not allowed' });
     // Reads too: no other site has any business with this API, even where it could not read the answer.

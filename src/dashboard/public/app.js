@@ -409,6 +409,8 @@ async function route() {
   } catch (err) {
     main.replaceChildren(h('p', { class: 'error', id: 'page-error' }, err.message));
   }
+  // Which address the page on screen shows (tests wait for it after navigating).
+  document.body.dataset.route = location.hash;
 }
 
 window.addEventListener('hashchange', () => {
