@@ -27,12 +27,10 @@ import { ThreadCrashError, type AbortReason } from '../errors.js';
 import type { Logger } from 'pino';
 import type { ResourceLimits } from 'node:worker_threads';
 import { isTypeScript, threadExecArgv } from './thread-exec.js';
+import { MAX_BATCH, TARGET_BATCH_MS, tasksPerBatch } from '../dispatcher/sizing.js';
 
 // Run from source (tests, tsx), this file is thread-pool.ts and the runner beside it is too.
 const RUNNER = new URL(import.meta.url.endsWith('.ts') ? './runner.ts' : './runner.js', import.meta.url).href;
-const MAX_BATCH = 256;
-/** Batches aim to run about this long on a thread. */
-const TARGET_BATCH_MS = 10;
 /** Batches a thread holds: one running, the rest waiting behind it. */
 const BATCHES_PER_THREAD = 3;
 const KILLED_DETAIL = 'it ignored its abort signal, so its thread was terminated';
@@ -252,9 +250,7 @@ export class ThreadPool implements Executor {
   }
 
   private tasksPerBatch(): number {
-    const ms = this.msAverage;
-    if (ms === undefined) return 1;
-    return Math.max(1, Math.min(MAX_BATCH, Math.floor(TARGET_BATCH_MS / Math.max(ms, 1e-3))));
+    return tasksPerBatch(this.msAverage);
   }
 
   private scheduleFlush(): void {
