@@ -59,6 +59,8 @@ describe('setting definitions', () => {
       internalWorker: ['yes', true],
       tick: ['1s', 1_000],
       retention: ['7d', 7 * 86_400_000],
+      metricsPort: ['9464', 9464],
+      metricsHost: ['0.0.0.0', '0.0.0.0'],
     };
     expect(Object.keys(good).sort()).toEqual([...SETTING_KEYS].sort());
     for (const key of SETTING_KEYS) {

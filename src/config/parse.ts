@@ -22,6 +22,13 @@ export function parseInteger(where: string, raw: unknown, min: number, max?: num
   return checkInteger(where, raw, min, max, true);
 }
 
+/** A host name or IP address to listen on. */
+export function parseHost(where: string, raw: unknown): string {
+  const host = typeof raw === 'string' ? raw.trim() : '';
+  if (!/^[A-Za-z0-9._:-]{1,253}$/.test(host)) throw new RhythmValidationError(`${where} must be a host name or IP address such as 127.0.0.1 or 0.0.0.0, got ${show(raw)}`);
+  return host;
+}
+
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/;
 const MAX_DURATION_MS = 2_147_483_647;

@@ -15,6 +15,7 @@ export interface StoredSchedule {
   backoffBaseMs: number | null;
   backoffMaxMs: number | null;
   catchUp: string;
+  group: string | null;
   nextRunAt: Date | null;
   lastFiredAt: Date | null;
   synced: boolean;
@@ -24,7 +25,7 @@ export interface StoredSchedule {
 
 const listStatement = statement('schedule_list', (n) => `
 SELECT name, cron, timezone, task, payload, queue, priority, max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms,
-       catch_up, next_run_at, last_fired_at, synced, created_at, updated_at
+       catch_up, group_key, next_run_at, last_fired_at, synced, created_at, updated_at
 FROM ${n.schedules} ORDER BY name`);
 
 export async function listSchedules(db: Queryable, n: SchemaNames): Promise<StoredSchedule[]> {
@@ -42,6 +43,7 @@ export async function listSchedules(db: Queryable, n: SchemaNames): Promise<Stor
     backoffBaseMs: r.backoff_base_ms,
     backoffMaxMs: r.backoff_max_ms,
     catchUp: r.catch_up,
+    group: r.group_key,
     nextRunAt: r.next_run_at,
     lastFiredAt: r.last_fired_at,
     synced: r.synced,

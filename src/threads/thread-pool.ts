@@ -28,6 +28,7 @@ import type { Logger } from 'pino';
 import type { ResourceLimits } from 'node:worker_threads';
 import { isTypeScript, threadExecArgv } from './thread-exec.js';
 import { MAX_BATCH, TARGET_BATCH_MS, tasksPerBatch } from '../dispatcher/sizing.js';
+import type { QueueMetrics, ThreadGaugeSource } from '../observability/metrics.js';
 
 // Run from source (tests, tsx), this file is thread-pool.ts and the runner beside it is too.
 const RUNNER = new URL(import.meta.url.endsWith('.ts') ? './runner.ts' : './runner.js', import.meta.url).href;
@@ -45,6 +46,8 @@ export interface ThreadPoolOptions {
   execArgv?: string[];
   /** process.env of the threads (default: a copy of this process's). */
   env?: Record<string, string>;
+  /** Where to record batch metrics and busy threads; none if absent. */
+  metrics?: QueueMetrics;
 }
 
 class SentBatch {
@@ -78,7 +81,7 @@ class ThreadRun implements AttemptRun {
   }
 }
 
-export class ThreadPool implements Executor {
+export class ThreadPool implements Executor, ThreadGaugeSource {
   private readonly piscina: Piscina<ThreadBatch, ThreadResults>;
   private readonly taskIndex: Map<string, number>;
   private readonly flags: Flags;
@@ -102,6 +105,7 @@ export class ThreadPool implements Executor {
   private readonly runningAtDeath = new Map<number, number>();
   private flushScheduled = false;
   private closed = false;
+  private readonly metrics: QueueMetrics | undefined;
 
   constructor(modules: ReadonlyMap<string, string>, options: ThreadPoolOptions, private readonly log: Logger) {
     const buffer = createFlags(options.slots);
@@ -131,7 +135,14 @@ export class ThreadPool implements Executor {
     });
     this.piscina.on('error', (err) => this.log.error({ err }, 'thread pool error'));
     this.piscina.on('message', (m: ProgressMessage) => this.progressFromThread(m));
+    this.metrics = options.metrics;
+    this.metrics?.pools.add(this);
     void this.watchHeartbeats();
+  }
+
+  /** Threads running a batch now (read at scrape time). */
+  busyThreads(): number {
+    return this.closed ? 0 : this.piscina.threads.length - this.piscina.idleThreads;
   }
 
   start(task: ClaimedTask, _queue: string, hooks: RunHooks): AttemptRun {
@@ -167,6 +178,7 @@ export class ThreadPool implements Executor {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.metrics?.pools.delete(this);
     Atomics.add(this.ints, HEARTBEAT_GEN, 1);
     Atomics.notify(this.ints, HEARTBEAT_GEN);
     for (const run of this.takePending(Number.POSITIVE_INFINITY)) this.resolve(run, failed(abortError('shutdown')));
@@ -241,12 +253,13 @@ export class ThreadPool implements Executor {
     Atomics.store(this.ints, stateIndex(run.slot), stateWord(run.ticket, QUEUED));
   }
 
-  private resolve(run: ThreadRun, result: AttemptResult): void {
+  /** `runMs`: the handler's run time as its thread measured it, when it reported one. */
+  private resolve(run: ThreadRun, result: AttemptResult, runMs?: number): void {
     if (run.done) return;
     run.done = true;
     this.bySlot[run.slot] = undefined;
     this.freeSlots.push(run.slot);
-    run.hooks.finished(result);
+    run.hooks.finished(result, runMs);
   }
 
   private tasksPerBatch(): number {
@@ -350,6 +363,7 @@ export class ThreadPool implements Executor {
     message.ids = ids.join(',');
     message.payloads = `[${payloads.join(',')}]`;
     this.sent.add(batch);
+    this.metrics?.batchSent(n);
     for (const r of runs) {
       if (r.handed) continue;
       r.handed = true;
@@ -378,7 +392,7 @@ export class ThreadPool implements Executor {
       const prev = this.msPerTask.get(name);
       this.msPerTask.set(name, prev === undefined ? ms : prev * 0.8 + ms * 0.2);
       this.msAverage = this.msAverage === undefined ? ms : this.msAverage * 0.9 + ms * 0.1;
-      this.resolve(run, status === SUCCEEDED ? { ok: true, resultJson: out.texts[i]! } : { ok: false, errorJson: out.texts[i]!, retryable: out.retryable[i] === 1 });
+      this.resolve(run, status === SUCCEEDED ? { ok: true, resultJson: out.texts[i]! } : { ok: false, errorJson: out.texts[i]!, retryable: out.retryable[i] === 1 }, ms);
     }
   }
 
