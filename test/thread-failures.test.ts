@@ -47,7 +47,8 @@ afterAll(async () => {
 describe('a thread-pool task module', () => {
   it('runs on a thread with the context it was promised', async () => {
     const id = await r.enqueue('echo', { x: 1 }, { queue: Q });
-    const e = await r.wait(id, { timeoutMs: 10_000 });
+    // The first task waits for the threads to start (slow on a loaded machine).
+    const e = await r.wait(id, { timeoutMs: 45_000 });
     expect(e.status).toBe('completed');
     expect(e.result).toEqual({
       payload: { x: 1 },
