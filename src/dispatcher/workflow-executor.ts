@@ -23,9 +23,9 @@ import type { SchemaNames } from '../db/schema.js';
 import { inTransaction } from '../db/transaction.js';
 import { isDataError } from '../db/errors.js';
 import { retryDelayMs } from '../backoff.js';
-import { abortError, failed } from './attempt.js';
-import type { AttemptResult, AttemptRun, Executor, RecordedResult, RunHooks } from './executor.js';
-import { epochNow } from '../threads/flags.js';
+import { abortError, failed } from '../contract/attempt.js';
+import type { AttemptResult, AttemptRun, Executor, RecordedResult, RunHooks } from '../contract/executor.js';
+import { epochNow } from '../contract/flags.js';
 
 /** Most activations per load and commit. */
 const MAX_BATCH = 500;
