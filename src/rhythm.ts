@@ -34,7 +34,7 @@ import {
 } from './admin.js';
 import { controlStatus, pauseQueue, resumeQueue, setQueueRateLimit, type ControlStatus, type RateLimit } from './sql/controls.js';
 import { readFinished } from './sql/finished.js';
-import type { Backoff } from './sql/settle.js';
+import type { Backoff } from './backoff.js';
 import { InternalWorker, type InternalWorkerOptions } from './internal/internal-worker.js';
 import { Waiters } from './wait.js';
 import { encodeJson } from './json.js';

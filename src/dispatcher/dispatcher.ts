@@ -18,13 +18,13 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { claimWithin, type ClaimedTask } from '../sql/claim.js';
-import type { Backoff, Outcome } from '../sql/settle.js';
+import type { Outcome } from '../sql/settle.js';
 import type { SchemaNames } from '../db/schema.js';
 import type { Listener } from '../db/listener.js';
 import { Completer, type Pending } from './completer.js';
 import type { AttemptResult, AttemptRun, Executor, RecordedResult, RunHooks } from '../contract/executor.js';
 import type { AbortReason } from '../errors.js';
-import { retryDelayMs } from '../backoff.js';
+import { retryDelayMs, type Backoff } from '../backoff.js';
 import { abortError, failed } from '../contract/attempt.js';
 import { epochNow } from '../contract/flags.js';
 import { ProgressWriter } from './progress-writer.js';

@@ -16,7 +16,8 @@
  */
 import type pg from 'pg';
 import { statement, type Queryable } from './queryable.js';
-import { settleAttempts, type Backoff, type Settlement } from './settle.js';
+import { settleAttempts, type Settlement } from './settle.js';
+import type { Backoff } from '../backoff.js';
 import type { SchemaNames } from '../db/schema.js';
 
 /**
