@@ -198,13 +198,16 @@ export class Rhythm implements WorkerHost {
       application_name: 'rhythm-lease',
       options: '-c synchronous_commit=off',
     });
-    for (const p of [this.pool, this.leasePool]) {
-      // (pg attaches the whole client to the error: log only what helps.)
-      // While closing, a connection the server ends (it may be stopping too) is expected, not news.
-      p.on('error', (err: Error & { code?: string }) => {
-        this.log[this.shuttingDown ? 'debug' : 'warn']({ error: err.message, code: err.code }, 'idle database connection lost');
-      });
-    }
+    for (const p of [this.pool, this.leasePool]) p.on('error', (err) => this.idleConnectionLost(err));
+  }
+
+  /**
+   * An idle pooled connection ended by the server. (pg attaches the whole client to the error:
+   * log only what helps.) While shutting down, a connection the server ends (it may be
+   * stopping too) is expected, not news: debug, not a warning.
+   */
+  private idleConnectionLost(err: Error & { code?: string }): void {
+    this.log[this.shuttingDown ? 'debug' : 'warn']({ error: err.message, code: err.code }, 'idle database connection lost');
   }
 
   /** Connects, optionally migrates, and returns a ready Rhythm. */
@@ -602,7 +605,7 @@ export class Rhythm implements WorkerHost {
     if (this.shuttingDown) throw new RhythmError('cannot wait: this Rhythm is shut down');
     if (this.waiters) return this.waiters;
     const pool = createPool(this.databaseUrl, this.timeouts, { max: WAIT_POOL_SIZE, application_name: 'rhythm-wait' });
-    pool.on('error', (err: Error & { code?: string }) => this.log.warn({ error: err.message, code: err.code }, 'idle database connection lost'));
+    pool.on('error', (err) => this.idleConnectionLost(err));
     this.waitPool = pool;
     this.waiters = new Waiters(
       async () => {
