@@ -408,8 +408,8 @@ export function writeResults(dir: string, report: Report): { json: string; svg: 
   const stamp = report.startedAt.replace(/[:.]/g, '-');
   const json = path.join(dir, `results-${stamp}.json`);
   const svgPath = path.join(dir, `results-${stamp}.svg`);
-  writeFileSync(json, JSON.stringify(report, null, 2) + '\n');
-  writeFileSync(svgPath, svg(report) + '\n');
+  writeFileSync(json, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(svgPath, `${svg(report)}\n`);
   copyFileSync(json, path.join(dir, 'latest.json'));
   copyFileSync(svgPath, path.join(dir, 'latest.svg'));
   return { json, svg: svgPath };

@@ -3,7 +3,7 @@
  * wait, waitMany), the admin API (status, list, retry, cancel), the internal worker, and the
  * lifecycle of every Worker created on it.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import { createLogger, maskUrl } from './logger.js';
 import { handleShutdownSignals } from './lifecycle/signals.js';

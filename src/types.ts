@@ -3,9 +3,6 @@ import type pg from 'pg';
 
 export type ExecutionStatus = 'scheduled' | 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
-/** Statuses an execution never leaves. */
-export const FINAL_STATUSES: readonly ExecutionStatus[] = ['completed', 'failed', 'cancelled'];
-
 /** What a handler receives besides its payload, on the main thread and on threads alike. */
 export interface TaskContext {
   /** Execution id (a bigint, as a string). */
@@ -30,6 +27,7 @@ export interface TaskContext {
   progress(value: unknown): void;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: an untyped handler takes and returns whatever its task's JSON holds; unknown would force a cast in every plain-JS-style handler.
 export type TaskHandler<P = any, R = any> = (payload: P, ctx: TaskContext) => R | Promise<R>;
 
 export interface EnqueueOptions {

@@ -44,6 +44,7 @@ class Call {
     readonly single: boolean,
     readonly timeoutMs: number,
     readonly deadline: number,
+    // biome-ignore lint/suspicious/noExplicitAny: it is the resolve of a Promise<T> for any T (each call's own result type).
     private readonly onResolve: (value: any) => void,
     private readonly onReject: (err: unknown) => void,
   ) {
@@ -349,7 +350,10 @@ class Deadlines {
   /** A call settled (resolved, rejected or expired). */
   settled(call: Call): void {
     if (call.timeoutMs === 0) return;
-    if (--this.live === 0) return this.clear();
+    if (--this.live === 0) {
+      this.clear();
+      return;
+    }
     if (++this.settledSinceSweep > 1024 && this.settledSinceSweep > this.live) this.sweep();
   }
 
