@@ -22,50 +22,14 @@ export interface StoredSchedule {
   updatedAt: Date;
 }
 
-interface ScheduleRow {
-  name: string;
-  cron: string;
-  timezone: string;
-  task: string;
-  payload: unknown;
-  queue: string;
-  priority: number;
-  max_attempts: number;
-  timeout_ms: number | null;
-  backoff_base_ms: number | null;
-  backoff_max_ms: number | null;
-  catch_up: string;
-  next_run_at: Date | null;
-  last_fired_at: Date | null;
-  synced: boolean;
-  created_at: Date;
-  updated_at: Date;
-}
-
 const listStatement = statement('schedule_list', (n) => `
-SELECT name, cron, timezone, task, payload, queue, priority, max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms,
-       catch_up, next_run_at, last_fired_at, synced, created_at, updated_at
+SELECT name, cron, timezone, task, payload, queue, priority, max_attempts AS "maxAttempts", timeout_ms AS "timeoutMs",
+       backoff_base_ms AS "backoffBaseMs", backoff_max_ms AS "backoffMaxMs", catch_up AS "catchUp", next_run_at AS "nextRunAt",
+       last_fired_at AS "lastFiredAt", synced, created_at AS "createdAt", updated_at AS "updatedAt"
 FROM ${n.schedules} ORDER BY name`);
 
+/** The columns are aliased to StoredSchedule's fields, so each row is one as it comes. */
 export async function listSchedules(db: Queryable, n: SchemaNames): Promise<StoredSchedule[]> {
-  const res = await db.query<ScheduleRow>(listStatement(n));
-  return res.rows.map((r) => ({
-    name: r.name,
-    cron: r.cron,
-    timezone: r.timezone,
-    task: r.task,
-    payload: r.payload,
-    queue: r.queue,
-    priority: r.priority,
-    maxAttempts: r.max_attempts,
-    timeoutMs: r.timeout_ms,
-    backoffBaseMs: r.backoff_base_ms,
-    backoffMaxMs: r.backoff_max_ms,
-    catchUp: r.catch_up,
-    nextRunAt: r.next_run_at,
-    lastFiredAt: r.last_fired_at,
-    synced: r.synced,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  }));
+  const res = await db.query<StoredSchedule>(listStatement(n));
+  return res.rows;
 }
