@@ -173,3 +173,37 @@ export function checkStatusOptions(options: StatusOptions): number {
   checkKnownKeys('status', options, ['windowMs']);
   return checkInt('windowMs', options.windowMs, 1, MAX_DELAY_MS) ?? 3_600_000;
 }
+
+export type { QueueActivity, MinuteCounts } from './sql/queue-activity.js';
+export type { WorkflowSummary } from './sql/workflow-list.js';
+
+export interface ActivityOptions {
+  /** How far back the figures go, in milliseconds (default 1 hour, at most 1 day). */
+  windowMs?: number;
+}
+
+export interface WorkflowListOptions {
+  /** Most workflows per page (default 50, at most 1000). */
+  limit?: number;
+  /** The nextCursor of the previous page. */
+  cursor?: string | null;
+}
+
+export interface WorkflowPage {
+  /** Newest first. */
+  items: import('./sql/workflow-list.js').WorkflowSummary[];
+  nextCursor: string | null;
+}
+
+export function checkActivityOptions(options: ActivityOptions): number {
+  checkKnownKeys('queueActivity', options, ['windowMs']);
+  // Per-minute buckets beyond a day would be more points than a chart can show usefully.
+  return checkInt('windowMs', options.windowMs, 60_000, 86_400_000) ?? 3_600_000;
+}
+
+export function checkWorkflowListOptions(options: WorkflowListOptions): { beforeId: string | null; limit: number } {
+  checkKnownKeys('listWorkflows', options, ['limit', 'cursor']);
+  const limit = checkInt('limit', options.limit, 1, MAX_LIMIT) ?? DEFAULT_LIMIT;
+  const beforeId = options.cursor === undefined || options.cursor === null ? null : decodeCursor(options.cursor);
+  return { beforeId, limit };
+}

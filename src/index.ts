@@ -2,9 +2,12 @@
 export { Rhythm, type RhythmOptions, type ShutdownOptions } from './rhythm.js';
 export { Worker, type WorkerOptions, type WorkerEvents } from './worker.js';
 export type { ExecutionEvent, ExecutionEventKind } from './dispatcher/events.js';
+export type { RhythmMetrics, MetricsOptions } from './observability/metrics.js';
+export { startMetricsServer, type MetricsServer, type MetricsServerOptions, type MetricsSource } from './observability/metrics-server.js';
 export { defineTask, type TaskDefinition, type TaskDefaults, type TaskExecutionId } from './task-definition.js';
 export type { Schedule, ScheduleOptions, SyncResult } from './schedules/schedules.js';
 export type { ScheduleChange } from './sql/schedule-upsert.js';
+export type { WorkflowDetails } from './sql/workflow-details.js';
 export type { CatchUp } from './schedules/cron.js';
 export type { ControlStatus, QueueControl, GroupAtLimit, RateLimit } from './sql/controls.js';
 export type { InternalWorker, InternalWorkerOptions } from './internal/internal-worker.js';
@@ -34,7 +37,14 @@ export type {
   RetryResult,
   CancelResult,
   Skipped,
+  ActivityOptions,
+  QueueActivity,
+  MinuteCounts,
+  WorkflowListOptions,
+  WorkflowPage,
+  WorkflowSummary,
 } from './admin.js';
+export { dashboardHandler, startDashboard, type DashboardOptions, type StartDashboardOptions, type DashboardServer } from './dashboard/server.js';
 export type {
   AttemptRecord,
   TaskContext,

@@ -16,7 +16,10 @@ import { Listener } from './db/listener.js';
 import { openDatabase } from './db/local.js';
 import type { EmbeddedServer } from './db/embedded.js';
 import { enqueueRows, type EnqueueRow } from './sql/enqueue.js';
-import { enqueueUnique } from './sql/enqueue-unique.js';
+import { enqueueUnique, enqueueUniqueMany } from './sql/enqueue-unique.js';
+import { tracedEnqueue } from './observability/tracing.js';
+import { RhythmMetrics, type MetricsOptions, type QueueMetrics } from './observability/metrics.js';
+import { startMetricsServer, type MetricsServer, type MetricsServerOptions } from './observability/metrics-server.js';
 import { checkBackoff, isTaskDefinition, type TaskDefinition, type TaskExecutionId } from './task-definition.js';
 import * as cronSchedules from './schedules/schedules.js';
 import type { Schedule, ScheduleOptions, SyncResult } from './schedules/schedules.js';
@@ -25,11 +28,15 @@ import { getExecutions } from './sql/get.js';
 import { cancelExecutions } from './sql/cancel.js';
 import { startWorkflowRow } from './sql/workflow-start.js';
 import { sendSignal } from './sql/workflow-signal.js';
+import { workflowDetails, type WorkflowDetails } from './sql/workflow-details.js';
 import { listExecutions } from './sql/list.js';
 import { retryExecutions } from './sql/retry.js';
 import { statusByQueue } from './sql/status.js';
+import { queueActivity, type QueueActivity } from './sql/queue-activity.js';
+import { listWorkflows } from './sql/workflow-list.js';
 import {
-  checkListOptions, checkRetryOptions, checkStatusOptions, checkTarget, encodeCursor,
+  checkListOptions, checkActivityOptions, checkRetryOptions, checkStatusOptions, checkTarget, checkWorkflowListOptions, encodeCursor,
+  type ActivityOptions, type WorkflowListOptions, type WorkflowPage,
   type CancelResult, type ExecutionFilter, type ExecutionPage, type ListOptions, type RetryOptions, type RetryResult, type StatusOptions, type StatusReport,
 } from './admin.js';
 import { controlStatus, pauseQueue, resumeQueue, setQueueRateLimit, type ControlStatus, type RateLimit } from './sql/controls.js';
@@ -43,7 +50,7 @@ import {
   MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkFlowName, checkGroup, checkId, checkInt, checkKnownKeys, checkQueueName, checkRateLimit,
   checkSchemaName, checkStorableText, checkTaskName, describe,
 } from './validate.js';
-import type { EnqueueItem, EnqueueOptions, Execution, StartWorkflowOptions, WaitOptions } from './types.js';
+import type { EnqueueItem, EnqueueOptions, Execution, StartWorkflowOptions, UniqueMode, WaitOptions } from './types.js';
 
 export interface RhythmOptions {
   /**
@@ -105,6 +112,8 @@ export interface WorkerHost {
   listener(): Promise<Listener>;
   /** @internal */
   track(worker: { stop(opts?: ShutdownOptions): Promise<void> }): () => void;
+  /** @internal Where the workers of `queue` record metrics; undefined while metrics are off. */
+  metricsFor(queue: string): QueueMetrics | undefined;
 }
 
 const ENQUEUE_OPTIONS = [
@@ -168,6 +177,8 @@ export class Rhythm implements WorkerHost {
   private internalWorker: InternalWorker | undefined;
   private readonly workers = new Set<{ stop(opts?: ShutdownOptions): Promise<void> }>();
   private shuttingDown: Promise<void> | undefined;
+  private metricsState: RhythmMetrics | undefined;
+  private readonly metricsServers = new Set<MetricsServer>();
   /** The embedded server init() started when no database was configured. */
   private embedded: EmbeddedServer | undefined;
   private removeSignalHandlers: (() => void) | undefined;
@@ -250,18 +261,26 @@ export class Rhythm implements WorkerHost {
     const [name, merged] = withDefaults(task, options);
     const row = this.toRow(name, payload, merged, 'enqueue');
     const db = merged.client ?? this.pool;
-    if (merged.uniqueKey !== undefined) return enqueueUnique(db, this.names, row, merged.uniqueKey, merged.uniqueMode ?? 'keep');
-    const [id] = await enqueueRows(db, this.names, [row]);
-    return id!;
+    return tracedEnqueue([row], async (traceContext) => {
+      if (merged.uniqueKey !== undefined) return enqueueUnique(db, this.names, row, merged.uniqueKey, merged.uniqueMode ?? 'keep', traceContext);
+      const [id] = await enqueueRows(db, this.names, [row], traceContext);
+      return id!;
+    });
   }
 
-  /** Enqueues many tasks in one statement; returns their ids in input order. */
+  /**
+   * Enqueues many tasks in one statement; returns their ids in input order. An item's `name`
+   * may be a task definition (its defaults apply, the item's options win). Items with a
+   * `uniqueKey` get what one enqueue() each, in order, would give (the holder's id, or a
+   * replaced payload), in a few more statements, all in one transaction.
+   */
   async enqueueMany(items: EnqueueItem[], options: { client?: pg.ClientBase } = {}): Promise<string[]> {
     if (!Array.isArray(items)) throw new RhythmValidationError(`enqueueMany expects an array, got ${describe(items)}`);
     checkKnownKeys('enqueueMany', options, ['client']);
     checkClient(options.client);
     if (items.length === 0) return [];
     const rows: EnqueueRow[] = new Array(items.length);
+    const keyed: { index: number; key: string; mode: UniqueMode }[] = [];
     // A plain loop, not map(): map skips the holes of a sparse array, which would go unnoticed.
     for (let i = 0; i < items.length; i++) {
       if (!(i in items)) throw new RhythmValidationError(`enqueueMany item ${i} is missing (the array has a hole there)`);
@@ -273,25 +292,38 @@ export class Rhythm implements WorkerHost {
       if (item.options && 'client' in item.options) {
         throw new RhythmValidationError(`enqueueMany item ${i}: pass the client as enqueueMany(items, { client }), not in an item's options`);
       }
-      if (item.options && ('uniqueKey' in item.options || 'uniqueMode' in item.options)) {
-        throw new RhythmValidationError(`enqueueMany item ${i}: uniqueKey is supported by enqueue() only (one key per statement)`);
-      }
       try {
-        rows[i] = this.toRow(item.name, item.payload, item.options ?? {}, 'enqueueMany');
+        const [name, merged] = withDefaults(item.name, item.options ?? {});
+        rows[i] = this.toRow(name, item.payload, merged, 'enqueueMany');
+        if (merged.uniqueKey !== undefined) keyed.push({ index: i, key: merged.uniqueKey, mode: merged.uniqueMode ?? 'keep' });
       } catch (err) {
         if (err instanceof RhythmValidationError) throw new RhythmValidationError(`enqueueMany item ${i}: ${err.message}`);
         throw err;
       }
     }
-    const chunks = chunkRows(rows);
-    if (chunks.length === 1) return enqueueRows(options.client ?? this.pool, this.names, rows);
-    // Larger batches go in chunks (bounded statement size) inside one transaction: all or none.
-    const insertChunks = async (client: pg.ClientBase) => {
-      const ids: string[] = [];
-      for (const chunk of chunks) ids.push(...(await enqueueRows(client, this.names, chunk)));
-      return ids;
-    };
-    return options.client ? insertChunks(options.client) : inTransaction(this.pool, insertChunks);
+    const keyedAt = new Set(keyed.map((k) => k.index));
+    const plain = keyed.length === 0 ? rows : rows.filter((_, i) => !keyedAt.has(i));
+    const chunks = plain.length === 0 ? [] : chunkRows(plain);
+    // One span for the whole call, its context stored with every row.
+    return tracedEnqueue(rows, async (traceContext) => {
+      if (keyed.length === 0 && chunks.length === 1) return enqueueRows(options.client ?? this.pool, this.names, rows, traceContext);
+      // Larger batches go in chunks (bounded statement size), and keyed items in statements of
+      // their own, inside one transaction: all or none.
+      const insert = async (client: pg.ClientBase) => {
+        const plainIds: string[] = [];
+        for (const chunk of chunks) plainIds.push(...(await enqueueRows(client, this.names, chunk, traceContext)));
+        if (keyed.length === 0) return plainIds;
+        const keyedIds = await enqueueUniqueMany(
+          client, this.names, keyed.map((k) => ({ row: rows[k.index]!, key: k.key, mode: k.mode })), traceContext,
+        );
+        const ids: string[] = new Array(rows.length);
+        for (const [j, k] of keyed.entries()) ids[k.index] = keyedIds[j]!;
+        let next = 0;
+        for (let i = 0; i < ids.length; i++) if (ids[i] === undefined) ids[i] = plainIds[next++]!;
+        return ids;
+      };
+      return options.client ? insert(options.client) : inTransaction(this.pool, insert);
+    });
   }
 
   /** The execution with this id, or null if there is none (or it was pruned). */
@@ -432,6 +464,22 @@ export class Rhythm implements WorkerHost {
   }
 
   /**
+   * Completions and failures per minute and the p50/p99 wait (due time to start) per queue,
+   * over the executions finished within `windowMs` (default 1 hour): the dashboard's charts.
+   */
+  async queueActivity(options: ActivityOptions = {}): Promise<QueueActivity[]> {
+    return queueActivity(this.pool, this.names, checkActivityOptions(options));
+  }
+
+  /** One page of workflow executions, newest first, each with what it waits for. */
+  async listWorkflows(options: WorkflowListOptions = {}): Promise<WorkflowPage> {
+    const { beforeId, limit } = checkWorkflowListOptions(options);
+    const rows = await listWorkflows(this.pool, this.names, beforeId, limit + 1);
+    const items = rows.slice(0, limit);
+    return { items, nextCursor: rows.length > limit ? encodeCursor(items.at(-1)!.execution.id) : null };
+  }
+
+  /**
    * Creates or changes a cron schedule (by name). Internal workers fire it once per due time
    * across all processes. Re-declaring an unchanged schedule writes nothing and keeps its
    * next fire time. Throws RhythmValidationError for an invalid cron expression or time zone.
@@ -498,6 +546,16 @@ export class Rhythm implements WorkerHost {
     if (sent.signalId === null) throw new RhythmError(`cannot signal workflow ${id}: it is already ${sent.target.status}, so the signal was not stored`);
   }
 
+  /**
+   * What a workflow is doing: its children (by call sequence, with their status), what its
+   * current await waits for (children, signal names, the timer's due time) and the signals it
+   * has not taken. Null if the execution is not a workflow (or does not exist).
+   */
+  async workflowDetails(id: string): Promise<WorkflowDetails | null> {
+    checkId(id);
+    return workflowDetails(this.pool, this.names, id);
+  }
+
   /** The database schema this instance works in. */
   get schema(): string {
     return this.names.schema;
@@ -519,10 +577,11 @@ export class Rhythm implements WorkerHost {
   /** Starts the internal worker in this process (promotion, cron schedules, lease recovery, pruning). */
   async startInternalWorker(options: InternalWorkerOptions = {}): Promise<InternalWorker> {
     if (this.internalWorker) throw new RhythmError('the internal worker is already running on this Rhythm instance');
-    checkKnownKeys('startInternalWorker', options, ['tickMs', 'batchSize', 'retentionMs', 'pruneIntervalMs']);
+    checkKnownKeys('startInternalWorker', options, ['tickMs', 'batchSize', 'retentionMs', 'failedRetentionMs', 'pruneIntervalMs']);
     checkInt('tickMs', options.tickMs, 1);
     checkInt('batchSize', options.batchSize, 1);
     checkInt('retentionMs', options.retentionMs, 0, MAX_DELAY_MS);
+    checkInt('failedRetentionMs', options.failedRetentionMs, 0, MAX_DELAY_MS);
     checkInt('pruneIntervalMs', options.pruneIntervalMs, 1);
     const worker = new InternalWorker(this.pool, this.names, this.backoff, this.log, options);
     this.internalWorker = worker;
@@ -565,6 +624,7 @@ export class Rhythm implements WorkerHost {
       await Promise.all([...this.workers].map((w) => w.stop({ timeoutMs, force: options.force })));
       await this.internalWorker?.stop();
       this.waiters?.close(new RhythmError('Rhythm was shut down while waiting for this execution'));
+      await Promise.all([...this.metricsServers].map((m) => m.close()));
       if (this.listening) await (await this.listening.catch(() => undefined))?.close();
       await Promise.all([this.pool.end(), this.leasePool.end(), this.waitPool?.end()]);
       // Stops the embedded server if this process started it (another process's is left running).
@@ -592,6 +652,42 @@ export class Rhythm implements WorkerHost {
       return l;
     })();
     return this.listening;
+  }
+
+  /**
+   * The Prometheus metrics of this Rhythm (prom-client), created on the first call: the
+   * options apply then (a registry to register into, the queue-depth cache). Workers started
+   * after it record into it; until then metrics cost nothing. See docs/observability.md.
+   */
+  metrics(options?: MetricsOptions): RhythmMetrics {
+    if (this.metricsState === undefined) {
+      this.metricsState = new RhythmMetrics({ pool: this.pool, names: this.names, log: this.log }, options);
+    } else if (options !== undefined) {
+      throw new RhythmValidationError('metrics options can only be given on the first call of metrics() (the metrics already exist)');
+    }
+    return this.metricsState;
+  }
+
+  /**
+   * Serves the metrics at http://host:port/metrics (default 127.0.0.1:9464) until close() or
+   * shutdown(); turns metrics on if they were not. Start it before the workers.
+   */
+  async startMetricsServer(options: MetricsServerOptions = {}): Promise<MetricsServer> {
+    if (this.shuttingDown) throw new RhythmError('cannot serve metrics: this Rhythm is shutting down');
+    const server = await startMetricsServer(this.metrics(), options);
+    this.metricsServers.add(server);
+    const close = server.close;
+    return Object.assign(server, {
+      close: () => {
+        this.metricsServers.delete(server);
+        return close();
+      },
+    });
+  }
+
+  /** @internal */
+  metricsFor(queue: string): QueueMetrics | undefined {
+    return this.metricsState?.forQueue(queue);
   }
 
   /** @internal A started worker, to stop at shutdown; the returned function forgets it. */

@@ -1,5 +1,6 @@
 /** The public types of Rhythm's API. */
 import type pg from 'pg';
+import type { TaskDefinition } from './task-definition.js';
 
 export type ExecutionStatus = 'scheduled' | 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -87,8 +88,11 @@ export interface WaitOptions {
 }
 
 export interface EnqueueItem {
-  name: string;
+  /** A task name, or a task definition (defineTask) whose defaults apply. */
+  // biome-ignore lint/suspicious/noExplicitAny: a batch mixes definitions of any payload and result types.
+  name: string | TaskDefinition<any, any>;
   payload: unknown;
+  /** enqueue()'s options, uniqueKey and uniqueMode included; the client goes to enqueueMany itself. */
   options?: Omit<EnqueueOptions, 'client'>;
 }
 

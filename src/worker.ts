@@ -25,6 +25,7 @@ import { checkInt, checkKnownKeys, checkQueueName, checkStorableText, checkTaskN
 import type { TaskHandler } from './types.js';
 import { isTaskDefinition, type TaskDefinition } from './task-definition.js';
 import type { EventSink, ExecutionEvent } from './dispatcher/events.js';
+import { tracingEnabled } from './observability/tracing.js';
 
 /** Events of the executions this worker ran; each fires once per attempt outcome. */
 export interface WorkerEvents {
@@ -283,6 +284,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     // Claimed and not yet written: a bound on memory and leases, far above what the
     // finish-rate claim-ahead asks for.
     const maxHeld = HELD_CLAIMS * batchSize + (this.handlers.size > 0 ? concurrency : 0);
+    // Decided once per run: a worker started before metrics or an SDK existed records none.
+    const metrics = this.host.metricsFor(this.queue);
+    const tracing = tracingEnabled();
     const byName = new Map<string, Executor>();
     const limits = new Map<Executor, number>();
     if (this.handlers.size > 0) {
@@ -292,7 +296,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       for (const name of this.handlers.keys()) byName.set(name, main);
     }
     if (threads > 0) {
-      const pool = new ThreadPool(this.modules, { queue: this.queue, threads, slots: maxHeld, resourceLimits: o.resourceLimits }, this.host.log);
+      const pool = new ThreadPool(this.modules, { queue: this.queue, threads, slots: maxHeld, resourceLimits: o.resourceLimits, metrics }, this.host.log);
       this.executors.push(pool);
       limits.set(pool, o.concurrency ?? Number.POSITIVE_INFINITY);
       for (const name of this.modules.keys()) byName.set(name, pool);
@@ -321,6 +325,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
           abortGraceMs: o.abortGraceMs ?? 5_000,
           groupConcurrency: o.groupConcurrency,
           events: this.eventSink(),
+          metrics,
+          tracing,
         },
         { pool: this.host.pool, leasePool: this.host.leasePool, names: this.host.names, listener, log: this.host.log, backoff: this.host.backoff },
       );

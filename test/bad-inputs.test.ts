@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Rhythm, RhythmValidationError, Worker, defineTask } from 'rhythm';
 import { count, freshRhythm, type TestDatabase } from './helpers.js';
+// The check ctx.progress() runs in the handler (main thread or thread) before anything is sent.
+import { encodeProgress } from '../dist/src/contract/progress-value.js';
 
 let db: TestDatabase;
 let r: Rhythm;
@@ -90,7 +92,9 @@ const BAD: [string, () => unknown, RegExp][] = [
   ['uniqueMode misspelled', () => r.enqueue('ok', 1, { uniqueKey: 'k', uniqueMode: 'replaces' as never }), /uniqueMode must be 'keep' or 'replace', got "replaces"/],
   ['uniqueKey empty', () => r.enqueue('ok', 1, { uniqueKey: '' }), /uniqueKey must be a non-empty string/],
   ['uniqueKey with NUL', () => r.enqueue('ok', 1, { uniqueKey: 'a\u0000' }), /uniqueKey "a\\u0000" contains a NUL character/],
-  ['uniqueKey in enqueueMany', () => r.enqueueMany([{ ...item, options: { uniqueKey: 'k' } }]), /item 0: uniqueKey is supported by enqueue\(\) only/],
+  ['uniqueMode without uniqueKey in enqueueMany', () => r.enqueueMany([item, { ...item, options: { uniqueMode: 'replace' } }]), /enqueueMany item 1: option uniqueMode "replace" needs a uniqueKey/],
+  ['uniqueMode misspelled in enqueueMany', () => r.enqueueMany([{ ...item, options: { uniqueKey: 'k', uniqueMode: 'merge' as never } }]), /enqueueMany item 0: option uniqueMode must be 'keep' or 'replace', got "merge"/],
+  ['enqueueMany item with a definition and a bad option', () => r.enqueueMany([{ name: defineTask('typed', { queue: 'q' }), payload: 1, options: { priority: 1.5 } }]), /enqueueMany item 0: option priority must be an integer/],
   ['backoff baseMs > maxMs', () => r.enqueue('ok', 1, { backoff: { baseMs: 10, maxMs: 1 } }), /backoff\.baseMs \(10\) must not exceed backoff\.maxMs \(1\)/],
   ['backoff typo', () => r.enqueue('ok', 1, { backoff: { base: 1 } as never }), /unknown backoff option "base"/],
   // typed tasks
@@ -106,6 +110,17 @@ const BAD: [string, () => unknown, RegExp][] = [
   ['schedule without a task', () => r.schedule('s', { cron: '0 3 * * *' } as never), /schedule "s": task name must be a string/],
   ['schedule name empty', () => r.schedule('', { cron: '0 3 * * *', task: 't' }), /schedule name: must not be empty/],
   ['syncSchedules of an array', () => r.syncSchedules([] as never), /syncSchedules expects an object of schedules by name/],
+  ['cron that is not a string', () => r.schedule('s', { cron: 5 as never, task: 't' }), /schedule "s": .*cron/],
+  ['time zone that is not a string', () => r.schedule('s', { cron: '0 3 * * *', timezone: 2 as never, task: 't' }), /schedule "s": .*time ?zone/i],
+  ['schedule group empty', () => r.schedule('s', { cron: '0 3 * * *', task: 't', group: '' }), /schedule "s": .*group must be a non-empty string/],
+  ['syncSchedules with an invalid cron names it', () => r.syncSchedules({ ok: { cron: '0 3 * * *', task: 't' }, bad: { cron: '0 25 * * *', task: 't' } }), /schedule "bad": invalid cron expression "0 25 \* \* \*"/],
+  // queue controls and progress
+  ['groupConcurrency 0', () => new Worker(r, { groupConcurrency: 0 }), /option groupConcurrency must be an integer from 1 to 100000, got 0/],
+  ['groupConcurrency 0.5', () => new Worker(r, { groupConcurrency: 0.5 }), /option groupConcurrency must be an integer from 1 to 100000, got 0\.5/],
+  ['rate limit max 0', () => r.setRateLimit('q', { max: 0, intervalMs: 1000 }), /option rate limit max must be an integer >= 1, got 0/],
+  ['rate limit intervalMs 0', () => r.setRateLimit('q', { max: 10, intervalMs: 0 }), /intervalMs must be an integer >= 1, got 0/],
+  ['progress that is not JSON', () => encodeProgress({ at: 1n }), /progress\.at .*BigInt/],
+  ['progress with a cycle', () => { const p: Record<string, unknown> = {}; p.self = p; return encodeProgress(p); }, /progress.*(cycle|circular)/i],
   // wait, shutdown, internal worker
   ['wait(id, null)', () => r.wait('1', null as never), /wait options must be an object, got null/],
   ['wait(id, "1000")', () => r.wait('1', '1000' as never), /wait options must be an object/],
@@ -122,6 +137,7 @@ const BAD: [string, () => unknown, RegExp][] = [
   ['waitMany timeoutMs as a string', () => r.waitMany(['1'], { timeoutMs: '5' as never }), /option timeoutMs must be an integer/],
   ['startInternalWorker(null)', () => r.startInternalWorker(null as never), /startInternalWorker options must be an object/],
   ['retentionMs beyond a hundred years', () => r.startInternalWorker({ retentionMs: 1e300 }), /option retentionMs must be an integer from 0 to/],
+  ['failedRetentionMs negative', () => r.startInternalWorker({ failedRetentionMs: -1 }), /option failedRetentionMs must be an integer >= 0, got -1/],
   ['shutdown typo', () => r.shutdown({ timeout: 1000 } as never), /unknown shutdown option "timeout"/],
 ];
 

@@ -11,10 +11,17 @@ import path from 'node:path';
 import { runCli, killAll, removeScratch, newDir, TASKS_DIR } from './fixtures/cli-tasks/harness/cli.js';
 
 const REFUSED = 'postgres://someone:hunter2@127.0.0.1:1/nowhere';
-const COMMANDS = ['worker', 'scheduler', 'start', 'migrate', 'enqueue', 'get', 'list', 'retry', 'cancel', 'status', 'pause', 'resume', 'rate-limit', 'config'];
+const COMMANDS = [
+  'worker', 'scheduler', 'start', 'migrate', 'enqueue', 'get', 'list', 'retry', 'cancel', 'status', 'pause', 'resume', 'rate-limit', 'schedules',
+  'start-workflow', 'signal', 'dashboard', 'config',
+];
 
 afterEach(killAll);
 afterAll(removeScratch);
+
+// Tests that spawn dozens of CLI processes: on a loaded 2-core machine a spawn can take
+// seconds of waiting for a core, so they get more than the suite's default to finish.
+const SPAWNS_TIMEOUT_MS = 180_000;
 
 /** Runs `cases` a few at a time (2 shared cores). */
 async function inBatches<T, R>(cases: T[], fn: (c: T) => Promise<R>, width = 4): Promise<R[]> {
@@ -85,6 +92,7 @@ describe('usage errors: exit code 2, message naming the flag or value', () => {
     { args: ['worker', '--shutdown-timeout', 'soon'], expect: ['--shutdown-timeout', '"soon"'] },
     { args: ['scheduler', '--tick', '0'], expect: ['--tick', '"0"'] },
     { args: ['scheduler', '--retention', '3 weeks'], expect: ['--retention', '"3 weeks"'] },
+    { args: ['scheduler', '--failed-retention', 'a month'], expect: ['--failed-retention', '"a month"'] },
     { args: ['worker', '--tasks', 'no-such-folder'], expect: ['--tasks', 'no-such-folder', 'does not exist'] },
     { args: ['worker', '--tasks', TASKS_DIR, '--only', 'echo,nope'], expect: ['--only', '"nope"', 'echo'] },
     { args: ['worker', '--tasks', tsOnly], expect: ['--tasks', 'job.ts', 'dist/tasks'] },
@@ -150,7 +158,7 @@ describe('usage errors: exit code 2, message naming the flag or value', () => {
       if (!c.args.includes('frobnicate') && c.args[0] !== undefined) expect.soft(r.stderr, label).toContain(`Run 'rhythm `);
       expect.soft(r.stderr, label).not.toContain('hunter2');
     }
-  });
+  }, SPAWNS_TIMEOUT_MS);
 
   it('shows where in a multi-line payload the error is, with a caret under it', async () => {
     const r = await runCli(['enqueue', 'echo', '{"items": [1, 2,, 3]}'], { env: { RHYTHM_DATABASE_URL: REFUSED } });
@@ -195,7 +203,7 @@ describe('usage errors: exit code 2, message naming the flag or value', () => {
     const r5 = await runCli(['config'], { cwd: two });
     expect(r5.code).toBe(2);
     expect(r5.stderr).toContain('several config files');
-  });
+  }, SPAWNS_TIMEOUT_MS);
 
   it('explains what to do with rhythm.config.ts on a Node.js that cannot import TypeScript', async () => {
     const dir = newDir('ts-config');
@@ -276,7 +284,7 @@ describe('configuration precedence: flags > environment > config file > defaults
     for (const r of [fileOnly, withEnv, both, withFlags]) {
       expect(JSON.stringify(r)).not.toMatch(/file-secret|env-secret|rh-secret|flag-secret|pw2/);
     }
-  });
+  }, SPAWNS_TIMEOUT_MS);
 
   it('reads a .mjs config file exporting a function, found through RHYTHM_CONFIG', async () => {
     const dir = newDir('mjs');

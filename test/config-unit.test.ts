@@ -58,7 +58,13 @@ describe('setting definitions', () => {
       autoMigrate: ['off', false],
       internalWorker: ['yes', true],
       tick: ['1s', 1_000],
-      retention: ['7d', 7 * 86_400_000],
+      retention: ['90d', 90 * 86_400_000],
+      failedRetention: ['30d', 30 * 86_400_000],
+      metricsPort: ['9464', 9464],
+      metricsHost: ['0.0.0.0', '0.0.0.0'],
+      dashboardPort: ['9000', 9000],
+      dashboardHost: ['[::1]', '::1'],
+      dashboardToken: ['0123456789abcdef-token', '0123456789abcdef-token'],
     };
     expect(Object.keys(good).sort()).toEqual([...SETTING_KEYS].sort());
     for (const key of SETTING_KEYS) {

@@ -156,8 +156,8 @@ describe('the internal worker in several processes at once', () => {
     await r.pool.query(`UPDATE ${r.names.executions} SET status = 'completed', finished_at = now() - interval '10 minutes' WHERE id = ANY($1::bigint[])`, [recent]);
     await r.pool.query(`UPDATE ${r.names.executions} SET created_at = now() - interval '1 day' WHERE id = ANY($1::bigint[])`, [unsettled]);
 
-    // Three instances prune at once with a one-hour retention.
-    const iws = others.slice(0, 3).map((o) => new InternalWorker(o.pool, o.names, o.backoff, o.log, { retentionMs: 3_600_000 }));
+    // Three instances prune at once with a one-hour retention (failed executions too).
+    const iws = others.slice(0, 3).map((o) => new InternalWorker(o.pool, o.names, o.backoff, o.log, { retentionMs: 3_600_000, failedRetentionMs: 3_600_000 }));
     const passes = await Promise.all(iws.map((iw) => iw.tick()));
     expect(passes.reduce((s, p) => s + p.pruned, 0)).toBe(1_200);
     const left = await r.pool.query<{ id: string }>(`SELECT id::text FROM ${r.names.executions} WHERE queue = $1 ORDER BY id`, [q]);

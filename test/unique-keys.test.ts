@@ -138,6 +138,6 @@ describe('unique keys', () => {
     await expect(r.enqueue('t', {}, { uniqueKey: 'k', uniqueMode: 'update' as never })).rejects.toThrow(/uniqueMode must be 'keep' or 'replace', got "update"/);
     await expect(r.enqueue('t', {}, { uniqueKey: '' })).rejects.toThrow(RhythmValidationError);
     await expect(r.enqueue('t', {}, { uniqueKey: 7 as never })).rejects.toThrow(/uniqueKey must be a non-empty string/);
-    await expect(r.enqueueMany([{ name: 't', payload: {}, options: { uniqueKey: 'k' } }])).rejects.toThrow(/item 0: uniqueKey is supported by enqueue\(\) only/);
+    await expect(r.enqueueMany([{ name: 't', payload: {}, options: { uniqueKey: 7 as never } }])).rejects.toThrow(/item 0: option uniqueKey must be a non-empty string/);
   });
 });

@@ -16,7 +16,7 @@ import * as pb from '../peers/pg-boss.js';
 export const TITLE = '1. no-op, main thread';
 
 function contenders(o: BenchContext['opts']): number {
-  return 2 + (o.baselines ? 2 : 0) + (o.peers ? 2 : 0);
+  return 3 + (o.baselines ? 2 : 0) + (o.peers ? 2 : 0);
 }
 
 export function steps(o: BenchContext['opts']): number {
@@ -34,14 +34,19 @@ export async function run(ctx: BenchContext): Promise<void> {
   const n = opts.n;
   const all: { row: Omit<Row, 'rate' | 'rounds' | 'seconds' | 'done' | 'verified'>; contender: Contender<Run> }[] = [];
 
-  const rhythm = (worker: { queue: string; concurrency?: number; batchSize?: number }) => () =>
-    drain(db, 's1', { n, mode: 'main', worker, progress, label: 'drain' }).then(fromDrain(n));
+  const rhythm = (worker: { queue: string; concurrency?: number; batchSize?: number }, metrics = false) => () =>
+    drain(db, 's1', { n, mode: 'main', worker, progress, label: 'drain', metrics }).then(fromDrain(n));
   const main = await sweepConfigs(opts.rhythmMain, (c) => describeWorker(c), (c) => rhythm({ queue: 'default', ...c })(), progress, `${TITLE} · Rhythm`);
   ctx.bestMain = main.best;
   const tuned = { queue: 'default', ...main.best };
   all.push({
     row: { group: '1', scenario: TITLE, system: 'Rhythm', kind: 'rhythm', reference: true, config: describeWorker(tuned), tasks: n, sweep: main.sweep },
     contender: { label: `Rhythm (${describeWorker(tuned)})`, run: rhythm(tuned) },
+  });
+  // The cost of Prometheus metrics: the tuned configuration again, recording.
+  all.push({
+    row: { group: '1', scenario: TITLE, system: 'Rhythm, metrics on', kind: 'rhythm', config: `${describeWorker(tuned)}, r.metrics()`, tasks: n },
+    contender: { label: 'Rhythm, metrics on', run: rhythm(tuned, true) },
   });
   all.push({
     row: { group: '1', scenario: TITLE, system: 'Rhythm (defaults)', kind: 'rhythm', config: 'new Worker(r, { queue })', tasks: n },

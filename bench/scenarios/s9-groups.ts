@@ -3,7 +3,10 @@
  * groups (round robin), drained by one main-thread worker, with `groupConcurrency` (each claim
  * takes slots per group in work_groups, each settle gives them back) and without it (the same
  * tasks and groups, no limit): the price of the accounting, from interleaved rounds
- * (--repeat; the report gives the median ratio with its spread).
+ * (--repeat; the report gives the median ratio with its spread). A third variant sets a rate
+ * limit on the queue so high it never binds: the queue then has a queue_controls row that
+ * every claim reads and updates, which shows what the control lookup costs next to the plain
+ * row (a queue without controls, the unrestricted path).
  */
 import type { BenchContext } from '../lib/context.js';
 import type { Row, StepProgress } from '../lib/common.js';
@@ -19,11 +22,19 @@ const GROUPS = 100;
 const GROUP_CONCURRENCY = 2;
 const CHUNK = 10_000;
 
+/** Starts per second that no run comes near: the bucket is read and refilled, never empty. */
+const UNBINDING_RATE = { max: 1_000_000_000, intervalMs: 1_000 };
+
 interface Variant {
   name: string;
   groupConcurrency?: number;
+  rateLimit?: { max: number; intervalMs: number };
 }
-const VARIANTS: Variant[] = [{ name: 'no limit' }, { name: `groupConcurrency ${GROUP_CONCURRENCY}`, groupConcurrency: GROUP_CONCURRENCY }];
+const VARIANTS: Variant[] = [
+  { name: 'no limit' },
+  { name: `groupConcurrency ${GROUP_CONCURRENCY}`, groupConcurrency: GROUP_CONCURRENCY },
+  { name: 'rate limit 1e9/s (controls row present)', rateLimit: UNBINDING_RATE },
+];
 
 export function steps(o: BenchContext['opts']): number {
   return o.repeat * VARIANTS.length;
@@ -39,12 +50,13 @@ interface Drained {
   leftoverSlots: number;
 }
 
-async function drainGroups(db: BenchDatabase, n: number, worker: WorkerOptions, progress: StepProgress, label: string): Promise<Drained> {
+async function drainGroups(db: BenchDatabase, n: number, worker: WorkerOptions, progress: StepProgress, label: string, rateLimit?: Variant['rateLimit']): Promise<Drained> {
   const r = await openRhythm(db, 's7');
   const done = new DoneCounter(db.url, r.names.doneChannel);
   let w: Worker | undefined;
   let running: Promise<void> | undefined;
   try {
+    if (rateLimit) await r.setRateLimit('groups', rateLimit);
     progress.begin(`${label}: enqueue`, n);
     for (let i = 0; i < n; i += CHUNK) {
       const items = [];
@@ -81,7 +93,8 @@ export async function run(ctx: BenchContext): Promise<void> {
   const base = { queue: 'groups', concurrency: ctx.bestMain?.concurrency ?? 100, batchSize: ctx.bestMain?.batchSize ?? 100 };
   const contenders = VARIANTS.map((variant) => ({
     label: variant.name,
-    run: () => drainGroups(db, n, { ...base, ...(variant.groupConcurrency ? { groupConcurrency: variant.groupConcurrency } : {}) }, progress, 'drain'),
+    run: () =>
+      drainGroups(db, n, { ...base, ...(variant.groupConcurrency ? { groupConcurrency: variant.groupConcurrency } : {}) }, progress, 'drain', variant.rateLimit),
   }));
   const results = await interleave(opts.repeat, contenders, progress, TITLE);
   VARIANTS.forEach((variant, v) => {

@@ -75,6 +75,8 @@ export interface DrainOptions {
   worker: WorkerOptions;
   progress: StepProgress;
   label: string;
+  /** Record Prometheus metrics (r.metrics() before the worker starts), scraped once after the drain. */
+  metrics?: boolean;
 }
 
 export interface DrainResult {
@@ -101,6 +103,7 @@ export async function drain(db: BenchDatabase, tag: string, o: DrainOptions): Pr
     if (o.mode === 'main') worker.task('noop', (p: unknown) => p ?? null);
     else worker.task('noop', o.module!);
     o.progress.begin(o.label, o.n);
+    if (o.metrics) r.metrics();
     await db.stats?.reset();
     const meter = cpuMeter(db);
     running = worker.start();
@@ -109,6 +112,7 @@ export async function drain(db: BenchDatabase, tag: string, o: DrainOptions): Pr
     const statements = await db.stats?.top();
     await worker.stop();
     await running;
+    if (o.metrics) await checkMetrics(r, queue, o.n);
     const check = await checkHistory(r);
     return { seconds: check.seconds, rate: check.completed / check.seconds, check, statements, cpu };
   } finally {
@@ -118,6 +122,14 @@ export async function drain(db: BenchDatabase, tag: string, o: DrainOptions): Pr
     await r.shutdown({ timeoutMs: 1_000 }).catch(() => undefined);
     await db.dropSchema(r.names.schema).catch(() => undefined);
   }
+}
+
+/** The metrics saw what the history says: every task completed (else the row measured nothing). */
+async function checkMetrics(r: Rhythm, queue: string, n: number): Promise<void> {
+  const text = await r.metrics().text();
+  const line = `rhythm_executions_completed_total{queue="${queue}",task="noop"} `;
+  const counted = Number(text.split('\n').find((l) => l.startsWith(line))?.slice(line.length));
+  if (counted !== n) throw new Error(`metrics counted ${counted} completions of ${n}`);
 }
 
 export function describeWorker(o: WorkerOptions): string {

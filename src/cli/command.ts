@@ -39,7 +39,8 @@ export interface Command {
 export const CONNECTION_SETTINGS: readonly SettingKey[] = ['databaseUrl', 'dataDir', 'schema', 'poolSize', 'dbTimeout', 'logLevel', 'logFormat'];
 
 export const WORKER_SETTINGS: readonly SettingKey[] = [
-  ...CONNECTION_SETTINGS, 'queues', 'threads', 'tasks', 'only', 'concurrency', 'batchSize', 'leasePoolSize', 'visibilityTimeout', 'pollInterval', 'shutdownTimeout', 'autoMigrate', 'tick', 'retention',
+  ...CONNECTION_SETTINGS, 'queues', 'threads', 'tasks', 'only', 'concurrency', 'batchSize', 'leasePoolSize', 'visibilityTimeout', 'pollInterval', 'shutdownTimeout', 'autoMigrate', 'tick', 'retention', 'failedRetention',
+  'metricsPort', 'metricsHost',
 ];
 
 /**

@@ -29,14 +29,20 @@ import { migrateCommand, enqueueCommand, getCommand } from './commands/admin.js'
 import { listCommand, retryCommand, cancelCommand } from './commands/executions.js';
 import { pauseCommand, resumeCommand, rateLimitCommand } from './commands/queues.js';
 import { statusCommand } from './commands/status.js';
+import { schedulesCommand } from './commands/schedules.js';
+import { startWorkflowCommand, signalCommand } from './commands/workflows.js';
 import { configCommand } from './commands/config.js';
+import { dashboardCommand } from './commands/dashboard.js';
 
 export const COMMANDS: readonly Command[] = [
   workerCommand, schedulerCommand, startCommand, migrateCommand, enqueueCommand, getCommand, listCommand, retryCommand, cancelCommand,
-  statusCommand, pauseCommand, resumeCommand, rateLimitCommand, configCommand,
+  statusCommand, pauseCommand, resumeCommand, rateLimitCommand, schedulesCommand, startWorkflowCommand, signalCommand, dashboardCommand,
+  configCommand,
 ];
 
-const GROUPS = { connection: 'Connection and logging:', worker: 'Workers:', internal: 'Internal worker:' } as const;
+const GROUPS = {
+  connection: 'Connection and logging:', worker: 'Workers:', internal: 'Internal worker:', metrics: 'Metrics:', dashboard: 'Dashboard:',
+} as const;
 
 const DURATIONS = 'Durations: 500ms, 30s, 5m, 2h, 7d; a bare number is milliseconds.';
 

@@ -8,6 +8,7 @@ export function describeSettings(r: Resolved, keys: readonly SettingKey[]): Reco
   for (const key of keys) {
     let value: unknown = r.settings[key];
     if (key === 'databaseUrl' && value !== undefined) value = maskUrl(value as string);
+    if (key === 'dashboardToken' && value !== undefined) value = '(set; not shown)';
     if (value === undefined) value = `(${SETTINGS[key].defaultText ?? 'default'})`;
     out[key] = { value, source: r.sources[key] };
   }

@@ -1,7 +1,10 @@
 /**
  * The config file: --config / RHYTHM_CONFIG, else rhythm.config.{json,mjs,js,cjs,ts} in the
  * working folder. It holds an object of settings under their keys (see settings.ts), or a
- * module whose default export is that object or a function returning it.
+ * module whose default export is that object or a function returning it. Besides settings it
+ * may declare cron schedules under "schedules" (name -> schedule options): not a setting (no
+ * flag or variable could hold them), but what the processes running the internal worker make
+ * the stored schedules match at start.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -16,9 +19,14 @@ export const CONFIG_FILE_NAMES = ['rhythm.config.json', 'rhythm.config.mjs', 'rh
 /** The environment variable naming the config file (the file cannot name itself). */
 export const CONFIG_ENV = 'RHYTHM_CONFIG';
 
+/** The key of the declared schedules. */
+export const SCHEDULES_KEY = 'schedules';
+
 export interface ConfigFile {
   path: string;
   values: Partial<Record<SettingKey, unknown>>;
+  /** The declared cron schedules by name (unchecked here: syncSchedules checks every entry); undefined when the file has no "schedules". */
+  schedules?: Record<string, unknown>;
 }
 
 /** Finds and reads the config file; undefined when there is none. */
@@ -43,12 +51,17 @@ export async function loadConfigFile(flag: string | undefined, env: NodeJS.Proce
   if (values === null || typeof values !== 'object' || Array.isArray(values)) {
     throw new RhythmValidationError(`${file} must hold an object of settings (keys: ${SETTING_KEYS.join(', ')}), got ${show(values)}`);
   }
-  for (const key of Object.keys(values)) {
+  const { [SCHEDULES_KEY]: schedules, ...settings } = values as Record<string, unknown>;
+  for (const key of Object.keys(settings)) {
     if (!(SETTING_KEYS as string[]).includes(key)) {
-      throw new RhythmValidationError(`${file}: unknown setting ${JSON.stringify(key)} (known: ${SETTING_KEYS.join(', ')})`);
+      throw new RhythmValidationError(`${file}: unknown setting ${JSON.stringify(key)} (known: ${[...SETTING_KEYS, SCHEDULES_KEY].join(', ')})`);
     }
   }
-  return { path: file, values: values as ConfigFile['values'] };
+  if (schedules === undefined) return { path: file, values: settings as ConfigFile['values'] };
+  if (schedules === null || typeof schedules !== 'object' || Array.isArray(schedules)) {
+    throw new RhythmValidationError(`${file}: "${SCHEDULES_KEY}" must be an object of schedules by name ({ "nightly": { "cron": "0 3 * * *", "task": "report" } }), got ${show(schedules)}`);
+  }
+  return { path: file, values: settings as ConfigFile['values'], schedules: schedules as Record<string, unknown> };
 }
 
 async function readConfigFile(file: string, where: string): Promise<unknown> {

@@ -22,12 +22,25 @@ export function parseInteger(where: string, raw: unknown, min: number, max?: num
   return checkInteger(where, raw, min, max, true);
 }
 
+/** A host name or IP address to listen on. */
+export function parseHost(where: string, raw: unknown): string {
+  const host = typeof raw === 'string' ? raw.trim() : '';
+  if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._:-]{1,253})$/.test(host)) {
+    throw new RhythmValidationError(`${where} must be a host name or IP address such as 127.0.0.1 or 0.0.0.0, got ${show(raw)}`);
+  }
+  // An IPv6 address may come bracketed, as in a URL; listen() wants it bare.
+  return host.replace(/^\[(.*)\]$/, '$1');
+}
+
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/;
 const MAX_DURATION_MS = 2_147_483_647;
 
-/** A duration in ms: "500ms", "30s", "5m", "2h", "7d", or a bare number of milliseconds. */
-export function parseDuration(where: string, raw: unknown, minMs = 0): number {
+/**
+ * A duration in ms: "500ms", "30s", "5m", "2h", "7d", or a bare number of milliseconds. At most
+ * what a timer can wait (24.8 days) unless `maxMs` says more (a duration that only reaches SQL).
+ */
+export function parseDuration(where: string, raw: unknown, minMs = 0, maxMs = MAX_DURATION_MS): number {
   let ms: number;
   if (typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0) {
     ms = raw;
@@ -36,7 +49,7 @@ export function parseDuration(where: string, raw: unknown, minMs = 0): number {
     if (!m) throw new RhythmValidationError(`${where} must be a duration such as 500ms, 30s, 5m, 2h or 7d (a bare number is milliseconds), got ${show(raw)}`);
     ms = Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms']!);
   }
-  if (ms > MAX_DURATION_MS) throw new RhythmValidationError(`${where} is too long (at most ${formatDuration(MAX_DURATION_MS)}), got ${show(raw)}`);
+  if (ms > maxMs) throw new RhythmValidationError(`${where} is too long (at most ${formatDuration(maxMs)}), got ${show(raw)}`);
   if (ms < minMs) throw new RhythmValidationError(`${where} must be at least ${minMs}ms, got ${show(raw)}`);
   return ms;
 }

@@ -7,16 +7,17 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { checkDatabaseUrl, checkSchemaName } from '../validate.js';
+import { MAX_DELAY_MS, checkDatabaseUrl, checkSchemaName } from '../validate.js';
+import { RhythmValidationError } from '../errors.js';
 import {
-  MAX_THREADS, named, parseBool, parseChoice, parseDuration, parseInteger, parseList, parsePath, parseQueues, type QueueSpec,
+  MAX_THREADS, named, parseBool, parseChoice, parseDuration, parseHost, parseInteger, parseList, parsePath, parseQueues, type QueueSpec,
 } from './parse.js';
 
 /** Where a raw value came from: text (a flag or an environment variable) or a config file. */
 export type Origin = 'flag' | 'env' | 'file';
 
 /** The help section a setting is listed under. */
-export type SettingGroup = 'connection' | 'worker' | 'internal';
+export type SettingGroup = 'connection' | 'worker' | 'internal' | 'metrics' | 'dashboard';
 
 export interface SettingDef<T> {
   /** The flag as commander spells it: '--pool-size <n>', or '--no-migrate' for a switch. */
@@ -233,14 +234,70 @@ export const SETTINGS = {
     defaultText: '1s',
     parse: (raw, where) => parseDuration(where, raw, 1),
   }),
+  metricsPort: setting<number | undefined>({
+    flag: '--metrics-port <port>',
+    env: ['RHYTHM_METRICS_PORT'],
+    group: 'metrics',
+    help: 'serve Prometheus metrics at http://<metrics-host>:<port>/metrics (9464 is the usual port; 0 picks a free one)',
+    default: () => undefined,
+    defaultText: 'no metrics',
+    parse: (raw, where) => parseInteger(where, raw, 0, 65_535),
+  }),
+  metricsHost: setting<string>({
+    flag: '--metrics-host <address>',
+    env: ['RHYTHM_METRICS_HOST'],
+    group: 'metrics',
+    help: 'address the metrics server listens on; 0.0.0.0 for every interface (e.g. in a container)',
+    default: () => '127.0.0.1',
+    parse: (raw, where) => parseHost(where, raw),
+  }),
   retention: setting<number>({
     flag: '--retention <duration>',
     env: ['RHYTHM_RETENTION'],
     group: 'internal',
-    help: 'delete settled history older than this; 0 keeps it',
+    help: 'delete completed and cancelled executions older than this; 0 keeps them',
     default: () => 7 * 86_400_000,
     defaultText: '7d',
-    parse: (raw, where) => parseDuration(where, raw),
+    parse: (raw, where) => parseDuration(where, raw, 0, MAX_DELAY_MS),
+  }),
+  failedRetention: setting<number>({
+    flag: '--failed-retention <duration>',
+    env: ['RHYTHM_FAILED_RETENTION'],
+    group: 'internal',
+    help: 'delete failed executions (the dead letters `rhythm retry` runs again) older than this; 0 keeps them',
+    default: () => 30 * 86_400_000,
+    defaultText: '30d',
+    parse: (raw, where) => parseDuration(where, raw, 0, MAX_DELAY_MS),
+  }),
+  dashboardPort: setting<number>({
+    flag: '--port <n>',
+    env: ['RHYTHM_DASHBOARD_PORT'],
+    group: 'dashboard',
+    help: 'port of the web dashboard (0: any free port)',
+    default: () => 8080,
+    parse: (raw, where) => parseInteger(where, raw, 0, 65_535),
+  }),
+  dashboardHost: setting<string>({
+    flag: '--host <address>',
+    env: ['RHYTHM_DASHBOARD_HOST'],
+    group: 'dashboard',
+    help: 'address the web dashboard binds; any but a loopback address requires a token',
+    default: () => '127.0.0.1',
+    parse: (raw, where) => parseHost(where, raw),
+  }),
+  dashboardToken: setting<string | undefined>({
+    flag: '--token <token>',
+    env: ['RHYTHM_DASHBOARD_TOKEN'],
+    group: 'dashboard',
+    help: 'token every dashboard request must carry (required when bound beyond this machine); prefer the variable to the flag, which other users can see in the process list',
+    default: () => undefined,
+    defaultText: 'none: local only, actions use a token made at start',
+    parse(raw, where) {
+      if (typeof raw !== 'string' || raw.length < 16 || !/^[\x21-\x7e]+$/.test(raw)) {
+        throw new RhythmValidationError(`${where} must be at least 16 printable characters without spaces`);
+      }
+      return raw;
+    },
   }),
 };
 

@@ -5,6 +5,7 @@
  */
 import type { ClaimedTask } from '../sql/claim.js';
 import type { AbortReason } from '../errors.js';
+import type { Span } from '@opentelemetry/api';
 
 /** What one attempt produced, ready to be written. */
 export type AttemptResult =
@@ -26,8 +27,14 @@ export interface RunHooks {
    * where it may wait behind that thread's other tasks (see AttemptRun.startedAt). Once.
    */
   handedOff(): void;
-  /** The handler returned, threw, or was killed or withdrawn. Exactly once. */
-  finished(result: AttemptResult | RecordedResult): void;
+  /**
+   * The handler returned, threw, or was killed or withdrawn. Exactly once. `runMs`: how long
+   * the handler ran, when the executor measured it (a thread does); else the time since the
+   * hand-off is taken.
+   */
+  finished(result: AttemptResult | RecordedResult, runMs?: number): void;
+  /** The attempt's span while tracing (an OpenTelemetry Span), for the handler to run under. */
+  span?(): Span | undefined;
   /** The handler called ctx.heartbeat(). */
   heartbeat(): void;
   /** The handler called ctx.progress(): the value, already checked and encoded as JSON. */

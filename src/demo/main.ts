@@ -4,10 +4,14 @@
  * `default` worker running an I/O-style handler on the main thread and a `high-cpu` worker
  * running the CPU modules of tasks/ on a Piscina pool; enqueues a demo batch, shows progress,
  * prints a summary, and shuts down cleanly (Ctrl+C shuts down early, gracefully).
+ *
+ * With --dashboard (`npm start -- --dashboard`, or `npm start --dashboard`, which npm passes
+ * as npm_config_dashboard) it also serves the web dashboard from the start, prints its
+ * address, and keeps serving after the batch until Ctrl+C.
  */
 import os from 'node:os';
 import { fromEnvironment } from '../config/resolve.js';
-import { Rhythm, Worker, type EnqueueItem, type ExecutionPage } from '../index.js';
+import { Rhythm, Worker, startDashboard, type DashboardServer, type EnqueueItem, type ExecutionPage } from '../index.js';
 import { openDatabase, defaultDataDir } from '../db/local.js';
 import { createLogger, maskUrl } from '../logger.js';
 import submitReport from '../../tasks/submit-report.js';
@@ -17,8 +21,17 @@ const REPORTS = 2_000;
 const HASHES = 2_000;
 const DELAYED = 20;
 
+/** Whether the dashboard was asked for; anything else on the command line is a mistake worth naming. */
+function wantsDashboard(): boolean {
+  const args = process.argv.slice(2);
+  const unknown = args.filter((a) => a !== '--dashboard');
+  if (unknown.length > 0) throw new Error(`unknown argument ${JSON.stringify(unknown[0])} (the demo takes only --dashboard)`);
+  return args.includes('--dashboard') || process.env.npm_config_dashboard === 'true';
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
+  const withDashboard = wantsDashboard();
   const db = await openDatabase();
   console.log(
     db.embedded
@@ -29,6 +42,14 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: fromEnvironment('logLevel')?.value ?? 'warn' });
   const r = await Rhythm.init({ databaseUrl: db.url, autoMigrate: true, logger, retryBackoff: { baseMs: 200, maxMs: 2_000 } });
   await r.startInternalWorker({ tickMs: 200 });
+  let dashboard: DashboardServer | undefined;
+  if (withDashboard) {
+    dashboard = await startDashboard(r, {
+      port: fromEnvironment('dashboardPort')?.value ?? 8080,
+      host: fromEnvironment('dashboardHost')?.value ?? '127.0.0.1',
+    });
+    console.log(`Dashboard: ${dashboard.url} (serving until Ctrl+C)`);
+  }
 
   const threads = os.availableParallelism();
   const io = new Worker(r, { queue: 'default', concurrency: 200 });
@@ -94,6 +115,22 @@ async function main(): Promise<void> {
     console.log(`A failure: after ${failed?.attempts} attempts, ${failed?.status}: ${failed?.error?.name}: ${failed?.error?.message}`);
   }
 
+  if (dashboard) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (!interrupted) {
+      console.log(`\nDashboard still serving at ${dashboard.url}: press Ctrl+C to stop.`);
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          console.log('\nStopping the dashboard and shutting down...');
+          resolve();
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    }
+    await dashboard.close();
+  }
   await r.shutdown({ timeoutMs: 10_000 });
   await workers;
   await db.embedded?.stop();

@@ -30,6 +30,10 @@ import { epochNow } from '../contract/flags.js';
 import { ProgressWriter } from './progress-writer.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { cancelledEvent, settledEvents, type EventSink } from './events.js';
+import type { QueueMetrics, TaskSeries } from '../observability/metrics.js';
+import { endAttemptSpan, startAttemptSpan, type AttemptOutcome } from '../observability/tracing.js';
+import type { Settled, Settlement } from '../sql/settle.js';
+import type { Span } from '@opentelemetry/api';
 
 /** Tasks still running or waiting to start, beyond those being written, for the completer to batch its writes. */
 const BUSY_RUNNING = 16;
@@ -71,6 +75,10 @@ export interface DispatcherConfig {
   groupConcurrency?: number;
   /** Receives an event per execution outcome (see events.ts); none if absent. */
   events?: EventSink;
+  /** Where to record metrics; none if absent. */
+  metrics?: QueueMetrics;
+  /** Trace each attempt (an OpenTelemetry SDK is registered). */
+  tracing?: boolean;
 }
 
 export interface DispatcherDeps {
@@ -104,6 +112,18 @@ class Lane {
   }
 }
 
+/** What metrics and tracing keep of one attempt; made only when either is on. */
+class Observed {
+  /** When it was handed off (performance.now()); 0 until then. */
+  handedAt = 0;
+  span: Span | undefined;
+  constructor(
+    /** When its claim returned (performance.now()). */
+    readonly claimedAt: number,
+    readonly series: TaskSeries | undefined,
+  ) {}
+}
+
 /** A held attempt: claimed, running or being written. */
 class Held implements RunHooks {
   run: AttemptRun | undefined;
@@ -117,14 +137,19 @@ class Held implements RunHooks {
   abortReason?: AbortReason;
   /** Timeout and kill timers, created only for tasks that have them. */
   timers?: NodeJS.Timeout[];
+  /** Metrics and tracing state, only when either is on. */
+  obs: Observed | undefined;
 
   constructor(private readonly d: Dispatcher, readonly task: ClaimedTask, readonly lane: Lane) {}
 
   handedOff(): void {
     this.d.handedOff(this);
   }
-  finished(result: AttemptResult | RecordedResult): void {
-    this.d.finished(this, result);
+  finished(result: AttemptResult | RecordedResult, runMs?: number): void {
+    this.d.finished(this, result, runMs);
+  }
+  span(): Span | undefined {
+    return this.obs?.span;
   }
   heartbeat(): void {
     this.d.heartbeatSoon();
@@ -188,6 +213,8 @@ export class Dispatcher {
   private resolveStopped!: () => void;
   private readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
   private readonly detach: () => void;
+  /** Metrics or tracing on: attempts carry an Observed. */
+  private readonly observing: boolean;
 
   constructor(private readonly config: DispatcherConfig, private readonly deps: DispatcherDeps) {
     this.names = [...config.executors.keys()];
@@ -209,6 +236,8 @@ export class Dispatcher {
       lost: (tokens) => this.leasesLost(tokens),
     });
     const events = config.events;
+    const metrics = config.metrics;
+    this.observing = metrics !== undefined || config.tracing === true;
     this.completer = new Completer(
       deps.pool,
       deps.names,
@@ -217,8 +246,12 @@ export class Dispatcher {
       (items) => this.written(items),
       () => this.busy(),
       // Held attempts stay in inFlight until written, so each settled one still has its claim.
-      events &&
-        ((settled, items) => settledEvents(events, config.queue, settled, items, (token) => this.inFlight.get(token)?.task, deps.log)),
+      events || metrics
+        ? (settled, items) => {
+          if (events) settledEvents(events, config.queue, settled, items, (token) => this.inFlight.get(token)?.task, deps.log);
+          if (metrics) this.settledMetrics(settled, items);
+        }
+        : undefined,
     );
     const onWork = (queue: string) => {
       if (queue === config.queue) this.poke();
@@ -344,6 +377,7 @@ export class Dispatcher {
     let done!: () => void;
     this.claimOrder = new Promise<void>((r) => (done = r));
     let tasks: ClaimedTask[] = [];
+    let claimedAt = 0;
     try {
       const claim = await claimWithin(
         this.deps.leasePool, this.deps.names, this.config.queue, this.names,
@@ -351,7 +385,9 @@ export class Dispatcher {
         this.config.workerId, this.config.leaseMs,
       );
       tasks = claim.tasks;
-      this.claimMs += (performance.now() - t0 - this.claimMs) * 0.2;
+      claimedAt = performance.now();
+      this.claimMs += (claimedAt - t0 - this.claimMs) * 0.2;
+      this.config.metrics?.claimed(tasks.length);
       this.bytesBlocked = claim.cutByBytes;
       if (tasks.length === limit) this.mayHaveWork = true;
       this.lastFull = tasks.length === limit && limit >= PIPELINE_MIN_CLAIM;
@@ -377,7 +413,7 @@ export class Dispatcher {
     this.claimsInFlight--;
     this.incoming -= limit;
     this.reservedBytes -= bytes;
-    for (const task of tasks) this.begin(task);
+    for (const task of tasks) this.begin(task, claimedAt);
     done();
     this.pump();
     if (this.claimsInFlight === 0 && this.claimsIdle.length > 0) {
@@ -388,9 +424,10 @@ export class Dispatcher {
     this.maybeClaim();
   }
 
-  private begin(task: ClaimedTask): void {
+  private begin(task: ClaimedTask, claimedAt: number): void {
     const lane = this.lanes.get(task.name)!;
     const f = new Held(this, task, lane);
+    f.obs = this.observing ? new Observed(claimedAt, this.config.metrics?.task(task.name)) : undefined;
     this.inFlight.set(task.leaseToken, f);
     this.heldBytes += task.payloadBytes;
     this.unstarted++;
@@ -440,7 +477,49 @@ export class Dispatcher {
     this.unstarted--;
     const { timeoutMs } = f.task;
     if (timeoutMs !== null) (f.timers ??= []).push(setTimeout(() => this.checkTimeout(f, timeoutMs), timeoutMs));
+    if (f.obs) this.observeStart(f.obs, f.task);
     this.maybeClaim();
+  }
+
+  /** An attempt was handed off: it counts as started, and its span begins. */
+  private observeStart(obs: Observed, task: ClaimedTask): void {
+    const now = performance.now();
+    obs.handedAt = now;
+    // Due-to-claim from the database, claim-to-hand-off from our own clock.
+    obs.series?.start(task.waitedMs + (now - obs.claimedAt));
+    if (this.config.tracing) obs.span = startAttemptSpan(this.config.queue, task);
+  }
+
+  /** An attempt ended: its run time, its span's outcome (and error), a cancellation. */
+  private observeEnd(f: Held, obs: Observed, result: AttemptResult | RecordedResult, runMs: number | undefined): void {
+    const reason = f.abortReason;
+    if (reason === 'cancelled') obs.series?.cancelled.inc();
+    if (obs.handedAt === 0) return; // never started: no run to time or trace
+    obs.series?.end(runMs ?? performance.now() - obs.handedAt);
+    const span = obs.span;
+    if (span === undefined) return;
+    let outcome: AttemptOutcome;
+    let errorJson: string | null = null;
+    if ('recorded' in result) outcome = 'recorded';
+    else if (result.ok) outcome = 'completed';
+    else {
+      errorJson = result.errorJson;
+      if (reason === 'cancelled' || reason === 'lease-lost' || reason === 'shutdown') outcome = reason;
+      // As the settle statement decides: a retryable failure with attempts left is retried.
+      else outcome = result.retryable && f.task.attempt < f.task.maxAttempts ? 'retrying' : 'failed';
+    }
+    endAttemptSpan(span, outcome, errorJson);
+  }
+
+  /** Counts the statuses a settle statement gave the executions of these outcomes. */
+  private settledMetrics(settled: Settled[], items: Settlement[]): void {
+    if (settled.length === 0) return;
+    const status = new Map<string, string>();
+    for (const s of settled) status.set(s.id, s.status);
+    for (const item of items) {
+      const st = status.get(item.id);
+      if (st !== undefined) this.inFlight.get(item.leaseToken)?.obs?.series?.settled(st);
+    }
   }
 
   /** Timeouts count from the handler's start, not from the hand-off (a thread may hold it queued). */
@@ -465,9 +544,10 @@ export class Dispatcher {
     if (!f.settling) (f.timers ??= []).push(setTimeout(() => f.run?.kill(reason), this.config.abortGraceMs));
   }
 
-  finished(f: Held, result: AttemptResult | RecordedResult): void {
+  finished(f: Held, result: AttemptResult | RecordedResult, runMs?: number): void {
     if (f.settling) return;
     if (f.timers) for (const t of f.timers) clearTimeout(t);
+    if (f.obs) this.observeEnd(f, f.obs, result, runMs);
     f.settling = true;
     this.settling++;
     if (!f.handed) this.unstarted--;

@@ -12,6 +12,7 @@ import type { ClaimedTask } from '../sql/claim.js';
 import type { TaskContext, TaskHandler } from '../types.js';
 import type { AbortReason } from '../errors.js';
 import { epochNow } from '../contract/flags.js';
+import { callInSpan } from '../observability/tracing.js';
 
 /** The handler's view of its attempt: prototype methods, no closures per task. */
 class Context implements TaskContext {
@@ -62,7 +63,9 @@ class MainThreadRun implements AttemptRun {
   run(handler: TaskHandler): void {
     this.hooks.handedOff();
     try {
-      const value = handler(JSON.parse(this.task.payloadJson), new Context(this));
+      const span = this.hooks.span?.();
+      const payload = JSON.parse(this.task.payloadJson);
+      const value = span === undefined ? handler(payload, new Context(this)) : callInSpan(span, handler, payload, new Context(this));
       if (typeof (value as PromiseLike<unknown> | undefined)?.then === 'function') {
         (value as PromiseLike<unknown>).then(
           (v) => this.settle(succeeded(v)),

@@ -12,7 +12,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { promoteDue, msUntilNextDue } from '../sql/promote.js';
 import { recoverExpired } from '../sql/recover.js';
-import { pruneHistory } from '../sql/prune.js';
+import { pruneHistory, type Retention } from '../sql/prune.js';
 import { msUntilNextSchedule } from '../sql/schedule-fire.js';
 import { fireDueSchedules } from '../schedules/fire.js';
 import { recountGroups } from '../sql/groups.js';
@@ -24,12 +24,20 @@ export interface InternalWorkerOptions {
   tickMs?: number;
   /** Rows per promote/recover statement (default 1,000). */
   batchSize?: number;
-  /** Settled executions older than this are deleted (default 7 days; 0 keeps history forever). */
+  /** Completed and cancelled executions older than this are deleted (default 7 days; 0 keeps them forever). */
   retentionMs?: number;
+  /**
+   * Failed executions older than this are deleted (default 30 days; 0 keeps them forever): a
+   * retention of their own, so the dead letters outlive the completed history and can still be
+   * listed and retried.
+   */
+  failedRetentionMs?: number;
   /** Time between pruning passes (default 60,000 ms). */
   pruneIntervalMs?: number;
 }
 
+export const DEFAULT_RETENTION_MS = 7 * 86_400_000;
+export const DEFAULT_FAILED_RETENTION_MS = 30 * 86_400_000;
 const PRUNE_BATCH = 500;
 /** Pruning never holds up promotion and recovery for long: at most this many batches a pass. */
 const PRUNE_BATCHES_PER_PASS = 10;
@@ -41,7 +49,7 @@ const OVERDUE_RECHECK_MS = 100;
 export class InternalWorker {
   private readonly tickMs: number;
   private readonly batchSize: number;
-  private readonly retentionMs: number;
+  private readonly retention: Retention;
   private readonly pruneIntervalMs: number;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -61,7 +69,10 @@ export class InternalWorker {
   ) {
     this.tickMs = options.tickMs ?? 1_000;
     this.batchSize = options.batchSize ?? 1_000;
-    this.retentionMs = options.retentionMs ?? 7 * 24 * 3600_000;
+    this.retention = {
+      retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS,
+      failedRetentionMs: options.failedRetentionMs ?? DEFAULT_FAILED_RETENTION_MS,
+    };
     this.pruneIntervalMs = options.pruneIntervalMs ?? 60_000;
   }
 
@@ -109,11 +120,12 @@ export class InternalWorker {
       groupsFixed = recount.fixed;
       if (recount.fixed > 0) this.log.warn({ groups: recount.fixed }, 'corrected the running count of groups whose slots were not given back');
     }
-    if (this.retentionMs > 0 && Date.now() - this.lastPrune >= this.pruneIntervalMs) {
+    const prunes = this.retention.retentionMs > 0 || this.retention.failedRetentionMs > 0;
+    if (prunes && Date.now() - this.lastPrune >= this.pruneIntervalMs) {
       this.lastPrune = Date.now();
       let n = PRUNE_BATCH;
       for (let batches = 0; n === PRUNE_BATCH && batches < PRUNE_BATCHES_PER_PASS && !this.stopped; batches++) {
-        n = await pruneHistory(this.pool, this.names, this.retentionMs, PRUNE_BATCH);
+        n = await pruneHistory(this.pool, this.names, this.retention, PRUNE_BATCH);
         pruned += n;
       }
       if (n === PRUNE_BATCH) this.lastPrune = 0; // a backlog: carry on at the next pass

@@ -9,7 +9,7 @@ import { RhythmValidationError } from '../errors.js';
 import { encodeJson } from '../json.js';
 import { inTransaction } from '../db/transaction.js';
 import type { SchemaNames } from '../db/schema.js';
-import { checkInt, checkKnownKeys, checkQueueName, checkTaskName, describe } from '../validate.js';
+import { checkGroup, checkInt, checkKnownKeys, checkQueueName, checkTaskName, describe } from '../validate.js';
 import { checkBackoff, isTaskDefinition, type TaskDefinition } from '../task-definition.js';
 import { upsertSchedule, type ScheduleChange, type ScheduleRow } from '../sql/schedule-upsert.js';
 import { deleteSchedule, deleteUnlistedSchedules } from '../sql/schedule-delete.js';
@@ -36,6 +36,8 @@ export interface ScheduleOptions<P = unknown> {
   maxAttempts?: number;
   timeoutMs?: number;
   backoff?: { baseMs?: number; maxMs?: number };
+  /** Group (for group concurrency) of every execution it fires, as enqueue's `group`. */
+  group?: string;
 }
 
 export interface Schedule {
@@ -50,6 +52,8 @@ export interface Schedule {
   maxAttempts: number;
   timeoutMs: number | null;
   backoff: { baseMs: number | null; maxMs: number | null } | null;
+  /** Group of the executions it fires (null: none). */
+  group: string | null;
   /** The next due time not yet fired (in the past while an internal worker is catching up); null: none. */
   nextRunAt: Date | null;
   /** The next NEXT_RUNS due times, from nextRunAt on. */
@@ -72,7 +76,7 @@ export interface SyncResult {
 
 /** Due times listed by schedules(). */
 const NEXT_RUNS = 5;
-const SCHEDULE_OPTIONS = ['cron', 'timezone', 'task', 'payload', 'queue', 'catchUp', 'priority', 'maxAttempts', 'timeoutMs', 'backoff'] as const;
+const SCHEDULE_OPTIONS = ['cron', 'timezone', 'task', 'payload', 'queue', 'catchUp', 'priority', 'maxAttempts', 'timeoutMs', 'backoff', 'group'] as const;
 
 /** The stored form of a declaration; throws RhythmValidationError naming the first problem. */
 export function toScheduleRow(name: unknown, options: ScheduleOptions, synced: boolean, now = new Date()): ScheduleRow {
@@ -103,6 +107,7 @@ export function toScheduleRow(name: unknown, options: ScheduleOptions, synced: b
       backoffBaseMs: backoff.baseMs,
       backoffMaxMs: backoff.maxMs,
       catchUp,
+      group: checkGroup(options.group) ?? null,
       nextRunAt: nextAfter(cron, now),
       synced,
     };
@@ -154,6 +159,7 @@ export async function schedules(pool: pg.Pool, n: SchemaNames): Promise<Schedule
       maxAttempts: r.maxAttempts,
       timeoutMs: r.timeoutMs,
       backoff: r.backoffBaseMs === null && r.backoffMaxMs === null ? null : { baseMs: r.backoffBaseMs, maxMs: r.backoffMaxMs },
+      group: r.group,
       nextRunAt: r.nextRunAt,
       nextRuns,
       lastFiredAt: r.lastFiredAt,

@@ -27,6 +27,10 @@ export interface ClaimedTask {
   timeoutMs: number | null;
   leaseMs: number;
   leaseToken: string;
+  /** How long it had been due when claimed (ms, on the database's clock): its wait so far. */
+  waitedMs: number;
+  /** The producer's trace context (executions.trace_context), or null. */
+  traceContext: Record<string, string> | null;
 }
 
 export interface ClaimLimits {
@@ -130,12 +134,13 @@ WITH control AS (
 )
 (SELECT e.id, e.name, CASE WHEN c.bytes <= $8 THEN e.payload::text END AS payload_json, c.bytes AS payload_bytes,
         c.attempts, e.max_attempts, e.timeout_ms, c.lease_ms, c.lease_token,
+        greatest(0, extract(epoch FROM now() - e.run_at) * 1000)::float8 AS waited_ms, e.trace_context,
         NULL::boolean AS cut_bytes, NULL::boolean AS cut_groups, NULL::float8 AS refill_ms
  FROM claimed c JOIN ${n.executions} e ON e.id = c.execution_id
  WHERE e.status = 'queued'
  ORDER BY c.priority DESC, c.execution_id)
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.cut_bytes, f.cut_groups, f.refill_ms
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.cut_bytes, f.cut_groups, f.refill_ms
 FROM (SELECT EXISTS (SELECT 1 FROM sized WHERE NOT fits AND rate_ok) AS cut_bytes,
              ${grouped ? `EXISTS (SELECT 1 FROM ranked WHERE NOT group_ok)
                OR EXISTS (SELECT 1 FROM sized WHERE fits AND group_key IS NOT NULL AND group_key NOT IN (SELECT group_key FROM taken))` : 'false'} AS cut_groups,
@@ -161,6 +166,8 @@ interface ClaimRow {
   timeout_ms: number | null;
   lease_ms: number;
   lease_token: string;
+  waited_ms: number;
+  trace_context: Record<string, string> | null;
   cut_bytes: boolean;
   cut_groups: boolean;
   refill_ms: number | null;
@@ -223,6 +230,8 @@ export async function claimWithin(
       timeoutMs: r.timeout_ms,
       leaseMs: r.lease_ms,
       leaseToken: r.lease_token,
+      waitedMs: r.waited_ms,
+      traceContext: r.trace_context,
     };
     tasks.push(task);
     if (r.payload_json === null) large.push(task);

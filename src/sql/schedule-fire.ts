@@ -75,11 +75,12 @@ WITH input AS (
       last_fired_at = coalesce((SELECT max(f.due_at) FROM unnest($4::text[], $5::timestamptz[]) AS f(name, due_at) WHERE f.name = s.name), s.last_fired_at)
   FROM taken t
   WHERE s.name = t.name
-  RETURNING s.name, s.task, s.queue, s.payload, s.priority, s.max_attempts, s.timeout_ms, s.backoff_base_ms, s.backoff_max_ms
+  RETURNING s.name, s.task, s.queue, s.payload, s.priority, s.max_attempts, s.timeout_ms, s.backoff_base_ms, s.backoff_max_ms, s.group_key
 ), inserted AS (
-  INSERT INTO ${n.executions} (name, queue, status, payload, payload_bytes, priority, max_attempts, timeout_ms, run_at, backoff_base_ms, backoff_max_ms)
+  INSERT INTO ${n.executions} (name, queue, status, payload, payload_bytes, priority, max_attempts, timeout_ms, run_at, backoff_base_ms, backoff_max_ms,
+                               group_key)
   SELECT a.task, a.queue, 'queued', a.payload, pg_column_size(a.payload), a.priority, a.max_attempts, a.timeout_ms, f.due_at,
-         a.backoff_base_ms, a.backoff_max_ms
+         a.backoff_base_ms, a.backoff_max_ms, a.group_key
   FROM advanced a
   JOIN unnest($4::text[], $5::timestamptz[]) WITH ORDINALITY AS f(name, due_at, ord) ON f.name = a.name
   ORDER BY f.ord

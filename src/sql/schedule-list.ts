@@ -15,6 +15,7 @@ export interface StoredSchedule {
   backoffBaseMs: number | null;
   backoffMaxMs: number | null;
   catchUp: string;
+  group: string | null;
   nextRunAt: Date | null;
   lastFiredAt: Date | null;
   synced: boolean;
@@ -24,7 +25,7 @@ export interface StoredSchedule {
 
 const listStatement = statement('schedule_list', (n) => `
 SELECT name, cron, timezone, task, payload, queue, priority, max_attempts AS "maxAttempts", timeout_ms AS "timeoutMs",
-       backoff_base_ms AS "backoffBaseMs", backoff_max_ms AS "backoffMaxMs", catch_up AS "catchUp", next_run_at AS "nextRunAt",
+       backoff_base_ms AS "backoffBaseMs", backoff_max_ms AS "backoffMaxMs", catch_up AS "catchUp", group_key AS "group", next_run_at AS "nextRunAt",
        last_fired_at AS "lastFiredAt", synced, created_at AS "createdAt", updated_at AS "updatedAt"
 FROM ${n.schedules} ORDER BY name`);
 

@@ -21,6 +21,8 @@ export interface ScheduleRow {
   backoffBaseMs: number | null;
   backoffMaxMs: number | null;
   catchUp: string;
+  /** Group of the fired executions (null: none). */
+  group: string | null;
   /** The first fire time after now, for a new schedule or a changed expression. */
   nextRunAt: Date | null;
   /** Declared by syncSchedules. */
@@ -29,13 +31,13 @@ export interface ScheduleRow {
 
 export type ScheduleChange = 'created' | 'updated' | 'unchanged';
 
-const COLUMNS = 'cron, timezone, task, payload, queue, priority, max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, catch_up, synced';
+const COLUMNS = 'cron, timezone, task, payload, queue, priority, max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, catch_up, synced, group_key';
 const columns = (prefix: string) => COLUMNS.split(', ').map((c) => `${prefix}.${c}`).join(', ');
 
 const upsertStatement = statement('schedule_upsert', (n) => `
 WITH up AS (
   INSERT INTO ${n.schedules} AS s (name, ${COLUMNS}, next_run_at)
-  VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+  VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $15, $14)
   ON CONFLICT (name) DO UPDATE SET
     (${COLUMNS}) = (${columns('EXCLUDED')}),
     next_run_at = CASE WHEN s.cron = EXCLUDED.cron AND s.timezone = EXCLUDED.timezone THEN s.next_run_at ELSE EXCLUDED.next_run_at END,
@@ -53,7 +55,7 @@ export async function upsertSchedule(db: Queryable, n: SchemaNames, s: ScheduleR
     ...upsertStatement(n),
     values: [
       s.name, s.cron, s.timezone, s.task, s.payloadJson, s.queue, s.priority, s.maxAttempts, s.timeoutMs,
-      s.backoffBaseMs, s.backoffMaxMs, s.catchUp, s.synced, s.nextRunAt,
+      s.backoffBaseMs, s.backoffMaxMs, s.catchUp, s.synced, s.nextRunAt, s.group,
     ],
   });
   if (res.rows.length === 0) return 'unchanged';

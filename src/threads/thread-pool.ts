@@ -26,6 +26,7 @@ import type { ClaimedTask } from '../sql/claim.js';
 import { ThreadCrashError, type AbortReason } from '../errors.js';
 import type { Logger } from 'pino';
 import type { ResourceLimits } from 'node:worker_threads';
+import type { QueueMetrics, ThreadGaugeSource } from '../observability/metrics.js';
 
 const RUNNER = new URL('./runner.js', import.meta.url).href;
 const MAX_BATCH = 256;
@@ -41,6 +42,8 @@ export interface ThreadPoolOptions {
   /** Most tasks held at once (the dispatcher's limit): one shared-memory slot each. */
   slots: number;
   resourceLimits?: ResourceLimits;
+  /** Where to record batch metrics and busy threads; none if absent. */
+  metrics?: QueueMetrics;
 }
 
 class SentBatch {
@@ -74,7 +77,7 @@ class ThreadRun implements AttemptRun {
   }
 }
 
-export class ThreadPool implements Executor {
+export class ThreadPool implements Executor, ThreadGaugeSource {
   private readonly piscina: Piscina<ThreadBatch, ThreadResults>;
   private readonly taskIndex: Map<string, number>;
   private readonly flags: Flags;
@@ -98,6 +101,7 @@ export class ThreadPool implements Executor {
   private readonly runningAtDeath = new Map<number, number>();
   private flushScheduled = false;
   private closed = false;
+  private readonly metrics: QueueMetrics | undefined;
 
   constructor(modules: ReadonlyMap<string, string>, options: ThreadPoolOptions, private readonly log: Logger) {
     const buffer = createFlags(options.slots);
@@ -125,7 +129,14 @@ export class ThreadPool implements Executor {
     });
     this.piscina.on('error', (err) => this.log.error({ err }, 'thread pool error'));
     this.piscina.on('message', (m: ProgressMessage) => this.progressFromThread(m));
+    this.metrics = options.metrics;
+    this.metrics?.pools.add(this);
     void this.watchHeartbeats();
+  }
+
+  /** Threads running a batch now (read at scrape time). */
+  busyThreads(): number {
+    return this.closed ? 0 : this.piscina.threads.length - this.piscina.idleThreads;
   }
 
   start(task: ClaimedTask, _queue: string, hooks: RunHooks): AttemptRun {
@@ -152,6 +163,7 @@ export class ThreadPool implements Executor {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.metrics?.pools.delete(this);
     Atomics.add(this.ints, HEARTBEAT_GEN, 1);
     Atomics.notify(this.ints, HEARTBEAT_GEN);
     for (const run of this.takePending(Number.POSITIVE_INFINITY)) this.resolve(run, failed(abortError('shutdown')));
@@ -226,12 +238,13 @@ export class ThreadPool implements Executor {
     Atomics.store(this.ints, stateIndex(run.slot), stateWord(run.ticket, QUEUED));
   }
 
-  private resolve(run: ThreadRun, result: AttemptResult): void {
+  /** `runMs`: the handler's run time as its thread measured it, when it reported one. */
+  private resolve(run: ThreadRun, result: AttemptResult, runMs?: number): void {
     if (run.done) return;
     run.done = true;
     this.bySlot[run.slot] = undefined;
     this.freeSlots.push(run.slot);
-    run.hooks.finished(result);
+    run.hooks.finished(result, runMs);
   }
 
   private tasksPerBatch(): number {
@@ -337,6 +350,7 @@ export class ThreadPool implements Executor {
     message.ids = ids.join(',');
     message.payloads = `[${payloads.join(',')}]`;
     this.sent.add(batch);
+    this.metrics?.batchSent(n);
     for (const r of runs) {
       if (r.handed) continue;
       r.handed = true;
@@ -365,7 +379,7 @@ export class ThreadPool implements Executor {
       const prev = this.msPerTask.get(name);
       this.msPerTask.set(name, prev === undefined ? ms : prev * 0.8 + ms * 0.2);
       this.msAverage = this.msAverage === undefined ? ms : this.msAverage * 0.9 + ms * 0.1;
-      this.resolve(run, status === SUCCEEDED ? { ok: true, resultJson: out.texts[i]! } : { ok: false, errorJson: out.texts[i]!, retryable: out.retryable[i] === 1 });
+      this.resolve(run, status === SUCCEEDED ? { ok: true, resultJson: out.texts[i]! } : { ok: false, errorJson: out.texts[i]!, retryable: out.retryable[i] === 1 }, ms);
     }
   }
 

@@ -9,7 +9,7 @@ import { parseJsonText } from '../../config/json-text.js';
 import { openSession, withSession as withMigratedSession, type Session } from '../runtime.js';
 import { checkId } from './executions.js';
 import { CliError, UsageError } from '../errors.js';
-import { print, formatExecution, table } from '../output.js';
+import { print, formatExecution, formatWorkflow, table } from '../output.js';
 import { CONNECTION_SETTINGS, ONE_SHOT_DEFAULTS, type Command, type CommandContext } from '../command.js';
 
 /** Runs `fn` on a session whose schema is migrated; closes it after. */
@@ -123,7 +123,7 @@ export const enqueueCommand: Command = {
 export const getCommand: Command = {
   name: 'get',
   summary: 'show an execution',
-  description: `Prints an execution: status, attempts, payload, result or error, timestamps. Exit code 1 if there is no execution with this id (or it was pruned).`,
+  description: `Prints an execution: status, attempts, payload, result or error, timestamps. For a workflow, also its children (tasks and workflows it started, by call sequence, with their status), what its current await waits for (children, signal names, a timer's due time) and the signals it has not taken yet (--json: under "workflow"). Exit code 1 if there is no execution with this id (or it was pruned).`,
   arguments: ['<id>'],
   settings: CONNECTION_SETTINGS,
   defaults: ONE_SHOT_DEFAULTS,
@@ -133,7 +133,9 @@ export const getCommand: Command = {
     return withSession(ctx, false, async ({ r }) => {
       const e = await r.get(id);
       if (!e) throw new CliError(`no execution with id ${id} (never existed, or pruned)`);
-      await print(ctx.options.json ? JSON.stringify(e) : formatExecution(e));
+      const workflow = e.kind === 'workflow' ? await r.workflowDetails(id) : null;
+      if (ctx.options.json) await print(JSON.stringify(workflow ? { ...e, workflow } : e));
+      else await print(workflow ? `${formatExecution(e)}\n${formatWorkflow(e, workflow)}` : formatExecution(e));
       return 0;
     });
   },

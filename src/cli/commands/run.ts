@@ -10,6 +10,8 @@ import { handleShutdownSignals } from '../../lifecycle/signals.js';
 import { loadTaskFolder, selectTasks, type TaskModule } from '../tasks.js';
 import { openSession, requireMigrated, type Session } from '../runtime.js';
 import { CliError } from '../errors.js';
+import { RhythmValidationError } from '../../errors.js';
+import type { ScheduleOptions } from '../../schedules/schedules.js';
 import { WORKER_SETTINGS, CONNECTION_SETTINGS, type Command, type CommandContext } from '../command.js';
 
 interface QueuePlan {
@@ -31,11 +33,31 @@ async function planQueues(ctx: CommandContext): Promise<QueuePlan[]> {
   }));
 }
 
+/**
+ * The config file's "schedules", each checked now, so that a mistake stops the command before
+ * it connects and names the file; undefined when the file declares none (then nothing is synced).
+ */
+async function declaredSchedules(ctx: CommandContext): Promise<Record<string, ScheduleOptions> | undefined> {
+  const file = ctx.resolved.file;
+  if (file?.schedules === undefined) return undefined;
+  const { toScheduleRow } = await import('../../schedules/schedules.js');
+  for (const [name, options] of Object.entries(file.schedules)) {
+    try {
+      toScheduleRow(name, options as ScheduleOptions, true);
+    } catch (err) {
+      if (err instanceof RhythmValidationError) throw new RhythmValidationError(`${file.path}: "schedules": ${err.message}`);
+      throw err;
+    }
+  }
+  return file.schedules as Record<string, ScheduleOptions>;
+}
+
 async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' | 'scheduler'): Promise<number> {
   const s = ctx.settings;
   const log = ctx.log;
   const internal = kind !== 'worker' || s.internalWorker;
   const plan = kind === 'scheduler' ? [] : await planQueues(ctx);
+  const schedules = internal ? await declaredSchedules(ctx) : undefined;
   if (plan.length > 0) {
     log.info(
       {
@@ -74,9 +96,21 @@ async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' |
     const { Worker } = await import('../../worker.js');
     const { r } = session;
     await requireMigrated(r, 'run `rhythm migrate` (or start without --no-migrate)');
+    // Before the workers start: they record into the metrics only if these exist by then.
+    if (signals.signal === undefined && s.metricsPort !== undefined) {
+      const metrics = await r.startMetricsServer({ port: s.metricsPort, host: s.metricsHost });
+      log.info({ url: metrics.url }, 'serving Prometheus metrics');
+    }
+    if (signals.signal === undefined && schedules !== undefined) {
+      // Upserts the declared schedules and removes those an earlier sync declared and the file
+      // no longer does; schedules made with r.schedule() (or `rhythm` elsewhere) are left alone.
+      const synced = await r.syncSchedules(schedules);
+      log.info({ file: ctx.resolved.file!.path, ...synced }, 'cron schedules of the config file synced');
+    }
     if (signals.signal === undefined && internal) {
-      await r.startInternalWorker({ tickMs: s.tick, retentionMs: s.retention });
-      log.info({ tickMs: s.tick, retentionMs: s.retention }, 'internal worker started');
+      const options = { tickMs: s.tick, retentionMs: s.retention, failedRetentionMs: s.failedRetention };
+      await r.startInternalWorker(options);
+      log.info(options, 'internal worker started');
     }
     if (signals.signal === undefined) {
       for (const p of plan) {
@@ -135,7 +169,8 @@ ${SIGNALS}`,
   epilog: `Examples:
   rhythm worker --tasks dist/tasks --queue default:4
   rhythm worker --tasks dist/tasks --queue high-cpu:8 --only sha256-chain
-  rhythm worker --tasks dist/tasks --queue ml-tasks:1 --queue default:2 --internal-worker`,
+  rhythm worker --tasks dist/tasks --queue ml-tasks:1 --queue default:2 --internal-worker
+  rhythm worker --tasks dist/tasks --queue default:4 --metrics-port 9464 --metrics-host 0.0.0.0`,
   run: (ctx) => runUntilSignalled(ctx, 'worker'),
 };
 
@@ -154,7 +189,9 @@ ${SIGNALS}`,
 export const schedulerCommand: Command = {
   name: 'scheduler',
   summary: 'run only the internal worker: delays, retries, lease recovery, pruning',
-  description: `Runs the internal worker alone (the split-scheduler pattern): moves due delayed tasks and retries into their queues, recovers tasks whose worker died (expired leases), and prunes old history. Safe to run in several processes at once (every statement uses SKIP LOCKED). Runs until SIGTERM or SIGINT.`,
-  settings: [...CONNECTION_SETTINGS, 'autoMigrate', 'tick', 'retention'],
+  description: `Runs the internal worker alone (the split-scheduler pattern): moves due delayed tasks and retries into their queues, fires cron schedules, recovers tasks whose worker died (expired leases), and prunes old history (failed executions after --failed-retention, the rest after --retention). Safe to run in several processes at once (every statement uses SKIP LOCKED). Runs until SIGTERM or SIGINT.
+
+At start it syncs the cron schedules the config file declares under "schedules" (as every command running the internal worker does): creates and updates them, and removes those an earlier sync declared that the file no longer does. Schedules made with r.schedule() are never removed. A config file without "schedules" syncs nothing; "schedules": {} removes every declared one.`,
+  settings: [...CONNECTION_SETTINGS, 'autoMigrate', 'tick', 'retention', 'failedRetention', 'metricsPort', 'metricsHost'],
   run: (ctx) => runUntilSignalled(ctx, 'scheduler'),
 };

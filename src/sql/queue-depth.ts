@@ -1,0 +1,55 @@
+/**
+ * Queue depth for the metrics: per queue, how many executions are scheduled, queued and
+ * running now, and how long the oldest ready one has been waiting. One statement over the
+ * small hot tables only (work_queue, and scheduled_queue joined to its executions rows for
+ * their queue), never the history: a scrape costs the same however much history is kept.
+ */
+import { statement, type Queryable } from './queryable.js';
+import type { SchemaNames } from '../db/schema.js';
+
+export interface QueueDepth {
+  queue: string;
+  scheduled: number;
+  queued: number;
+  running: number;
+  /** Seconds the oldest ready execution has been due (on the database's clock); 0 when none is ready. */
+  oldestWaitingSeconds: number;
+}
+
+const depthStatement = statement('queue_depth', (n) => `
+WITH counts AS (
+  SELECT queue,
+         count(*) FILTER (WHERE claimed_until IS NULL) AS queued,
+         count(*) FILTER (WHERE claimed_until IS NOT NULL) AS running
+  FROM ${n.workQueue} GROUP BY queue
+), waiting AS (
+  SELECT w.queue, min(e.run_at) AS oldest
+  FROM ${n.workQueue} w JOIN ${n.executions} e ON e.id = w.execution_id
+  WHERE w.claimed_until IS NULL
+  GROUP BY w.queue
+), work AS (
+  SELECT c.queue, c.queued, c.running, w.oldest FROM counts c LEFT JOIN waiting w ON w.queue = c.queue
+), sched AS (
+  SELECT e.queue, count(*) AS scheduled
+  FROM ${n.scheduledQueue} s JOIN ${n.executions} e ON e.id = s.execution_id
+  GROUP BY e.queue
+)
+SELECT coalesce(work.queue, sched.queue) AS queue,
+       coalesce(sched.scheduled, 0)::int AS scheduled,
+       coalesce(work.queued, 0)::int AS queued,
+       coalesce(work.running, 0)::int AS running,
+       coalesce(greatest(0, extract(epoch FROM now() - work.oldest)), 0)::float8 AS oldest_waiting_s
+FROM work FULL JOIN sched ON sched.queue = work.queue
+ORDER BY 1`);
+
+/** Every queue with anything scheduled, queued or running, in name order. */
+export async function queueDepths(db: Queryable, n: SchemaNames): Promise<QueueDepth[]> {
+  const res = await db.query<{ queue: string; scheduled: number; queued: number; running: number; oldest_waiting_s: number }>(depthStatement(n));
+  return res.rows.map((r) => ({
+    queue: r.queue,
+    scheduled: r.scheduled,
+    queued: r.queued,
+    running: r.running,
+    oldestWaitingSeconds: r.oldest_waiting_s,
+  }));
+}
