@@ -77,7 +77,7 @@ function compare(a: Row | undefined, b: Row | undefined): Spread | undefined {
 
 /** The throughput and latency goals set when the bench was written. */
 function firstGoals(rows: Row[]): Goal[] {
-  const set = 'issue 4';
+  const set = 'peers and baselines';
   const goals: Goal[] = [];
   const rh1 = find(rows, '1', 'Rhythm');
   const gw1 = find(rows, '1', 'graphile-worker');
@@ -140,7 +140,7 @@ function firstGoals(rows: Row[]): Goal[] {
 export const CPU_LIMITS: Record<'7a' | '7b', number> = { '7a': 0.95, '7b': 0.995 };
 
 function secondGoals(rows: Row[]): Goal[] {
-  const set = 'issue 8';
+  const set = 'CPU tasks, wait() at scale';
   const goals: Goal[] = [];
   for (const [g, label, target] of [['7a', '~1 ms', 0.9], ['7b', '~10 ms', 0.97]] as const) {
     const rh = find(rows, g, 'Rhythm (defaults)');
@@ -408,8 +408,8 @@ export function writeResults(dir: string, report: Report): { json: string; svg: 
   const stamp = report.startedAt.replace(/[:.]/g, '-');
   const json = path.join(dir, `results-${stamp}.json`);
   const svgPath = path.join(dir, `results-${stamp}.svg`);
-  writeFileSync(json, JSON.stringify(report, null, 2) + '\n');
-  writeFileSync(svgPath, svg(report) + '\n');
+  writeFileSync(json, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(svgPath, `${svg(report)}\n`);
   copyFileSync(json, path.join(dir, 'latest.json'));
   copyFileSync(svgPath, path.join(dir, 'latest.svg'));
   return { json, svg: svgPath };

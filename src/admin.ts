@@ -176,7 +176,6 @@ export function checkStatusOptions(options: StatusOptions): number {
 
 export type { QueueActivity, MinuteCounts } from './sql/queue-activity.js';
 export type { WorkflowSummary } from './sql/workflow-list.js';
-export type { WorkflowDetails } from './sql/workflow-details.js';
 
 export interface ActivityOptions {
   /** How far back the figures go, in milliseconds (default 1 hour, at most 1 day). */

@@ -59,6 +59,5 @@ export type {
   TaskErrorInfo,
 } from './types.js';
 export { startEmbeddedPostgres, type EmbeddedServer, type EmbeddedOptions } from './db/embedded.js';
-export { openDatabase, defaultDataDir, type LocalDatabase } from './db/local.js';
-export { migrationStatus } from './db/migrate.js';
+export type { MigrationStatus } from './db/migrate.js';
 export { FlowSyntaxError, FlowStateError, type FlowProblem } from './workflows/errors.js';

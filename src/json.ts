@@ -68,7 +68,7 @@ function pathOfString(v: unknown, bad: (s: string) => boolean): string | undefin
     return undefined;
   }
   for (const key in obj) {
-    if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
+    if (!Object.hasOwn(obj, key)) continue;
     if (bad(key)) return ` key ${JSON.stringify(key)}`;
     const p = pathOfString(obj[key], bad);
     if (p !== undefined) return `.${key}${p}`;
@@ -99,7 +99,10 @@ function check(v: unknown, seen: Set<object>, depth: number): void {
     return;
   }
   const obj = v as Record<string, unknown>;
-  if (typeof obj.toJSON === 'function') return check(obj.toJSON(), seen, depth);
+  if (typeof obj.toJSON === 'function') {
+    check(obj.toJSON(), seen, depth);
+    return;
+  }
   if (seen.has(obj)) throw new NotJson('contains a cycle (an object that contains itself), which is not JSON');
   if (depth >= MAX_JSON_DEPTH) throw new NotJson(`is nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`);
   seen.add(obj);
@@ -114,7 +117,7 @@ function check(v: unknown, seen: Set<object>, depth: number): void {
     }
   } else {
     for (const key in obj) {
-      if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
+      if (!Object.hasOwn(obj, key)) continue;
       try {
         check(obj[key], seen, depth + 1);
       } catch (err) {

@@ -3,7 +3,7 @@
  * wait, waitMany), the admin API (status, list, retry, cancel), the internal worker, and the
  * lifecycle of every Worker created on it.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import { createLogger, maskUrl } from './logger.js';
 import { handleShutdownSignals } from './lifecycle/signals.js';
@@ -41,7 +41,7 @@ import {
 } from './admin.js';
 import { controlStatus, pauseQueue, resumeQueue, setQueueRateLimit, type ControlStatus, type RateLimit } from './sql/controls.js';
 import { readFinished } from './sql/finished.js';
-import type { Backoff } from './sql/settle.js';
+import type { Backoff } from './backoff.js';
 import { InternalWorker, type InternalWorkerOptions } from './internal/internal-worker.js';
 import { Waiters } from './wait.js';
 import { encodeJson } from './json.js';
@@ -209,13 +209,16 @@ export class Rhythm implements WorkerHost {
       application_name: 'rhythm-lease',
       options: '-c synchronous_commit=off',
     });
-    for (const p of [this.pool, this.leasePool]) {
-      // (pg attaches the whole client to the error: log only what helps.)
-      // While closing, a connection the server ends (it may be stopping too) is expected, not news.
-      p.on('error', (err: Error & { code?: string }) => {
-        this.log[this.shuttingDown ? 'debug' : 'warn']({ error: err.message, code: err.code }, 'idle database connection lost');
-      });
-    }
+    for (const p of [this.pool, this.leasePool]) p.on('error', (err) => this.idleConnectionLost(err));
+  }
+
+  /**
+   * An idle pooled connection ended by the server. (pg attaches the whole client to the error:
+   * log only what helps.) While shutting down, a connection the server ends (it may be
+   * stopping too) is expected, not news: debug, not a warning.
+   */
+  private idleConnectionLost(err: Error & { code?: string }): void {
+    this.log[this.shuttingDown ? 'debug' : 'warn']({ error: err.message, code: err.code }, 'idle database connection lost');
   }
 
   /** Connects, optionally migrates, and returns a ready Rhythm. */
@@ -314,7 +317,7 @@ export class Rhythm implements WorkerHost {
           client, this.names, keyed.map((k) => ({ row: rows[k.index]!, key: k.key, mode: k.mode })), traceContext,
         );
         const ids: string[] = new Array(rows.length);
-        keyed.forEach((k, j) => (ids[k.index] = keyedIds[j]!));
+        for (const [j, k] of keyed.entries()) ids[k.index] = keyedIds[j]!;
         let next = 0;
         for (let i = 0; i < ids.length; i++) if (ids[i] === undefined) ids[i] = plainIds[next++]!;
         return ids;
@@ -698,7 +701,7 @@ export class Rhythm implements WorkerHost {
     if (this.shuttingDown) throw new RhythmError('cannot wait: this Rhythm is shut down');
     if (this.waiters) return this.waiters;
     const pool = createPool(this.databaseUrl, this.timeouts, { max: WAIT_POOL_SIZE, application_name: 'rhythm-wait' });
-    pool.on('error', (err: Error & { code?: string }) => this.log.warn({ error: err.message, code: err.code }, 'idle database connection lost'));
+    pool.on('error', (err) => this.idleConnectionLost(err));
     this.waitPool = pool;
     this.waiters = new Waiters(
       async () => {

@@ -4,9 +4,6 @@ import type { TaskDefinition } from './task-definition.js';
 
 export type ExecutionStatus = 'scheduled' | 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
-/** Statuses an execution never leaves. */
-export const FINAL_STATUSES: readonly ExecutionStatus[] = ['completed', 'failed', 'cancelled'];
-
 /** What a handler receives besides its payload, on the main thread and on threads alike. */
 export interface TaskContext {
   /** Execution id (a bigint, as a string). */
@@ -31,6 +28,7 @@ export interface TaskContext {
   progress(value: unknown): void;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: an untyped handler takes and returns whatever its task's JSON holds; unknown would force a cast in every plain-JS-style handler.
 export type TaskHandler<P = any, R = any> = (payload: P, ctx: TaskContext) => R | Promise<R>;
 
 export interface EnqueueOptions {
@@ -91,6 +89,7 @@ export interface WaitOptions {
 
 export interface EnqueueItem {
   /** A task name, or a task definition (defineTask) whose defaults apply. */
+  // biome-ignore lint/suspicious/noExplicitAny: a batch mixes definitions of any payload and result types.
   name: string | TaskDefinition<any, any>;
   payload: unknown;
   /** enqueue()'s options, uniqueKey and uniqueMode included; the client goes to enqueueMany itself. */

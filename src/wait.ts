@@ -13,13 +13,15 @@
  * A read that fails because the database is unreachable is retried: only the caller's
  * timeout ends a wait.
  */
+import { retryDelayMs } from './backoff.js';
 import { isConnectionError } from './db/errors.js';
 import type { Listener } from './db/listener.js';
 import { RhythmError, WaitTimeoutError } from './errors.js';
 import type { FinishedRead } from './sql/finished.js';
 import type { Execution } from './types.js';
 
-const RETRY_READ_MS = 500;
+/** Reads that failed on the connection are retried with this backoff (see backoff.ts). */
+const READ_RETRY = { baseMs: 500, maxMs: 5_000 };
 /** Most ids in one read statement. */
 export const READ_BATCH = 1_000;
 /** Least time between the starts of consecutive reads, unless a whole batch is waiting. */
@@ -44,6 +46,7 @@ class Call {
     readonly single: boolean,
     readonly timeoutMs: number,
     readonly deadline: number,
+    // biome-ignore lint/suspicious/noExplicitAny: it is the resolve of a Promise<T> for any T (each call's own result type).
     private readonly onResolve: (value: any) => void,
     private readonly onReject: (err: unknown) => void,
   ) {
@@ -100,6 +103,8 @@ export class Waiters {
   private readonly deadlines = new Deadlines((call) => this.fail(call, call.timeoutError()));
   private readsInFlight = 0;
   private batchesIssued = 0;
+  /** Reads failed on the connection in a row (the backoff of the next retry). */
+  private readFailures = 0;
   private flushQueued = false;
   private lastReadAt = Number.NEGATIVE_INFINITY;
   private listening = false;
@@ -238,6 +243,7 @@ export class Waiters {
       return;
     }
     this.readsInFlight--;
+    this.readFailures = 0;
     for (const id of ids) {
       const e = found.get(id);
       if (e === undefined) this.sawMissing(id, batchNo);
@@ -290,7 +296,7 @@ export class Waiters {
     setTimeout(() => {
       for (const id of ids) if (this.byId.has(id)) this.toRead.add(id);
       this.schedule();
-    }, RETRY_READ_MS).unref();
+    }, retryDelayMs(this.readFailures++, READ_RETRY)).unref();
   }
 
   /** Rejects a call and forgets its unfinished ids. */
@@ -349,7 +355,10 @@ class Deadlines {
   /** A call settled (resolved, rejected or expired). */
   settled(call: Call): void {
     if (call.timeoutMs === 0) return;
-    if (--this.live === 0) return this.clear();
+    if (--this.live === 0) {
+      this.clear();
+      return;
+    }
     if (++this.settledSinceSweep > 1024 && this.settledSinceSweep > this.live) this.sweep();
   }
 

@@ -15,7 +15,7 @@ import { WorkflowExecutor } from './dispatcher/workflow-executor.js';
 import { compileFlow, type CompiledFlow } from './workflows/index.js';
 import { FlowSyntaxError } from './workflows/errors.js';
 import { storeSources } from './sql/workflow-sources.js';
-import type { Executor } from './dispatcher/executor.js';
+import type { Executor } from './contract/executor.js';
 import { ThreadPool } from './threads/thread-pool.js';
 import type { Listener } from './db/listener.js';
 import { retryDelayMs } from './backoff.js';

@@ -9,9 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Rhythm, RhythmValidationError, Worker, defineTask } from 'rhythm';
-import { count, fixture, freshRhythm, type TestDatabase } from './helpers.js';
+import { count, freshRhythm, type TestDatabase } from './helpers.js';
 // The check ctx.progress() runs in the handler (main thread or thread) before anything is sent.
-import { encodeProgress } from '../src/dispatcher/progress-value.js';
+import { encodeProgress } from '../src/contract/progress-value.js';
 
 let db: TestDatabase;
 let r: Rhythm;
@@ -82,6 +82,7 @@ const BAD: [string, () => unknown, RegExp][] = [
   // enqueueMany
   ['enqueueMany null options', () => r.enqueueMany([item], null as never), /enqueueMany options must be an object, got null/],
   ['enqueueMany string options', () => r.enqueueMany([item], 'x' as never), /enqueueMany options must be an object, got "x"/],
+  // biome-ignore lint/suspicious/noSparseArray: the hole is the bad input under test.
   ['enqueueMany sparse array', () => r.enqueueMany([item, , item] as never), /enqueueMany item 1 is missing/],
   ['enqueueMany client: {}', () => r.enqueueMany([item], { client: {} as never }), /option client must be a pg client/],
   ['enqueueMany item options string', () => r.enqueueMany([{ ...item, options: 'x' as never }]), /enqueueMany item 0: options must be an object, got "x"/],
@@ -126,6 +127,7 @@ const BAD: [string, () => unknown, RegExp][] = [
   ['wait with a negative timeoutMs', () => r.wait('1', { timeoutMs: -1 }), /option timeoutMs must be an integer >= 0, got -1/],
   ['waitMany(null)', () => r.waitMany(null as never), /waitMany expects an array of execution ids, got null/],
   ['waitMany("1")', () => r.waitMany('1' as never), /waitMany expects an array of execution ids, got "1"/],
+  // biome-ignore lint/suspicious/noSparseArray: the hole is the bad input under test.
   ['waitMany sparse array', () => r.waitMany(['1', , '2'] as never), /waitMany id 1 is missing/],
   ['waitMany with a numeric id', () => r.waitMany(['1', 2 as never]), /waitMany id 1: invalid execution id 2/],
   ['waitMany with id "0"', () => r.waitMany(['0']), /waitMany id 0: invalid execution id "0"/],

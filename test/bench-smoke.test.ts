@@ -61,8 +61,8 @@ describe('npm run bench -- --quick (smoke)', () => {
       const { code, stdout, stderr } = await runBench([...SMALL, '--database-url', db.url, '--out', out], { ...process.env }, 210_000);
       expect(code, `bench exited with ${code}\n${stderr.slice(-3_000)}`).toBe(0);
       expect(stdout).toContain('| Scenario | System |');
-      expect(stdout).toContain('### Goals (issue 4)');
-      expect(stdout).toContain('### Goals (issue 8)');
+      expect(stdout).toContain('### Goals (peers and baselines)');
+      expect(stdout).toContain('### Goals (CPU tasks, wait() at scale)');
 
       const report = JSON.parse(readFileSync(path.join(out, 'latest.json'), 'utf8')) as {
         errors: unknown[]; rows: Row[]; machine: { cores: number; postgres: string }; goals: { set: string; id: string; met: boolean | null }[];

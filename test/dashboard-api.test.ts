@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Rhythm, RhythmValidationError, Worker, dashboardHandler, startDashboard, type DashboardServer } from 'rhythm';
+import { type Rhythm, RhythmValidationError, Worker, dashboardHandler, startDashboard, type DashboardServer } from 'rhythm';
 import { freshRhythm, type TestDatabase } from './helpers.js';
 import { killAll, removeScratch, runCli, spawnCli } from './fixtures/cli-tasks/harness/cli.js';
 

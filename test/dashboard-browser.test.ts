@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Page } from 'playwright-core';
-import { Rhythm, Worker, startDashboard, type DashboardServer, type TaskContext } from 'rhythm';
+import { type Rhythm, Worker, startDashboard, type DashboardServer, type TaskContext } from 'rhythm';
 import { deferred, freshRhythm, type TestDatabase } from './helpers.js';
 import { CHROMIUM, hasChromium, launchChromium } from './support/browser.js';
 

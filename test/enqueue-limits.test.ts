@@ -54,7 +54,7 @@ it('maxPayloadBytes sets the limit', async () => {
     const exactly = 'z'.repeat(998); // 1,000 bytes with its quotes
     const id = await small.enqueue('ok', exactly, { delayMs: 3_600_000 });
     expect((await small.get(id))!.payload).toBe(exactly);
-    await expect(small.enqueue('ok', exactly + 'z')).rejects.toThrow(/payload is 1,001 bytes of JSON, more than the limit of 1,000/);
+    await expect(small.enqueue('ok', `${exactly}z`)).rejects.toThrow(/payload is 1,001 bytes of JSON, more than the limit of 1,000/);
     await small.cancel(id);
   } finally {
     await small.shutdown();

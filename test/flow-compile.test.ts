@@ -44,6 +44,7 @@ const REFUSED: [string, string][] = [
   ['[1].map((x) => await x);', 'order.flow:1:16: await is not allowed inside a callback: start the work in the callback (items.map((i) => Task.run(...))) and await Promise.all(...) of the result outside it'],
   ['const x = 10n;', 'order.flow:1:11: BigInt literals are not supported: workflow values are JSON; use a number or a string'],
   ['const o = { m() {} };', 'order.flow:1:13: methods, getters and setters in object literals are not supported: objects hold data only'],
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the expected message quotes the script's syntax.
   ['const t = tag`x`;', 'order.flow:1:11: tagged templates are not supported: use a plain template literal `...${x}...`'],
   ['debugger;', "order.flow:1:1: 'debugger' is not supported: remove it"],
   ['for await (const x of []) {}', 'order.flow:1:1: `for await` is not supported: await Promise.all(...) of the handles, then loop over the results'],

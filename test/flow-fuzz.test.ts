@@ -160,7 +160,7 @@ class Gen {
   }
 
   script(): string {
-    const body = this.block(0, false) + '\n' + this.block(0, false);
+    const body = `${this.block(0, false)}\n${this.block(0, false)}`;
     return `let v0 = Inputs.start, v1 = 2, v2 = 3;\nconst box = { n: 0, list: [] };\nconst alias = box;\nconst log = [];\n${body}\nreturn { v0, v1, v2, box, log, same: box === alias };`;
   }
 }

@@ -36,7 +36,7 @@ function suspended(a: Activation): Extract<Activation, { status: 'suspended' }> 
   return a;
 }
 
-describe('the issue example', () => {
+describe('the order workflow of the docs', () => {
   it('ships when the approval signal comes within the hour', () => {
     const r = simulate(ORDER, { inputs: ORDER_INPUTS, tasks: ORDER_TASKS, workflows: { ship: () => 'shipped' }, signals: [{ name: 'approve', payload: { by: 'ana' }, at: START + 60_000 }] });
     expect(r.status).toBe('completed');

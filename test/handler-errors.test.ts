@@ -4,7 +4,7 @@
  * worker goes on serving.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rhythm, Worker } from 'rhythm';
+import { type Rhythm, Worker } from 'rhythm';
 import { count, fixture, freshRhythm, type TestDatabase } from './helpers.js';
 
 let db: TestDatabase;

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import pg from 'pg';
-import { Rhythm, migrationStatus } from 'rhythm';
+import { Rhythm } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
 import type { TestDatabase } from './helpers.js';
 
@@ -67,7 +67,7 @@ describe('migrations', () => {
       const id = await r.enqueue('t', { ok: true });
       expect(await instances[7]!.get(id)).toMatchObject({ id, status: 'queued', payload: { ok: true } });
 
-      const status = await migrationStatus(r.pool, r.names);
+      const status = await r.migrationStatus();
       expect(status.map((s) => s.id)).toEqual(MIGRATION_IDS);
       for (const s of status) expect(s.appliedAt).toBeInstanceOf(Date);
     } finally {
@@ -104,7 +104,7 @@ describe('migrations', () => {
     try {
       const schemas = await admin.query("SELECT count(*)::int AS n FROM information_schema.schemata WHERE schema_name = 'not_migrated'");
       expect(schemas.rows[0].n).toBe(0);
-      const status = await migrationStatus(r.pool, r.names);
+      const status = await r.migrationStatus();
       expect(status.map((s) => s.id)).toEqual(MIGRATION_IDS);
       for (const s of status) expect(s.appliedAt).toBeNull();
     } finally {

@@ -5,7 +5,7 @@
  * forever): on the main thread and on threads, thrown synchronously or rejected.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Rhythm, Worker } from 'rhythm';
+import { type Rhythm, Worker } from 'rhythm';
 import { fixture, freshRhythm, type TestDatabase } from './helpers.js';
 import { poison } from './fixtures/poison.js';
 

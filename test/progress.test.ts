@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Rhythm, Worker } from 'rhythm';
+import { type Rhythm, Worker } from 'rhythm';
 import { deferred, fixture, freshRhythm, until, type TestDatabase } from './helpers.js';
 
 describe('progress', () => {

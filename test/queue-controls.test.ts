@@ -8,7 +8,7 @@
  * support/claims.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rhythm, RhythmValidationError, Worker } from 'rhythm';
+import { type Rhythm, RhythmValidationError, Worker } from 'rhythm';
 import { count, deferred, freshRhythm, until, type TestDatabase } from './helpers.js';
 import { claimRanSince } from './support/claims.js';
 

@@ -78,7 +78,7 @@ describe('retries', () => {
     const gaps = seen.slice(1).map((s, i) => s.at - seen[i]!.at);
     // Attempt k+1 cannot start before the backoff after attempt k: base * 2^(k-1), jittered
     // down to at most half (1 ms of slack for clock rounding).
-    gaps.forEach((gap, i) => expect(gap).toBeGreaterThanOrEqual(Math.min(MAX_MS, BASE_MS * 2 ** i) * 0.5 - 1));
+    for (const [i, gap] of gaps.entries()) expect(gap).toBeGreaterThanOrEqual(Math.min(MAX_MS, BASE_MS * 2 ** i) * 0.5 - 1);
     // That the delay grows (doubling) is checked on the stored run_at in a later test: gaps
     // measured here carry the machine's scheduling noise.
 

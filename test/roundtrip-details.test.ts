@@ -4,7 +4,7 @@
  * empty afterwards. (test/roundtrip.test.ts is the short version.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rhythm, Worker, type TaskContext } from 'rhythm';
+import { type Rhythm, Worker, type TaskContext } from 'rhythm';
 import { count, deferred, fixture, freshRhythm, until, type TestDatabase } from './helpers.js';
 import echo from './fixtures/echo.js';
 

@@ -7,7 +7,7 @@ import {
   AHEAD_MIN_MS, MAX_BATCH, RATE_WINDOW_MS, TARGET_BATCH_MS, claimAhead, claimCount, nextRate, tasksPerBatch,
 } from '../src/dispatcher/sizing.js';
 import { encodeJson, MAX_JSON_DEPTH } from '../src/json.js';
-import { encodeProgress } from '../src/dispatcher/progress-value.js';
+import { encodeProgress } from '../src/contract/progress-value.js';
 import { RhythmValidationError } from '../src/errors.js';
 
 const need = { room: 0, ahead: 0, buffered: 0, batchSize: 500, maxHeld: 4_000, held: 0 };

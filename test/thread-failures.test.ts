@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ModuleLoadError, Rhythm, Worker } from 'rhythm';
+import { ModuleLoadError, type Rhythm, Worker } from 'rhythm';
 import { fixture, freshRhythm, type TestDatabase } from './helpers.js';
 
 const Q = 'threads';

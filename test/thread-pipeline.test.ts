@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { ThreadPool } from '../src/threads/thread-pool.js';
-import type { AttemptResult, AttemptRun } from '../src/dispatcher/executor.js';
+import type { AttemptResult, AttemptRun } from '../src/contract/executor.js';
 import { fixture, isSettled } from './helpers.js';
 
 /** The pool's warnings: a thread that died under batches says how many tasks it sends again. */

@@ -12,7 +12,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
   BasicTracerProvider, InMemorySpanExporter, ParentBasedSampler, SamplingDecision, SimpleSpanProcessor, type ReadableSpan,
 } from '@opentelemetry/sdk-trace-base';
-import { Rhythm, Worker } from 'rhythm';
+import { type Rhythm, Worker } from 'rhythm';
 import { fixture, freshRhythm, until, type TestDatabase } from './helpers.js';
 
 describe('traces', () => {

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { Rhythm, RhythmValidationError, Worker } from 'rhythm';
+import { type Rhythm, RhythmValidationError, Worker } from 'rhythm';
 import { count, freshRhythm, type TestDatabase } from './helpers.js';
 
 const Q = 'tx';

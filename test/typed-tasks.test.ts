@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { Rhythm, RhythmValidationError, Worker, defineTask } from 'rhythm';
+import { type Rhythm, RhythmValidationError, Worker, defineTask } from 'rhythm';
 import { freshRhythm, until, type TestDatabase } from './helpers.js';
 
 const TSC = fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url));

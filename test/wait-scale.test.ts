@@ -68,7 +68,7 @@ describe('wait() at scale', () => {
       await allStarted.promise;
       release.resolve();
       const done = await Promise.all(waits);
-      done.forEach((e, i) => expect(e).toMatchObject({ id: ids[i], status: 'completed', result: i * 2, payload: i, attempts: 1 }));
+      for (const [i, e] of done.entries()) expect(e).toMatchObject({ id: ids[i], status: 'completed', result: i * 2, payload: i, attempts: 1 });
       expect(reads.state.ids).toBeGreaterThanOrEqual(N); // each was read (once to start, and once done)
       expect(reads.state.calls).toBeLessThanOrEqual(100); // a read per wait would be 10,000 (20,000 with the re-reads)
     } finally {

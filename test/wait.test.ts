@@ -176,7 +176,7 @@ describe('wait()', () => {
   it('waits for hundreds of executions at once', async () => {
     const ids = await r.enqueueMany(Array.from({ length: 300 }, (_, i) => ({ name: 'quick', payload: i, options: { queue: Q } })));
     const done = await Promise.all(ids.map((id) => r.wait(id, { timeoutMs: 15_000 })));
-    done.forEach((e, i) => expect(e).toMatchObject({ id: ids[i], status: 'completed', result: { echo: i } }));
+    for (const [i, e] of done.entries()) expect(e).toMatchObject({ id: ids[i], status: 'completed', result: { echo: i } });
   });
 
   it('a wait() still pending at shutdown() settles (rejects) by the time shutdown resolves', async () => {

@@ -3,7 +3,7 @@
  * executions this worker ran, after the outcome is written; a throwing listener harms nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rhythm, Worker, type ExecutionEvent } from 'rhythm';
+import { type Rhythm, Worker, type ExecutionEvent } from 'rhythm';
 import { freshRhythm, until, type TestDatabase } from './helpers.js';
 
 describe('worker events', () => {

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
-import { Rhythm, Worker } from 'rhythm';
+import { type Rhythm, Worker } from 'rhythm';
 import { freshRhythm, type TestDatabase } from './helpers.js';
 import { cliEnv } from './fixtures/cli-tasks/harness/cli.js';
 

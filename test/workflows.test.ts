@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Rhythm, Worker, FlowSyntaxError, RhythmValidationError, RhythmError } from 'rhythm';
+import { type Rhythm, Worker, FlowSyntaxError, RhythmValidationError, RhythmError } from 'rhythm';
 import { workflowDetails } from '../src/sql/workflow-details.js';
 import { count, deferred, freshRhythm, until, type TestDatabase } from './helpers.js';
 

@@ -47,5 +47,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     }
   }
   const results = await interleave(opts.repeat, all.map((a) => a.contender), progress, TITLE);
-  all.forEach((a, i) => ctx.rows.push(rowOf(results[i]!, a.row)));
+  all.forEach((a, i) => {
+    ctx.rows.push(rowOf(results[i]!, a.row));
+  });
 }

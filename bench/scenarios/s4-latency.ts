@@ -32,6 +32,7 @@ export function steps(o: BenchContext['opts']): number {
 
 interface Producer {
   schema: string;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a peer's enqueue returns no id at all.
   enqueue(k: number): Promise<string | void>;
   /** Resolves when the task's result is stored (systems that keep results). */
   result?(id: string): Promise<unknown>;

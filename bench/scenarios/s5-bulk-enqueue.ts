@@ -55,8 +55,10 @@ export async function run(ctx: BenchContext): Promise<void> {
     chosen.push({ s, config: describe(sw.best), sweep: sw.sweep, run: go(sw.best) });
   }
   const results = await interleave(opts.repeat, chosen.map((c) => ({ label: c.s.name, run: c.run })), progress, TITLE);
-  chosen.forEach((c, i) => ctx.rows.push(rowOf(results[i]!, {
+  chosen.forEach((c, i) => {
+    ctx.rows.push(rowOf(results[i]!, {
     group: '5', scenario: TITLE, system: c.s.name, kind: c.s.kind, reference: c.s.kind === 'rhythm', config: c.config,
     tasks: n, notes: c.s.kind === 'rhythm' ? ['done = ready rows stored'] : undefined, sweep: c.sweep,
-  })));
+  }));
+  });
 }

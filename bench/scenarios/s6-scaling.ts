@@ -58,9 +58,11 @@ export async function run(ctx: BenchContext): Promise<void> {
   const { opts } = ctx;
   const c = ctx.bestMain ?? opts.rhythmMain[0]!;
   const results = await interleave(opts.repeat, opts.scaleProcs.map((procs) => ({ label: `Rhythm x${procs}`, run: () => measure(ctx, procs, c) })), ctx.progress, TITLE);
-  opts.scaleProcs.forEach((procs, i) => ctx.rows.push(rowOf(results[i]!, {
+  opts.scaleProcs.forEach((procs, i) => {
+    ctx.rows.push(rowOf(results[i]!, {
     group: '6', scenario: TITLE, system: `Rhythm x${procs} process${procs > 1 ? 'es' : ''}`, kind: 'rhythm',
     reference: procs === opts.scaleProcs[0], config: `concurrency ${c.concurrency}, batch ${c.batchSize} each`,
     tasks: opts.scaleN, extra: { processes: procs },
-  })));
+  }));
+  });
 }

@@ -7,7 +7,7 @@ export { formatDuration } from '../config/parse.js';
 /** Writes to stdout and resolves once the text is handed to the OS (before process.exit). */
 export function print(text: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    process.stdout.write(text.endsWith('\n') ? text : text + '\n', (err) => (err ? reject(err) : resolve()));
+    process.stdout.write(text.endsWith('\n') ? text : `${text}\n`, (err) => (err ? reject(err) : resolve()));
   });
 }
 
@@ -16,10 +16,6 @@ export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   return [line(header), ...rows.map(line)].join('\n');
-}
-
-export function executionJson(e: Execution): Record<string, unknown> {
-  return { ...e };
 }
 
 export function formatExecution(e: Execution): string {

@@ -140,7 +140,7 @@ async function runCommand(command: Command, cmd: Program): Promise<number> {
 }
 
 function writeErr(text: string): void {
-  process.stderr.write(text.endsWith('\n') ? text : text + '\n');
+  process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
 /** A commander usage error in our words: one line, naming the flag. */

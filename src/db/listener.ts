@@ -12,6 +12,8 @@ import { retryDelayMs } from '../backoff.js';
 import { clientConfig, readTimeoutMs, type ConnectionTimeouts } from './connections.js';
 
 const HEALTH_CHECK_MS = 5_000;
+/** Reconnects wait at most 2 s: notifications are lost while the connection is down. */
+const RECONNECT = { baseMs: 100, maxMs: 2_000 };
 
 export interface ListenerEvents {
   /** A queue has new ready work. */
@@ -48,7 +50,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
       {
         parse: (s: string) => s,
         paranoidChecking: Math.min(HEALTH_CHECK_MS, timeouts.connectMs),
-        retryInterval: (attempt: number) => retryDelayMs(attempt, 2_000),
+        retryInterval: (attempt: number) => retryDelayMs(attempt, RECONNECT),
         retryTimeout: Number.POSITIVE_INFINITY,
       },
     );

@@ -5,7 +5,8 @@
  * unless a database URL is configured, like `npm start`.
  */
 import { pino } from 'pino';
-import { Rhythm, Worker, openDatabase } from '../index.js';
+import { Rhythm, Worker } from '../index.js';
+import { openDatabase } from '../db/local.js';
 import { maskUrl } from '../logger.js';
 import { packageUrl } from '../package-root.js';
 
@@ -38,9 +39,11 @@ async function main(): Promise<void> {
 
   for (const [what, id] of [['approved', approved], ['not approved in 2 s', timedOut], ['card declined', declined]] as const) {
     const done = await r.wait(id, { timeoutMs: 30_000 });
-    const children = await r.pool.query(`SELECT kind, name, status FROM ${r.names.executions} WHERE parent_id = $1 ORDER BY parent_seq`, [id]);
+    // Its children: the executions created since it started whose parent it is (public list API).
+    const page = await r.list({ since: done.createdAt, limit: 1_000 });
+    const children = page.items.filter((c) => c.parentId === id).sort((a, b) => Number(BigInt(a.id) - BigInt(b.id)));
     console.log(`\norder ${id} (${what}): ${done.status} ${JSON.stringify(done.result)}`);
-    console.log(`  children: ${children.rows.map((c) => `${c.kind === 'workflow' ? 'workflow ' : ''}${c.name} ${c.status}`).join(', ')}`);
+    console.log(`  children: ${children.map((c) => `${c.kind === 'workflow' ? 'workflow ' : ''}${c.name} ${c.status}`).join(', ')}`);
   }
 
   await r.shutdown();

@@ -13,11 +13,11 @@
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { settleAttempts, type Backoff, type Settled, type Settlement } from '../sql/settle.js';
+import { settleAttempts, type Settled, type Settlement } from '../sql/settle.js';
 import { releaseLeases } from '../sql/release.js';
 import type { SchemaNames } from '../db/schema.js';
 import { isDataError } from '../db/errors.js';
-import { retryDelayMs } from '../backoff.js';
+import { retryDelayMs, type Backoff } from '../backoff.js';
 import { ResultRejectedError, systemErrorJson } from '../errors.js';
 
 const MAX_PER_STATEMENT = 1000;

@@ -1,6 +1,6 @@
 /**
  * The main-thread dispatcher of one Worker: claims batches, hands each task to its executor,
- * keeps leases alive, enforces timeouts, forwards cancellations, and passes outcomes to the
+ * keeps leases alive (through its LeaseKeeper), enforces timeouts, forwards cancellations, and passes outcomes to the
  * batched completer.
  *
  * Two questions are kept apart. How many handlers run at once is an executor's limit (the
@@ -18,18 +18,18 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { claimWithin, type ClaimedTask } from '../sql/claim.js';
-import { extendLeases } from '../sql/heartbeat.js';
-import type { Backoff, Outcome } from '../sql/settle.js';
+import type { Outcome } from '../sql/settle.js';
 import type { SchemaNames } from '../db/schema.js';
 import type { Listener } from '../db/listener.js';
 import { Completer, type Pending } from './completer.js';
-import type { AttemptResult, AttemptRun, Executor, RecordedResult, RunHooks } from './executor.js';
+import type { AttemptResult, AttemptRun, Executor, RecordedResult, RunHooks } from '../contract/executor.js';
 import type { AbortReason } from '../errors.js';
-import { retryDelayMs } from '../backoff.js';
-import { abortError, failed } from './attempt.js';
-import { epochNow } from '../threads/flags.js';
+import { retryDelayMs, type Backoff } from '../backoff.js';
+import { abortError, failed } from '../contract/attempt.js';
+import { epochNow } from '../contract/flags.js';
 import { claimAhead, claimCount, nextRate } from './sizing.js';
 import { ProgressWriter } from './progress-writer.js';
+import { LeaseKeeper } from './lease-keeper.js';
 import { cancelledEvent, settledEvents, type EventSink } from './events.js';
 import type { QueueMetrics, TaskSeries } from '../observability/metrics.js';
 import { endAttemptSpan, startAttemptSpan, type AttemptOutcome } from '../observability/tracing.js';
@@ -162,7 +162,6 @@ export class Dispatcher {
    * token, not id: a cancelled execution retried at once is a new claim that must run.
    */
   private readonly recentlyCancelled = new Map<string, number>();
-  private nextHeartbeatAt = Number.POSITIVE_INFINITY;
   /** Payload bytes of the tasks in inFlight. */
   private heldBytes = 0;
   /** Held tasks not yet handed to what runs them. */
@@ -198,8 +197,8 @@ export class Dispatcher {
   private pollTimer: NodeJS.Timeout | undefined;
   /** The rate limit held tasks back: claim again when the bucket has refilled. */
   private refillTimer: NodeJS.Timeout | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
-  private heartbeatQueued = false;
+  /** Extends the leases of everything in inFlight, including outcomes still being written. */
+  private readonly leases: LeaseKeeper;
   private drainWaiters: (() => void)[] = [];
   private resolveStopped!: () => void;
   private readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
@@ -217,6 +216,15 @@ export class Dispatcher {
     }
     this.laneList = [...byExecutor.values()];
     this.progress = new ProgressWriter(deps.leasePool, deps.names, deps.log);
+    this.leases = new LeaseKeeper({
+      pool: deps.leasePool,
+      names: deps.names,
+      leaseMs: config.leaseMs,
+      queue: config.queue,
+      log: deps.log,
+      held: () => [...this.inFlight.values()].map((f) => f.task),
+      lost: (tokens) => this.leasesLost(tokens),
+    });
     const events = config.events;
     const metrics = config.metrics;
     this.observing = metrics !== undefined || config.tracing === true;
@@ -249,7 +257,7 @@ export class Dispatcher {
     };
     const onReconnect = () => {
       this.poke();
-      this.scheduleHeartbeat(0);
+      this.leases.soon();
     };
     deps.listener.on('work', onWork);
     deps.listener.on('cancel', onCancel);
@@ -264,7 +272,7 @@ export class Dispatcher {
   /** Runs until stop() has finished: every held task settled or handed back, outcomes written. */
   async run(): Promise<void> {
     this.pollTimer = setInterval(() => this.poke(), this.config.pollIntervalMs);
-    this.scheduleHeartbeat();
+    this.leases.start();
     this.maybeClaim();
     await this.stopped;
   }
@@ -293,7 +301,7 @@ export class Dispatcher {
     }
     await this.completer.drain();
     await this.progress.close();
-    clearTimeout(this.heartbeatTimer);
+    this.leases.stop();
     this.detach();
     this.resolveStopped();
   }
@@ -416,7 +424,7 @@ export class Dispatcher {
     if (this.stopping) this.abort(f, 'shutdown');
     else if (this.recentlyCancelled.has(task.leaseToken)) this.abort(f, 'cancelled');
     // A per-task lease shorter than the worker's needs its first extension sooner.
-    if (performance.now() + task.leaseMs / 3 < this.nextHeartbeatAt) this.scheduleHeartbeat(Math.floor(task.leaseMs / 3));
+    this.leases.claimed(task.leaseMs);
   }
 
   /** Starts queued tasks while their lanes have room. */
@@ -606,55 +614,14 @@ export class Dispatcher {
   }
 
   heartbeatSoon(): void {
-    this.scheduleHeartbeat(0);
+    this.leases.soon();
   }
 
-  /** Extends every held lease in one statement, every third of the lease (or sooner on request). */
-  private scheduleHeartbeat(delayMs?: number): void {
-    if (delayMs === 0) {
-      if (this.heartbeatQueued) return;
-      this.heartbeatQueued = true;
-    }
-    clearTimeout(this.heartbeatTimer);
-    const delay = delayMs ?? this.heartbeatInterval();
-    this.nextHeartbeatAt = performance.now() + delay;
-    this.heartbeatTimer = setTimeout(() => {
-      this.heartbeatQueued = false;
-      void this.heartbeat().finally(() => {
-        if (!this.stopping || this.inFlight.size > 0) this.scheduleHeartbeat();
-      });
-    }, delay);
-  }
-
-  private heartbeatInterval(): number {
-    let lease = this.config.leaseMs;
-    for (const f of this.inFlight.values()) lease = Math.min(lease, f.task.leaseMs);
-    return Math.max(10, Math.floor(lease / 3));
-  }
-
-  /**
-   * Every held lease, including those of finished tasks whose outcome is still being written:
-   * a slow write must not let a lease expire and the finished task run again.
-   */
-  private async heartbeat(): Promise<void> {
-    const held = [...this.inFlight.values()];
-    if (held.length === 0) return;
-    let kept: Set<string>;
-    try {
-      kept = await extendLeases(
-        this.deps.leasePool,
-        this.deps.names,
-        held.map((f) => f.task.id),
-        held.map((f) => f.task.leaseToken),
-        this.config.leaseMs,
-      );
-    } catch (err) {
-      this.deps.log.warn({ err, queue: this.config.queue }, 'heartbeat failed; will retry at the next tick');
-      return;
-    }
-    for (const f of held) {
+  private leasesLost(tokens: string[]): void {
+    for (const token of tokens) {
+      const f = this.inFlight.get(token);
       // A finished task's lease is gone once its outcome is written: nothing to abort.
-      if (!kept.has(f.task.leaseToken) && !f.settling) {
+      if (f && !f.settling) {
         this.deps.log.warn({ id: f.task.id, name: f.task.name }, 'lease lost (cancelled or taken over); aborting the handler');
         this.abort(f, 'lease-lost');
       }

@@ -5,13 +5,13 @@
  * reads ctx.signal or an abort arrives, and a synchronous handler's result is reported
  * without a promise.
  */
-import { abortError, failed, succeeded } from './attempt.js';
-import { encodeProgress } from './progress-value.js';
-import type { AttemptResult, AttemptRun, Executor, RunHooks } from './executor.js';
+import { abortError, failed, succeeded } from '../contract/attempt.js';
+import { encodeProgress } from '../contract/progress-value.js';
+import type { AttemptResult, AttemptRun, Executor, RunHooks } from '../contract/executor.js';
 import type { ClaimedTask } from '../sql/claim.js';
 import type { TaskContext, TaskHandler } from '../types.js';
 import type { AbortReason } from '../errors.js';
-import { epochNow } from '../threads/flags.js';
+import { epochNow } from '../contract/flags.js';
 import { callInSpan } from '../observability/tracing.js';
 
 /** The handler's view of its attempt: prototype methods, no closures per task. */

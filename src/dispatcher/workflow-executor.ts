@@ -17,15 +17,14 @@ import { FlowStateError } from '../workflows/errors.js';
 import { commitActivations, loadActivations, type ActivationWrite, type ChildRow, type LoadedWorkflow } from '../sql/workflow-activation.js';
 import { readSources } from '../sql/workflow-sources.js';
 import { WORKFLOW_MAX_ATTEMPTS } from '../sql/workflow-start.js';
-import type { Backoff } from '../sql/settle.js';
 import type { ClaimedTask } from '../sql/claim.js';
 import type { SchemaNames } from '../db/schema.js';
 import { inTransaction } from '../db/transaction.js';
 import { isDataError } from '../db/errors.js';
-import { retryDelayMs } from '../backoff.js';
-import { abortError, failed } from './attempt.js';
-import type { AttemptResult, AttemptRun, Executor, RecordedResult, RunHooks } from './executor.js';
-import { epochNow } from '../threads/flags.js';
+import { retryDelayMs, type Backoff } from '../backoff.js';
+import { abortError, failed } from '../contract/attempt.js';
+import type { AttemptResult, AttemptRun, Executor, RecordedResult, RunHooks } from '../contract/executor.js';
+import { epochNow } from '../contract/flags.js';
 
 /** Most activations per load and commit. */
 const MAX_BATCH = 500;

@@ -16,7 +16,7 @@ import { pruneHistory, type Retention } from '../sql/prune.js';
 import { msUntilNextSchedule } from '../sql/schedule-fire.js';
 import { fireDueSchedules } from '../schedules/fire.js';
 import { recountGroups } from '../sql/groups.js';
-import type { Backoff } from '../sql/settle.js';
+import type { Backoff } from '../backoff.js';
 import type { SchemaNames } from '../db/schema.js';
 
 export interface InternalWorkerOptions {

@@ -48,13 +48,13 @@ export function notifyIds(channel: string, rows: string, col: string, where = 't
 export async function cancelExecutions(db: Queryable, n: SchemaNames, sel: Selection, errorJson: string): Promise<Outcomes> {
   // Only unfinished executions can be cancelled: select among those.
   const statuses = sel.statuses ?? ['scheduled', 'queued', 'running'];
-  const first = await db.query(cancelStatement(n, { ...sel, statuses }, errorJson, true));
+  const first = await db.query<CancelRow>(cancelStatement(n, { ...sel, statuses }, errorJson, true));
   const result = outcomes(first);
   // Children committed while a run went on belong to workflows it cancelled: walk again
   // from those, until a run cancels no workflow.
   let workflows = workflowIds(first.rows);
   while (workflows.length > 0) {
-    const again = await db.query(cancelStatement(n, { ids: workflows }, errorJson, false));
+    const again = await db.query<CancelRow>(cancelStatement(n, { ids: workflows }, errorJson, false));
     result.done.push(...outcomes(again).done);
     workflows = workflowIds(again.rows);
   }
@@ -62,7 +62,7 @@ export async function cancelExecutions(db: Queryable, n: SchemaNames, sel: Selec
   return result;
 }
 
-function workflowIds(rows: { done: boolean; workflow: boolean | null; id: string }[]): string[] {
+function workflowIds(rows: CancelRow[]): string[] {
   return rows.filter((r) => r.done && r.workflow).map((r) => r.id);
 }
 
@@ -118,8 +118,21 @@ ${reportSkipped && sel.ids ? `UNION ALL SELECT *, NULL FROM ${skippedIds(n, sel.
   return { text, values: p.values };
 }
 
+/** A row of an admin statement (cancel, retry): an id it changed, or one it skipped and why. */
+export interface OutcomeRow {
+  id: string;
+  done: boolean;
+  /** A skipped execution's status (null: it does not exist). */
+  status: ExecutionStatus | null;
+}
+
+/** A cancel row also says whether it was a workflow (its children are cancelled next). */
+interface CancelRow extends OutcomeRow {
+  workflow: boolean | null;
+}
+
 /** Splits the rows of an admin statement into done and skipped. */
-export function outcomes(res: { rows: { id: string; done: boolean; status: ExecutionStatus | null }[] }): Outcomes {
+export function outcomes(res: { rows: OutcomeRow[] }): Outcomes {
   const done: string[] = [];
   const skipped: Outcomes['skipped'] = [];
   for (const r of res.rows) {

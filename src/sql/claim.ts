@@ -151,6 +151,28 @@ WHERE f.cut_bytes OR f.cut_groups OR f.refill_ms IS NOT NULL`;
 const claimStatement = statement('claim', claimSql(false));
 const claimGroupedStatement = statement('claim_grouped', claimSql(true));
 
+/**
+ * A claimed task, or (id null) the last row saying why ready tasks were left behind. bigint
+ * columns arrive as text (pg's default), so payload_bytes is converted.
+ */
+interface ClaimRow {
+  id: string | null;
+  name: string;
+  /** Null for a payload too large to come inline: read by payloadsStatement. */
+  payload_json: string | null;
+  payload_bytes: string;
+  attempts: number;
+  max_attempts: number;
+  timeout_ms: number | null;
+  lease_ms: number;
+  lease_token: string;
+  waited_ms: number;
+  trace_context: Record<string, string> | null;
+  cut_bytes: boolean;
+  cut_groups: boolean;
+  refill_ms: number | null;
+}
+
 const payloadsStatement = statement('claim_payloads', (n) => `
 SELECT id, payload::text AS payload_json FROM ${n.executions} WHERE id = ANY($1::bigint[])`);
 
@@ -180,7 +202,7 @@ export async function claimWithin(
 ): Promise<Claim> {
   const values = [queue, names, limits.count, workerId, leaseMs, limits.bytes, limits.allowOversized, INLINE_PAYLOAD_BYTES];
   const grouped = limits.groupConcurrency !== undefined;
-  const res = await db.query({
+  const res = await db.query<ClaimRow>({
     ...(grouped ? claimGroupedStatement(n) : claimStatement(n)),
     values: grouped ? [...values, limits.groupConcurrency] : values,
   });
@@ -190,6 +212,7 @@ export async function claimWithin(
   let cutByGroups = false;
   let refillInMs: number | null = null;
   const tasks: ClaimedTask[] = [];
+  const large: ClaimedTask[] = [];
   for (const r of res.rows) {
     if (r.id === null) {
       cutByBytes = r.cut_bytes;
@@ -197,10 +220,10 @@ export async function claimWithin(
       refillInMs = r.refill_ms === null ? null : Math.max(1, Math.ceil(r.refill_ms));
       continue;
     }
-    tasks.push({
+    const task: ClaimedTask = {
       id: r.id,
       name: r.name,
-      payloadJson: r.payload_json,
+      payloadJson: r.payload_json ?? '',
       payloadBytes: Number(r.payload_bytes),
       attempt: r.attempts,
       maxAttempts: r.max_attempts,
@@ -209,13 +232,14 @@ export async function claimWithin(
       leaseToken: r.lease_token,
       waitedMs: r.waited_ms,
       traceContext: r.trace_context,
-    });
+    };
+    tasks.push(task);
+    if (r.payload_json === null) large.push(task);
   }
-  const large = tasks.filter((t) => t.payloadJson === null);
   if (large.length > 0) {
     // The claim has committed: these attempts are counted whatever happens while reading.
-    const payloads = await db.query({ ...payloadsStatement(n), values: [large.map((t) => t.id)] });
-    const byId = new Map(payloads.rows.map((r) => [r.id as string, r.payload_json as string]));
+    const payloads = await db.query<{ id: string; payload_json: string }>({ ...payloadsStatement(n), values: [large.map((t) => t.id)] });
+    const byId = new Map(payloads.rows.map((r) => [r.id, r.payload_json]));
     for (const t of large) t.payloadJson = byId.get(t.id)!;
   }
   return { tasks, cutByBytes, cutByGroups, refillInMs };

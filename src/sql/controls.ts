@@ -93,6 +93,19 @@ SELECT 'group', queue, group_key, NULL, NULL, NULL, NULL, NULL, running, concurr
 FROM ${n.workGroups} WHERE running >= concurrency
 ORDER BY kind DESC, queue, group_key`);
 
+/** A row of statusStatement: a queue's stored controls, or a group at its limit. */
+type ControlRow =
+  | {
+      kind: 'queue';
+      queue: string;
+      paused: boolean;
+      paused_at: Date | null;
+      rate_max: number | null;
+      rate_interval_ms: number | null;
+      available: number | null;
+    }
+  | { kind: 'group'; queue: string; group_key: string; running: number; group_limit: number };
+
 /** Pauses a queue (stored); returns when it was paused (the first time, if it already was). */
 export async function pauseQueue(db: Queryable, n: SchemaNames, queue: string): Promise<Date> {
   const res = await db.query<{ paused_at: Date }>({ ...pauseStatement(n), values: [queue] });
@@ -113,7 +126,7 @@ export async function setQueueRateLimit(db: Queryable, n: SchemaNames, queue: st
 
 /** Paused and rate-limited queues, and groups at their limit. */
 export async function controlStatus(db: Queryable, n: SchemaNames): Promise<ControlStatus> {
-  const res = await db.query(statusStatement(n));
+  const res = await db.query<ControlRow>(statusStatement(n));
   const status: ControlStatus = { queues: [], groupsAtLimit: [] };
   for (const r of res.rows) {
     if (r.kind === 'queue') {
@@ -121,7 +134,7 @@ export async function controlStatus(db: Queryable, n: SchemaNames): Promise<Cont
         queue: r.queue,
         paused: r.paused,
         pausedAt: r.paused_at,
-        rateLimit: r.rate_max === null ? null : { max: r.rate_max, intervalMs: r.rate_interval_ms },
+        rateLimit: r.rate_max === null || r.rate_interval_ms === null ? null : { max: r.rate_max, intervalMs: r.rate_interval_ms },
         availableStarts: r.available,
       });
     } else {

@@ -39,35 +39,60 @@ WHERE e.id = ANY($1::bigint[]) AND NOT ${FINAL}`);
 /** Each finished id with its execution, each unfinished one with null; ids that do not exist are absent. */
 export type FinishedRead = Map<string, Execution | null>;
 
+/** A finished execution, columns in finishedStatement's order (times as hex, see fromBinaryTime). */
+type FinishedRow = [
+  id: string,
+  kind: Execution['kind'],
+  name: string,
+  queue: string,
+  status: Execution['status'],
+  payload: unknown,
+  result: unknown,
+  error: Execution['error'],
+  priority: number,
+  attempts: number,
+  maxAttempts: number,
+  parentId: string | null,
+  createdAt: string,
+  runAt: string,
+  startedAt: string | null,
+  finishedAt: string | null,
+  group: string | null,
+  attemptLog: StoredAttempt[] | null,
+  progress: unknown,
+];
+/** An unfinished one: its id, then nulls. */
+type UnfinishedRow = [id: string, kind: null, ...rest: null[]];
+
 /** `ids` must be distinct positive integers (as strings). */
 export async function readFinished(db: Queryable, n: SchemaNames, ids: readonly string[]): Promise<FinishedRead> {
-  const res = await db.query({ ...finishedStatement(n), values: [`{${ids.join(',')}}`], rowMode: 'array' });
+  const res = await db.query<FinishedRow | UnfinishedRow>({ ...finishedStatement(n), values: [`{${ids.join(',')}}`], rowMode: 'array' });
   const found: FinishedRead = new Map();
-  for (const r of res.rows as unknown[][]) {
-    const id = r[0] as string;
+  for (const r of res.rows) {
+    const id = r[0];
     if (r[1] === null) {
       found.set(id, null);
       continue;
     }
     found.set(id, {
       id,
-      kind: r[1] as Execution['kind'],
-      name: r[2] as string,
-      queue: r[3] as string,
-      status: r[4] as Execution['status'],
+      kind: r[1],
+      name: r[2],
+      queue: r[3],
+      status: r[4],
       payload: r[5],
       result: r[6],
-      error: r[7] as Execution['error'],
-      priority: r[8] as number,
-      attempts: r[9] as number,
-      maxAttempts: r[10] as number,
-      parentId: r[11] as string | null,
-      createdAt: fromBinaryTime(r[12] as string),
-      runAt: fromBinaryTime(r[13] as string),
-      startedAt: r[14] === null ? null : fromBinaryTime(r[14] as string),
-      finishedAt: r[15] === null ? null : fromBinaryTime(r[15] as string),
-      group: r[16] as string | null,
-      attemptLog: toAttemptLog(r[17] as StoredAttempt[] | null),
+      error: r[7],
+      priority: r[8],
+      attempts: r[9],
+      maxAttempts: r[10],
+      parentId: r[11],
+      createdAt: fromBinaryTime(r[12]),
+      runAt: fromBinaryTime(r[13]),
+      startedAt: r[14] === null ? null : fromBinaryTime(r[14]),
+      finishedAt: r[15] === null ? null : fromBinaryTime(r[15]),
+      group: r[16],
+      attemptLog: toAttemptLog(r[17]),
       progress: r[18],
     });
   }

@@ -2,7 +2,16 @@
 import type pg from 'pg';
 import type { SchemaNames } from '../db/schema.js';
 
-export type Queryable = pg.Pool | pg.ClientBase;
+/**
+ * The pool or a client, seen through one query signature whose rows are `Record<string,
+ * unknown>` unless the caller names a row type: pg's own default is `any`, which would let a
+ * misspelt column or a wrong type through unnoticed. Each statement's module declares the row
+ * it selects (`db.query<Row>(...)`) and maps it to what it returns.
+ */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = Record<string, unknown>>(config: pg.QueryConfig): Promise<pg.QueryResult<R>>;
+  query<R extends unknown[] = unknown[]>(config: pg.QueryArrayConfig): Promise<pg.QueryArrayResult<R>>;
+}
 
 /**
  * Builds a statement's text once per schema and names it, so each connection parses and plans

@@ -8,7 +8,8 @@
 import type pg from 'pg';
 import { statement } from './queryable.js';
 import { inTransaction } from '../db/transaction.js';
-import { settleAttempts, type Backoff } from './settle.js';
+import { settleAttempts } from './settle.js';
+import type { Backoff } from '../backoff.js';
 import type { SchemaNames } from '../db/schema.js';
 import { LeaseExpiredError, systemErrorJson } from '../errors.js';
 

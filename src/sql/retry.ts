@@ -17,7 +17,7 @@ import type { Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
 import { appendAttempt } from './attempt-log.js';
 import { Params, selectIds, skippedIds, type Selection } from './select.js';
-import { outcomes, type Outcomes } from './cancel.js';
+import { outcomes, type OutcomeRow, type Outcomes } from './cancel.js';
 
 /** The last error of a row failed before attempt logs existed, as a log entry. */
 const UNLOGGED_FAILURE = appendAttempt('e.attempt_log', {
@@ -63,5 +63,5 @@ WITH target AS (${target}
 )
 SELECT id::text, true AS done, NULL AS status FROM revived CROSS JOIN (SELECT count(*) FROM wake) w
 ${sel.ids ? `UNION ALL ${skippedIds(n, sel.ids, p, 'revived')}` : ''}`;
-  return outcomes(await db.query({ text, values: p.values }));
+  return outcomes(await db.query<OutcomeRow>({ text, values: p.values }));
 }

@@ -21,6 +21,17 @@ export interface DueSchedule {
   now: Date;
 }
 
+interface DueRow {
+  name: string;
+  cron: string;
+  timezone: string;
+  catch_up: string;
+  next_run_at: Date;
+  /** bigint, as text. */
+  revision: string;
+  now: Date;
+}
+
 const dueStatement = statement('schedule_due', (n) => `
 SELECT name, cron, timezone, catch_up, next_run_at, revision, now() AS now FROM ${n.schedules}
 WHERE next_run_at <= now()
@@ -28,7 +39,7 @@ ORDER BY next_run_at
 LIMIT $1`);
 
 export async function dueSchedules(db: Queryable, n: SchemaNames, limit: number): Promise<DueSchedule[]> {
-  const res = await db.query({ ...dueStatement(n), values: [limit] });
+  const res = await db.query<DueRow>({ ...dueStatement(n), values: [limit] });
   return res.rows.map((r) => ({
     name: r.name,
     cron: r.cron,

@@ -24,30 +24,13 @@ export interface StoredSchedule {
 }
 
 const listStatement = statement('schedule_list', (n) => `
-SELECT name, cron, timezone, task, payload, queue, priority, max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms,
-       catch_up, group_key, next_run_at, last_fired_at, synced, created_at, updated_at
+SELECT name, cron, timezone, task, payload, queue, priority, max_attempts AS "maxAttempts", timeout_ms AS "timeoutMs",
+       backoff_base_ms AS "backoffBaseMs", backoff_max_ms AS "backoffMaxMs", catch_up AS "catchUp", group_key AS "group", next_run_at AS "nextRunAt",
+       last_fired_at AS "lastFiredAt", synced, created_at AS "createdAt", updated_at AS "updatedAt"
 FROM ${n.schedules} ORDER BY name`);
 
+/** The columns are aliased to StoredSchedule's fields, so each row is one as it comes. */
 export async function listSchedules(db: Queryable, n: SchemaNames): Promise<StoredSchedule[]> {
-  const res = await db.query(listStatement(n));
-  return res.rows.map((r) => ({
-    name: r.name,
-    cron: r.cron,
-    timezone: r.timezone,
-    task: r.task,
-    payload: r.payload,
-    queue: r.queue,
-    priority: r.priority,
-    maxAttempts: r.max_attempts,
-    timeoutMs: r.timeout_ms,
-    backoffBaseMs: r.backoff_base_ms,
-    backoffMaxMs: r.backoff_max_ms,
-    catchUp: r.catch_up,
-    group: r.group_key,
-    nextRunAt: r.next_run_at,
-    lastFiredAt: r.last_fired_at,
-    synced: r.synced,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  }));
+  const res = await db.query<StoredSchedule>(listStatement(n));
+  return res.rows;
 }

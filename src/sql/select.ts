@@ -74,7 +74,7 @@ export function selectIds(n: SchemaNames, sel: Selection, p: Params, limit?: num
     ...(sel.ids ? [`${col} = ANY(${p.add(sel.ids, 'bigint[]')})`] : []),
     ...(sel.beforeId ? [`${col} < ${p.add(sel.beforeId, 'bigint')}`] : []),
   ];
-  if (statuses && statuses.every((s) => LIVE.includes(s))) {
+  if (statuses?.every((s) => LIVE.includes(s))) {
     const parts: string[] = [];
     const ready = statuses.filter((s) => s !== 'scheduled');
     if (ready.length > 0) {
@@ -94,7 +94,7 @@ export function selectIds(n: SchemaNames, sel: Selection, p: Params, limit?: num
     // Each part reads at most its own newest page; the page is the newest of those.
     return `SELECT id FROM (${parts.join(' UNION ALL ')}) live${newest('id')}`;
   }
-  if (statuses && statuses.every((s) => DEAD.includes(s))) {
+  if (statuses?.every((s) => DEAD.includes(s))) {
     const onDead = [...bounds('d.execution_id'), `d.status = ANY(${p.add(statuses, 'text[]')})`];
     if (sel.queue !== undefined) onDead.push(`d.queue = ${p.add(sel.queue, 'text')}`);
     if (sel.name !== undefined) onDead.push(`d.name = ${p.add(sel.name, 'text')}`);

@@ -10,6 +10,7 @@
  * Group-concurrency slots held by the settled attempts are given back in the same statement.
  */
 import { statement, type Queryable } from './queryable.js';
+import type { Backoff } from '../backoff.js';
 import type { SchemaNames } from '../db/schema.js';
 import { appendAttempt, claimEntry } from './attempt-log.js';
 import { freeSlots } from './groups.js';
@@ -24,11 +25,6 @@ export interface Settlement {
   outcome: Outcome;
   resultJson: string | null;
   errorJson: string | null;
-}
-
-export interface Backoff {
-  baseMs: number;
-  maxMs: number;
 }
 
 export interface Settled {

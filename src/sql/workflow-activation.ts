@@ -16,7 +16,8 @@
  */
 import type pg from 'pg';
 import { statement, type Queryable } from './queryable.js';
-import { settleAttempts, type Backoff, type Settlement } from './settle.js';
+import { settleAttempts, type Settlement } from './settle.js';
+import type { Backoff } from '../backoff.js';
 import type { SchemaNames } from '../db/schema.js';
 
 /**
@@ -54,13 +55,22 @@ SELECT w.execution_id AS id, w.flow_hash, w.state,
 FROM ${n.workflows} w
 WHERE w.execution_id = ANY ($1::bigint[])`);
 
+interface LoadRow {
+  id: string;
+  flow_hash: string | null;
+  state: unknown;
+  outcomes: LoadedWorkflow['outcomes'];
+  signals: LoadedWorkflow['signals'];
+  /** numeric, as text. */
+  now_ms: string;
+}
+
 const nowStatement = statement('wf_now', () => `SELECT extract(epoch FROM now()) * 1000 AS now_ms`);
 
 export async function loadActivations(db: Queryable, n: SchemaNames, ids: string[]): Promise<Loaded> {
-  const res = await db.query({ ...loadStatement(n), values: [ids] });
-  let now: number;
-  if (res.rows.length > 0) now = Number(res.rows[0].now_ms);
-  else now = Number((await db.query(nowStatement(n))).rows[0].now_ms);
+  const res = await db.query<LoadRow>({ ...loadStatement(n), values: [ids] });
+  const clock = res.rows[0] ?? (await db.query<{ now_ms: string }>(nowStatement(n))).rows[0]!;
+  const now = Number(clock.now_ms);
   const workflows = new Map<string, LoadedWorkflow>();
   for (const r of res.rows) {
     workflows.set(r.id, { id: r.id, flowHash: r.flow_hash, state: r.state, outcomes: r.outcomes, signals: r.signals });

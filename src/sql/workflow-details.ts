@@ -15,6 +15,19 @@ export interface WorkflowDetails {
   signals: { id: string; name: string; sentAt: Date }[];
 }
 
+interface DetailsRow {
+  flow_hash: string | null;
+  activations: number;
+  wait_mode: 'all' | 'any';
+  wait_children: number[];
+  wait_signals: string[];
+  wake_at: Date | null;
+  pending: number;
+  children: WorkflowDetails['children'];
+  /** Built by json_build_object: the time is JSON text. */
+  signals: { id: string; name: string; sentAt: string }[];
+}
+
 const detailsStatement = statement('wf_details', (n) => `
 SELECT w.flow_hash, w.activations, w.wait_mode, w.wait_children, w.wait_signals, w.wake_at, w.pending,
   (SELECT coalesce(json_agg(json_build_object('seq', c.parent_seq, 'id', c.id::text, 'kind', c.kind, 'name', c.name, 'queue', c.queue,
@@ -27,7 +40,7 @@ FROM ${n.workflows} w WHERE w.execution_id = $1`);
 
 /** Null if the execution is not a workflow (or does not exist). */
 export async function workflowDetails(db: Queryable, n: SchemaNames, id: string): Promise<WorkflowDetails | null> {
-  const res = await db.query({ ...detailsStatement(n), values: [id] });
+  const res = await db.query<DetailsRow>({ ...detailsStatement(n), values: [id] });
   const r = res.rows[0];
   if (!r) return null;
   return {
@@ -35,6 +48,6 @@ export async function workflowDetails(db: Queryable, n: SchemaNames, id: string)
     activations: r.activations,
     waitingOn: { mode: r.wait_mode, children: r.wait_children, signals: r.wait_signals, wakeAt: r.wake_at, pending: r.pending },
     children: r.children,
-    signals: r.signals.map((s: { id: string; name: string; sentAt: string }) => ({ ...s, sentAt: new Date(s.sentAt) })),
+    signals: r.signals.map((s) => ({ ...s, sentAt: new Date(s.sentAt) })),
   };
 }

@@ -45,7 +45,7 @@ export interface SignalSent {
 }
 
 export async function sendSignal(db: Queryable, n: SchemaNames, id: string, name: string, payloadJson: string): Promise<SignalSent> {
-  const res = await db.query({ ...signalStatement(n), values: [id, name, payloadJson] });
+  const res = await db.query<{ kind: string; status: string; signal_id: string | null }>({ ...signalStatement(n), values: [id, name, payloadJson] });
   const r = res.rows[0];
   if (!r) return { target: null, signalId: null };
   return { target: { kind: r.kind, status: r.status }, signalId: r.signal_id };

@@ -30,6 +30,9 @@ export async function storeSources(db: Queryable, n: SchemaNames, sources: FlowS
 }
 
 export async function readSources(db: Queryable, n: SchemaNames, keys: { name: string; hash: string }[]): Promise<FlowSource[]> {
-  const res = await db.query({ ...readStatement(n), values: [keys.map((k) => k.name), keys.map((k) => k.hash)] });
+  const res = await db.query<{ name: string; hash: string; file_name: string; source: string }>({
+    ...readStatement(n),
+    values: [keys.map((k) => k.name), keys.map((k) => k.hash)],
+  });
   return res.rows.map((r) => ({ name: r.name, hash: r.hash, fileName: r.file_name, source: r.source }));
 }

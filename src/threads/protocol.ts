@@ -19,7 +19,7 @@ export interface ThreadBatch {
   task: Int32Array;
   /** Shared-memory flag slot, per task. */
   slot: Int32Array;
-  /** The slot's ticket when the task was sent: the thread runs it only if it still holds (see flags.ts). */
+  /** The slot's ticket when the task was sent: the thread runs it only if it still holds (see contract/flags.ts). */
   ticket: Int32Array;
   attempt: Int32Array;
   /** Execution ids, comma-separated. */

@@ -3,20 +3,20 @@
  * and returns their results in one message. Synchronous handlers run one after another;
  * async ones overlap. A thread holds more than one batch, so it goes from one to the next
  * without waiting for the main thread. Before starting a task it claims the task's slot
- * (see flags.ts): a task withdrawn meanwhile (cancelled, or sent to an idle thread) is
+ * (see contract/flags.ts): a task withdrawn meanwhile (cancelled, or sent to an idle thread) is
  * skipped. Every registered task module is imported as the thread starts (the pool's warm-up
  * waits for that, so a module that cannot load stops the worker's start), once per thread.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { abortError, failed, succeeded, ABORT_REASONS } from '../dispatcher/attempt.js';
+import { abortError, failed, succeeded, ABORT_REASONS } from '../contract/attempt.js';
 import {
   abortIndex, heartbeatIndex, stateIndex, stateWord, threadIndex, viewFlags, epochNow,
   CANCEL_GEN, HEARTBEAT_GEN, QUEUED, RUNNING, DONE,
-} from './flags.js';
+} from '../contract/flags.js';
 import { FAILED, SKIPPED, SUCCEEDED, type ModuleProblem, type ProgressMessage, type RunnerData, type ThreadBatch, type ThreadResults } from './protocol.js';
-import { encodeProgress } from '../dispatcher/progress-value.js';
-import type { AttemptResult } from '../dispatcher/executor.js';
+import { encodeProgress } from '../contract/progress-value.js';
+import type { AttemptResult } from '../contract/executor.js';
 import { ModuleLoadError } from '../errors.js';
 import { isTypeScript } from './thread-exec.js';
 import type { TaskContext, TaskHandler } from '../types.js';

@@ -10,18 +10,18 @@
  * one running, the others waiting in the thread, so a thread that finishes a batch starts
  * the next at once instead of waiting for the main thread, which on busy cores may not be
  * scheduled for milliseconds. Work waiting in a thread is not lost to the pool: each task
- * has a slot in shared memory (flags.ts), and the main thread can withdraw a task a thread
+ * has a slot in shared memory (contract/flags.ts), and the main thread can withdraw a task a thread
  * has not started (a cancellation ends it at once; an idle thread is given the waiting tasks
  * of a busy one, so the last tasks of a run spread over every thread).
  */
 import { Piscina } from 'piscina';
-import { abortError, failed, ABORT_CODES, ABORT_REASONS } from '../dispatcher/attempt.js';
+import { abortError, failed, ABORT_CODES, ABORT_REASONS } from '../contract/attempt.js';
 import {
   abortIndex, heartbeatIndex, stateIndex, stateWord, threadIndex, createFlags, viewFlags,
   CANCEL_GEN, HEARTBEAT_GEN, QUEUED, RUNNING, WITHDRAWN, TICKET_MASK, type Flags,
-} from './flags.js';
+} from '../contract/flags.js';
 import { SKIPPED, SUCCEEDED, type ModuleProblem, type ProgressMessage, type RunnerData, type ThreadBatch, type ThreadResults } from './protocol.js';
-import type { AttemptResult, AttemptRun, Executor, RunHooks } from '../dispatcher/executor.js';
+import type { AttemptResult, AttemptRun, Executor, RunHooks } from '../contract/executor.js';
 import type { ClaimedTask } from '../sql/claim.js';
 import { ThreadCrashError, type AbortReason } from '../errors.js';
 import type { Logger } from 'pino';

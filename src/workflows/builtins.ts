@@ -15,7 +15,7 @@ import { jsonText } from './json.js';
 import { Closure, MAX_LENGTH, describe, defineOwn, isAwaitable, isPlainObject, iterableItems, joinArray, own, toNum, toStr } from './values.js';
 
 export type BuiltinFn = (m: Machine, args: unknown[], at: number) => unknown;
-type Method<T> = (m: Machine, self: T, args: unknown[], at: number) => unknown;
+export type Method<T> = (m: Machine, self: T, args: unknown[], at: number) => unknown;
 
 /** Array methods whose first argument may be an arrow function (the only place arrows are allowed). */
 export const CALLBACK_METHODS = new Set([
@@ -233,7 +233,7 @@ function sortInPlace(m: Machine, a: unknown[], cmp: unknown, at: number): unknow
   const c = callback(m, cmp, 'sort', at);
   return a.sort((x, y) => {
     const r = num(m.call(c, [x, y]));
-    return r !== r ? 0 : r;
+    return Number.isNaN(r) ? 0 : r;
   });
 }
 

@@ -30,7 +30,7 @@ export interface CompiledFlow {
 }
 
 /** An acorn (ESTree) node; the walk reads the fields each node type has. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: acorn's nodes are untyped; each case reads the fields its node type has.
 type ES = any;
 
 type BindingKind = 'const' | 'let' | 'builtin' | 'refused';
@@ -562,6 +562,7 @@ class Compiler {
         this.problem(e, 'classes are not supported: a workflow holds data only; use object literals ({ ... })');
         return this.lit(undefined, e);
       case 'TaggedTemplateExpression':
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the message shows the script's own syntax.
         this.problem(e, 'tagged templates are not supported: use a plain template literal `...${x}...`');
         return this.lit(undefined, e);
       case 'ImportExpression':

@@ -285,7 +285,7 @@ function settleHandle(m: Machine, h: Handle, commit: boolean, reserved: Set<Inbo
   if (h.kind !== 'signal') return null;
   let found: InboxSignal | undefined;
   for (const s of m.inbox) {
-    if (s.name === h.name && !m.taken.has(s) && !(reserved !== null && reserved.has(s))) {
+    if (s.name === h.name && !m.taken.has(s) && !(reserved?.has(s))) {
       found = s;
       break;
     }

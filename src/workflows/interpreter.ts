@@ -26,7 +26,7 @@ import {
   type VarNode,
 } from './nodes.js';
 import {
-  Closure,
+  type Closure,
   Combinator,
   ErrorValue,
   FlowThrow,
@@ -50,7 +50,7 @@ import {
   typeOf,
 } from './values.js';
 import { settle, type Effect, type InboxSignal } from './durable.js';
-import { ARRAY_METHODS, NUMBER_METHODS, STRING_METHODS } from './builtins.js';
+import { ARRAY_METHODS, NUMBER_METHODS, STRING_METHODS, type Method } from './builtins.js';
 
 /** One entry of the statement stack: node, phase or index, and two per-kind slots. */
 export interface Frame {
@@ -938,7 +938,7 @@ export class Machine {
   }
 
   private callMethod(o: unknown, name: string, args: unknown[], at: number, optCall: boolean): unknown {
-    let method;
+    let method: Method<unknown> | undefined;
     if (Array.isArray(o)) method = ARRAY_METHODS.get(name);
     else if (typeof o === 'string') method = STRING_METHODS.get(name);
     else if (typeof o === 'number') method = NUMBER_METHODS.get(name);
@@ -1003,7 +1003,7 @@ function newScope(slots: number): unknown[] {
 }
 
 function hasLabel(labels: string[] | null, label: string): boolean {
-  return labels !== null && labels.includes(label);
+  return labels?.includes(label) ?? false;
 }
 
 /** for-in skips keys deleted during the loop. */

@@ -222,7 +222,7 @@ export function looseEq(l: unknown, r: unknown): boolean {
   if (lo && ro) return l === r;
   const a = lo ? toStr(l) : l;
   const b = ro ? toStr(r) : r;
-  // eslint-disable-next-line eqeqeq
+  // biome-ignore lint/suspicious/noDoubleEquals: the script's == is JavaScript's loose equality, on primitives here.
   return (a as string | number | boolean) == (b as string | number | boolean);
 }
 

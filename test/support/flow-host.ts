@@ -6,6 +6,7 @@
  */
 import { compileFlow, resumeFlow, startFlow, type Activation, type ChildOutcome, type CompiledFlow, type Effect, type FlowFailure, type FlowLimits, type FlowState, type InboxSignal } from '../../src/workflows/index.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: each test's child function reads its own input shape.
 export type ChildFn = (input: any) => unknown;
 
 export interface SimOptions {

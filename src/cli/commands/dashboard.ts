@@ -32,7 +32,7 @@ export const dashboardCommand: Command = {
     try {
       await requireMigrated(session.r);
       const { startDashboard } = await import('../../dashboard/server.js');
-      let server;
+      let server: Awaited<ReturnType<typeof startDashboard>>;
       try {
         server = await startDashboard(session.r, { port, host, token });
       } catch (err) {
