@@ -17,6 +17,7 @@ import { FlowSyntaxError } from './workflows/errors.js';
 import { storeSources } from './sql/workflow-sources.js';
 import type { Executor } from './contract/executor.js';
 import { ThreadPool } from './threads/thread-pool.js';
+import type { ModuleProblem } from './threads/protocol.js';
 import type { Listener } from './db/listener.js';
 import { retryDelayMs } from './backoff.js';
 import type { Rhythm, ShutdownOptions, WorkerHost } from './rhythm.js';
@@ -360,7 +361,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private async checkModules(pool: ThreadPool): Promise<void> {
-    let problems;
+    let problems: ModuleProblem[];
     try {
       problems = await pool.warm();
     } catch (err) {

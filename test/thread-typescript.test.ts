@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { Rhythm, RhythmValidationError, Worker } from 'rhythm';
+import { type Rhythm, RhythmValidationError, Worker } from 'rhythm';
 import { freshRhythm, type TestDatabase } from './helpers.js';
 import { isTypeScript, workerSafeExecArgv } from '../src/threads/thread-exec.js';
 
