@@ -193,7 +193,7 @@ ${SIGNALS}`,
 export const startCommand: Command = {
   name: 'start',
   summary: 'one process for everything: internal worker + workers (the unified pattern)',
-  description: `The unified process: the internal worker plus workers for the configured queues, in one process (same as \`rhythm worker --internal-worker\`).
+  description: `The unified process: the internal worker plus workers for the configured queues, in one process (same as \`rhythm worker --internal-worker\`). The --tasks folder's task modules and *.flow workflows are served as \`rhythm worker\` serves them.
 
 ${SIGNALS}`,
   settings: WORKER_SETTINGS,
