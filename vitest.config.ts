@@ -1,13 +1,17 @@
 import { defineConfig } from 'vitest/config';
 import { fileURLToPath } from 'node:url';
 
-// Tests import 'rhythm' from the compiled build (npm test builds first): the threads load
-// compiled task modules and the runner, exactly as they do for users.
+// Tests import 'rhythm' from source: vitest compiles it, and the thread pools' threads load
+// the runner (and .ts task modules) through tsx, which each thread registers itself (see
+// src/threads/thread-exec.ts). What still runs the build (npm test builds first) is what
+// users run as shipped: the `rhythm` CLI spawned as a process, the benchmark, the .d.ts files.
+const SOURCE = fileURLToPath(new URL('./src/index.ts', import.meta.url));
+
 export default defineConfig({
   resolve: {
     alias: {
-      'rhythm-pg': fileURLToPath(new URL('./dist/src/index.js', import.meta.url)),
-      rhythm: fileURLToPath(new URL('./dist/src/index.js', import.meta.url)),
+      'rhythm-pg': SOURCE,
+      rhythm: SOURCE,
     },
   },
   test: {

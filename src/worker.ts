@@ -20,7 +20,7 @@ import { ThreadPool } from './threads/thread-pool.js';
 import type { Listener } from './db/listener.js';
 import { retryDelayMs } from './backoff.js';
 import type { Rhythm, ShutdownOptions, WorkerHost } from './rhythm.js';
-import { RhythmError, RhythmValidationError } from './errors.js';
+import { ModuleLoadError, RhythmError, RhythmValidationError } from './errors.js';
 import { checkInt, checkKnownKeys, checkQueueName, checkStorableText, checkTaskName, describe } from './validate.js';
 import type { TaskHandler } from './types.js';
 import { isTaskDefinition, type TaskDefinition } from './task-definition.js';
@@ -65,6 +65,14 @@ export interface WorkerOptions {
   visibilityTimeoutMs?: number;
   /** Time a handler gets after its abort before it is killed or abandoned (default 5,000 ms). */
   abortGraceMs?: number;
+  /**
+   * Node flags for each thread (Worker `execArgv`). Default: this process's own flags, less
+   * the process-wide ones threads refuse. Task modules in TypeScript need no flag: when tsx is
+   * installed, each thread registers it itself (see README, "Task modules in TypeScript").
+   */
+  threadExecArgv?: string[];
+  /** process.env of each thread (default: a copy of this process's environment). */
+  threadEnv?: Record<string, string>;
   /** Piscina resourceLimits for each thread (e.g. maxOldGenerationSizeMb). */
   resourceLimits?: ResourceLimits;
   /** Name in leases and logs (default host:pid:queue:random). */
@@ -83,7 +91,7 @@ const HELD_CLAIMS = 8;
 
 const WORKER_OPTIONS = [
   'queue', 'threads', 'concurrency', 'maxHeldBytes', 'batchSize', 'pollIntervalMs', 'visibilityTimeoutMs',
-  'abortGraceMs', 'resourceLimits', 'workerId', 'groupConcurrency',
+  'abortGraceMs', 'resourceLimits', 'threadExecArgv', 'threadEnv', 'workerId', 'groupConcurrency',
 ] as const;
 
 export class Worker extends EventEmitter<WorkerEvents> {
@@ -112,6 +120,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     checkInt('abortGraceMs', options.abortGraceMs, 0);
     checkInt('groupConcurrency', options.groupConcurrency, 1, 100_000);
     checkResourceLimits(options.resourceLimits);
+    checkThreadOptions(options);
     if (options.workerId !== undefined) {
       if (typeof options.workerId !== 'string' || options.workerId.trim() === '' || options.workerId.length > 200) {
         throw new RhythmValidationError(`option workerId must be a non-empty string of at most 200 characters, got ${describe(options.workerId)}`);
@@ -289,6 +298,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const tracing = tracingEnabled();
     const byName = new Map<string, Executor>();
     const limits = new Map<Executor, number>();
+    const pools: ThreadPool[] = [];
     if (this.handlers.size > 0) {
       const main = new MainThreadExecutor(this.handlers);
       this.executors.push(main);
@@ -296,8 +306,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
       for (const name of this.handlers.keys()) byName.set(name, main);
     }
     if (threads > 0) {
-      const pool = new ThreadPool(this.modules, { queue: this.queue, threads, slots: maxHeld, resourceLimits: o.resourceLimits, metrics }, this.host.log);
+      const pool = new ThreadPool(
+        this.modules,
+        { queue: this.queue, threads, slots: maxHeld, resourceLimits: o.resourceLimits, execArgv: o.threadExecArgv, env: o.threadEnv, metrics },
+        this.host.log,
+      );
       this.executors.push(pool);
+      pools.push(pool);
       limits.set(pool, o.concurrency ?? Number.POSITIVE_INFINITY);
       for (const name of this.modules.keys()) byName.set(name, pool);
     }
@@ -307,6 +322,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
       for (const name of this.flows.keys()) byName.set(name, flows);
     }
     try {
+      // Every thread module loads before anything is claimed: one that cannot load stops the
+      // start, instead of failing each of its tasks attempt after attempt.
+      for (const pool of pools) await this.checkModules(pool);
       const listener = await this.connectListener();
       if (listener === undefined) return; // stopped while the database was unreachable
       if (!(await this.storeWorkflowSources())) return;
@@ -341,6 +359,19 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
+  private async checkModules(pool: ThreadPool): Promise<void> {
+    let problems;
+    try {
+      problems = await pool.warm();
+    } catch (err) {
+      // The thread died while importing them (a module calling process.exit, say).
+      throw new ModuleLoadError(`worker for queue ${JSON.stringify(this.queue)} cannot start: a thread died while loading its task modules (${[...this.modules.values()].join(', ')}): ${(err as Error)?.message ?? err}`, { cause: err });
+    }
+    if (problems.length === 0) return;
+    const lines = problems.map((p) => `task ${JSON.stringify(p.name)}: ${p.message}`);
+    throw new ModuleLoadError(`worker for queue ${JSON.stringify(this.queue)} cannot start: ${lines.join('; ')}`);
+  }
+
   /** The dispatcher's view of this emitter: it builds an event only for kinds with listeners. */
   private eventSink(): EventSink {
     return { wants: (kind) => this.listenerCount(kind) > 0, emit: (event) => this.emit(event.kind, event) };
@@ -358,6 +389,17 @@ function checkResourceLimits(limits: unknown): void {
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > 1_048_576)) {
       throw new RhythmValidationError(`option resourceLimits.${key} must be a positive number of megabytes, got ${describe(v)}`);
     }
+  }
+}
+
+function checkThreadOptions(o: WorkerOptions): void {
+  const argv = o.threadExecArgv;
+  if (argv !== undefined && (!Array.isArray(argv) || argv.some((a) => typeof a !== 'string'))) {
+    throw new RhythmValidationError(`option threadExecArgv must be an array of strings (Node flags), got ${describe(argv)}`);
+  }
+  const env = o.threadEnv;
+  if (env !== undefined && (env === null || typeof env !== 'object' || Array.isArray(env) || Object.values(env).some((v) => typeof v !== 'string'))) {
+    throw new RhythmValidationError(`option threadEnv must be an object of string values, got ${describe(env)}`);
   }
 }
 

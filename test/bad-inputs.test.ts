@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Rhythm, RhythmValidationError, Worker, defineTask } from 'rhythm';
 import { count, fixture, freshRhythm, type TestDatabase } from './helpers.js';
 // The check ctx.progress() runs in the handler (main thread or thread) before anything is sent.
-import { encodeProgress } from '../dist/src/dispatcher/progress-value.js';
+import { encodeProgress } from '../src/dispatcher/progress-value.js';
 
 let db: TestDatabase;
 let r: Rhythm;

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { RhythmValidationError } from 'rhythm';
-import { dueFires, parseCron, upcoming, MAX_FIRES, ON_TIME_MS } from '../dist/src/schedules/cron.js';
+import { dueFires, parseCron, upcoming, MAX_FIRES, ON_TIME_MS } from '../src/schedules/cron.js';
 
 const iso = (dates: Date[]) => dates.map((d) => d.toISOString());
 

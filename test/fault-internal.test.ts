@@ -10,8 +10,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm, RhythmError, Worker } from 'rhythm';
-import { InternalWorker } from '../dist/src/internal/internal-worker.js';
-import { claimTasks } from '../dist/src/sql/claim.js';
+import { InternalWorker } from '../src/internal/internal-worker.js';
+import { claimTasks } from '../src/sql/claim.js';
 import { createTestDatabase } from './support/db.js';
 import { installProbes, spawnWorker } from './fixtures/fault/harness.js';
 

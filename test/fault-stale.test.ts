@@ -6,12 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm, Worker } from 'rhythm';
-import { claimTasks } from '../dist/src/sql/claim.js';
-import { settleAttempts } from '../dist/src/sql/settle.js';
-import { extendLeases } from '../dist/src/sql/heartbeat.js';
-import { releaseLeases } from '../dist/src/sql/release.js';
-import { recoverExpired } from '../dist/src/sql/recover.js';
-import { promoteDue } from '../dist/src/sql/promote.js';
+import { claimTasks } from '../src/sql/claim.js';
+import { settleAttempts } from '../src/sql/settle.js';
+import { extendLeases } from '../src/sql/heartbeat.js';
+import { releaseLeases } from '../src/sql/release.js';
+import { recoverExpired } from '../src/sql/recover.js';
+import { promoteDue } from '../src/sql/promote.js';
 import { createTestDatabase } from './support/db.js';
 import { installProbes, spawnWorker } from './fixtures/fault/harness.js';
 

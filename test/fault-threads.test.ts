@@ -1,13 +1,14 @@
 /**
- * Thread faults in a Worker's Piscina pool: a thread that calls process.exit, a task module
- * that throws while loading, and a thread that exceeds its resourceLimits. In each case that
- * task's attempt fails and is retried like any failure, the pool replaces a dead thread, and
- * the worker goes on serving (a well-behaved task afterwards completes).
+ * Thread faults in a Worker's Piscina pool: a thread that calls process.exit and a thread that
+ * exceeds its resourceLimits (that task's attempt fails and is retried like any failure, the
+ * pool replaces the dead thread, and the worker goes on serving: a well-behaved task
+ * afterwards completes); and a task module that throws while loading, which stops its
+ * worker's start before anything is claimed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { Rhythm, Worker } from 'rhythm';
+import { ModuleLoadError, Rhythm, Worker } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
 import { installProbes } from './fixtures/fault/harness.js';
 
@@ -36,7 +37,6 @@ describe('thread faults', () => {
     w.task('ok', new URL('thread-ok.js', FIXTURES));
     w.task('exit', new URL('thread-exit.js', FIXTURES));
     w.task('maybe-exit', new URL('thread-maybe-exit.js', FIXTURES));
-    w.task('throws-at-load', new URL('thread-throws-at-load.js', FIXTURES));
     w.task('oom', new URL('thread-oom.js', FIXTURES));
     running = w.start();
   });
@@ -75,15 +75,15 @@ describe('thread faults', () => {
     expect(after).not.toBe(before);
   });
 
-  it('a module that throws at load: the task fails (ModuleLoadError) and is retried, the worker goes on', async () => {
+  it('a module that throws at load: its worker does not start (ModuleLoadError), its task stays queued, the other worker goes on', async () => {
     const before = await okThread();
-    const id = await r.enqueue('throws-at-load', {}, { queue: QUEUE, maxAttempts: 2 });
-    const e = await r.wait(id, { timeoutMs: 20_000 });
-    expect(e.status).toBe('failed');
-    expect(e.attempts).toBe(2);
-    expect(e.error).toMatchObject({ name: 'ModuleLoadError', message: expect.stringMatching(/refuses to load/) });
-    expect(await retriedErrors(id)).toEqual([expect.objectContaining({ name: 'ModuleLoadError' })]);
-    // A load error is caught in the thread: the thread itself lives on.
+    const id = await r.enqueue('throws-at-load', {}, { queue: 'threads-broken', maxAttempts: 2 });
+    const broken = new Worker(r, { queue: 'threads-broken', threads: 1 });
+    broken.task('throws-at-load', new URL('thread-throws-at-load.js', FIXTURES));
+    const error = await broken.start().then(() => undefined, (err: unknown) => err);
+    expect(error).toBeInstanceOf(ModuleLoadError);
+    expect((error as Error).message).toMatch(/"throws-at-load".*thread-throws-at-load\.js.*refuses to load/);
+    expect((await r.get(id))?.status).toBe('queued');
     expect(await okThread()).toBe(before);
   });
 

@@ -1,4 +1,5 @@
 /** Small helpers shared by the test files (not a test file itself). */
+import { vi } from 'vitest';
 import { Rhythm, type RhythmOptions } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
 
@@ -19,17 +20,15 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => 
 }
 
 /**
- * Polls `check` until it returns a truthy value, at most `timeoutMs`; only for states no
- * event announces. Throws with `what` if the time runs out.
+ * Polls `check` (vi.waitFor) until it returns a truthy value, at most `timeoutMs`; only for
+ * states no event announces. Throws with `what` if the time runs out.
  */
-export async function until<T>(what: string, check: () => Promise<T> | T, timeoutMs = 10_000, intervalMs = 20): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+export function until<T>(what: string, check: () => Promise<T> | T, timeoutMs = 10_000, intervalMs = 20): Promise<T> {
+  return vi.waitFor(async () => {
     const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
+    if (!value) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    return value;
+  }, { timeout: timeoutMs, interval: intervalMs });
 }
 
 /** Whether a promise has settled yet (checked after the current microtasks). */

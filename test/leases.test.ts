@@ -7,9 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm, Worker } from 'rhythm';
-import { claimTasks } from '../dist/src/sql/claim.js';
-import { extendLeases } from '../dist/src/sql/heartbeat.js';
-import { releaseLeases } from '../dist/src/sql/release.js';
+import { claimTasks } from '../src/sql/claim.js';
+import { extendLeases } from '../src/sql/heartbeat.js';
+import { releaseLeases } from '../src/sql/release.js';
 import { deferred, freshRhythm, until, type TestDatabase } from './helpers.js';
 
 describe('leases', () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm, Worker } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
 
-const TASKS = new URL('../dist/tasks/', import.meta.url);
+const TASKS = new URL('../tasks/', import.meta.url);
 
 describe('enqueue, claim, complete round trip', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -21,7 +21,7 @@ describe('enqueue, claim, complete round trip', () => {
     const io = new Worker(r, { queue: 'default' });
     io.task('submit-report', async (payload: { reportId: number }, ctx) => ({ status: 'success', reportId: payload.reportId, attempt: ctx.attempt }));
     const cpu = new Worker(r, { queue: 'high-cpu', threads: 2 });
-    cpu.task('sha256-chain', new URL('sha256-chain.js', TASKS));
+    cpu.task('sha256-chain', new URL('sha256-chain.ts', TASKS));
     const running = Promise.all([io.start(), cpu.start()]);
 
     const a = await r.enqueue('submit-report', { reportId: 7 });

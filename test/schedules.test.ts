@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm, RhythmValidationError, defineTask } from 'rhythm';
-import { InternalWorker } from '../dist/src/internal/internal-worker.js';
+import { InternalWorker } from '../src/internal/internal-worker.js';
 import { freshRhythm, until, type TestDatabase } from './helpers.js';
 
 describe('cron schedules', () => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Rhythm } from 'rhythm';
-import { maskUrl } from '../dist/src/logger.js';
+import { maskUrl } from '../src/logger.js';
 import { createTestDatabase } from './support/db.js';
 import { runCli, spawnCli, killAll, removeScratch, TASKS_DIR } from './fixtures/cli-tasks/harness/cli.js';
 

@@ -10,14 +10,16 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { ThreadPool } from '../dist/src/threads/thread-pool.js';
-import type { AttemptResult, AttemptRun } from '../dist/src/dispatcher/executor.js';
+import { ThreadPool } from '../src/threads/thread-pool.js';
+import type { AttemptResult, AttemptRun } from '../src/dispatcher/executor.js';
 import { fixture, isSettled } from './helpers.js';
 
 /** The pool's warnings: a thread that died under batches says how many tasks it sends again. */
 const warnings: { msg: string; tasks?: number }[] = [];
 const log = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line)) });
 const resent = () => warnings.filter((w) => /sending its unfinished tasks again/.test(w.msg)).reduce((n, w) => n + (w.tasks ?? 0), 0);
+/** A new thread imports the runner (through tsx, from source): slow on a loaded machine. */
+const THREAD_START_MS = 15_000;
 let pool: ThreadPool | undefined;
 let dir: string | undefined;
 let nextId = 1;
@@ -107,7 +109,7 @@ describe('tasks waiting inside a thread', () => {
     const stuck = start(p, { label: 'stuck', log: file, spinMs: 20_000 });
     const behind = Array.from({ length: 5 }, (_, i) => start(p, { label: `k${i}`, log: file }));
     await Promise.all(behind.map((b) => b.handed));
-    await expect.poll(() => ran(file)).toContain('stuck');
+    await expect.poll(() => ran(file), { timeout: THREAD_START_MS }).toContain('stuck');
     stuck.run.abort('timeout');
     expect(await isSettled(stuck.result)).toBe(false);
     stuck.run.kill('timeout');
@@ -148,7 +150,7 @@ describe('tasks waiting inside a thread', () => {
     const running = start(p, { label: 'running', log: file, spinMs: 2_000 });
     const behind = Array.from({ length: 6 }, (_, i) => start(p, { label: `s${i}`, log: file }));
     await Promise.all(behind.map((b) => b.handed));
-    await expect.poll(() => ran(file)).toContain('running');
+    await expect.poll(() => ran(file), { timeout: THREAD_START_MS }).toContain('running');
     await p.close();
     pool = undefined;
     for (const s of [running, ...behind]) {
@@ -163,7 +165,7 @@ describe('tasks waiting inside a thread', () => {
     const file = logFile();
     const waiting = start(p, { label: 'waiting', log: file, awaitAbort: true });
     // Started, and past the point where it asked for ctx.signal.
-    await expect.poll(() => ran(file)).toContain('waiting:signal');
+    await expect.poll(() => ran(file), { timeout: THREAD_START_MS }).toContain('waiting:signal');
     expect(await isSettled(waiting.result)).toBe(false);
     waiting.run.abort('cancelled');
     expect(errorOf(await waiting.result)).toMatchObject({ name: 'TaskAbortedError', message: expect.stringMatching(/cancelled/) });

@@ -13,7 +13,7 @@ import { Rhythm, WaitTimeoutError, Worker } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { countWaitReads, deferred, isSettled } from './helpers.js';
-import { fromBinaryTime } from '../dist/src/sql/finished.js';
+import { fromBinaryTime } from '../src/sql/finished.js';
 
 const Q = 'wait-scale';
 let db: Awaited<ReturnType<typeof createTestDatabase>>;

@@ -11,11 +11,11 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { Rhythm, Worker } from 'rhythm';
-import { claimTasks } from '../dist/src/sql/claim.js';
-import { recoverExpired } from '../dist/src/sql/recover.js';
-import { promoteDue } from '../dist/src/sql/promote.js';
-import { commitActivations } from '../dist/src/sql/workflow-activation.js';
-import { inTransaction } from '../dist/src/db/transaction.js';
+import { claimTasks } from '../src/sql/claim.js';
+import { recoverExpired } from '../src/sql/recover.js';
+import { promoteDue } from '../src/sql/promote.js';
+import { commitActivations } from '../src/sql/workflow-activation.js';
+import { inTransaction } from '../src/db/transaction.js';
 import { createTestDatabase } from './support/db.js';
 import { installProbes, pollUntil, spawnWorker } from './fixtures/fault/harness.js';
 

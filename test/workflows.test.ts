@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Rhythm, Worker, FlowSyntaxError, RhythmValidationError, RhythmError } from 'rhythm';
-import { workflowDetails } from '../dist/src/sql/workflow-details.js';
+import { workflowDetails } from '../src/sql/workflow-details.js';
 import { count, deferred, freshRhythm, until, type TestDatabase } from './helpers.js';
 
 const FLOWS = new URL('./fixtures/workflows/', import.meta.url);
@@ -150,7 +150,7 @@ beforeAll(async () => {
     return results.map(r => r.digest.length);
   `));
   cpu = new Worker(r, { queue: 'cpu', threads: 2 });
-  cpu.task('sha256-chain', new URL('../dist/tasks/sha256-chain.js', import.meta.url));
+  cpu.task('sha256-chain', new URL('../tasks/sha256-chain.ts', import.meta.url));
   payments = new Worker(r, { queue: 'payments', pollIntervalMs: 200 });
   payments.task('charge', (p: { orderId: number; amount: number }) => {
     ran('charge');

@@ -2,9 +2,10 @@
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
+import { packageUrl } from '../../src/package-root.js';
 
-/** Repository root (this file runs as dist/bench/lib/common.js). */
-export const ROOT = new URL('../../../', import.meta.url);
+/** Repository root, from bench/lib/ and from dist/bench/lib/ alike. */
+export const ROOT = packageUrl('./');
 export const TASKS_DIR = new URL('dist/tasks/', ROOT);
 export const NOOP_MODULE = new URL('noop.js', TASKS_DIR);
 export const SHA_MODULE = new URL('sha256-chain.js', TASKS_DIR);

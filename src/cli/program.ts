@@ -12,9 +12,9 @@
  * 2 usage error (unknown command or flag, bad value). A command's answer goes to stdout;
  * logs and errors go to stderr.
  */
-import { readFileSync } from 'node:fs';
 import { Command as Program, CommanderError, Option } from 'commander';
 import { RhythmValidationError } from '../errors.js';
+import { packageVersion } from '../package-root.js';
 import { SETTINGS, flagName, type SettingKey } from '../config/settings.js';
 import { resolveSettings } from '../config/resolve.js';
 import { loadConfigFile, CONFIG_ENV, CONFIG_FILE_NAMES } from '../config/file.js';
@@ -46,10 +46,6 @@ const GROUPS = {
 
 const DURATIONS = 'Durations: 500ms, 30s, 5m, 2h, 7d; a bare number is milliseconds.';
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 /** The flag of one setting, its help line naming the default (this command's) and the variables. */
 function settingOption(command: Command, key: SettingKey): Option {
@@ -170,7 +166,7 @@ export async function runCli(argv: string[]): Promise<number> {
     return 2;
   }
   if (name === '--version' || name === '-v' || name === 'version') {
-    await print(version());
+    await print(packageVersion());
     return 0;
   }
   if (name === 'help') {

@@ -8,8 +8,9 @@ import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import type { SchemaNames } from './schema.js';
 import { inTransaction } from './transaction.js';
+import { packageUrl } from '../package-root.js';
 
-const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations/', import.meta.url));
+const MIGRATIONS_DIR = fileURLToPath(packageUrl('migrations/'));
 const FILE_NAME = /^(\d+)_[\w-]+\.sql$/;
 
 export interface Migration {

@@ -7,8 +7,9 @@
 import { pino } from 'pino';
 import { Rhythm, Worker, openDatabase } from '../index.js';
 import { maskUrl } from '../logger.js';
+import { packageUrl } from '../package-root.js';
 
-const FLOWS = new URL('../../../workflows/', import.meta.url);
+const FLOWS = packageUrl('workflows/');
 
 async function main(): Promise<void> {
   const db = await openDatabase();

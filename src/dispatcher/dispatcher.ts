@@ -28,6 +28,7 @@ import type { AbortReason } from '../errors.js';
 import { retryDelayMs } from '../backoff.js';
 import { abortError, failed } from './attempt.js';
 import { epochNow } from '../threads/flags.js';
+import { claimAhead, claimCount, nextRate } from './sizing.js';
 import { ProgressWriter } from './progress-writer.js';
 import { cancelledEvent, settledEvents, type EventSink } from './events.js';
 import type { QueueMetrics, TaskSeries } from '../observability/metrics.js';
@@ -39,17 +40,6 @@ import type { Span } from '@opentelemetry/api';
 const BUSY_RUNNING = 16;
 /** How long a cancellation is remembered for a claim whose reply arrives after it. */
 const CANCEL_MEMORY_MS = 10_000;
-/**
- * Claim ahead the tasks that finish in this many claim round trips plus AHEAD_MARGIN_MS, and
- * at least AHEAD_MIN_MS of them: a claim statement costs Postgres and this thread about as
- * much as tens of tasks' rows, so claims of a few tasks each would take that CPU from the
- * tasks. A claim starts when half of that is left.
- */
-const AHEAD_CLAIM_TRIPS = 2;
-const AHEAD_MARGIN_MS = 10;
-const AHEAD_MIN_MS = 100;
-/** Time constant of the finish-rate average. */
-const RATE_WINDOW_MS = 200;
 /** Claims at once: a second starts while the first is in flight only when the last came back full and large. */
 const MAX_CLAIMS_IN_FLIGHT = 2;
 const PIPELINE_MIN_CLAIM = 50;
@@ -323,8 +313,7 @@ export class Dispatcher {
     const now = performance.now();
     const dt = now - this.rateAt;
     if (dt >= 5) {
-      const alpha = 1 - Math.exp(-dt / RATE_WINDOW_MS);
-      this.rate += alpha * (this.finishedSinceRate / dt - this.rate);
+      this.rate = nextRate(this.rate, this.finishedSinceRate, dt);
       this.finishedSinceRate = 0;
       this.rateAt = now;
     }
@@ -339,14 +328,14 @@ export class Dispatcher {
     if (holding && (this.bytesBlocked || this.config.maxHeldBytes - this.heldBytes - this.reservedBytes <= 0)) return 0;
     let room = 0;
     for (const lane of this.laneList) room += lane.room();
-    const ahead = Math.floor(this.finishRate() * Math.max(AHEAD_MIN_MS, this.claimMs * AHEAD_CLAIM_TRIPS + AHEAD_MARGIN_MS));
-    const buffered = this.unstarted + this.incoming;
-    // Room is what the executors could start beyond what already waits for them: claim for
-    // it, and to refill the ahead buffer once half of it is gone, not for every finished task.
-    if (buffered > ahead / 2) return 0;
-    const want = room + ahead - buffered;
-    if (want < 1) return 0;
-    return Math.max(0, Math.min(want, this.config.batchSize, this.config.maxHeld - this.inFlight.size - this.incoming));
+    return claimCount({
+      room,
+      ahead: claimAhead(this.finishRate(), this.claimMs),
+      buffered: this.unstarted + this.incoming,
+      batchSize: this.config.batchSize,
+      maxHeld: this.config.maxHeld,
+      held: this.inFlight.size + this.incoming,
+    });
   }
 
   private maybeClaim(): void {

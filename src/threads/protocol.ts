@@ -54,3 +54,10 @@ export interface ThreadResults {
   /** Thread time the handler took (for an async one, until it returned its promise), to size later batches. */
   ms: Float64Array;
 }
+
+/** A registered module that a thread could not load, as the warm-up reports it. */
+export interface ModuleProblem {
+  name: string;
+  module: string;
+  message: string;
+}

@@ -4,7 +4,8 @@
  * async ones overlap. A thread holds more than one batch, so it goes from one to the next
  * without waiting for the main thread. Before starting a task it claims the task's slot
  * (see flags.ts): a task withdrawn meanwhile (cancelled, or sent to an idle thread) is
- * skipped. Task modules are imported once per thread and cached.
+ * skipped. Every registered task module is imported as the thread starts (the pool's warm-up
+ * waits for that, so a module that cannot load stops the worker's start), once per thread.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
@@ -13,10 +14,11 @@ import {
   abortIndex, heartbeatIndex, stateIndex, stateWord, threadIndex, viewFlags, epochNow,
   CANCEL_GEN, HEARTBEAT_GEN, QUEUED, RUNNING, DONE,
 } from './flags.js';
-import { FAILED, SKIPPED, SUCCEEDED, type ProgressMessage, type RunnerData, type ThreadBatch, type ThreadResults } from './protocol.js';
+import { FAILED, SKIPPED, SUCCEEDED, type ModuleProblem, type ProgressMessage, type RunnerData, type ThreadBatch, type ThreadResults } from './protocol.js';
 import { encodeProgress } from '../dispatcher/progress-value.js';
 import type { AttemptResult } from '../dispatcher/executor.js';
 import { ModuleLoadError } from '../errors.js';
+import { isTypeScript } from './thread-exec.js';
 import type { TaskContext, TaskHandler } from '../types.js';
 
 const data = workerData as RunnerData;
@@ -25,6 +27,29 @@ const handlers = new Map<string, TaskHandler | Error>();
 const loads = new Map<string, Promise<TaskHandler | Error>>();
 const watched = new Map<number, AbortController>();
 let watching = false;
+
+// Import every registered module now, while the thread has nothing else to do.
+for (const module of new Set(data.modules)) startLoad(module);
+
+/** Piscina's named entry 'warm': waits for this thread's imports, and lists the ones that failed. */
+export async function warm(): Promise<ModuleProblem[]> {
+  const problems: ModuleProblem[] = [];
+  for (const [i, module] of data.modules.entries()) {
+    const h = handlers.get(module) ?? (await loads.get(module));
+    if (h instanceof Error) problems.push({ name: data.names[i]!, module, message: h.message });
+  }
+  return problems;
+}
+
+function startLoad(module: string): Promise<TaskHandler | Error> {
+  const load = loadHandler(module).then((h) => {
+    handlers.set(module, h);
+    loads.delete(module);
+    return h;
+  });
+  loads.set(module, load);
+  return load;
+}
 
 export default async function runBatch(batch: ThreadBatch): Promise<ThreadResults> {
   const ids = batch.ids.split(',');
@@ -79,13 +104,7 @@ function runTask(batch: ThreadBatch, i: number, id: string, payload: unknown, ou
   }
   if (handler !== undefined) return runClaimed(batch, i, id, payload, out, handler);
   // Claimed before its module loads: a module that kills the thread as it loads is this task's fault.
-  const load = loadHandler(module).then((h) => {
-    handlers.set(module, h);
-    loads.delete(module);
-    return h;
-  });
-  loads.set(module, load);
-  return load.then((h) => runClaimed(batch, i, id, payload, out, h));
+  return startLoad(module).then((h) => runClaimed(batch, i, id, payload, out, h));
 }
 
 /**
@@ -172,7 +191,10 @@ async function loadHandler(url: string): Promise<TaskHandler | Error> {
   try {
     mod = await import(url);
   } catch (err) {
-    return new ModuleLoadError(`task module ${url} failed to load: ${(err as Error)?.message ?? err}`, { cause: err });
+    const hint = (err as NodeJS.ErrnoException)?.code === 'ERR_UNKNOWN_FILE_EXTENSION' && isTypeScript(url)
+      ? ' (threads load TypeScript through tsx: install it in the app, `npm install tsx`, or register the compiled .js file)'
+      : '';
+    return new ModuleLoadError(`task module ${url} failed to load: ${(err as Error)?.message ?? err}${hint}`, { cause: err });
   }
   const handler = typeof mod.default === 'function' ? mod.default : mod.handler;
   if (typeof handler !== 'function') {

@@ -20,18 +20,18 @@ import {
   abortIndex, heartbeatIndex, stateIndex, stateWord, threadIndex, createFlags, viewFlags,
   CANCEL_GEN, HEARTBEAT_GEN, QUEUED, RUNNING, WITHDRAWN, TICKET_MASK, type Flags,
 } from './flags.js';
-import { SKIPPED, SUCCEEDED, type ProgressMessage, type RunnerData, type ThreadBatch, type ThreadResults } from './protocol.js';
+import { SKIPPED, SUCCEEDED, type ModuleProblem, type ProgressMessage, type RunnerData, type ThreadBatch, type ThreadResults } from './protocol.js';
 import type { AttemptResult, AttemptRun, Executor, RunHooks } from '../dispatcher/executor.js';
 import type { ClaimedTask } from '../sql/claim.js';
 import { ThreadCrashError, type AbortReason } from '../errors.js';
 import type { Logger } from 'pino';
 import type { ResourceLimits } from 'node:worker_threads';
+import { isTypeScript, threadExecArgv } from './thread-exec.js';
+import { MAX_BATCH, TARGET_BATCH_MS, tasksPerBatch } from '../dispatcher/sizing.js';
 import type { QueueMetrics, ThreadGaugeSource } from '../observability/metrics.js';
 
-const RUNNER = new URL('./runner.js', import.meta.url).href;
-const MAX_BATCH = 256;
-/** Batches aim to run about this long on a thread. */
-const TARGET_BATCH_MS = 10;
+// Run from source (tests, tsx), this file is thread-pool.ts and the runner beside it is too.
+const RUNNER = new URL(import.meta.url.endsWith('.ts') ? './runner.ts' : './runner.js', import.meta.url).href;
 /** Batches a thread holds: one running, the rest waiting behind it. */
 const BATCHES_PER_THREAD = 3;
 const KILLED_DETAIL = 'it ignored its abort signal, so its thread was terminated';
@@ -42,6 +42,10 @@ export interface ThreadPoolOptions {
   /** Most tasks held at once (the dispatcher's limit): one shared-memory slot each. */
   slots: number;
   resourceLimits?: ResourceLimits;
+  /** Node flags for the threads (default: this process's, less those threads refuse). */
+  execArgv?: string[];
+  /** process.env of the threads (default: a copy of this process's). */
+  env?: Record<string, string>;
   /** Where to record batch metrics and busy threads; none if absent. */
   metrics?: QueueMetrics;
 }
@@ -119,6 +123,8 @@ export class ThreadPool implements Executor, ThreadGaugeSource {
       idleTimeout: Number.POSITIVE_INFINITY,
       concurrentTasksPerWorker: BATCHES_PER_THREAD,
       resourceLimits: options.resourceLimits,
+      execArgv: threadExecArgv(options.execArgv, isTypeScript(RUNNER) || [...modules.values()].some(isTypeScript)),
+      env: options.env,
       workerData: {
         flags: buffer,
         slots: options.slots,
@@ -154,6 +160,15 @@ export class ThreadPool implements Executor, ThreadGaugeSource {
     this.waiting++;
     this.scheduleFlush();
     return run;
+  }
+
+  /**
+   * Waits until a thread has imported every registered module; lists those that failed. Each
+   * thread starts importing them as it starts, so the first task does not pay for it.
+   */
+  async warm(): Promise<ModuleProblem[]> {
+    const piscina = this.piscina as unknown as Piscina<undefined, ModuleProblem[]>;
+    return piscina.run(undefined, { name: 'warm' });
   }
 
   room(): number {
@@ -248,9 +263,7 @@ export class ThreadPool implements Executor, ThreadGaugeSource {
   }
 
   private tasksPerBatch(): number {
-    const ms = this.msAverage;
-    if (ms === undefined) return 1;
-    return Math.max(1, Math.min(MAX_BATCH, Math.floor(TARGET_BATCH_MS / Math.max(ms, 1e-3))));
+    return tasksPerBatch(this.msAverage);
   }
 
   private scheduleFlush(): void {

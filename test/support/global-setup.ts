@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startEmbeddedPostgres, type EmbeddedServer } from '../../dist/src/index.js';
+import { startEmbeddedPostgres, type EmbeddedServer } from '../../src/index.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
