@@ -7,7 +7,7 @@
  */
 import type { Worker } from '../../worker.js';
 import { handleShutdownSignals } from '../../lifecycle/signals.js';
-import { loadTaskFolder, selectTasks, type TaskModule } from '../tasks.js';
+import { loadTaskFolder, selectTasks, type FlowFile, type TaskModule } from '../tasks.js';
 import { openSession, requireMigrated, type Session } from '../runtime.js';
 import { CliError } from '../errors.js';
 import { RhythmValidationError } from '../../errors.js';
@@ -19,18 +19,28 @@ interface QueuePlan {
   /** 0: modules run on the main thread. */
   threads: number;
   tasks: TaskModule[];
+  /**
+   * A workflow runs on the queue it was started on (startWorkflow's `queue`), so every queue
+   * served gets the folder's workflows, less those its --only leaves out.
+   */
+  workflows: FlowFile[];
 }
 
 async function planQueues(ctx: CommandContext): Promise<QueuePlan[]> {
   const s = ctx.settings;
-  const modules = await loadTaskFolder(s.tasks, ctx.where('tasks'));
-  return s.queues.map((q) => ({
-    queue: q.name,
-    threads: q.threads ?? s.threads,
-    tasks: q.only
-      ? selectTasks(modules, q.only, `${ctx.where('queues')} (queue ${JSON.stringify(q.name)}, only)`, s.tasks)
-      : selectTasks(modules, s.only, ctx.where('only'), s.tasks),
-  }));
+  const folder = await loadTaskFolder(s.tasks, ctx.where('tasks'));
+  const all: (TaskModule | FlowFile)[] = [...folder.tasks, ...folder.workflows];
+  return s.queues.map((q) => {
+    const chosen = q.only
+      ? selectTasks(all, q.only, `${ctx.where('queues')} (queue ${JSON.stringify(q.name)}, only)`, s.tasks)
+      : selectTasks(all, s.only, ctx.where('only'), s.tasks);
+    return {
+      queue: q.name,
+      threads: q.threads ?? s.threads,
+      tasks: chosen.filter((c): c is TaskModule => 'url' in c),
+      workflows: chosen.filter((c): c is FlowFile => !('url' in c)),
+    };
+  });
 }
 
 /**
@@ -66,6 +76,7 @@ async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' |
           queue: p.queue,
           runsOn: p.threads === 0 ? 'main thread' : `${p.threads} thread${p.threads === 1 ? '' : 's'}`,
           tasks: p.tasks.map((t) => t.name),
+          workflows: p.workflows.map((f) => f.name),
         })),
       },
       'task plan',
@@ -123,6 +134,8 @@ async function runUntilSignalled(ctx: CommandContext, kind: 'worker' | 'start' |
           pollIntervalMs: s.pollInterval,
         });
         for (const t of p.tasks) w.task(t.name, p.threads > 0 ? t.url : t.handler);
+        // Activations run on the main thread whatever --threads says.
+        for (const f of p.workflows) w.workflow(f.name, f.file);
         workers.push(w);
       }
       for (const w of workers) {
@@ -161,14 +174,17 @@ const SIGNALS = `Runs until SIGTERM or SIGINT, then shuts down gracefully: no ne
 
 export const workerCommand: Command = {
   name: 'worker',
-  summary: 'serve queues with the task modules of a folder (add --internal-worker to also schedule)',
+  summary: 'serve queues with the task modules and .flow workflows of a folder (add --internal-worker to also schedule)',
   description: `Serves one or more queues with the task modules of a folder. Each queue has its own thread pool: \`--queue default:2 --queue high-cpu:8\`.
+
+The folder's *.flow files are workflows named after the file (order.flow is "order"), served on every queue of the worker (a workflow runs on the queue \`rhythm start-workflow --queue\` gave it); their activations run on the main thread. --only picks tasks and workflows alike. A .flow file that does not compile stops the start with each problem as file:line:col (exit code 2).
 
 ${SIGNALS}`,
   settings: [...WORKER_SETTINGS, 'internalWorker'],
   epilog: `Examples:
   rhythm worker --tasks dist/tasks --queue default:4
   rhythm worker --tasks dist/tasks --queue high-cpu:8 --only sha256-chain
+  rhythm worker --tasks dist/tasks --queue orders:2 --only order,reserve,charge   # order.flow + two task modules
   rhythm worker --tasks dist/tasks --queue ml-tasks:1 --queue default:2 --internal-worker
   rhythm worker --tasks dist/tasks --queue default:4 --metrics-port 9464 --metrics-host 0.0.0.0`,
   run: (ctx) => runUntilSignalled(ctx, 'worker'),
@@ -177,7 +193,7 @@ ${SIGNALS}`,
 export const startCommand: Command = {
   name: 'start',
   summary: 'one process for everything: internal worker + workers (the unified pattern)',
-  description: `The unified process: the internal worker plus workers for the configured queues, in one process (same as \`rhythm worker --internal-worker\`).
+  description: `The unified process: the internal worker plus workers for the configured queues, in one process (same as \`rhythm worker --internal-worker\`). The --tasks folder's task modules and *.flow workflows are served as \`rhythm worker\` serves them.
 
 ${SIGNALS}`,
   settings: WORKER_SETTINGS,
