@@ -33,6 +33,16 @@ import { cancelledEvent, settledEvents, type EventSink } from './events.js';
 
 /** Tasks still running or waiting to start, beyond those being written, for the completer to batch its writes. */
 const BUSY_RUNNING = 16;
+/**
+ * While busy, outcomes gather for at least BUSY_WINDOW_MIN_MS, and for slow tasks long
+ * enough for about SETTLE_MIN_ROWS of them (at the measured finish rate), up to
+ * BUSY_WINDOW_MAX_MS: the settle statement, its commit, its NOTIFY and the wait() reads that
+ * follow it cost about the same for one row as for tens, and tasks of milliseconds would
+ * otherwise pay for them a few at a time.
+ */
+const BUSY_WINDOW_MIN_MS = 50;
+const BUSY_WINDOW_MAX_MS = 200;
+const SETTLE_MIN_ROWS = 16;
 /** How long a cancellation is remembered for a claim whose reply arrives after it. */
 const CANCEL_MEMORY_MS = 10_000;
 /**
@@ -44,6 +54,16 @@ const CANCEL_MEMORY_MS = 10_000;
 const AHEAD_CLAIM_TRIPS = 2;
 const AHEAD_MARGIN_MS = 10;
 const AHEAD_MIN_MS = 100;
+/**
+ * And at least this many tasks, as long as they are no more than AHEAD_MAX_MS of work: for
+ * tasks of milliseconds, 100 ms of them is a handful, and claims (then settles, thread
+ * messages and wait() reads, which follow the claims' rhythm) of a handful of tasks each cost
+ * the main thread and Postgres about as much CPU per task as a no-op task, taken from the
+ * threads that run the real ones. Slow tasks are not hoarded: a claim never holds more than
+ * AHEAD_MAX_MS of their measured work beyond what the executors can start.
+ */
+const AHEAD_MIN_TASKS = 64;
+const AHEAD_MAX_MS = 2_000;
 /** Time constant of the finish-rate average. */
 const RATE_WINDOW_MS = 200;
 /** Claims at once: a second starts while the first is in flight only when the last came back full and large. */
@@ -207,7 +227,7 @@ export class Dispatcher {
       deps.backoff,
       deps.log,
       (items) => this.written(items),
-      () => this.busy(),
+      () => this.busyWindowMs(),
       // Held attempts stay in inFlight until written, so each settled one still has its claim.
       events &&
         ((settled, items) => settledEvents(events, config.queue, settled, items, (token) => this.inFlight.get(token)?.task, deps.log)),
@@ -285,6 +305,13 @@ export class Dispatcher {
     return !this.stopping && this.inFlight.size - this.settling >= BUSY_RUNNING;
   }
 
+  /** How long outcomes may gather before they are written (0: write at once). */
+  private busyWindowMs(): number {
+    if (!this.busy()) return 0;
+    const rate = this.rate;
+    return rate > 0 ? Math.min(BUSY_WINDOW_MAX_MS, Math.max(BUSY_WINDOW_MIN_MS, SETTLE_MIN_ROWS / rate)) : BUSY_WINDOW_MIN_MS;
+  }
+
   /** Finishes per ms, a moving average over about RATE_WINDOW_MS. */
   private finishRate(): number {
     const now = performance.now();
@@ -306,7 +333,8 @@ export class Dispatcher {
     if (holding && (this.bytesBlocked || this.config.maxHeldBytes - this.heldBytes - this.reservedBytes <= 0)) return 0;
     let room = 0;
     for (const lane of this.laneList) room += lane.room();
-    const ahead = Math.floor(this.finishRate() * Math.max(AHEAD_MIN_MS, this.claimMs * AHEAD_CLAIM_TRIPS + AHEAD_MARGIN_MS));
+    const rate = this.finishRate();
+    const ahead = Math.floor(Math.max(rate * Math.max(AHEAD_MIN_MS, this.claimMs * AHEAD_CLAIM_TRIPS + AHEAD_MARGIN_MS), Math.min(AHEAD_MIN_TASKS, rate * AHEAD_MAX_MS)));
     const buffered = this.unstarted + this.incoming;
     // Room is what the executors could start beyond what already waits for them: claim for
     // it, and to refill the ahead buffer once half of it is gone, not for every finished task.
