@@ -196,7 +196,12 @@ export class Rhythm implements WorkerHost {
       // waits 10-150 ms on a busy machine, which is the whole latency budget many times over.
       min: Math.min(2, leaseSize),
       application_name: 'rhythm-lease',
-      options: '-c synchronous_commit=off',
+      // Claims, heartbeats and progress reach executions and work_queue rows by key, never by a
+      // scan. A prepared claim's plan is cached once made, and one made while the tables were
+      // nearly empty (a worker's first claims) would scan the whole history for every claimed
+      // row once they have grown, until autovacuum replans it: seconds per claim. With
+      // sequential scans off, these statements take the index whatever the table looked like.
+      options: '-c synchronous_commit=off -c enable_seqscan=off',
     });
     for (const p of [this.pool, this.leasePool]) {
       // (pg attaches the whole client to the error: log only what helps.)

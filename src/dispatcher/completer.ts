@@ -22,10 +22,12 @@ import { ResultRejectedError, systemErrorJson } from '../errors.js';
 
 const MAX_PER_STATEMENT = 1000;
 
-export interface Pending {
-  settlement?: Settlement;
-  /** Hand the lease back instead (shutdown): the task becomes ready again, attempt not counted. */
-  release?: { id: string; leaseToken: string };
+/**
+ * An attempt's outcome to write, or, with outcome 'release', its lease to hand back
+ * (shutdown): the task becomes ready again, its attempt not counted. One object per task.
+ */
+export interface Pending extends Omit<Settlement, 'outcome'> {
+  outcome: Settlement['outcome'] | 'release';
 }
 
 export class Completer {
@@ -106,8 +108,12 @@ export class Completer {
   }
 
   private async write(items: Pending[]): Promise<void> {
-    const settlements = items.flatMap((i) => (i.settlement ? [i.settlement] : []));
-    const releases = items.flatMap((i) => (i.release ? [i.release] : []));
+    const settlements: Settlement[] = [];
+    const releases: Pending[] = [];
+    for (const i of items) {
+      if (i.outcome === 'release') releases.push(i);
+      else settlements.push(i as Settlement);
+    }
     for (let attempt = 0; ; attempt++) {
       try {
         if (settlements.length > 0) await this.settle(settlements);

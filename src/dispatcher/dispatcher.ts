@@ -501,20 +501,12 @@ export class Dispatcher {
       this.forget(leaseToken);
       this.freed();
     } else if (reason === 'shutdown' && !result.ok) {
-      this.completer.add({ release: { id, leaseToken } });
+      this.completer.add({ id, leaseToken, outcome: 'release', resultJson: null, errorJson: null });
     } else {
       let outcome: Outcome;
       if (result.ok) outcome = 'completed';
       else outcome = result.retryable ? 'failed' : 'fatal';
-      this.completer.add({
-        settlement: {
-          id,
-          leaseToken,
-          outcome,
-          resultJson: result.ok ? result.resultJson : null,
-          errorJson: result.ok ? null : result.errorJson,
-        },
-      });
+      this.completer.add({ id, leaseToken, outcome, resultJson: result.ok ? result.resultJson : null, errorJson: result.ok ? null : result.errorJson });
     }
     // The last tasks of a busy spell: their outcomes need not wait for the busy window.
     if (!this.busy()) this.completer.nudge();
@@ -524,7 +516,7 @@ export class Dispatcher {
 
   /** The completer wrote these outcomes: their capacity is free again. */
   private written(items: Pending[]): void {
-    for (const item of items) this.forget((item.settlement?.leaseToken ?? item.release?.leaseToken)!);
+    for (const item of items) this.forget(item.leaseToken);
     this.freed();
   }
 

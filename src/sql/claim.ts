@@ -175,9 +175,11 @@ export async function claimWithin(
 ): Promise<Claim> {
   const values = [queue, names, limits.count, workerId, leaseMs, limits.bytes, limits.allowOversized, INLINE_PAYLOAD_BYTES];
   const grouped = limits.groupConcurrency !== undefined;
+  // Rows as arrays: no object per row to build and drop before each task's own.
   const res = await db.query({
     ...(grouped ? claimGroupedStatement(n) : claimStatement(n)),
     values: grouped ? [...values, limits.groupConcurrency] : values,
+    rowMode: 'array',
   });
   // A last row without an id says why ready tasks were left behind. (A claimed row whose
   // execution is no longer queued, cancelled while being promoted, is not returned at all.)
@@ -185,23 +187,23 @@ export async function claimWithin(
   let cutByGroups = false;
   let refillInMs: number | null = null;
   const tasks: ClaimedTask[] = [];
-  for (const r of res.rows) {
-    if (r.id === null) {
-      cutByBytes = r.cut_bytes;
-      cutByGroups = r.cut_groups;
-      refillInMs = r.refill_ms === null ? null : Math.max(1, Math.ceil(r.refill_ms));
+  for (const r of res.rows as unknown as unknown[][]) {
+    if (r[0] === null) {
+      cutByBytes = r[9] as boolean;
+      cutByGroups = r[10] as boolean;
+      refillInMs = r[11] === null ? null : Math.max(1, Math.ceil(r[11] as number));
       continue;
     }
     tasks.push({
-      id: r.id,
-      name: r.name,
-      payloadJson: r.payload_json,
-      payloadBytes: Number(r.payload_bytes),
-      attempt: r.attempts,
-      maxAttempts: r.max_attempts,
-      timeoutMs: r.timeout_ms,
-      leaseMs: r.lease_ms,
-      leaseToken: r.lease_token,
+      id: r[0] as string,
+      name: r[1] as string,
+      payloadJson: r[2] as string,
+      payloadBytes: Number(r[3]),
+      attempt: r[4] as number,
+      maxAttempts: r[5] as number,
+      timeoutMs: r[6] as number | null,
+      leaseMs: r[7] as number,
+      leaseToken: r[8] as string,
     });
   }
   const large = tasks.filter((t) => t.payloadJson === null);
