@@ -606,7 +606,9 @@ export class Rhythm implements WorkerHost {
   private waitersFor(): Waiters {
     if (this.shuttingDown) throw new RhythmError('cannot wait: this Rhythm is shut down');
     if (this.waiters) return this.waiters;
-    const pool = createPool(this.databaseUrl, this.timeouts, { max: WAIT_POOL_SIZE, application_name: 'rhythm-wait' });
+    // Reads executions by id only: never a sequential scan (see the lease pool), which a plan
+    // cached while the table was small would otherwise make, testing every row against the ids.
+    const pool = createPool(this.databaseUrl, this.timeouts, { max: WAIT_POOL_SIZE, application_name: 'rhythm-wait', options: '-c enable_seqscan=off' });
     pool.on('error', (err: Error & { code?: string }) => this.log.warn({ error: err.message, code: err.code }, 'idle database connection lost'));
     this.waitPool = pool;
     this.waiters = new Waiters(
