@@ -207,7 +207,12 @@ export class Rhythm implements WorkerHost {
       // waits 10-150 ms on a busy machine, which is the whole latency budget many times over.
       min: Math.min(2, leaseSize),
       application_name: 'rhythm-lease',
-      options: '-c synchronous_commit=off',
+      // Claims, heartbeats and progress reach executions and work_queue rows by key, never by a
+      // scan. A prepared claim's plan is cached once made, and one made while the tables were
+      // nearly empty (a worker's first claims) would scan the whole history for every claimed
+      // row once they have grown, until autovacuum replans it: seconds per claim. With
+      // sequential scans off, these statements take the index whatever the table looked like.
+      options: '-c synchronous_commit=off -c enable_seqscan=off',
     });
     for (const p of [this.pool, this.leasePool]) p.on('error', (err) => this.idleConnectionLost(err));
   }
@@ -700,7 +705,9 @@ export class Rhythm implements WorkerHost {
   private waitersFor(): Waiters {
     if (this.shuttingDown) throw new RhythmError('cannot wait: this Rhythm is shut down');
     if (this.waiters) return this.waiters;
-    const pool = createPool(this.databaseUrl, this.timeouts, { max: WAIT_POOL_SIZE, application_name: 'rhythm-wait' });
+    // Reads executions by id only: never a sequential scan (see the lease pool), which a plan
+    // cached while the table was small would otherwise make, testing every row against the ids.
+    const pool = createPool(this.databaseUrl, this.timeouts, { max: WAIT_POOL_SIZE, application_name: 'rhythm-wait', options: '-c enable_seqscan=off' });
     pool.on('error', (err) => this.idleConnectionLost(err));
     this.waitPool = pool;
     this.waiters = new Waiters(

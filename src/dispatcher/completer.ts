@@ -1,8 +1,8 @@
 /**
  * Writes attempt outcomes in batches (group commit): while one statement is in flight, the
  * next outcomes gather. While the worker is busy (many tasks still running or waiting, so
- * nobody is waiting on this write to make progress) statements also start at most every
- * BUSY_WINDOW_MS: a statement (and its commit's flush to disk) costs Postgres and the main
+ * nobody is waiting on this write to make progress) statements also start at most once per
+ * busy window (the dispatcher's, from its finish rate): a statement (and its commit's flush to disk) costs Postgres and the main
  * thread as much as tens of rows, and CPU-bound tasks finishing a few at a time would
  * otherwise each pay for one, taking that CPU from the tasks. A quiet worker writes at once,
  * and the last outcomes of a busy spell go out as soon as it ends (nudge). Leases of tasks
@@ -21,12 +21,13 @@ import { retryDelayMs, type Backoff } from '../backoff.js';
 import { ResultRejectedError, systemErrorJson } from '../errors.js';
 
 const MAX_PER_STATEMENT = 1000;
-const BUSY_WINDOW_MS = 50;
 
-export interface Pending {
-  settlement?: Settlement;
-  /** Hand the lease back instead (shutdown): the task becomes ready again, attempt not counted. */
-  release?: { id: string; leaseToken: string };
+/**
+ * An attempt's outcome to write, or, with outcome 'release', its lease to hand back
+ * (shutdown): the task becomes ready again, its attempt not counted. One object per task.
+ */
+export interface Pending extends Omit<Settlement, 'outcome'> {
+  outcome: Settlement['outcome'] | 'release';
 }
 
 export class Completer {
@@ -44,8 +45,8 @@ export class Completer {
     private readonly log: Logger,
     /** Called once the items are durably written (or given up on at a forced stop). */
     private readonly onWritten: (items: Pending[]) => void,
-    /** True while the worker has plenty of other tasks running. */
-    private readonly busy: () => boolean,
+    /** While the worker has plenty of other tasks running: how long outcomes may gather (0: write at once). */
+    private readonly busyWindowMs: () => number,
     /** Told which outcomes were recorded and the status each execution got (for worker events). */
     private readonly onSettled?: (settled: Settled[], items: Settlement[]) => void,
   ) {}
@@ -83,8 +84,8 @@ export class Completer {
     await new Promise((r) => setImmediate(r));
     try {
       while (this.buffer.length > 0) {
-        const wait = this.lastWriteAt + BUSY_WINDOW_MS - performance.now();
-        if (wait > 0 && this.busy() && this.buffer.length < MAX_PER_STATEMENT && !this.stopped) {
+        const wait = this.lastWriteAt + this.busyWindowMs() - performance.now();
+        if (wait > 0 && this.buffer.length < MAX_PER_STATEMENT && !this.stopped) {
           await new Promise<void>((r) => {
             const timer = setTimeout(() => {
               this.wakeWindow = undefined;
@@ -107,8 +108,12 @@ export class Completer {
   }
 
   private async write(items: Pending[]): Promise<void> {
-    const settlements = items.flatMap((i) => (i.settlement ? [i.settlement] : []));
-    const releases = items.flatMap((i) => (i.release ? [i.release] : []));
+    const settlements: Settlement[] = [];
+    const releases: Pending[] = [];
+    for (const i of items) {
+      if (i.outcome === 'release') releases.push(i);
+      else settlements.push(i as Settlement);
+    }
     for (let attempt = 0; ; attempt++) {
       try {
         if (settlements.length > 0) await this.settle(settlements);

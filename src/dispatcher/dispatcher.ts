@@ -38,6 +38,16 @@ import type { Span } from '@opentelemetry/api';
 
 /** Tasks still running or waiting to start, beyond those being written, for the completer to batch its writes. */
 const BUSY_RUNNING = 16;
+/**
+ * While busy, outcomes gather for at least BUSY_WINDOW_MIN_MS, and for slow tasks long
+ * enough for about SETTLE_MIN_ROWS of them (at the measured finish rate), up to
+ * BUSY_WINDOW_MAX_MS: the settle statement, its commit, its NOTIFY and the wait() reads that
+ * follow it cost about the same for one row as for tens, and tasks of milliseconds would
+ * otherwise pay for them a few at a time.
+ */
+const BUSY_WINDOW_MIN_MS = 50;
+const BUSY_WINDOW_MAX_MS = 200;
+const SETTLE_MIN_ROWS = 16;
 /** How long a cancellation is remembered for a claim whose reply arrives after it. */
 const CANCEL_MEMORY_MS = 10_000;
 /** Claims at once: a second starts while the first is in flight only when the last came back full and large. */
@@ -234,7 +244,7 @@ export class Dispatcher {
       deps.backoff,
       deps.log,
       (items) => this.written(items),
-      () => this.busy(),
+      () => this.busyWindowMs(),
       // Held attempts stay in inFlight until written, so each settled one still has its claim.
       events || metrics
         ? (settled, items) => {
@@ -314,6 +324,13 @@ export class Dispatcher {
   /** While this many tasks still run or wait, outcomes can gather a little before being written. */
   private busy(): boolean {
     return !this.stopping && this.inFlight.size - this.settling >= BUSY_RUNNING;
+  }
+
+  /** How long outcomes may gather before they are written (0: write at once). */
+  private busyWindowMs(): number {
+    if (!this.busy()) return 0;
+    const rate = this.rate;
+    return rate > 0 ? Math.min(BUSY_WINDOW_MAX_MS, Math.max(BUSY_WINDOW_MIN_MS, SETTLE_MIN_ROWS / rate)) : BUSY_WINDOW_MIN_MS;
   }
 
   /** Finishes per ms, a moving average over about RATE_WINDOW_MS. */
@@ -550,20 +567,12 @@ export class Dispatcher {
       this.forget(leaseToken);
       this.freed();
     } else if (reason === 'shutdown' && !result.ok) {
-      this.completer.add({ release: { id, leaseToken } });
+      this.completer.add({ id, leaseToken, outcome: 'release', resultJson: null, errorJson: null });
     } else {
       let outcome: Outcome;
       if (result.ok) outcome = 'completed';
       else outcome = result.retryable ? 'failed' : 'fatal';
-      this.completer.add({
-        settlement: {
-          id,
-          leaseToken,
-          outcome,
-          resultJson: result.ok ? result.resultJson : null,
-          errorJson: result.ok ? null : result.errorJson,
-        },
-      });
+      this.completer.add({ id, leaseToken, outcome, resultJson: result.ok ? result.resultJson : null, errorJson: result.ok ? null : result.errorJson });
     }
     // The last tasks of a busy spell: their outcomes need not wait for the busy window.
     if (!this.busy()) this.completer.nudge();
@@ -573,7 +582,7 @@ export class Dispatcher {
 
   /** The completer wrote these outcomes: their capacity is free again. */
   private written(items: Pending[]): void {
-    for (const item of items) this.forget((item.settlement?.leaseToken ?? item.release?.leaseToken)!);
+    for (const item of items) this.forget(item.leaseToken);
     this.freed();
   }
 

@@ -12,12 +12,23 @@
 export const AHEAD_CLAIM_TRIPS = 2;
 export const AHEAD_MARGIN_MS = 10;
 export const AHEAD_MIN_MS = 100;
+/**
+ * And at least this many tasks, as long as they are no more than AHEAD_MAX_MS of work: for
+ * tasks of milliseconds, 100 ms of them is a handful, and claims (then settles, thread
+ * messages and wait() reads, which follow the claims' rhythm) of a handful of tasks each cost
+ * the main thread and Postgres about as much CPU per task as a no-op task, taken from the
+ * threads that run the real ones. Slow tasks are not hoarded: a claim never holds more than
+ * AHEAD_MAX_MS of their measured work beyond what the executors can start.
+ */
+export const AHEAD_MIN_TASKS = 64;
+export const AHEAD_MAX_MS = 2_000;
 /** Time constant of the finish-rate average. */
 export const RATE_WINDOW_MS = 200;
 
 /** Tasks to hold beyond what the executors can start: those that finish while claims travel. */
 export function claimAhead(finishPerMs: number, claimMs: number): number {
-  return Math.floor(finishPerMs * Math.max(AHEAD_MIN_MS, claimMs * AHEAD_CLAIM_TRIPS + AHEAD_MARGIN_MS));
+  const byTime = finishPerMs * Math.max(AHEAD_MIN_MS, claimMs * AHEAD_CLAIM_TRIPS + AHEAD_MARGIN_MS);
+  return Math.floor(Math.max(byTime, Math.min(AHEAD_MIN_TASKS, finishPerMs * AHEAD_MAX_MS)));
 }
 
 export interface ClaimNeed {
