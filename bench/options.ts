@@ -198,15 +198,51 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     n,
     graphileN: int(v['graphile-n'], '--graphile-n') ?? n,
     pgbossN: int(v['pgboss-n'], '--pgboss-n') ?? Math.min(n, quick ? 2_000 : 20_000),
-    rhythmMain: cfgs(v['rhythm-main'], '--rhythm-main', quick ? [{ concurrency: 2000, batchSize: 500 }] : [{ concurrency: 1000, batchSize: 500 }, { concurrency: 2000, batchSize: 500 }, { concurrency: 4000, batchSize: 1000 }]),
-    rhythmThreads: cfgs(v['rhythm-threads'], '--rhythm-threads', quick ? [{ concurrency: 2000, batchSize: 500 }] : [{ concurrency: 1000, batchSize: 500 }, { concurrency: 2000, batchSize: 500 }, { concurrency: 4000, batchSize: 1000 }]),
-    rhythmCpu: cfgs(v['rhythm-cpu'], '--rhythm-cpu', quick ? [] : [{ concurrency: threads * 8, batchSize: threads * 4 }, { concurrency: threads * 32, batchSize: threads * 16 }]),
+    rhythmMain: cfgs(
+      v['rhythm-main'],
+      '--rhythm-main',
+      quick
+        ? [{ concurrency: 2000, batchSize: 500 }]
+        : [
+            { concurrency: 1000, batchSize: 500 },
+            { concurrency: 2000, batchSize: 500 },
+            { concurrency: 4000, batchSize: 1000 },
+          ],
+    ),
+    rhythmThreads: cfgs(
+      v['rhythm-threads'],
+      '--rhythm-threads',
+      quick
+        ? [{ concurrency: 2000, batchSize: 500 }]
+        : [
+            { concurrency: 1000, batchSize: 500 },
+            { concurrency: 2000, batchSize: 500 },
+            { concurrency: 4000, batchSize: 1000 },
+          ],
+    ),
+    rhythmCpu: cfgs(
+      v['rhythm-cpu'],
+      '--rhythm-cpu',
+      quick
+        ? []
+        : [
+            { concurrency: threads * 8, batchSize: threads * 4 },
+            { concurrency: threads * 32, batchSize: threads * 16 },
+          ],
+    ),
     rawLoops: ints(v['raw-loops'], '--raw-loops') ?? (quick ? [1] : [1, 2]),
     rawBatch: int(v['raw-batch'], '--raw-batch') ?? 500,
     graphileConcurrency: ints(v['graphile-concurrency'], '--graphile-concurrency') ?? (quick ? [24] : [8, 24, 64]),
     graphileLocalQueue: int(v['graphile-local-queue'], '--graphile-local-queue') ?? 500,
-    pgboss: pairs(v.pgboss, 'x', '--pgboss')?.map(([batchSize, workers]) => ({ batchSize, workers })) ??
-      (quick ? [{ batchSize: 500, workers: 1 }] : [{ batchSize: 500, workers: 2 }, { batchSize: 500, workers: 4 }, { batchSize: 1000, workers: 4 }]),
+    pgboss:
+      pairs(v.pgboss, 'x', '--pgboss')?.map(([batchSize, workers]) => ({ batchSize, workers })) ??
+      (quick
+        ? [{ batchSize: 500, workers: 1 }]
+        : [
+            { batchSize: 500, workers: 2 },
+            { batchSize: 500, workers: 4 },
+            { batchSize: 1000, workers: 4 },
+          ]),
     cpuN1: int(v['cpu-n'], '--cpu-n') ?? (quick ? 600 : 4_000),
     cpuN10: int(v['cpu-n10'], '--cpu-n10') ?? (quick ? 60 : 400),
     rounds1: int(v['rounds-1ms'], '--rounds-1ms'),

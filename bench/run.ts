@@ -32,7 +32,18 @@ interface Scenario {
   run(ctx: BenchContext): Promise<void>;
 }
 
-const SCENARIOS: [number, Scenario][] = [[1, s1], [2, s2], [3, s3], [4, s4], [5, s5], [6, s6], [7, s7], [8, s8], [9, s9], [10, s10]];
+const SCENARIOS: [number, Scenario][] = [
+  [1, s1],
+  [2, s2],
+  [3, s3],
+  [4, s4],
+  [5, s5],
+  [6, s6],
+  [7, s7],
+  [8, s8],
+  [9, s9],
+  [10, s10],
+];
 
 function version(pkg: string): string {
   try {
@@ -53,7 +64,9 @@ function machine(db: BenchDatabase): Machine {
     database: db.source,
     pgSettings: db.settings,
     loadAverageAtStart: os.loadavg(),
-    versions: Object.fromEntries(['piscina', 'tinypool', 'graphile-worker', 'pg-boss', 'pg', 'hdr-histogram-js'].map((p) => [p, version(p)])),
+    versions: Object.fromEntries(
+      ['piscina', 'tinypool', 'graphile-worker', 'pg-boss', 'pg', 'hdr-histogram-js'].map((p) => [p, version(p)]),
+    ),
   };
 }
 
@@ -71,7 +84,10 @@ async function main(): Promise<number> {
   }
   const o = opts;
   const selected = SCENARIOS.filter(([id]) => o.scenarios.has(id));
-  const progress = new Progress(selected.reduce((a, [, s]) => a + s.steps(o), 0), o.progress);
+  const progress = new Progress(
+    selected.reduce((a, [, s]) => a + s.steps(o), 0),
+    o.progress,
+  );
   const startedAt = new Date().toISOString();
   const rows: Row[] = [];
   const errors: { scenario: string; error: string }[] = [];

@@ -2,4 +2,6 @@
 // modules, so the built package finds them relative to itself wherever it is installed.
 import { cpSync } from 'node:fs';
 
-cpSync(new URL('../src/dashboard/public/', import.meta.url), new URL('../dist/src/dashboard/public/', import.meta.url), { recursive: true });
+cpSync(new URL('../src/dashboard/public/', import.meta.url), new URL('../dist/src/dashboard/public/', import.meta.url), {
+  recursive: true,
+});

@@ -86,12 +86,18 @@ const CURSOR_PREFIX = 'v1:';
  * A filter for `what` (list, retry, cancel), with the statuses it may select: anything
  * outside `allowed` is refused by name rather than silently matching nothing.
  */
-export function checkFilter(what: string, filter: ExecutionFilter, allowed: readonly ExecutionStatus[], extraKeys: readonly string[] = []): Selection {
+export function checkFilter(
+  what: string,
+  filter: ExecutionFilter,
+  allowed: readonly ExecutionStatus[],
+  extraKeys: readonly string[] = [],
+): Selection {
   checkKnownKeys(what, filter, [...FILTER_KEYS, ...extraKeys]);
   const sel: Selection = {};
   if (filter.queue !== undefined) sel.queue = checkQueueName(filter.queue);
   if (filter.name !== undefined) {
-    if (typeof filter.name !== 'string' || filter.name === '') throw new RhythmValidationError(`${what} option name must be a task name, got ${describe(filter.name)}`);
+    if (typeof filter.name !== 'string' || filter.name === '')
+      throw new RhythmValidationError(`${what} option name must be a task name, got ${describe(filter.name)}`);
     checkStorableText('task name', filter.name);
     sel.name = filter.name;
   }
@@ -110,7 +116,8 @@ export function checkFilter(what: string, filter: ExecutionFilter, allowed: read
   }
   if (filter.since !== undefined) {
     sel.since = checkDate('since', filter.since);
-    if (sel.since!.getTime() > Date.now() + MAX_DELAY_MS) throw new RhythmValidationError(`option since is too far in the future: ${sel.since!.toISOString()}`);
+    if (sel.since!.getTime() > Date.now() + MAX_DELAY_MS)
+      throw new RhythmValidationError(`option since is too far in the future: ${sel.since!.toISOString()}`);
   }
   return sel;
 }
@@ -119,7 +126,10 @@ export function checkFilter(what: string, filter: ExecutionFilter, allowed: read
 export function checkTarget(what: string, target: unknown, allowed: readonly ExecutionStatus[]): Selection {
   if (Array.isArray(target)) {
     if (target.length === 0) throw new RhythmValidationError(`${what} needs at least one id (got an empty array)`);
-    if (target.length > MAX_IDS) throw new RhythmValidationError(`${what} takes at most ${MAX_IDS.toLocaleString('en-US')} ids at once, got ${target.length.toLocaleString('en-US')}`);
+    if (target.length > MAX_IDS)
+      throw new RhythmValidationError(
+        `${what} takes at most ${MAX_IDS.toLocaleString('en-US')} ids at once, got ${target.length.toLocaleString('en-US')}`,
+      );
     for (let i = 0; i < target.length; i++) {
       if (!(i in target)) throw new RhythmValidationError(`${what} id ${i} is missing (the array has a hole there)`);
       checkId(target[i]);
@@ -127,7 +137,9 @@ export function checkTarget(what: string, target: unknown, allowed: readonly Exe
     return { ids: [...new Set(target as string[])] };
   }
   if (target === null || typeof target !== 'object') {
-    throw new RhythmValidationError(`${what} expects an array of execution ids or a filter object ({ queue, name, status, since }), got ${describe(target)}`);
+    throw new RhythmValidationError(
+      `${what} expects an array of execution ids or a filter object ({ queue, name, status, since }), got ${describe(target)}`,
+    );
   }
   const sel = checkFilter(what, target as ExecutionFilter, allowed);
   if (Object.keys(sel).length === 0) {

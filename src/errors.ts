@@ -21,7 +21,10 @@ export class WaitTimeoutError extends RhythmError {}
 
 /** Raised inside a handler (via ctx.signal.reason or throwIfCancelled) when its run is aborted. */
 export class TaskAbortedError extends Error {
-  constructor(readonly reason: AbortReason, message: string) {
+  constructor(
+    readonly reason: AbortReason,
+    message: string,
+  ) {
     super(message);
     this.name = reason === 'timeout' ? 'TaskTimeoutError' : 'TaskAbortedError';
   }

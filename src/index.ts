@@ -44,7 +44,13 @@ export type {
   WorkflowPage,
   WorkflowSummary,
 } from './admin.js';
-export { dashboardHandler, startDashboard, type DashboardOptions, type StartDashboardOptions, type DashboardServer } from './dashboard/server.js';
+export {
+  dashboardHandler,
+  startDashboard,
+  type DashboardOptions,
+  type StartDashboardOptions,
+  type DashboardServer,
+} from './dashboard/server.js';
 export type {
   AttemptRecord,
   TaskContext,

@@ -49,7 +49,9 @@ export function encodeJson(value: unknown, what: string): string {
   }
   if (text.includes('\\ud') && LONE_SURROGATE_ESCAPE.test(text)) {
     const at = pathOfString(value, (s) => !s.isWellFormed()) ?? '';
-    throw new RhythmValidationError(`${what}${at} contains a lone UTF-16 surrogate (half of a character pair), which is not valid Unicode and Postgres jsonb cannot store`);
+    throw new RhythmValidationError(
+      `${what}${at} contains a lone UTF-16 surrogate (half of a character pair), which is not valid Unicode and Postgres jsonb cannot store`,
+    );
   }
   return text;
 }

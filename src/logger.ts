@@ -29,7 +29,13 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const load = createRequire(import.meta.url);
   const pino = load('pino') as typeof Pino;
   const stream = pretty
-    ? (load('pino-pretty') as (o: Record<string, unknown>) => DestinationStream)({ destination: fd, sync: true, colorize: terminal, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' })
+    ? (load('pino-pretty') as (o: Record<string, unknown>) => DestinationStream)({
+        destination: fd,
+        sync: true,
+        colorize: terminal,
+        ignore: 'pid,hostname',
+        translateTime: 'SYS:HH:MM:ss.l',
+      })
     : pino.destination({ dest: fd, sync: true });
   return pino({ name: 'rhythm', level }, stream);
 }

@@ -23,7 +23,7 @@ export function packageRootPath(): string {
 
 /** A file or folder of the package (a folder's path ends with "/"), as a file: URL. */
 export function packageUrl(relative: string): URL {
-  return new URL(relative, pathToFileURL(packageRootPath() + '/'));
+  return new URL(relative, pathToFileURL(`${packageRootPath()}/`));
 }
 
 /** The package's version, from its package.json. */

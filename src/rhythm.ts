@@ -35,9 +35,24 @@ import { statusByQueue } from './sql/status.js';
 import { queueActivity, type QueueActivity } from './sql/queue-activity.js';
 import { listWorkflows } from './sql/workflow-list.js';
 import {
-  checkListOptions, checkActivityOptions, checkRetryOptions, checkStatusOptions, checkTarget, checkWorkflowListOptions, encodeCursor,
-  type ActivityOptions, type WorkflowListOptions, type WorkflowPage,
-  type CancelResult, type ExecutionFilter, type ExecutionPage, type ListOptions, type RetryOptions, type RetryResult, type StatusOptions, type StatusReport,
+  checkListOptions,
+  checkActivityOptions,
+  checkRetryOptions,
+  checkStatusOptions,
+  checkTarget,
+  checkWorkflowListOptions,
+  encodeCursor,
+  type ActivityOptions,
+  type WorkflowListOptions,
+  type WorkflowPage,
+  type CancelResult,
+  type ExecutionFilter,
+  type ExecutionPage,
+  type ListOptions,
+  type RetryOptions,
+  type RetryResult,
+  type StatusOptions,
+  type StatusReport,
 } from './admin.js';
 import { controlStatus, pauseQueue, resumeQueue, setQueueRateLimit, type ControlStatus, type RateLimit } from './sql/controls.js';
 import { readFinished } from './sql/finished.js';
@@ -47,8 +62,21 @@ import { Waiters } from './wait.js';
 import { encodeJson } from './json.js';
 import { CancelledError, RhythmError, RhythmValidationError, systemErrorJson } from './errors.js';
 import {
-  MAX_DELAY_MS, checkBool, checkDatabaseUrl, checkDate, checkFlowName, checkGroup, checkId, checkInt, checkKnownKeys, checkQueueName, checkRateLimit,
-  checkSchemaName, checkStorableText, checkTaskName, describe,
+  MAX_DELAY_MS,
+  checkBool,
+  checkDatabaseUrl,
+  checkDate,
+  checkFlowName,
+  checkGroup,
+  checkId,
+  checkInt,
+  checkKnownKeys,
+  checkQueueName,
+  checkRateLimit,
+  checkSchemaName,
+  checkStorableText,
+  checkTaskName,
+  describe,
 } from './validate.js';
 import type { EnqueueItem, EnqueueOptions, Execution, StartWorkflowOptions, UniqueMode, WaitOptions } from './types.js';
 
@@ -117,13 +145,33 @@ export interface WorkerHost {
 }
 
 const ENQUEUE_OPTIONS = [
-  'queue', 'delayMs', 'runAt', 'priority', 'maxAttempts', 'timeoutMs', 'visibilityTimeoutMs', 'group', 'backoff', 'uniqueKey', 'uniqueMode', 'client',
+  'queue',
+  'delayMs',
+  'runAt',
+  'priority',
+  'maxAttempts',
+  'timeoutMs',
+  'visibilityTimeoutMs',
+  'group',
+  'backoff',
+  'uniqueKey',
+  'uniqueMode',
+  'client',
 ] as const;
 /** Longest uniqueKey accepted (a btree entry must stay well under a page). */
 const MAX_UNIQUE_KEY = 1_000;
 const INIT_OPTIONS = [
-  'databaseUrl', 'schema', 'autoMigrate', 'poolSize', 'leasePoolSize', 'logger', 'retryBackoff', 'handleSignals', 'maxPayloadBytes',
-  'connectTimeoutMs', 'queryTimeoutMs',
+  'databaseUrl',
+  'schema',
+  'autoMigrate',
+  'poolSize',
+  'leasePoolSize',
+  'logger',
+  'retryBackoff',
+  'handleSignals',
+  'maxPayloadBytes',
+  'connectTimeoutMs',
+  'queryTimeoutMs',
 ] as const;
 /** Most rows per enqueue statement. */
 const ENQUEUE_CHUNK = 10_000;
@@ -183,7 +231,10 @@ export class Rhythm implements WorkerHost {
   private embedded: EmbeddedServer | undefined;
   private removeSignalHandlers: (() => void) | undefined;
 
-  private constructor(readonly databaseUrl: string, options: RhythmOptions) {
+  private constructor(
+    readonly databaseUrl: string,
+    options: RhythmOptions,
+  ) {
     this.names = schemaNames(options.schema ?? environmentOrDefault('schema'));
     this.log = options.logger ?? createLogger();
     this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
@@ -238,7 +289,8 @@ export class Rhythm implements WorkerHost {
     }
     const r = new Rhythm(url, options);
     r.embedded = embedded;
-    if (embedded) r.log.info({ dataDir: embedded.realDataDir }, 'no database configured: using the embedded Postgres on the local data folder');
+    if (embedded)
+      r.log.info({ dataDir: embedded.realDataDir }, 'no database configured: using the embedded Postgres on the local data folder');
     try {
       if (options.autoMigrate !== false) {
         const applied = await migrate(r.pool, r.names);
@@ -267,7 +319,8 @@ export class Rhythm implements WorkerHost {
     const row = this.toRow(name, payload, merged, 'enqueue');
     const db = merged.client ?? this.pool;
     return tracedEnqueue([row], async (traceContext) => {
-      if (merged.uniqueKey !== undefined) return enqueueUnique(db, this.names, row, merged.uniqueKey, merged.uniqueMode ?? 'keep', traceContext);
+      if (merged.uniqueKey !== undefined)
+        return enqueueUnique(db, this.names, row, merged.uniqueKey, merged.uniqueMode ?? 'keep', traceContext);
       const [id] = await enqueueRows(db, this.names, [row], traceContext);
       return id!;
     });
@@ -290,12 +343,15 @@ export class Rhythm implements WorkerHost {
     for (let i = 0; i < items.length; i++) {
       if (!(i in items)) throw new RhythmValidationError(`enqueueMany item ${i} is missing (the array has a hole there)`);
       const item = items[i]!;
-      if (item === null || typeof item !== 'object') throw new RhythmValidationError(`enqueueMany item ${i} must be { name, payload, options }`);
+      if (item === null || typeof item !== 'object')
+        throw new RhythmValidationError(`enqueueMany item ${i} must be { name, payload, options }`);
       if (item.options !== undefined && (item.options === null || typeof item.options !== 'object')) {
         throw new RhythmValidationError(`enqueueMany item ${i}: options must be an object, got ${describe(item.options)}`);
       }
       if (item.options && 'client' in item.options) {
-        throw new RhythmValidationError(`enqueueMany item ${i}: pass the client as enqueueMany(items, { client }), not in an item's options`);
+        throw new RhythmValidationError(
+          `enqueueMany item ${i}: pass the client as enqueueMany(items, { client }), not in an item's options`,
+        );
       }
       try {
         const [name, merged] = withDefaults(item.name, item.options ?? {});
@@ -319,7 +375,10 @@ export class Rhythm implements WorkerHost {
         for (const chunk of chunks) plainIds.push(...(await enqueueRows(client, this.names, chunk, traceContext)));
         if (keyed.length === 0) return plainIds;
         const keyedIds = await enqueueUniqueMany(
-          client, this.names, keyed.map((k) => ({ row: rows[k.index]!, key: k.key, mode: k.mode })), traceContext,
+          client,
+          this.names,
+          keyed.map((k) => ({ row: rows[k.index]!, key: k.key, mode: k.mode })),
+          traceContext,
         );
         const ids: string[] = new Array(rows.length);
         for (const [j, k] of keyed.entries()) ids[k.index] = keyedIds[j]!;
@@ -547,8 +606,10 @@ export class Rhythm implements WorkerHost {
     const payloadJson = this.checkPayloadSize(encodeJson(payload, 'signal payload'));
     const sent = await sendSignal(this.pool, this.names, id, name, payloadJson);
     if (sent.target === null) throw new RhythmValidationError(`cannot signal execution ${id}: there is no such execution`);
-    if (sent.target.kind !== 'workflow') throw new RhythmValidationError(`cannot signal execution ${id}: it is a task, and only workflows take signals`);
-    if (sent.signalId === null) throw new RhythmError(`cannot signal workflow ${id}: it is already ${sent.target.status}, so the signal was not stored`);
+    if (sent.target.kind !== 'workflow')
+      throw new RhythmValidationError(`cannot signal execution ${id}: it is a task, and only workflows take signals`);
+    if (sent.signalId === null)
+      throw new RhythmError(`cannot signal workflow ${id}: it is already ${sent.target.status}, so the signal was not stored`);
   }
 
   /**
@@ -707,7 +768,11 @@ export class Rhythm implements WorkerHost {
     if (this.waiters) return this.waiters;
     // Reads executions by id only: never a sequential scan (see the lease pool), which a plan
     // cached while the table was small would otherwise make, testing every row against the ids.
-    const pool = createPool(this.databaseUrl, this.timeouts, { max: WAIT_POOL_SIZE, application_name: 'rhythm-wait', options: '-c enable_seqscan=off' });
+    const pool = createPool(this.databaseUrl, this.timeouts, {
+      max: WAIT_POOL_SIZE,
+      application_name: 'rhythm-wait',
+      options: '-c enable_seqscan=off',
+    });
     pool.on('error', (err) => this.idleConnectionLost(err));
     this.waitPool = pool;
     this.waiters = new Waiters(
@@ -723,7 +788,8 @@ export class Rhythm implements WorkerHost {
 
   private toRow(name: string, payload: unknown, options: EnqueueOptions, what: string): EnqueueRow {
     checkTaskName(name);
-    if (options === null || typeof options !== 'object') throw new RhythmValidationError(`${what} options must be an object, got ${describe(options)}`);
+    if (options === null || typeof options !== 'object')
+      throw new RhythmValidationError(`${what} options must be an object, got ${describe(options)}`);
     checkKnownKeys(what, options, ENQUEUE_OPTIONS);
     checkClient(options.client);
     const delayMs = checkInt('delayMs', options.delayMs, 0, MAX_DELAY_MS);
@@ -756,7 +822,7 @@ export class Rhythm implements WorkerHost {
     if (bytes > this.maxPayloadBytes) {
       throw new RhythmValidationError(
         `payload is ${bytes.toLocaleString('en-US')} bytes of JSON, more than the limit of ${this.maxPayloadBytes.toLocaleString('en-US')} (maxPayloadBytes): ` +
-          'store large data elsewhere and enqueue a reference to it, or raise the limit with Rhythm.init({ maxPayloadBytes }) (at most 268,435,455, jsonb\'s own limit)',
+          "store large data elsewhere and enqueue a reference to it, or raise the limit with Rhythm.init({ maxPayloadBytes }) (at most 268,435,455, jsonb's own limit)",
       );
     }
     return json;
@@ -787,7 +853,12 @@ function checkInitOptions(options: RhythmOptions): string | undefined {
   checkInt('queryTimeoutMs', options.queryTimeoutMs, 100, 86_400_000);
   checkInt('maxPayloadBytes', options.maxPayloadBytes, 2, JSONB_MAX_BYTES);
   const log = options.logger as unknown;
-  if (log !== undefined && (log === null || typeof log !== 'object' || ['info', 'warn', 'error', 'debug'].some((m) => typeof (log as Record<string, unknown>)[m] !== 'function'))) {
+  if (
+    log !== undefined &&
+    (log === null ||
+      typeof log !== 'object' ||
+      ['info', 'warn', 'error', 'debug'].some((m) => typeof (log as Record<string, unknown>)[m] !== 'function'))
+  ) {
     throw new RhythmValidationError(`option logger must be a pino logger (with info, warn, error and debug methods), got ${describe(log)}`);
   }
   const backoff = options.retryBackoff;
@@ -804,7 +875,9 @@ function checkInitOptions(options: RhythmOptions): string | undefined {
 function checkClient(client: unknown): void {
   if (client === undefined) return;
   if (client === null || typeof client !== 'object' || typeof (client as { query?: unknown }).query !== 'function') {
-    throw new RhythmValidationError(`option client must be a pg client (or pool) with a query() method, e.g. from pool.connect(), got ${describe(client)}`);
+    throw new RhythmValidationError(
+      `option client must be a pg client (or pool) with a query() method, e.g. from pool.connect(), got ${describe(client)}`,
+    );
   }
 }
 
@@ -835,11 +908,16 @@ function withDefaults(task: string | TaskDefinition, options: EnqueueOptions): [
 
 function checkUniqueKey(key: unknown, mode: unknown): void {
   if (key === undefined) {
-    if (mode !== undefined) throw new RhythmValidationError(`option uniqueMode ${describe(mode)} needs a uniqueKey: without one there is nothing to keep or replace`);
+    if (mode !== undefined)
+      throw new RhythmValidationError(
+        `option uniqueMode ${describe(mode)} needs a uniqueKey: without one there is nothing to keep or replace`,
+      );
     return;
   }
   if (typeof key !== 'string' || key === '' || key.length > MAX_UNIQUE_KEY) {
-    throw new RhythmValidationError(`option uniqueKey must be a non-empty string of at most ${MAX_UNIQUE_KEY} characters, got ${describe(key)}`);
+    throw new RhythmValidationError(
+      `option uniqueKey must be a non-empty string of at most ${MAX_UNIQUE_KEY} characters, got ${describe(key)}`,
+    );
   }
   checkStorableText('option uniqueKey', key);
   if (mode !== undefined && mode !== 'keep' && mode !== 'replace') {

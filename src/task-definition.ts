@@ -52,7 +52,10 @@ export function defineTask<P = unknown, R = unknown>(name: string, defaults: Tas
   checkInt('priority', defaults.priority, -2_147_483_648);
   checkInt('visibilityTimeoutMs', defaults.visibilityTimeoutMs, 1_000);
   checkBackoff('backoff', defaults.backoff);
-  const def = { name, defaults: Object.freeze({ ...defaults, ...(defaults.backoff ? { backoff: Object.freeze({ ...defaults.backoff }) } : {}) }) };
+  const def = {
+    name,
+    defaults: Object.freeze({ ...defaults, ...(defaults.backoff ? { backoff: Object.freeze({ ...defaults.backoff }) } : {}) }),
+  };
   Object.defineProperty(def, MARK, { value: true });
   return Object.freeze(def) as TaskDefinition<P, R>;
 }
@@ -64,7 +67,8 @@ export function isTaskDefinition(value: unknown): value is TaskDefinition {
 /** A backoff option: base and max delays in ms, base not above max. Returns the pair (or nulls). */
 export function checkBackoff(option: string, backoff: unknown): { baseMs: number | null; maxMs: number | null } {
   if (backoff === undefined) return { baseMs: null, maxMs: null };
-  if (backoff === null || typeof backoff !== 'object') throw new RhythmValidationError(`option ${option} must be { baseMs, maxMs }, got ${describe(backoff)}`);
+  if (backoff === null || typeof backoff !== 'object')
+    throw new RhythmValidationError(`option ${option} must be { baseMs, maxMs }, got ${describe(backoff)}`);
   checkKnownKeys(option, backoff, ['baseMs', 'maxMs']);
   const b = backoff as { baseMs?: unknown; maxMs?: unknown };
   const baseMs = checkInt(`${option}.baseMs`, b.baseMs, 0) ?? null;

@@ -16,7 +16,8 @@ export const MAX_DELAY_MS = 100 * 365 * 24 * 3600_000;
 export function checkTaskName(name: unknown): string {
   if (typeof name !== 'string') throw new RhythmValidationError(`task name must be a string, got ${describe(name)}`);
   if (name.trim() === '') throw new RhythmValidationError('task name must not be empty');
-  if (name.length > MAX_TASK_NAME) throw new RhythmValidationError(`task name is longer than ${MAX_TASK_NAME} characters: ${name.slice(0, 40)}...`);
+  if (name.length > MAX_TASK_NAME)
+    throw new RhythmValidationError(`task name is longer than ${MAX_TASK_NAME} characters: ${name.slice(0, 40)}...`);
   checkStorableText('task name', name);
   return name;
 }
@@ -25,7 +26,8 @@ export function checkTaskName(name: unknown): string {
 export function checkFlowName(what: 'workflow name' | 'signal name', name: unknown): string {
   if (typeof name !== 'string') throw new RhythmValidationError(`${what} must be a string, got ${describe(name)}`);
   if (name.trim() === '') throw new RhythmValidationError(`${what} must not be empty`);
-  if (name.length > MAX_TASK_NAME) throw new RhythmValidationError(`${what} is longer than ${MAX_TASK_NAME} characters: ${name.slice(0, 40)}...`);
+  if (name.length > MAX_TASK_NAME)
+    throw new RhythmValidationError(`${what} is longer than ${MAX_TASK_NAME} characters: ${name.slice(0, 40)}...`);
   checkStorableText(what, name);
   return name;
 }
@@ -35,9 +37,12 @@ export function checkFlowName(what: 'workflow name' | 'signal name', name: unkno
  * surrogate (stored as U+FFFD, so it would no longer match what the caller gave).
  */
 export function checkStorableText(what: string, text: string): void {
-  if (text.includes('\u0000')) throw new RhythmValidationError(`${what} ${JSON.stringify(text)} contains a NUL character (\\u0000), which Postgres cannot store`);
+  if (text.includes('\u0000'))
+    throw new RhythmValidationError(`${what} ${JSON.stringify(text)} contains a NUL character (\\u0000), which Postgres cannot store`);
   if (!text.isWellFormed()) {
-    throw new RhythmValidationError(`${what} ${JSON.stringify(text)} contains a lone UTF-16 surrogate (half of a character pair), which is not valid Unicode`);
+    throw new RhythmValidationError(
+      `${what} ${JSON.stringify(text)} contains a lone UTF-16 surrogate (half of a character pair), which is not valid Unicode`,
+    );
   }
 }
 
@@ -68,7 +73,8 @@ export function checkRateLimit(limit: unknown): { max: number; intervalMs: numbe
   checkKnownKeys('rate limit', limit, ['max', 'intervalMs']);
   const { max, intervalMs } = limit as { max?: unknown; intervalMs?: unknown };
   if (max === undefined) throw new RhythmValidationError('rate limit max is missing: give the most starts per interval (an integer >= 1)');
-  if (intervalMs === undefined) throw new RhythmValidationError('rate limit intervalMs is missing: give the interval in milliseconds (an integer >= 1)');
+  if (intervalMs === undefined)
+    throw new RhythmValidationError('rate limit intervalMs is missing: give the interval in milliseconds (an integer >= 1)');
   return { max: checkInt('rate limit max', max, 1)!, intervalMs: checkInt('rate limit intervalMs', intervalMs, 1)! };
 }
 
@@ -112,7 +118,12 @@ const INTEGER_TEXT = /^[+-]?\d+$/;
  * as a string (how a flag or an environment variable gives it). `where` names the value.
  */
 export function checkInteger(where: string, value: unknown, min: number, max = INT32_MAX, text = false): number {
-  const n = typeof value === 'number' ? value : text && typeof value === 'string' && INTEGER_TEXT.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+  const n =
+    typeof value === 'number'
+      ? value
+      : text && typeof value === 'string' && INTEGER_TEXT.test(value.trim())
+        ? Number(value.trim())
+        : Number.NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
     // Name the maximum when it is a real bound here, or when it was exceeded.
     const tooBig = typeof value === 'number' && value > max;
@@ -159,7 +170,9 @@ export function describe(value: unknown): string {
 /** A postgres:// URL; the value itself is never echoed, as it may hold a password. */
 export function checkDatabaseUrl(where: string, url: unknown): asserts url is string {
   if (typeof url !== 'string' || url.trim() === '') {
-    throw new RhythmValidationError(`${where} must be a postgres:// URL string, got ${typeof url === 'string' ? 'an empty string' : describe(url)}`);
+    throw new RhythmValidationError(
+      `${where} must be a postgres:// URL string, got ${typeof url === 'string' ? 'an empty string' : describe(url)}`,
+    );
   }
   let protocol: string;
   try {
@@ -168,6 +181,8 @@ export function checkDatabaseUrl(where: string, url: unknown): asserts url is st
     throw new RhythmValidationError(`${where} is not a valid URL (expected postgres://user:password@host:port/database)`);
   }
   if (!['postgres:', 'postgresql:', 'socket:'].includes(protocol)) {
-    throw new RhythmValidationError(`${where} must be a postgres:// or postgresql:// URL, got one starting with ${JSON.stringify(protocol)}`);
+    throw new RhythmValidationError(
+      `${where} must be a postgres:// or postgresql:// URL, got one starting with ${JSON.stringify(protocol)}`,
+    );
   }
 }

@@ -217,7 +217,9 @@ export class Waiters {
     if (this.readsInFlight === 0) return true;
     // A second statement for a whole batch, or past a read that is taking long (a lock, a
     // connection gone silent), so later waits are not held up behind it.
-    return this.readsInFlight < MAX_READS_IN_FLIGHT && (this.toRead.size >= READ_BATCH || performance.now() - this.lastReadAt > SLOW_READ_MS);
+    return (
+      this.readsInFlight < MAX_READS_IN_FLIGHT && (this.toRead.size >= READ_BATCH || performance.now() - this.lastReadAt > SLOW_READ_MS)
+    );
   }
 
   private takeBatch(): string[] {
@@ -293,10 +295,13 @@ export class Waiters {
     // A call that may not wait (timeoutMs 0), or an error that would only repeat, ends the call.
     for (const call of calls) this.fail(call, err);
     if (!retry) return;
-    setTimeout(() => {
-      for (const id of ids) if (this.byId.has(id)) this.toRead.add(id);
-      this.schedule();
-    }, retryDelayMs(this.readFailures++, READ_RETRY)).unref();
+    setTimeout(
+      () => {
+        for (const id of ids) if (this.byId.has(id)) this.toRead.add(id);
+        this.schedule();
+      },
+      retryDelayMs(this.readFailures++, READ_RETRY),
+    ).unref();
   }
 
   /** Rejects a call and forgets its unfinished ids. */

@@ -91,8 +91,19 @@ const DEFAULT_BATCH_SIZE = 500;
 const HELD_CLAIMS = 8;
 
 const WORKER_OPTIONS = [
-  'queue', 'threads', 'concurrency', 'maxHeldBytes', 'batchSize', 'pollIntervalMs', 'visibilityTimeoutMs',
-  'abortGraceMs', 'resourceLimits', 'threadExecArgv', 'threadEnv', 'workerId', 'groupConcurrency',
+  'queue',
+  'threads',
+  'concurrency',
+  'maxHeldBytes',
+  'batchSize',
+  'pollIntervalMs',
+  'visibilityTimeoutMs',
+  'abortGraceMs',
+  'resourceLimits',
+  'threadExecArgv',
+  'threadEnv',
+  'workerId',
+  'groupConcurrency',
 ] as const;
 
 export class Worker extends EventEmitter<WorkerEvents> {
@@ -109,7 +120,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   constructor(rhythm: Rhythm, options: WorkerOptions = {}) {
     super();
-    if (options === null || typeof options !== 'object') throw new RhythmValidationError(`Worker options must be an object, got ${describe(options)}`);
+    if (options === null || typeof options !== 'object')
+      throw new RhythmValidationError(`Worker options must be an object, got ${describe(options)}`);
     checkKnownKeys('Worker', options, WORKER_OPTIONS);
     this.queue = checkQueueName(options.queue ?? 'default');
     checkInt('threads', options.threads, 1, 1024);
@@ -124,7 +136,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     checkThreadOptions(options);
     if (options.workerId !== undefined) {
       if (typeof options.workerId !== 'string' || options.workerId.trim() === '' || options.workerId.length > 200) {
-        throw new RhythmValidationError(`option workerId must be a non-empty string of at most 200 characters, got ${describe(options.workerId)}`);
+        throw new RhythmValidationError(
+          `option workerId must be a non-empty string of at most 200 characters, got ${describe(options.workerId)}`,
+        );
       }
       checkStorableText('option workerId', options.workerId);
     }
@@ -150,16 +164,23 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (this.handlers.has(name) || this.modules.has(name)) {
       throw new RhythmValidationError(`task ${JSON.stringify(name)} is already registered on this worker`);
     }
-    if (this.flows.has(name)) throw new RhythmValidationError(`${JSON.stringify(name)} is already registered on this worker as a workflow (a queue's tasks and workflows share one set of names)`);
+    if (this.flows.has(name))
+      throw new RhythmValidationError(
+        `${JSON.stringify(name)} is already registered on this worker as a workflow (a queue's tasks and workflows share one set of names)`,
+      );
     if (typeof handler === 'function') {
       this.handlers.set(name, handler);
       return this;
     }
     if (!(handler instanceof URL) && typeof handler !== 'string') {
-      throw new RhythmValidationError(`task ${JSON.stringify(name)}: handler must be a function, a module URL or a path, got ${describe(handler)}`);
+      throw new RhythmValidationError(
+        `task ${JSON.stringify(name)}: handler must be a function, a module URL or a path, got ${describe(handler)}`,
+      );
     }
     if (this.options.threads === undefined) {
-      throw new RhythmValidationError(`task ${JSON.stringify(name)} is a module, which runs on threads: give this Worker a "threads" option`);
+      throw new RhythmValidationError(
+        `task ${JSON.stringify(name)} is a module, which runs on threads: give this Worker a "threads" option`,
+      );
     }
     let url: URL;
     try {
@@ -169,7 +190,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     // Threads import the module themselves: only a local file is sure to load the same way there.
     if (url.protocol !== 'file:') {
-      throw new RhythmValidationError(`task ${JSON.stringify(name)}: a task module must be a local file (a path or a file: URL), got a ${url.protocol} URL`);
+      throw new RhythmValidationError(
+        `task ${JSON.stringify(name)}: a task module must be a local file (a path or a file: URL), got a ${url.protocol} URL`,
+      );
     }
     const file = fileURLToPath(url);
     if (!existsSync(file)) throw new RhythmValidationError(`task ${JSON.stringify(name)}: module not found at ${file}`);
@@ -188,7 +211,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (this.running) throw new RhythmError(`cannot register workflow ${JSON.stringify(name)}: the worker is already started`);
     if (this.flows.has(name)) throw new RhythmValidationError(`workflow ${JSON.stringify(name)} is already registered on this worker`);
     if (this.handlers.has(name) || this.modules.has(name)) {
-      throw new RhythmValidationError(`${JSON.stringify(name)} is already registered on this worker as a task (a queue's tasks and workflows share one set of names)`);
+      throw new RhythmValidationError(
+        `${JSON.stringify(name)} is already registered on this worker as a task (a queue's tasks and workflows share one set of names)`,
+      );
     }
     const where = flowFile(`workflow ${JSON.stringify(name)}`, file);
     this.flows.set(name, compileFlow(readFileSync(where, 'utf8'), basename(where)));
@@ -208,7 +233,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
       throw new RhythmValidationError(`workflows: ${describe(dir)} is neither a folder path nor a file: URL`);
     }
     if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new RhythmValidationError(`workflows: no folder at ${folder}`);
-    const files = readdirSync(folder).filter((f) => f.endsWith('.flow')).sort();
+    const files = readdirSync(folder)
+      .filter((f) => f.endsWith('.flow'))
+      .sort();
     if (files.length === 0) throw new RhythmValidationError(`workflows: ${folder} has no .flow files`);
     const problems: FlowSyntaxError[] = [];
     for (const file of files) {
@@ -220,7 +247,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       }
     }
     if (problems.length === 1) throw problems[0];
-    if (problems.length > 1) throw new RhythmValidationError(`${problems.length} workflow files do not compile:\n${problems.map((p) => p.message).join('\n')}`);
+    if (problems.length > 1)
+      throw new RhythmValidationError(`${problems.length} workflow files do not compile:\n${problems.map((p) => p.message).join('\n')}`);
     return this;
   }
 
@@ -228,7 +256,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
   start(): Promise<void> {
     if (this.running) throw new RhythmError('this worker is already started');
     if (this.handlers.size + this.modules.size + this.flows.size === 0) {
-      throw new RhythmValidationError(`worker for queue ${JSON.stringify(this.queue)} has no tasks registered (nor workflows): register them with worker.task() or worker.workflow()`);
+      throw new RhythmValidationError(
+        `worker for queue ${JSON.stringify(this.queue)} has no tasks registered (nor workflows): register them with worker.task() or worker.workflow()`,
+      );
     }
     const untrack = this.host.track(this);
     this.running = this.run().finally(untrack);
@@ -253,7 +283,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
       } catch (err) {
         if (this.stopTimeoutMs !== undefined) return undefined;
         const delay = retryDelayMs(attempt);
-        this.host.log.warn({ error: (err as Error).message, queue: this.queue, retryInMs: delay }, 'cannot connect the LISTEN connection; retrying');
+        this.host.log.warn(
+          { error: (err as Error).message, queue: this.queue, retryInMs: delay },
+          'cannot connect the LISTEN connection; retrying',
+        );
         await new Promise((r) => setTimeout(r, delay));
       }
     }
@@ -273,7 +306,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
       } catch (err) {
         if (this.stopTimeoutMs !== undefined) return false;
         const delay = retryDelayMs(attempt);
-        this.host.log.warn({ error: (err as Error).message, queue: this.queue, retryInMs: delay }, 'cannot store the workflow sources; retrying');
+        this.host.log.warn(
+          { error: (err as Error).message, queue: this.queue, retryInMs: delay },
+          'cannot store the workflow sources; retrying',
+        );
         await new Promise((r) => setTimeout(r, delay));
       }
     }
@@ -309,7 +345,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (threads > 0) {
       const pool = new ThreadPool(
         this.modules,
-        { queue: this.queue, threads, slots: maxHeld, resourceLimits: o.resourceLimits, execArgv: o.threadExecArgv, env: o.threadEnv, metrics },
+        {
+          queue: this.queue,
+          threads,
+          slots: maxHeld,
+          resourceLimits: o.resourceLimits,
+          execArgv: o.threadExecArgv,
+          env: o.threadEnv,
+          metrics,
+        },
         this.host.log,
       );
       this.executors.push(pool);
@@ -318,7 +362,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
       for (const name of this.modules.keys()) byName.set(name, pool);
     }
     if (this.flows.size > 0) {
-      const flows = new WorkflowExecutor(this.flows, { pool: this.host.pool, names: this.host.names, log: this.host.log, backoff: this.host.backoff });
+      const flows = new WorkflowExecutor(this.flows, {
+        pool: this.host.pool,
+        names: this.host.names,
+        log: this.host.log,
+        backoff: this.host.backoff,
+      });
       this.executors.push(flows);
       for (const name of this.flows.keys()) byName.set(name, flows);
     }
@@ -347,9 +396,26 @@ export class Worker extends EventEmitter<WorkerEvents> {
           metrics,
           tracing,
         },
-        { pool: this.host.pool, leasePool: this.host.leasePool, names: this.host.names, listener, log: this.host.log, backoff: this.host.backoff },
+        {
+          pool: this.host.pool,
+          leasePool: this.host.leasePool,
+          names: this.host.names,
+          listener,
+          log: this.host.log,
+          backoff: this.host.backoff,
+        },
       );
-      this.host.log.info({ queue: this.queue, tasks: [...this.handlers.keys(), ...this.modules.keys()], workflows: [...this.flows.keys()], threads, concurrency: o.concurrency ?? (this.handlers.size > 0 ? concurrency : undefined), batchSize }, 'worker started');
+      this.host.log.info(
+        {
+          queue: this.queue,
+          tasks: [...this.handlers.keys(), ...this.modules.keys()],
+          workflows: [...this.flows.keys()],
+          threads,
+          concurrency: o.concurrency ?? (this.handlers.size > 0 ? concurrency : undefined),
+          batchSize,
+        },
+        'worker started',
+      );
       const running = this.dispatcher.run();
       // stop() called while we were connecting: stop at once.
       if (this.stopTimeoutMs !== undefined) await this.dispatcher.stop(this.stopTimeoutMs);
@@ -366,7 +432,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
       problems = await pool.warm();
     } catch (err) {
       // The thread died while importing them (a module calling process.exit, say).
-      throw new ModuleLoadError(`worker for queue ${JSON.stringify(this.queue)} cannot start: a thread died while loading its task modules (${[...this.modules.values()].join(', ')}): ${(err as Error)?.message ?? err}`, { cause: err });
+      throw new ModuleLoadError(
+        `worker for queue ${JSON.stringify(this.queue)} cannot start: a thread died while loading its task modules (${[...this.modules.values()].join(', ')}): ${(err as Error)?.message ?? err}`,
+        { cause: err },
+      );
     }
     if (problems.length === 0) return;
     const lines = problems.map((p) => `task ${JSON.stringify(p.name)}: ${p.message}`);
@@ -399,7 +468,10 @@ function checkThreadOptions(o: WorkerOptions): void {
     throw new RhythmValidationError(`option threadExecArgv must be an array of strings (Node flags), got ${describe(argv)}`);
   }
   const env = o.threadEnv;
-  if (env !== undefined && (env === null || typeof env !== 'object' || Array.isArray(env) || Object.values(env).some((v) => typeof v !== 'string'))) {
+  if (
+    env !== undefined &&
+    (env === null || typeof env !== 'object' || Array.isArray(env) || Object.values(env).some((v) => typeof v !== 'string'))
+  ) {
     throw new RhythmValidationError(`option threadEnv must be an object of string values, got ${describe(env)}`);
   }
 }
@@ -410,14 +482,16 @@ function defaultWorkerId(queue: string): string {
 
 /** The path of a .flow file given as a file: URL or a path, checked to exist. */
 function flowFile(what: string, file: unknown): string {
-  if (!(file instanceof URL) && typeof file !== 'string') throw new RhythmValidationError(`${what}: give the .flow file as a file: URL or a path, got ${describe(file)}`);
+  if (!(file instanceof URL) && typeof file !== 'string')
+    throw new RhythmValidationError(`${what}: give the .flow file as a file: URL or a path, got ${describe(file)}`);
   let url: URL;
   try {
     url = toModuleUrl(file);
   } catch {
     throw new RhythmValidationError(`${what}: ${describe(file)} is neither a file path nor a valid URL`);
   }
-  if (url.protocol !== 'file:') throw new RhythmValidationError(`${what}: a workflow must be a local file (a path or a file: URL), got a ${url.protocol} URL`);
+  if (url.protocol !== 'file:')
+    throw new RhythmValidationError(`${what}: a workflow must be a local file (a path or a file: URL), got a ${url.protocol} URL`);
   const p = fileURLToPath(url);
   if (!existsSync(p)) throw new RhythmValidationError(`${what}: file not found at ${p}`);
   if (!statSync(p).isFile()) throw new RhythmValidationError(`${what}: ${p} is a folder, not a .flow file`);

@@ -10,10 +10,14 @@ export default async function submitReport(payload: SubmitReportPayload, ctx: Ta
   // Stand-in for a network call: yields to the event loop and honours cancellation.
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(resolve, 2);
-    ctx.signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(ctx.signal.reason);
-    }, { once: true });
+    ctx.signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(ctx.signal.reason);
+      },
+      { once: true },
+    );
   });
   return { status: 'success', reportId: payload.reportId };
 }

@@ -110,7 +110,14 @@ describe('status()', () => {
     expect(idle).toMatchObject({ queued: 2, scheduled: 1, running: 0, completed: 0, failed: 0, cancelled: 1 });
     expect(idle.tasks.map((t) => t.name)).toEqual(['idle-task', 'other-task']);
     expect(idle.tasks[0]).toMatchObject({ name: 'idle-task', queued: 2, scheduled: 0, cancelled: 0 });
-    expect(idle.tasks[1]).toMatchObject({ name: 'other-task', queued: 0, scheduled: 1, cancelled: 1, oldestWaitingAt: null, oldestWaitingMs: null });
+    expect(idle.tasks[1]).toMatchObject({
+      name: 'other-task',
+      queued: 0,
+      scheduled: 1,
+      cancelled: 1,
+      oldestWaitingAt: null,
+      oldestWaitingMs: null,
+    });
     // The oldest waiting one was due when it was enqueued (database clock; allow clock skew).
     expect(idle.oldestWaitingAt!.getTime()).toBeGreaterThan(before.getTime() - 5_000);
     expect(idle.oldestWaitingMs).toBeGreaterThanOrEqual(0);
@@ -132,7 +139,9 @@ describe('status()', () => {
 describe('list()', () => {
   it('pages newest first with filters, and a cursor does not shift while rows are inserted', async () => {
     const Q = 'adm-pages';
-    const ids = await r.enqueueMany(Array.from({ length: 120 }, (_, i) => ({ name: i % 3 === 0 ? 'a' : 'b', payload: i, options: { queue: Q, delayMs: 3_600_000 } })));
+    const ids = await r.enqueueMany(
+      Array.from({ length: 120 }, (_, i) => ({ name: i % 3 === 0 ? 'a' : 'b', payload: i, options: { queue: Q, delayMs: 3_600_000 } })),
+    );
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
@@ -265,7 +274,9 @@ describe('retry()', () => {
 describe('cancel()', () => {
   it('by filter: every unfinished execution of a queue in one call', async () => {
     const Q = 'adm-cancel';
-    const scheduled = await r.enqueueMany(Array.from({ length: 5 }, (_, i) => ({ name: 'x', payload: i, options: { queue: Q, delayMs: 3_600_000 } })));
+    const scheduled = await r.enqueueMany(
+      Array.from({ length: 5 }, (_, i) => ({ name: 'x', payload: i, options: { queue: Q, delayMs: 3_600_000 } })),
+    );
     const queued = await r.enqueueMany(Array.from({ length: 3 }, (_, i) => ({ name: 'y', payload: i, options: { queue: Q } })));
     const other = await r.enqueue('x', 'other queue', { queue: 'adm-idle', delayMs: 3_600_000 });
 
@@ -300,7 +311,12 @@ describe('cancel()', () => {
     expect(e).toMatchObject({ status: 'cancelled', attempts: 1, error: { name: 'CancelledError' } });
     expect(e.startedAt).toEqual(running.startedAt);
     expect(e.attemptLog).toHaveLength(1);
-    expect(e.attemptLog[0]).toMatchObject({ attempt: 1, outcome: 'cancelled', error: { name: 'CancelledError' }, workerId: expect.any(String) });
+    expect(e.attemptLog[0]).toMatchObject({
+      attempt: 1,
+      outcome: 'cancelled',
+      error: { name: 'CancelledError' },
+      workerId: expect.any(String),
+    });
     expect(e.attemptLog[0]!.startedAt).toEqual(running.startedAt);
 
     // Retried, it runs as attempt 2 (released this time), its history kept.
@@ -318,7 +334,8 @@ describe('the admin migration', () => {
     const c = await r.pool.connect();
     try {
       await c.query('CREATE SCHEMA older; SET search_path TO older');
-      for (const file of MIGRATION_FILES.slice(0, 2)) await c.query(readFileSync(new URL(`../migrations/${file}`, import.meta.url), 'utf8'));
+      for (const file of MIGRATION_FILES.slice(0, 2))
+        await c.query(readFileSync(new URL(`../migrations/${file}`, import.meta.url), 'utf8'));
       await c.query('CREATE TABLE migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
       await c.query('INSERT INTO migrations (id, name) VALUES (1, $1), (2, $2)', MIGRATION_FILES.slice(0, 2));
       await c.query(`INSERT INTO executions (name, queue, status, payload, attempts, max_attempts, error, started_at, finished_at) VALUES
@@ -341,7 +358,14 @@ describe('the admin migration', () => {
       const e = (await older.get(failed!))!;
       expect(e).toMatchObject({ status: 'queued', attempts: 2, maxAttempts: 3, error: null });
       expect(e.attemptLog).toEqual([
-        { attempt: 2, outcome: 'failed', workerId: null, error: { name: 'OldError', message: 'before the upgrade' }, startedAt: expect.any(Date), finishedAt: expect.any(Date) },
+        {
+          attempt: 2,
+          outcome: 'failed',
+          workerId: null,
+          error: { name: 'OldError', message: 'before the upgrade' },
+          startedAt: expect.any(Date),
+          finishedAt: expect.any(Date),
+        },
       ]);
       expect(await older.get(cancelled!)).toMatchObject({ status: 'queued', attempts: 0, maxAttempts: 3, attemptLog: [] });
     } finally {
@@ -365,7 +389,11 @@ describe('bad input', () => {
     ['cancel of no ids', () => r.cancel([]), /cancel needs at least one id/],
     ['bad id', () => r.retry(['12', 'abc']), /invalid execution id "abc"/],
     ['empty filter', () => r.cancel({}), /cancel filter must give at least one of queue, name, status or since/],
-    ['retry of completed ones', () => r.retry({ status: 'completed' }), /"completed" cannot be selected here \(allowed: failed, cancelled\)/],
+    [
+      'retry of completed ones',
+      () => r.retry({ status: 'completed' }),
+      /"completed" cannot be selected here \(allowed: failed, cancelled\)/,
+    ],
     ['cancel of failed ones', () => r.cancel({ status: 'failed' }), /"failed" cannot be selected here/],
     ['retry attempts 0', () => r.retry(['1'], { attempts: 0 }), /option attempts must be an integer from 1/],
     ['retry of a string', () => r.retry('12' as never), /retry expects an array of execution ids or a filter object/],

@@ -17,14 +17,21 @@ describe('bench rounds', () => {
     };
     const res = await interleave(3, [contender('A', [10, 20, 30]), contender('B', [1, 2, 3])], quiet, 't');
     expect(order).toEqual(['A', 'B', 'B', 'A', 'A', 'B']);
-    expect(res.map((r) => r.map((x) => x.rate))).toEqual([[10, 20, 30], [1, 2, 3]]);
+    expect(res.map((r) => r.map((x) => x.rate))).toEqual([
+      [10, 20, 30],
+      [1, 2, 3],
+    ]);
   });
 
   it('medians of odd and even counts, and the round that stands for the row', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 3, 2])).toBe(2.5);
     expect(medianIndex([30, 10, 20])).toBe(2);
-    const { rate, rounds, mid } = fromRounds([{ rate: 5, tag: 'a' }, { rate: 9, tag: 'b' }, { rate: 7, tag: 'c' }]);
+    const { rate, rounds, mid } = fromRounds([
+      { rate: 5, tag: 'a' },
+      { rate: 9, tag: 'b' },
+      { rate: 7, tag: 'c' },
+    ]);
     expect(rate).toBe(7);
     expect(rounds).toEqual([5, 9, 7]);
     expect(mid.tag).toBe('c');
@@ -45,9 +52,19 @@ describe('bench rounds', () => {
 
   it('a sweep keeps the fastest configuration, and skips running a single one', async () => {
     const ran: number[] = [];
-    const s = await sweepConfigs([1, 3, 2], (c) => `c${c}`, async (c) => (ran.push(c), { rate: c * 10 }), quiet, 't');
+    const s = await sweepConfigs(
+      [1, 3, 2],
+      (c) => `c${c}`,
+      async (c) => (ran.push(c), { rate: c * 10 }),
+      quiet,
+      't',
+    );
     expect(s.best).toBe(3);
-    expect(s.sweep).toEqual([{ config: 'c1', rate: 10 }, { config: 'c3', rate: 30 }, { config: 'c2', rate: 20 }]);
+    expect(s.sweep).toEqual([
+      { config: 'c1', rate: 10 },
+      { config: 'c3', rate: 30 },
+      { config: 'c2', rate: 20 },
+    ]);
     const one = await sweepConfigs([7], String, async (c) => (ran.push(c), { rate: 1 }), quiet, 't');
     expect(one).toEqual({ best: 7, sweep: [] });
     expect(ran).toEqual([1, 3, 2]);

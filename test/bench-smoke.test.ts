@@ -16,12 +16,38 @@ import { createTestDatabase } from './support/db.js';
 const RUN = fileURLToPath(new URL('../dist/bench/run.js', import.meta.url));
 
 const SMALL = [
-  '--quick', '--no-progress',
-  '--n', '1000', '--pgboss-n', '500', '--pgboss', '250x1',
-  '--cpu-n', '100', '--cpu-n10', '12', '--rounds-1ms', '200', '--rounds-10ms', '2000',
-  '--latency-n', '40', '--latency-rate', '100', '--idle-ms', '300',
-  '--bulk-n', '4000', '--scale-n', '1500', '--scale-procs', '1,2',
-  '--wait-n', '500', '--repeat', '1',
+  '--quick',
+  '--no-progress',
+  '--n',
+  '1000',
+  '--pgboss-n',
+  '500',
+  '--pgboss',
+  '250x1',
+  '--cpu-n',
+  '100',
+  '--cpu-n10',
+  '12',
+  '--rounds-1ms',
+  '200',
+  '--rounds-10ms',
+  '2000',
+  '--latency-n',
+  '40',
+  '--latency-rate',
+  '100',
+  '--idle-ms',
+  '300',
+  '--bulk-n',
+  '4000',
+  '--scale-n',
+  '1500',
+  '--scale-procs',
+  '1,2',
+  '--wait-n',
+  '500',
+  '--repeat',
+  '1',
 ];
 
 interface Row {
@@ -36,7 +62,11 @@ interface Row {
   extra?: Record<string, unknown>;
 }
 
-function runBench(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runBench(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [RUN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -65,7 +95,10 @@ describe('npm run bench -- --quick (smoke)', () => {
       expect(stdout).toContain('### Goals (CPU tasks, wait() at scale)');
 
       const report = JSON.parse(readFileSync(path.join(out, 'latest.json'), 'utf8')) as {
-        errors: unknown[]; rows: Row[]; machine: { cores: number; postgres: string }; goals: { set: string; id: string; met: boolean | null }[];
+        errors: unknown[];
+        rows: Row[];
+        machine: { cores: number; postgres: string };
+        goals: { set: string; id: string; met: boolean | null }[];
       };
       expect(report.errors).toEqual([]);
       expect(report.machine.cores).toBeGreaterThan(0);
@@ -74,7 +107,8 @@ describe('npm run bench -- --quick (smoke)', () => {
       expect(readFileSync(path.join(out, 'latest.svg'), 'utf8')).toContain('<svg');
 
       const groups = new Set(report.rows.map((r) => r.group));
-      for (const g of ['1', '2', '3a', '3b', '4', '5', '6', '7a', '7b', '8', '9', '10']) expect(groups, `scenario ${g} missing`).toContain(g);
+      for (const g of ['1', '2', '3a', '3b', '4', '5', '6', '7a', '7b', '8', '9', '10'])
+        expect(groups, `scenario ${g} missing`).toContain(g);
       for (const r of report.rows) {
         const what = `${r.group} ${r.system}`;
         if (r.rate !== undefined) expect(r.rate, what).toBeGreaterThan(0);
@@ -88,8 +122,13 @@ describe('npm run bench -- --quick (smoke)', () => {
         }
       }
       const systems = new Set(report.rows.map((r) => r.system));
-      for (const s of ['Rhythm', 'Rhythm (defaults)', 'graphile-worker', 'pg-boss', 'Piscina (raw)', 'Tinypool (raw)']) expect(systems).toContain(s);
-      for (const g of ['1', '2', '3a', '3b']) expect(report.rows.some((r) => r.group === g && r.system === 'Rhythm (defaults)'), `defaults row in ${g}`).toBe(true);
+      for (const s of ['Rhythm', 'Rhythm (defaults)', 'graphile-worker', 'pg-boss', 'Piscina (raw)', 'Tinypool (raw)'])
+        expect(systems).toContain(s);
+      for (const g of ['1', '2', '3a', '3b'])
+        expect(
+          report.rows.some((r) => r.group === g && r.system === 'Rhythm (defaults)'),
+          `defaults row in ${g}`,
+        ).toBe(true);
       // wait() at scale: the waits' SELECTs were counted, and the latency floor was measured.
       const waited = report.rows.find((r) => r.group === '8' && r.extra?.waiting === 'wait');
       expect(waited?.extra?.extraSelects, 'SELECTs caused by the waits').toEqual(expect.any(Number));

@@ -85,7 +85,9 @@ describe('claiming ahead', () => {
     worker.task('echo', fixture('echo.js'));
     const started = worker.start();
     try {
-      const ids = await r.enqueueMany(Array.from({ length: 60 }, (_, i) => ({ name: 'echo', payload: { i, payload }, options: { queue } })));
+      const ids = await r.enqueueMany(
+        Array.from({ length: 60 }, (_, i) => ({ name: 'echo', payload: { i, payload }, options: { queue } })),
+      );
       const all = Promise.all(ids.map((id) => r.wait(id, { timeoutMs: 60_000 })));
       const held = await watchHeld(queue, all);
       for (const e of await all) expect(e).toMatchObject({ status: 'completed', attempts: 1 });

@@ -51,7 +51,10 @@ describe('rhythm list', () => {
   it('filters by queue, name, status and since; pages with --cursor; prints a table or JSON', async () => {
     const ready: string[] = [];
     for (let i = 0; i < 5; i++) ready.push(await r.enqueue('report', i, { queue: 'idle' }));
-    const later = [await r.enqueue('digest', 0, { queue: 'idle', delayMs: 3_600_000 }), await r.enqueue('digest', 1, { queue: 'idle', delayMs: 3_600_000 })];
+    const later = [
+      await r.enqueue('digest', 0, { queue: 'idle', delayMs: 3_600_000 }),
+      await r.enqueue('digest', 1, { queue: 'idle', delayMs: 3_600_000 }),
+    ];
     const elsewhere = await r.enqueue('report', 9, { queue: 'idle-too' });
 
     const byName = await listJson(['--queue', 'idle', '--name', 'report']);
@@ -106,7 +109,11 @@ describe('rhythm list', () => {
 describe('rhythm retry', () => {
   it('runs a failed execution again by id, then others by filter; refuses what is not failed or cancelled', async () => {
     flakyFails = true;
-    const ids = [await r.enqueue('flaky', 1, { queue: 'work', maxAttempts: 1 }), await r.enqueue('flaky', 2, { queue: 'work', maxAttempts: 1 }), await r.enqueue('flaky', 3, { queue: 'work', maxAttempts: 1 })];
+    const ids = [
+      await r.enqueue('flaky', 1, { queue: 'work', maxAttempts: 1 }),
+      await r.enqueue('flaky', 2, { queue: 'work', maxAttempts: 1 }),
+      await r.enqueue('flaky', 3, { queue: 'work', maxAttempts: 1 }),
+    ];
     expect((await r.waitMany(ids, { timeoutMs: 20_000 })).map((e) => e.status)).toEqual(['failed', 'failed', 'failed']);
     flakyFails = false;
 
@@ -173,7 +180,9 @@ describe('rhythm pause, resume, rate-limit and status', () => {
     expect(work.tasks.map((t: { name: string }) => t.name)).toEqual(['flaky', 'ok']);
     expect(work.tasks.find((t: { name: string }) => t.name === 'ok')).toMatchObject({ queued: 1 });
     expect(work.tasks.find((t: { name: string }) => t.name === 'flaky')).toMatchObject({ queued: 0, completed: 3, failed: 0 });
-    expect(report.controls.queues).toEqual([expect.objectContaining({ queue: 'work', paused: true, rateLimit: { max: 5, intervalMs: 2_000 } })]);
+    expect(report.controls.queues).toEqual([
+      expect.objectContaining({ queue: 'work', paused: true, rateLimit: { max: 5, intervalMs: 2_000 } }),
+    ]);
     expect(report.controls.groupsAtLimit).toEqual([]);
 
     const text = await runCli(['status', ...conn]);

@@ -20,7 +20,10 @@ describe('no database configured', () => {
     const migrate = await runCli(['migrate', '--log-level', 'info'], { env });
     expect(migrate.code, migrate.stderr).toBe(0);
     expect(migrate.stdout.trim()).toBe(`schema rhythm: applied ${MIGRATION_FILES.join(', ')}`);
-    const config = migrate.logs.find((l) => l.msg === 'effective configuration')!.config as Record<string, { value: unknown; source: string }>;
+    const config = migrate.logs.find((l) => l.msg === 'effective configuration')!.config as Record<
+      string,
+      { value: unknown; source: string }
+    >;
     expect(config.databaseUrl).toEqual({ value: '(none: embedded Postgres)', source: 'default' });
     expect(config.dataDir).toEqual({ value: dataDir, source: 'env RHYTHM_DATA_DIR' });
     expect(migrate.logs.find((l) => l.msg === 'embedded Postgres ready')).toMatchObject({ dataDir, startedHere: true });

@@ -33,7 +33,7 @@ afterAll(async () => {
 });
 
 describe('rhythm worker with .flow files in --tasks', () => {
-  it('serves the folder\'s workflows on every queue it serves; start-workflow runs them to completion', async () => {
+  it("serves the folder's workflows on every queue it serves; start-workflow runs them to completion", async () => {
     const worker = spawnCli(['worker', ...conn, '--tasks', FOLDER, '--queue', 'default:1', '--queue', 'io:0', '--poll-interval', '200ms']);
     const plan = await worker.waitForLog('task plan');
     expect(plan.queues).toEqual([
@@ -81,7 +81,9 @@ describe('rhythm worker with .flow files in --tasks', () => {
   it('--only picks workflows like tasks; a folder of .flow files alone is enough; a name used twice is refused', async () => {
     const only = await runCli(['worker', '--tasks', FOLDER, '--only', 'shout', '--threads', '0', '--database-url', REFUSED]);
     expect(only.code).toBe(1); // got as far as the database
-    expect(only.logs.find((e) => e.msg === 'task plan')?.queues).toEqual([{ queue: 'default', runsOn: 'main thread', tasks: ['shout'], workflows: [] }]);
+    expect(only.logs.find((e) => e.msg === 'task plan')?.queues).toEqual([
+      { queue: 'default', runsOn: 'main thread', tasks: ['shout'], workflows: [] },
+    ]);
     const unknown = await runCli(['worker', '--tasks', FOLDER, '--only', 'greet,nope', '--database-url', REFUSED]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no task or workflow named "nope" in .* \(found: shout, greet\)/);
@@ -98,6 +100,8 @@ describe('rhythm worker with .flow files in --tasks', () => {
     writeFileSync(path.join(twins, 'a.flow'), 'return 1;\n');
     const twin = await runCli(['worker', '--tasks', twins, '--database-url', REFUSED]);
     expect(twin.code).toBe(1);
-    expect(twin.stderr).toContain(`name "a" is used by both task module ${path.join(twins, 'a.js')} and workflow ${path.join(twins, 'a.flow')}`);
+    expect(twin.stderr).toContain(
+      `name "a" is used by both task module ${path.join(twins, 'a.js')} and workflow ${path.join(twins, 'a.flow')}`,
+    );
   });
 });

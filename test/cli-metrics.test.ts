@@ -23,8 +23,21 @@ afterAll(async () => {
 describe('rhythm worker --metrics-port', () => {
   it('serves the metrics of the tasks it runs until it stops', async () => {
     const worker = spawnCli([
-      'worker', '--database-url', db.url, '--schema', 'metrics', '--tasks', TASKS_DIR, '--queue', 'io:0',
-      '--metrics-port', '0', '--metrics-host', '127.0.0.1', '--log-level', 'info',
+      'worker',
+      '--database-url',
+      db.url,
+      '--schema',
+      'metrics',
+      '--tasks',
+      TASKS_DIR,
+      '--queue',
+      'io:0',
+      '--metrics-port',
+      '0',
+      '--metrics-host',
+      '127.0.0.1',
+      '--log-level',
+      'info',
     ]);
     const serving = await worker.waitForLog('serving Prometheus metrics');
     const url = serving.url as string;

@@ -33,7 +33,20 @@ const started = (p: CliProcess, queue: string) => p.waitForLog('worker started',
 describe('unified process: rhythm start', () => {
   it('runs the internal worker and workers for several queues in one process, then stops gracefully on SIGTERM', async () => {
     const common = ['--database-url', db.url, '--schema', 'unified'];
-    const start = spawnCli(['start', ...common, '--tasks', TASKS_DIR, '--queue', 'default:1', '--queue', 'io:0', '--tick', '50ms', '--log-level', 'info']);
+    const start = spawnCli([
+      'start',
+      ...common,
+      '--tasks',
+      TASKS_DIR,
+      '--queue',
+      'default:1',
+      '--queue',
+      'io:0',
+      '--tick',
+      '50ms',
+      '--log-level',
+      'info',
+    ]);
     const [cpuWorker, ioWorker] = await Promise.all([started(start, 'default'), started(start, 'io')]);
     expect(cpuWorker.threads).toBe(1);
     expect(ioWorker.threads).toBe(0);
@@ -73,7 +86,12 @@ describe('unified process: rhythm start', () => {
 
     const exit = await start.stop('SIGTERM');
     expect(exit).toEqual({ code: 0, signal: null });
-    expect(start.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['signal received: shutting down gracefully (send it again to force a fast stop)', 'graceful shutdown complete']));
+    expect(start.logs.map((l) => l.msg)).toEqual(
+      expect.arrayContaining([
+        'signal received: shutting down gracefully (send it again to force a fast stop)',
+        'graceful shutdown complete',
+      ]),
+    );
   });
 });
 
@@ -94,7 +112,11 @@ describe('split scheduler with task-specific workers', () => {
     const scheduler = spawnCli(['scheduler', ...common, '--tick', '50ms']);
     const cpu = spawnCli(['worker', ...common, '--no-migrate', '--tasks', TASKS_DIR, '--queue', 'high-cpu:2', '--only', 'alpha,echo']);
     const io = spawnCli(['worker', ...common, '--no-migrate', '--tasks', TASKS_DIR, '--queue', 'io:0', '--only', 'beta,gamma']);
-    const [cpuStarted, ioStarted] = await Promise.all([started(cpu, 'high-cpu'), started(io, 'io'), scheduler.waitForLog('internal worker started')]);
+    const [cpuStarted, ioStarted] = await Promise.all([
+      started(cpu, 'high-cpu'),
+      started(io, 'io'),
+      scheduler.waitForLog('internal worker started'),
+    ]);
     expect(cpuStarted.tasks).toEqual(['alpha', 'echo']);
     expect(cpuStarted.threads).toBe(2);
     expect(ioStarted.tasks).toEqual(['beta', 'gamma']);
@@ -140,7 +162,11 @@ describe('split scheduler with task-specific workers', () => {
     expect(byQueue.io).toMatchObject({ queued: 0, running: 0, completed: 3 });
 
     const exits = await Promise.all([cpu.stop(), io.stop(), scheduler.stop('SIGINT')]);
-    expect(exits).toEqual([{ code: 0, signal: null }, { code: 0, signal: null }, { code: 0, signal: null }]);
+    expect(exits).toEqual([
+      { code: 0, signal: null },
+      { code: 0, signal: null },
+      { code: 0, signal: null },
+    ]);
     // Still queued after the workers left.
     expect((await r.get(unserved.otherQueue))!.status).toBe('queued');
   });

@@ -38,7 +38,23 @@ describe('four worker processes on one queue', () => {
 
     const workers = Array.from({ length: WORKERS }, () =>
       spawnCli(
-        ['worker', '--database-url', db.url, '--schema', 'scale', '--tasks', TASKS_DIR, '--only', 'record', '--queue', 'bulk:1', '--pool-size', '4', '--log-level', 'info'],
+        [
+          'worker',
+          '--database-url',
+          db.url,
+          '--schema',
+          'scale',
+          '--tasks',
+          TASKS_DIR,
+          '--only',
+          'record',
+          '--queue',
+          'bulk:1',
+          '--pool-size',
+          '4',
+          '--log-level',
+          'info',
+        ],
         { env: { CLI_TEST_RUNS_DIR: runsDir } },
       ),
     );

@@ -75,12 +75,26 @@ describe('config-file schedules and rhythm schedules', () => {
     expect(fired.every((e) => e.name === 'ping' && e.group === 'tenant-1')).toBe(true);
     const dueTimes = fired.map((e) => e.runAt.getTime());
     expect(new Set(dueTimes).size).toBe(dueTimes.length);
-    expect(await Promise.all([a.stop(), b.stop()])).toEqual([{ code: 0, signal: null }, { code: 0, signal: null }]);
+    expect(await Promise.all([a.stop(), b.stop()])).toEqual([
+      { code: 0, signal: null },
+      { code: 0, signal: null },
+    ]);
 
     const list = await schedulesJson();
-    expect(list.map((s) => [s.name, s.synced])).toEqual([['by-api', false], ['every-second', true], ['nightly', true]]);
+    expect(list.map((s) => [s.name, s.synced])).toEqual([
+      ['by-api', false],
+      ['every-second', true],
+      ['nightly', true],
+    ]);
     const nightly = list.find((s) => s.name === 'nightly')!;
-    expect(nightly).toMatchObject({ cron: '0 3 * * *', timezone: 'Europe/Paris', task: 'report', payload: { kind: 'nightly' }, queue: 'default', group: null });
+    expect(nightly).toMatchObject({
+      cron: '0 3 * * *',
+      timezone: 'Europe/Paris',
+      task: 'report',
+      payload: { kind: 'nightly' },
+      queue: 'default',
+      group: null,
+    });
     expect(nightly.nextRuns).toHaveLength(5);
     // 03:00 in Paris is 01:00 or 02:00 UTC, a day apart.
     for (const at of nightly.nextRuns) expect(['01:00:00.000Z', '02:00:00.000Z']).toContain(String(at).slice(11));
@@ -121,9 +135,18 @@ describe('config-file schedules and rhythm schedules', () => {
   it('refuses a bad declaration before connecting, naming the file and the schedule (exit code 2)', async () => {
     const refused = ['--database-url', 'postgres://x:y@127.0.0.1:1/nowhere'];
     const cases: [unknown, RegExp][] = [
-      [{ schedules: { broken: { cron: '0 25 * * *', task: 't' } } }, /"schedules": schedule "broken": invalid cron expression "0 25 \* \* \*"/],
-      [{ schedules: { zoned: { cron: '0 3 * * *', timezone: 'Mars/Olympus', task: 't' } } }, /"schedules": schedule "zoned": unknown time zone "Mars\/Olympus"/],
-      [{ schedules: { typo: { cron: '0 3 * * *', task: 't', queu: 'x' } } }, /"schedules": schedule "typo": unknown schedule option "queu"/],
+      [
+        { schedules: { broken: { cron: '0 25 * * *', task: 't' } } },
+        /"schedules": schedule "broken": invalid cron expression "0 25 \* \* \*"/,
+      ],
+      [
+        { schedules: { zoned: { cron: '0 3 * * *', timezone: 'Mars/Olympus', task: 't' } } },
+        /"schedules": schedule "zoned": unknown time zone "Mars\/Olympus"/,
+      ],
+      [
+        { schedules: { typo: { cron: '0 3 * * *', task: 't', queu: 'x' } } },
+        /"schedules": schedule "typo": unknown schedule option "queu"/,
+      ],
       [{ schedules: [] }, /"schedules" must be an object of schedules by name/],
     ];
     for (const [config, message] of cases) {

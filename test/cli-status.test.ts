@@ -28,7 +28,20 @@ beforeAll(async () => {
   db = await createTestDatabase('rhythm_cli_status');
   conn = ['--database-url', db.url, '--schema', 'st'];
   r = await Rhythm.init({ databaseUrl: db.url, schema: 'st' });
-  worker = spawnCli(['worker', ...conn, '--tasks', TASKS_DIR, '--only', 'block,echo,fail', '--queue', 'work:0', '--shutdown-timeout', '200ms', '--log-level', 'info']);
+  worker = spawnCli([
+    'worker',
+    ...conn,
+    '--tasks',
+    TASKS_DIR,
+    '--only',
+    'block,echo,fail',
+    '--queue',
+    'work:0',
+    '--shutdown-timeout',
+    '200ms',
+    '--log-level',
+    'info',
+  ]);
   await worker.waitForLog('worker started', (e) => e.queue === 'work');
 
   for (let i = 0; i < 3; i++) ids.echo.push(await r.enqueue('echo', i, { queue: 'work' }));
@@ -69,7 +82,15 @@ async function figuresFromTables(): Promise<Map<string, Omit<QueueFigures, 'olde
   return new Map(
     rows.map((x) => [
       x.queue,
-      { queue: x.queue, queued: x.queued, scheduled: x.scheduled, running: x.running, failed: x.failed, completed: x.completed, oldestWaitingMs: x.oldest_waiting_ms },
+      {
+        queue: x.queue,
+        queued: x.queued,
+        scheduled: x.scheduled,
+        running: x.running,
+        failed: x.failed,
+        completed: x.completed,
+        oldestWaitingMs: x.oldest_waiting_ms,
+      },
     ]),
   );
 }
@@ -117,7 +138,11 @@ describe('rhythm status', () => {
     // The queue's row, then one per task name in it.
     const work = lines.filter((l) => l.startsWith('work'));
     expect(work[0]).toMatch(/^work\s+\*\s+0\s+0\s+2\s+2\s+3\s+0\s+-$/);
-    expect(work.slice(1).map((l) => l.split(/\s+/).slice(1, 8).join(' '))).toEqual(['block 0 0 2 0 0 0', 'echo 0 0 0 0 3 0', 'fail 0 0 0 2 0 0']);
+    expect(work.slice(1).map((l) => l.split(/\s+/).slice(1, 8).join(' '))).toEqual([
+      'block 0 0 2 0 0 0',
+      'echo 0 0 0 0 3 0',
+      'fail 0 0 0 2 0 0',
+    ]);
   });
 
   it('--watch refreshes until SIGINT, one JSON document per line with --json', async () => {
@@ -126,7 +151,10 @@ describe('rhythm status', () => {
     // A second report: the first was not the only one.
     await watch.waitForLine('stdout', () => watch.stdout.split('\n').filter((l) => l.startsWith('{')).length >= 2);
     expect(await watch.stop('SIGINT')).toEqual({ code: 0, signal: null });
-    const reports = watch.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+    const reports = watch.stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l));
     expect(reports.length).toBeGreaterThanOrEqual(2);
     for (const rep of reports) expect(rep.queues.find((q: QueueFigures) => q.queue === 'idle').queued).toBe(4);
   });
@@ -182,7 +210,9 @@ describe('rhythm get and cancel', () => {
     const e = await r.get(id);
     expect(e).toMatchObject({ name: 'echo', queue: 'idle', status: 'queued', payload: { from: 'cli' }, priority: -3, maxAttempts: 5 });
 
-    const fromStdin = await runCli(['enqueue', ...conn, 'echo', '-', '--queue', 'idle', '--delay', '1h', '--json'], { stdin: '[1, {"two": 2}]' });
+    const fromStdin = await runCli(['enqueue', ...conn, 'echo', '-', '--queue', 'idle', '--delay', '1h', '--json'], {
+      stdin: '[1, {"two": 2}]',
+    });
     expect(fromStdin.code, fromStdin.stderr).toBe(0);
     const e2 = await r.get(JSON.parse(fromStdin.stdout).id);
     expect(e2).toMatchObject({ status: 'scheduled', payload: [1, { two: 2 }] });
@@ -212,7 +242,9 @@ describe('rhythm migrate', () => {
     const listed = await runCli(['migrate', ...fresh, '--status', '--json']);
     const json = JSON.parse(listed.stdout);
     expect(json.schema).toBe('fresh');
-    expect(json.migrations).toEqual(MIGRATION_FILES.map((name) => expect.objectContaining({ id: Number(name.slice(0, 3)), name, applied: true })));
+    expect(json.migrations).toEqual(
+      MIGRATION_FILES.map((name) => expect.objectContaining({ id: Number(name.slice(0, 3)), name, applied: true })),
+    );
     expect(Number.isNaN(Date.parse(json.migrations[0].appliedAt))).toBe(false);
   });
 });

@@ -64,35 +64,54 @@ describe('a database that does not answer', () => {
 });
 
 describe('a worker while the database is unreachable', () => {
-  it.each(['down', 'silent'] as const)('database %s: SIGTERM waits for the in-flight task; a second signal forces the stop: exit 130, though nothing can be written', { timeout: 60_000 }, async (how) => {
-    const proxy = await TcpProxy.start(db.url);
-    try {
-      const worker = spawnCli([
-        'worker', '--database-url', proxy.via(db.url), '--schema', 'rhythm', '--tasks', TASKS_DIR, '--only', 'block',
-        '--queue', 'down:0', '--shutdown-timeout', '60s', '--db-timeout', '1s', '--log-level', 'info',
-      ]);
-      await worker.waitForLog('worker started', (e) => e.queue === 'down');
-      const id = await r.enqueue('block', null, { queue: 'down' });
-      await worker.waitForLine('stdout', (l) => l === `BLOCK_STARTED ${id}`);
-      if (how === 'down') await proxy.down();
-      else proxy.blackhole();
+  it.each(['down', 'silent'] as const)(
+    'database %s: SIGTERM waits for the in-flight task; a second signal forces the stop: exit 130, though nothing can be written',
+    { timeout: 60_000 },
+    async (how) => {
+      const proxy = await TcpProxy.start(db.url);
+      try {
+        const worker = spawnCli([
+          'worker',
+          '--database-url',
+          proxy.via(db.url),
+          '--schema',
+          'rhythm',
+          '--tasks',
+          TASKS_DIR,
+          '--only',
+          'block',
+          '--queue',
+          'down:0',
+          '--shutdown-timeout',
+          '60s',
+          '--db-timeout',
+          '1s',
+          '--log-level',
+          'info',
+        ]);
+        await worker.waitForLog('worker started', (e) => e.queue === 'down');
+        const id = await r.enqueue('block', null, { queue: 'down' });
+        await worker.waitForLine('stdout', (l) => l === `BLOCK_STARTED ${id}`);
+        if (how === 'down') await proxy.down();
+        else proxy.blackhole();
 
-      worker.child.kill('SIGTERM');
-      await worker.waitForLog(/signal received: shutting down gracefully/);
-      const forcedAt = Date.now();
-      worker.child.kill('SIGINT');
-      const exit = await worker.exited;
-      const took = Date.now() - forcedAt;
-      expect(exit.code, worker.stderr).toBe(130);
-      expect(took).toBeLessThan(10_000);
-      expect(worker.logs.some((l) => l.msg?.startsWith('second signal: forcing a fast stop'))).toBe(true);
-      console.log(`[cli-unreachable] forced stop with the database ${how}: exit 130 ${took} ms after the second signal`);
-      // The task was not handed back (nothing could be written): its lease expires and recovery runs it again.
-      const e = await r.get(id);
-      expect(e!.status).toBe('running');
-      await r.cancel(id);
-    } finally {
-      await proxy.close();
-    }
-  });
+        worker.child.kill('SIGTERM');
+        await worker.waitForLog(/signal received: shutting down gracefully/);
+        const forcedAt = Date.now();
+        worker.child.kill('SIGINT');
+        const exit = await worker.exited;
+        const took = Date.now() - forcedAt;
+        expect(exit.code, worker.stderr).toBe(130);
+        expect(took).toBeLessThan(10_000);
+        expect(worker.logs.some((l) => l.msg?.startsWith('second signal: forcing a fast stop'))).toBe(true);
+        console.log(`[cli-unreachable] forced stop with the database ${how}: exit 130 ${took} ms after the second signal`);
+        // The task was not handed back (nothing could be written): its lease expires and recovery runs it again.
+        const e = await r.get(id);
+        expect(e!.status).toBe('running');
+        await r.cancel(id);
+      } finally {
+        await proxy.close();
+      }
+    },
+  );
 });

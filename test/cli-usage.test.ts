@@ -12,8 +12,24 @@ import { runCli, killAll, removeScratch, newDir, TASKS_DIR } from './fixtures/cl
 
 const REFUSED = 'postgres://someone:hunter2@127.0.0.1:1/nowhere';
 const COMMANDS = [
-  'worker', 'scheduler', 'start', 'migrate', 'enqueue', 'get', 'list', 'retry', 'cancel', 'status', 'pause', 'resume', 'rate-limit', 'schedules',
-  'start-workflow', 'signal', 'dashboard', 'config',
+  'worker',
+  'scheduler',
+  'start',
+  'migrate',
+  'enqueue',
+  'get',
+  'list',
+  'retry',
+  'cancel',
+  'status',
+  'pause',
+  'resume',
+  'rate-limit',
+  'schedules',
+  'start-workflow',
+  'signal',
+  'dashboard',
+  'config',
 ];
 
 afterEach(killAll);
@@ -31,7 +47,7 @@ async function inBatches<T, R>(cases: T[], fn: (c: T) => Promise<R>, width = 4):
 }
 
 describe('rhythm --help', () => {
-  it('prints the overview and each command\'s help on stdout with exit code 0', async () => {
+  it("prints the overview and each command's help on stdout with exit code 0", async () => {
     const general = await runCli(['--help']);
     expect(general.code).toBe(0);
     for (const c of COMMANDS) expect(general.stdout).toContain(`  ${c} `);
@@ -130,7 +146,11 @@ describe('usage errors: exit code 2, message naming the flag or value', () => {
     { args: ['enqueue', 'echo', '{"n": 01}'], expect: ['position 7'] },
     { args: ['enqueue', 'echo', 'hello'], expect: ['position 0', '"hello"'] },
     { args: ['enqueue', 'echo', '{"a": 1} x'], expect: ['position 9', 'non-whitespace character after JSON'] },
-    { args: ['enqueue', 'echo', '-'], stdin: '{\n  "ok": true,\n  "bad": tru\n}\n', expect: ['payload on stdin', 'position 25', 'line 3, column 10'] },
+    {
+      args: ['enqueue', 'echo', '-'],
+      stdin: '{\n  "ok": true,\n  "bad": tru\n}\n',
+      expect: ['payload on stdin', 'position 25', 'line 3, column 10'],
+    },
     // Environment variables and config files are named too.
     { args: ['worker'], env: { RHYTHM_THREADS: 'lots' }, expect: ['RHYTHM_THREADS', '"lots"'] },
     { args: ['status'], env: { RHYTHM_POOL_SIZE: '0' }, expect: ['RHYTHM_POOL_SIZE', '"0"'] },
@@ -141,24 +161,28 @@ describe('usage errors: exit code 2, message naming the flag or value', () => {
     { args: ['status'], env: { RHYTHM_CONFIG: 'gone.json' }, expect: ['RHYTHM_CONFIG', 'gone.json'] },
   ];
 
-  it('refuses each mistake before connecting, naming what is wrong', async () => {
-    const results = await inBatches(cases, async (c) => ({
-      c,
-      r: await runCli(c.args, { env: { RHYTHM_DATABASE_URL: REFUSED, ...c.env }, stdin: c.stdin }),
-    }));
-    for (const { c, r } of results) {
-      const label = `rhythm ${c.args.join(' ')} ${JSON.stringify(c.env ?? {})}\n${r.stderr}`;
-      // Soft: one run reports every case that fails.
-      expect.soft(r.code, label).toBe(2);
-      expect.soft(r.stdout, label).toBe('');
-      for (const part of c.expect) {
-        if (typeof part === 'string') expect.soft(r.stderr, label).toContain(part);
-        else expect.soft(r.stderr, label).toMatch(part);
+  it(
+    'refuses each mistake before connecting, naming what is wrong',
+    async () => {
+      const results = await inBatches(cases, async (c) => ({
+        c,
+        r: await runCli(c.args, { env: { RHYTHM_DATABASE_URL: REFUSED, ...c.env }, stdin: c.stdin }),
+      }));
+      for (const { c, r } of results) {
+        const label = `rhythm ${c.args.join(' ')} ${JSON.stringify(c.env ?? {})}\n${r.stderr}`;
+        // Soft: one run reports every case that fails.
+        expect.soft(r.code, label).toBe(2);
+        expect.soft(r.stdout, label).toBe('');
+        for (const part of c.expect) {
+          if (typeof part === 'string') expect.soft(r.stderr, label).toContain(part);
+          else expect.soft(r.stderr, label).toMatch(part);
+        }
+        if (!c.args.includes('frobnicate') && c.args[0] !== undefined) expect.soft(r.stderr, label).toContain(`Run 'rhythm `);
+        expect.soft(r.stderr, label).not.toContain('hunter2');
       }
-      if (!c.args.includes('frobnicate') && c.args[0] !== undefined) expect.soft(r.stderr, label).toContain(`Run 'rhythm `);
-      expect.soft(r.stderr, label).not.toContain('hunter2');
-    }
-  }, SPAWNS_TIMEOUT_MS);
+    },
+    SPAWNS_TIMEOUT_MS,
+  );
 
   it('shows where in a multi-line payload the error is, with a caret under it', async () => {
     const r = await runCli(['enqueue', 'echo', '{"items": [1, 2,, 3]}'], { env: { RHYTHM_DATABASE_URL: REFUSED } });
@@ -170,44 +194,51 @@ describe('usage errors: exit code 2, message naming the flag or value', () => {
     expect(lines[i + 1]!.indexOf('^') - lines[i]!.indexOf('{')).toBe(16);
   });
 
-  it('refuses bad config files: invalid JSON with its position, unknown keys, bad values, several files', async () => {
-    const bad = newDir('bad-json');
-    writeFileSync(path.join(bad, 'rhythm.config.json'), '{\n  "schema": "x",\n  "threads": 2\n  "tasks": "t"\n}\n');
-    const r1 = await runCli(['config'], { cwd: bad });
-    expect(r1.code).toBe(2);
-    expect(r1.stderr).toContain('rhythm.config.json is not valid JSON');
-    expect(r1.stderr).toContain('line 4, column 3');
+  it(
+    'refuses bad config files: invalid JSON with its position, unknown keys, bad values, several files',
+    async () => {
+      const bad = newDir('bad-json');
+      writeFileSync(path.join(bad, 'rhythm.config.json'), '{\n  "schema": "x",\n  "threads": 2\n  "tasks": "t"\n}\n');
+      const r1 = await runCli(['config'], { cwd: bad });
+      expect(r1.code).toBe(2);
+      expect(r1.stderr).toContain('rhythm.config.json is not valid JSON');
+      expect(r1.stderr).toContain('line 4, column 3');
 
-    const unknown = newDir('unknown-key');
-    writeFileSync(path.join(unknown, 'rhythm.config.json'), JSON.stringify({ thread: 4 }));
-    const r2 = await runCli(['config'], { cwd: unknown });
-    expect(r2.code).toBe(2);
-    expect(r2.stderr).toContain('unknown setting "thread"');
+      const unknown = newDir('unknown-key');
+      writeFileSync(path.join(unknown, 'rhythm.config.json'), JSON.stringify({ thread: 4 }));
+      const r2 = await runCli(['config'], { cwd: unknown });
+      expect(r2.code).toBe(2);
+      expect(r2.stderr).toContain('unknown setting "thread"');
 
-    const badValue = newDir('bad-value');
-    writeFileSync(path.join(badValue, 'rhythm.config.json'), JSON.stringify({ threads: 'many' }));
-    const r3 = await runCli(['worker'], { cwd: badValue });
-    expect(r3.code).toBe(2);
-    expect(r3.stderr).toContain('rhythm.config.json: "threads"');
-    expect(r3.stderr).toContain('"many"');
+      const badValue = newDir('bad-value');
+      writeFileSync(path.join(badValue, 'rhythm.config.json'), JSON.stringify({ threads: 'many' }));
+      const r3 = await runCli(['worker'], { cwd: badValue });
+      expect(r3.code).toBe(2);
+      expect(r3.stderr).toContain('rhythm.config.json: "threads"');
+      expect(r3.stderr).toContain('"many"');
 
-    const badQueue = newDir('bad-queue');
-    writeFileSync(path.join(badQueue, 'rhythm.config.json'), JSON.stringify({ queues: [{ name: 'q', threds: 2 }] }));
-    const r4 = await runCli(['config'], { cwd: badQueue });
-    expect(r4.code).toBe(2);
-    expect(r4.stderr).toContain('unknown queue setting "threds"');
+      const badQueue = newDir('bad-queue');
+      writeFileSync(path.join(badQueue, 'rhythm.config.json'), JSON.stringify({ queues: [{ name: 'q', threds: 2 }] }));
+      const r4 = await runCli(['config'], { cwd: badQueue });
+      expect(r4.code).toBe(2);
+      expect(r4.stderr).toContain('unknown queue setting "threds"');
 
-    const two = newDir('two-files');
-    writeFileSync(path.join(two, 'rhythm.config.json'), '{}');
-    writeFileSync(path.join(two, 'rhythm.config.mjs'), 'export default {};');
-    const r5 = await runCli(['config'], { cwd: two });
-    expect(r5.code).toBe(2);
-    expect(r5.stderr).toContain('several config files');
-  }, SPAWNS_TIMEOUT_MS);
+      const two = newDir('two-files');
+      writeFileSync(path.join(two, 'rhythm.config.json'), '{}');
+      writeFileSync(path.join(two, 'rhythm.config.mjs'), 'export default {};');
+      const r5 = await runCli(['config'], { cwd: two });
+      expect(r5.code).toBe(2);
+      expect(r5.stderr).toContain('several config files');
+    },
+    SPAWNS_TIMEOUT_MS,
+  );
 
   it('explains what to do with rhythm.config.ts on a Node.js that cannot import TypeScript', async () => {
     const dir = newDir('ts-config');
-    writeFileSync(path.join(dir, 'rhythm.config.ts'), 'const config: { schema: string } = { schema: "from_ts" };\nexport default config;\n');
+    writeFileSync(
+      path.join(dir, 'rhythm.config.ts'),
+      'const config: { schema: string } = { schema: "from_ts" };\nexport default config;\n',
+    );
     const r = await runCli(['config', '--json'], { cwd: dir });
     const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
     const stripsTypes = major >= 24 || (major === 23 && minor >= 6) || (major === 22 && minor >= 18);
@@ -224,67 +255,90 @@ describe('usage errors: exit code 2, message naming the flag or value', () => {
 });
 
 describe('configuration precedence: flags > environment > config file > defaults', () => {
-  it('takes each setting from the strongest source and says which', async () => {
-    const dir = newDir('precedence');
-    mkdirSync(path.join(dir, 'jobs'));
-    writeFileSync(
-      path.join(dir, 'rhythm.config.json'),
-      JSON.stringify({
-        databaseUrl: 'postgres://app:file-secret@db.internal:5432/app',
-        schema: 'from_file',
-        threads: 3,
-        tasks: 'jobs',
-        queues: ['default:2', { name: 'high-cpu', threads: 8, only: ['sha'] }],
-        shutdownTimeout: '45s',
-        logLevel: 'debug',
-      }),
-    );
-    const config = async (args: string[], env: Record<string, string> = {}) => {
-      const r = await runCli(['config', '--json', ...args], { cwd: dir, env });
-      expect(r.code, r.stderr).toBe(0);
-      return JSON.parse(r.stdout) as Record<string, { value: unknown; source: string }> & { configFile: string };
-    };
+  it(
+    'takes each setting from the strongest source and says which',
+    async () => {
+      const dir = newDir('precedence');
+      mkdirSync(path.join(dir, 'jobs'));
+      writeFileSync(
+        path.join(dir, 'rhythm.config.json'),
+        JSON.stringify({
+          databaseUrl: 'postgres://app:file-secret@db.internal:5432/app',
+          schema: 'from_file',
+          threads: 3,
+          tasks: 'jobs',
+          queues: ['default:2', { name: 'high-cpu', threads: 8, only: ['sha'] }],
+          shutdownTimeout: '45s',
+          logLevel: 'debug',
+        }),
+      );
+      const config = async (args: string[], env: Record<string, string> = {}) => {
+        const r = await runCli(['config', '--json', ...args], { cwd: dir, env });
+        expect(r.code, r.stderr).toBe(0);
+        return JSON.parse(r.stdout) as Record<string, { value: unknown; source: string }> & { configFile: string };
+      };
 
-    const fileOnly = await config([]);
-    expect(fileOnly.configFile).toBe(path.join(dir, 'rhythm.config.json'));
-    expect(fileOnly.schema).toEqual({ value: 'from_file', source: `config ${path.join(dir, 'rhythm.config.json')}` });
-    expect(fileOnly.threads!.value).toBe(3);
-    expect(fileOnly.tasks!.value).toBe(path.join(dir, 'jobs')); // relative to the file
-    expect(fileOnly.queues!.value).toEqual([{ name: 'default', threads: 2 }, { name: 'high-cpu', threads: 8, only: ['sha'] }]);
-    expect(fileOnly.shutdownTimeout!.value).toBe(45_000);
-    expect(fileOnly.databaseUrl!.value).toBe('postgres://app:***@db.internal:5432/app');
-    expect(fileOnly.retention).toEqual({ value: 7 * 86_400_000, source: 'default' });
+      const fileOnly = await config([]);
+      expect(fileOnly.configFile).toBe(path.join(dir, 'rhythm.config.json'));
+      expect(fileOnly.schema).toEqual({ value: 'from_file', source: `config ${path.join(dir, 'rhythm.config.json')}` });
+      expect(fileOnly.threads!.value).toBe(3);
+      expect(fileOnly.tasks!.value).toBe(path.join(dir, 'jobs')); // relative to the file
+      expect(fileOnly.queues!.value).toEqual([
+        { name: 'default', threads: 2 },
+        { name: 'high-cpu', threads: 8, only: ['sha'] },
+      ]);
+      expect(fileOnly.shutdownTimeout!.value).toBe(45_000);
+      expect(fileOnly.databaseUrl!.value).toBe('postgres://app:***@db.internal:5432/app');
+      expect(fileOnly.retention).toEqual({ value: 7 * 86_400_000, source: 'default' });
 
-    const env = { RHYTHM_SCHEMA: 'from_env', DATABASE_URL: 'postgres://u:env-secret@envhost/db', RHYTHM_THREADS: '5', RHYTHM_QUEUES: 'a,b:1' };
-    const withEnv = await config([], env);
-    expect(withEnv.schema).toEqual({ value: 'from_env', source: 'env RHYTHM_SCHEMA' });
-    expect(withEnv.databaseUrl).toEqual({ value: 'postgres://u:***@envhost/db', source: 'env DATABASE_URL' });
-    expect(withEnv.threads).toEqual({ value: 5, source: 'env RHYTHM_THREADS' });
-    expect(withEnv.queues!.value).toEqual([{ name: 'a' }, { name: 'b', threads: 1 }]);
-    expect(withEnv.tasks!.source).toContain('config'); // not overridden: still from the file
+      const env = {
+        RHYTHM_SCHEMA: 'from_env',
+        DATABASE_URL: 'postgres://u:env-secret@envhost/db',
+        RHYTHM_THREADS: '5',
+        RHYTHM_QUEUES: 'a,b:1',
+      };
+      const withEnv = await config([], env);
+      expect(withEnv.schema).toEqual({ value: 'from_env', source: 'env RHYTHM_SCHEMA' });
+      expect(withEnv.databaseUrl).toEqual({ value: 'postgres://u:***@envhost/db', source: 'env DATABASE_URL' });
+      expect(withEnv.threads).toEqual({ value: 5, source: 'env RHYTHM_THREADS' });
+      expect(withEnv.queues!.value).toEqual([{ name: 'a' }, { name: 'b', threads: 1 }]);
+      expect(withEnv.tasks!.source).toContain('config'); // not overridden: still from the file
 
-    // RHYTHM_DATABASE_URL wins over DATABASE_URL.
-    const both = await config([], { ...env, RHYTHM_DATABASE_URL: 'postgres://r:rh-secret@rhhost/db' });
-    expect(both.databaseUrl).toEqual({ value: 'postgres://r:***@rhhost/db', source: 'env RHYTHM_DATABASE_URL' });
+      // RHYTHM_DATABASE_URL wins over DATABASE_URL.
+      const both = await config([], { ...env, RHYTHM_DATABASE_URL: 'postgres://r:rh-secret@rhhost/db' });
+      expect(both.databaseUrl).toEqual({ value: 'postgres://r:***@rhhost/db', source: 'env RHYTHM_DATABASE_URL' });
 
-    const withFlags = await config(
-      ['--schema', 'from_flag', '--threads', '0', '--queue', 'x:4', '--queue', 'y', '--database-url', 'postgres://f:flag-secret@flaghost/db?sslpassword=pw2'],
-      env,
-    );
-    expect(withFlags.schema).toEqual({ value: 'from_flag', source: 'flag --schema' });
-    expect(withFlags.threads).toEqual({ value: 0, source: 'flag --threads' });
-    expect(withFlags.queues!.value).toEqual([{ name: 'x', threads: 4 }, { name: 'y' }]);
-    expect(withFlags.databaseUrl!.value).toBe('postgres://f:***@flaghost/db?sslpassword=***');
+      const withFlags = await config(
+        [
+          '--schema',
+          'from_flag',
+          '--threads',
+          '0',
+          '--queue',
+          'x:4',
+          '--queue',
+          'y',
+          '--database-url',
+          'postgres://f:flag-secret@flaghost/db?sslpassword=pw2',
+        ],
+        env,
+      );
+      expect(withFlags.schema).toEqual({ value: 'from_flag', source: 'flag --schema' });
+      expect(withFlags.threads).toEqual({ value: 0, source: 'flag --threads' });
+      expect(withFlags.queues!.value).toEqual([{ name: 'x', threads: 4 }, { name: 'y' }]);
+      expect(withFlags.databaseUrl!.value).toBe('postgres://f:***@flaghost/db?sslpassword=***');
 
-    // An empty environment variable counts as unset.
-    const empty = await config([], { RHYTHM_SCHEMA: '' });
-    expect(empty.schema!.value).toBe('from_file');
+      // An empty environment variable counts as unset.
+      const empty = await config([], { RHYTHM_SCHEMA: '' });
+      expect(empty.schema!.value).toBe('from_file');
 
-    // No secret ever reaches the output.
-    for (const r of [fileOnly, withEnv, both, withFlags]) {
-      expect(JSON.stringify(r)).not.toMatch(/file-secret|env-secret|rh-secret|flag-secret|pw2/);
-    }
-  }, SPAWNS_TIMEOUT_MS);
+      // No secret ever reaches the output.
+      for (const r of [fileOnly, withEnv, both, withFlags]) {
+        expect(JSON.stringify(r)).not.toMatch(/file-secret|env-secret|rh-secret|flag-secret|pw2/);
+      }
+    },
+    SPAWNS_TIMEOUT_MS,
+  );
 
   it('reads a .mjs config file exporting a function, found through RHYTHM_CONFIG', async () => {
     const dir = newDir('mjs');

@@ -11,7 +11,10 @@ import { createTestDatabase } from './support/db.js';
 import { runCli, killAll, removeScratch } from './fixtures/cli-tasks/harness/cli.js';
 
 const FLOWS = new URL('./fixtures/workflows/', import.meta.url);
-const items = [{ sku: 'tea', qty: 2 }, { sku: 'mug', qty: 1 }];
+const items = [
+  { sku: 'tea', qty: 2 },
+  { sku: 'mug', qty: 1 },
+];
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let r: Rhythm;
@@ -70,10 +73,13 @@ describe('rhythm start-workflow, signal and get', () => {
 
     // The race of Signal.next("approve") and Timer.delay(3600), once the charge is done.
     await expect
-      .poll(async () => {
-        const e = await getJson(id);
-        return e.status === 'scheduled' && e.workflow!.waitingOn.signals.length > 0;
-      }, { timeout: 20_000 })
+      .poll(
+        async () => {
+          const e = await getJson(id);
+          return e.status === 'scheduled' && e.workflow!.waitingOn.signals.length > 0;
+        },
+        { timeout: 20_000 },
+      )
       .toBe(true);
     const waiting = await getJson(id);
     expect(waiting).toMatchObject({ kind: 'workflow', name: 'order', queue: 'orders' });
@@ -128,7 +134,11 @@ describe('rhythm start-workflow, signal and get', () => {
     });
     expect(res.code, res.stderr).toBe(0);
     const e = JSON.parse(res.stdout) as Execution;
-    expect(e).toMatchObject({ kind: 'workflow', status: 'completed', result: { status: 'cancelled', reason: 'not approved within an hour' } });
+    expect(e).toMatchObject({
+      kind: 'workflow',
+      status: 'completed',
+      result: { status: 'cancelled', reason: 'not approved within an hour' },
+    });
     expect(e.queue).toBe('default');
 
     const failed = await runCli(['start-workflow', ...conn, 'order', JSON.stringify({ id: 10, items, total: -1 }), '--wait']);

@@ -158,11 +158,16 @@ describe('resolution', () => {
   });
 
   it('gives the library the environment through the same definitions', () => {
-    expect(fromEnvironment('databaseUrl', { DATABASE_URL: 'postgres://a/b', RHYTHM_DATABASE_URL: 'postgres://c/d' })).toEqual({ value: 'postgres://c/d', source: 'env RHYTHM_DATABASE_URL' });
+    expect(fromEnvironment('databaseUrl', { DATABASE_URL: 'postgres://a/b', RHYTHM_DATABASE_URL: 'postgres://c/d' })).toEqual({
+      value: 'postgres://c/d',
+      source: 'env RHYTHM_DATABASE_URL',
+    });
     expect(fromEnvironment('databaseUrl', { DATABASE_URL: 'postgres://a/b' })?.source).toBe('env DATABASE_URL');
     expect(fromEnvironment('schema', {})).toBeUndefined();
     expect(fromEnvironment('dataDir', { RHYTHM_DATA_DIR: 'pg' }, '/srv')?.value).toBe('/srv/pg');
-    expect(() => fromEnvironment('databaseUrl', { RHYTHM_DATABASE_URL: 'mysql://x/y' })).toThrow('RHYTHM_DATABASE_URL must be a postgres://');
+    expect(() => fromEnvironment('databaseUrl', { RHYTHM_DATABASE_URL: 'mysql://x/y' })).toThrow(
+      'RHYTHM_DATABASE_URL must be a postgres://',
+    );
     expect(() => fromEnvironment('logLevel', { RHYTHM_LOG_LEVEL: 'loud' })).toThrow('RHYTHM_LOG_LEVEL must be one of');
   });
 });
@@ -199,7 +204,9 @@ describe('JSON typed by people', () => {
       message = (err as Error).message;
     }
     const [first, line, caret] = message.split('\n');
-    expect(first).toBe("the payload is not valid JSON: expected ',' or '}' after property value, found '\"' at position 8 (line 1, column 9)");
+    expect(first).toBe(
+      "the payload is not valid JSON: expected ',' or '}' after property value, found '\"' at position 8 (line 1, column 9)",
+    );
     expect(caret!.indexOf('^') - line!.indexOf('{')).toBe(8);
   });
 });

@@ -72,9 +72,13 @@ describe('cron planning', () => {
       expect(dueFires(hourly, from, now, 'none').fire).toEqual([]);
       expect(iso(dueFires(hourly, from, now, 'last').fire)).toEqual(['2025-05-05T12:15:00.000Z']);
       expect(iso(dueFires(hourly, from, now, 'all').fire)).toEqual([
-        '2025-05-05T09:15:00.000Z', '2025-05-05T10:15:00.000Z', '2025-05-05T11:15:00.000Z', '2025-05-05T12:15:00.000Z',
+        '2025-05-05T09:15:00.000Z',
+        '2025-05-05T10:15:00.000Z',
+        '2025-05-05T11:15:00.000Z',
+        '2025-05-05T12:15:00.000Z',
       ]);
-      for (const mode of ['none', 'last', 'all'] as const) expect(dueFires(hourly, from, now, mode).next?.toISOString()).toBe('2025-05-05T13:15:00.000Z');
+      for (const mode of ['none', 'last', 'all'] as const)
+        expect(dueFires(hourly, from, now, mode).next?.toISOString()).toBe('2025-05-05T13:15:00.000Z');
       expect(dueFires(hourly, from, now, 'none').skipped).toBe(4);
     });
 

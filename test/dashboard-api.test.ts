@@ -88,11 +88,23 @@ describe('dashboard server', () => {
     expect((await post(dash.port, '/api/queues/api-q/pause', { ...token, origin: 'http://evil.example' })).status).toBe(403);
     expect((await post(dash.port, '/api/queues/api-q/pause', { ...token, 'sec-fetch-site': 'cross-site' })).status).toBe(403);
     // A form post cannot set the JSON content type (or the header): refused as well.
-    expect((await request(dash.port, '/api/queues/api-q/pause', { method: 'POST', headers: { ...token, 'content-type': 'text/plain' }, body: '{}' })).status).toBe(415);
+    expect(
+      (
+        await request(dash.port, '/api/queues/api-q/pause', {
+          method: 'POST',
+          headers: { ...token, 'content-type': 'text/plain' },
+          body: '{}',
+        })
+      ).status,
+    ).toBe(415);
     expect((await request(dash.port, '/api/queues/api-q/pause', { method: 'GET', headers: token })).status).toBe(404);
     expect((await r.queueControls()).queues.find((q) => q.queue === 'api-q')).toBeUndefined();
 
-    const ok = await post(dash.port, '/api/queues/api-q/pause', { ...token, origin: `http://127.0.0.1:${dash.port}`, 'sec-fetch-site': 'same-origin' });
+    const ok = await post(dash.port, '/api/queues/api-q/pause', {
+      ...token,
+      origin: `http://127.0.0.1:${dash.port}`,
+      'sec-fetch-site': 'same-origin',
+    });
     expect(ok.status).toBe(200);
     expect((await r.queueControls()).queues.find((q) => q.queue === 'api-q')?.paused).toBe(true);
     expect((await post(dash.port, '/api/queues/api-q/resume', token)).status).toBe(200);
@@ -103,7 +115,9 @@ describe('dashboard server', () => {
     const bad = await request(dash.port, '/api/executions?status=nope', { headers: { host: `localhost:${dash.port}` } });
     expect(bad.status).toBe(400);
     expect(JSON.parse(bad.body).error).toMatch(/unknown status "nope"/);
-    const crossRead = await request(dash.port, '/api/overview', { headers: { host: `localhost:${dash.port}`, 'sec-fetch-site': 'cross-site' } });
+    const crossRead = await request(dash.port, '/api/overview', {
+      headers: { host: `localhost:${dash.port}`, 'sec-fetch-site': 'cross-site' },
+    });
     expect(crossRead.status).toBe(403);
     const rebound = await request(dash.port, '/', { headers: { host: `attacker.example:${dash.port}` } });
     expect(rebound.status).toBe(403);
@@ -124,10 +138,12 @@ describe('dashboard server', () => {
 
   it('mounts under a path in an existing server, passing other requests on', async () => {
     const handler = dashboardHandler(r, { basePath: '/rhythm' });
-    const server = http.createServer((req, res) => handler(req, res, () => {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('app');
-    }));
+    const server = http.createServer((req, res) =>
+      handler(req, res, () => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('app');
+      }),
+    );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     stops.push(() => new Promise((resolve) => server.close(() => resolve())));
     const port = (server.address() as AddressInfo).port;

@@ -15,7 +15,8 @@ import { type Rhythm, Worker, startDashboard, type DashboardServer, type TaskCon
 import { deferred, freshRhythm, type TestDatabase } from './helpers.js';
 import { CHROMIUM, hasChromium, launchChromium } from './support/browser.js';
 
-if (!hasChromium) console.log(`dashboard browser tests SKIPPED: no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set RHYTHM_CHROMIUM)`);
+if (!hasChromium)
+  console.log(`dashboard browser tests SKIPPED: no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set RHYTHM_CHROMIUM)`);
 
 const SCREENSHOTS = process.env.RHYTHM_SCREENSHOTS === '1';
 const SHOTS_DIR = new URL('../docs/dashboard/', import.meta.url);
@@ -82,7 +83,10 @@ describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
     await r.startInternalWorker({ tickMs: 50 });
     tmp = mkdtempSync(path.join(tmpdir(), 'rhythm-dash-'));
     const flow = path.join(tmp, 'approval.flow');
-    writeFileSync(flow, 'const made = await Task.run("ok", { step: 1 });\nconst answer = await Signal.next("approve");\nreturn { made, answer };\n');
+    writeFileSync(
+      flow,
+      'const made = await Task.run("ok", { step: 1 });\nconst answer = await Signal.next("approve");\nreturn { made, answer };\n',
+    );
     const w = new Worker(r, { queue: 'web', concurrency: 8 });
     w.task('ok', async (p: unknown) => ({ ok: true, p }));
     w.task('hold', hold);
@@ -151,7 +155,9 @@ describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
     await expect.poll(() => count('web', 'running')).toBe('0');
     const charted = await page.evaluate(() => {
       const canvas = document.querySelector('[data-queue="web"] canvas') as HTMLCanvasElement;
-      const chart = (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): { data: { datasets: { data: number[] }[] } } } }).Chart.getChart(canvas);
+      const chart = (
+        window as unknown as { Chart: { getChart(c: HTMLCanvasElement): { data: { datasets: { data: number[] }[] } } } }
+      ).Chart.getChart(canvas);
       return chart.data.datasets[0]!.data.reduce((a, b) => a + b, 0);
     });
     expect(charted).toBe(before + 1);
@@ -159,7 +165,9 @@ describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
   });
 
   it('Executions filters by queue, task and status, and pages by cursor', async () => {
-    await r.enqueueMany(Array.from({ length: 55 }, (_, i) => ({ name: i % 2 ? 'odd' : 'even', payload: { i }, options: { queue: 'paged' } })));
+    await r.enqueueMany(
+      Array.from({ length: 55 }, (_, i) => ({ name: i % 2 ? 'odd' : 'even', payload: { i }, options: { queue: 'paged' } })),
+    );
     await open('/executions');
     await page.fill('input[name=queue]', 'paged');
     await page.click('#filters button[type=submit]');
@@ -272,8 +280,14 @@ describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
     const statuses = await page.evaluate(async () => {
       const token = document.querySelector('meta[name="rhythm-token"]')!.getAttribute('content')!;
       const send = (headers: Record<string, string>) =>
-        fetch('api/queues/idle/pause', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{}' }).then((res) => res.status);
-      return { without: await send({}), wrong: await send({ 'x-rhythm-token': 'not-the-token-at-all' }), with: await send({ 'x-rhythm-token': token }) };
+        fetch('api/queues/idle/pause', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{}' }).then(
+          (res) => res.status,
+        );
+      return {
+        without: await send({}),
+        wrong: await send({ 'x-rhythm-token': 'not-the-token-at-all' }),
+        with: await send({ 'x-rhythm-token': token }),
+      };
     });
     expect(statuses).toEqual({ without: 403, wrong: 403, with: 200 });
     expect((await r.queueControls()).queues.find((q) => q.queue === 'idle')?.paused).toBe(true);

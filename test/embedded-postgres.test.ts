@@ -5,7 +5,19 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -56,7 +68,9 @@ async function canLogIn(url: string, password: string): Promise<boolean> {
 describe.skipIf(!isRoot)('as root, from a clone in a folder only root can enter (0700)', () => {
   let copy: PrivateCopy;
 
-  it('the CLI starts the embedded Postgres, keeps its data where the postgres user can reach it, and finds it again', { timeout: 120_000 }, async () => {
+  it('the CLI starts the embedded Postgres, keeps its data where the postgres user can reach it, and finds it again', {
+    timeout: 120_000,
+  }, async () => {
     copy = privateCopy();
     cleanups.push(() => copy.remove());
     expect(statSync(copy.home).mode & 0o777).toBe(0o700);
@@ -82,7 +96,11 @@ describe.skipIf(!isRoot)('as root, from a clone in a folder only root can enter 
     // The next runs find the same data, and a second process shares the server the first one
     // started: a long-running scheduler, and one-shot commands beside it.
     let id = '';
-    const worker = spawn(process.execPath, [cli, 'scheduler', '--log-level', 'info'], { cwd: copy.project, env: cliEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+    const worker = spawn(process.execPath, [cli, 'scheduler', '--log-level', 'info'], {
+      cwd: copy.project,
+      env: cliEnv(),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     const workerExit = new Promise<number | null>((r) => worker.once('close', (code) => r(code)));
     try {
       let log = '';
@@ -116,7 +134,9 @@ describe.skipIf(!isRoot)('as root, from a clone in a folder only root can enter 
 });
 
 describe('access and start-up errors', () => {
-  it('a new cluster gets a random password kept in its data folder (0600); a cluster made with the old fixed password gets one at its next start', { timeout: 60_000 }, async () => {
+  it('a new cluster gets a random password kept in its data folder (0600); a cluster made with the old fixed password gets one at its next start', {
+    timeout: 60_000,
+  }, async () => {
     const root = mkdtempSync(path.join(tmpdir(), 'rhythm-embedded-'));
     chmodSync(root, 0o755);
     cleanups.push(() => rmSync(root, { recursive: true, force: true }));
@@ -151,7 +171,9 @@ describe('access and start-up errors', () => {
     }
   });
 
-  it('a data folder that cannot be made is a clear error, for the library and the CLI (exit 1), not a crash', { timeout: 30_000 }, async () => {
+  it('a data folder that cannot be made is a clear error, for the library and the CLI (exit 1), not a crash', {
+    timeout: 30_000,
+  }, async () => {
     const root = mkdtempSync(path.join(tmpdir(), 'rhythm-embedded-'));
     cleanups.push(() => rmSync(root, { recursive: true, force: true }));
     const file = path.join(root, 'a-file');

@@ -28,7 +28,10 @@ it('enqueueMany of 10,000 payloads of 30 KB (300 MB) is stored whole, ids in inp
   expect(ids).toHaveLength(10_000);
   expect(ids.map(BigInt)).toEqual([...ids.map(BigInt)].sort((a, b) => (a < b ? -1 : 1)));
   expect(await count(r, r.names.workQueue)).toBe(10_000);
-  const { rows } = await r.pool.query(`SELECT id::text, (payload->>'i')::int AS i, length(payload->>'filler') AS n FROM ${r.names.executions} WHERE id = ANY($1::bigint[])`, [[ids[0], ids[5_000], ids[9_999]]]);
+  const { rows } = await r.pool.query(
+    `SELECT id::text, (payload->>'i')::int AS i, length(payload->>'filler') AS n FROM ${r.names.executions} WHERE id = ANY($1::bigint[])`,
+    [[ids[0], ids[5_000], ids[9_999]]],
+  );
   expect(rows.sort((a, b) => a.i - b.i)).toEqual([
     { id: ids[0], i: 0, n: 30_000 },
     { id: ids[5_000], i: 5_000, n: 30_000 },
@@ -41,10 +44,17 @@ it('a payload over maxPayloadBytes is refused, naming its size, the limit and ho
   const big = { s: 'y'.repeat(16 * 1024 * 1024) };
   const err = await r.enqueue('big', big).catch((e) => e);
   expect(err).toBeInstanceOf(RhythmValidationError);
-  expect(err.message).toMatch(/^payload is 16,777,224 bytes of JSON, more than the limit of 16,777,216 \(maxPayloadBytes\): .*Rhythm\.init\(\{ maxPayloadBytes \}\)/);
+  expect(err.message).toMatch(
+    /^payload is 16,777,224 bytes of JSON, more than the limit of 16,777,216 \(maxPayloadBytes\): .*Rhythm\.init\(\{ maxPayloadBytes \}\)/,
+  );
   // Counted in UTF-8 bytes: 6 million euro signs are 18 MB.
   await expect(r.enqueue('big', '€'.repeat(6_000_000))).rejects.toThrow(/payload is 18,000,002 bytes/);
-  await expect(r.enqueueMany([{ name: 'ok', payload: 1 }, { name: 'big', payload: big }])).rejects.toThrow(/^enqueueMany item 1: payload is 16,777,224 bytes/);
+  await expect(
+    r.enqueueMany([
+      { name: 'ok', payload: 1 },
+      { name: 'big', payload: big },
+    ]),
+  ).rejects.toThrow(/^enqueueMany item 1: payload is 16,777,224 bytes/);
   expect(await count(r, r.names.executions)).toBe(0);
 });
 

@@ -21,8 +21,13 @@ afterAll(async () => {
 });
 
 describe('enqueueMany with task definitions', () => {
-  it('applies each definition\'s defaults, with the item\'s own options winning', async () => {
-    const render = defineTask<{ page: number }, { bytes: number }>('render', { queue: 'pages', maxAttempts: 5, priority: 3, backoff: { baseMs: 50, maxMs: 500 } });
+  it("applies each definition's defaults, with the item's own options winning", async () => {
+    const render = defineTask<{ page: number }, { bytes: number }>('render', {
+      queue: 'pages',
+      maxAttempts: 5,
+      priority: 3,
+      backoff: { baseMs: 50, maxMs: 500 },
+    });
     const ids = await r.enqueueMany([
       { name: render, payload: { page: 1 } },
       { name: render, payload: { page: 2 }, options: { priority: 9, queue: 'pages-urgent' } },
@@ -38,7 +43,7 @@ describe('enqueueMany with task definitions', () => {
 });
 
 describe('enqueueMany with unique keys', () => {
-  it('gives each keyed item what enqueue() one by one would: new, the holder, or the batch\'s own earlier item', async () => {
+  it("gives each keyed item what enqueue() one by one would: new, the holder, or the batch's own earlier item", async () => {
     const held = await r.enqueue('sync', { v: 0 }, { queue: 'keys', uniqueKey: 'user:1', delayMs: 3_600_000 });
     const ids = await r.enqueueMany([
       { name: 'sync', payload: { v: 1 }, options: { queue: 'keys', uniqueKey: 'user:1' } }, // held already
@@ -101,7 +106,9 @@ describe('enqueueMany with unique keys', () => {
         [0, 1, 2].map((round) => {
           // Each batch in its own order, so that batches meet on keys crosswise.
           const order = (n + round) % 2 === 0 ? keys : [...keys].reverse();
-          return p.enqueueMany(order.map((k) => ({ name: 'shared', payload: { k, n, round }, options: { queue: 'shared', uniqueKey: k } })));
+          return p.enqueueMany(
+            order.map((k) => ({ name: 'shared', payload: { k, n, round }, options: { queue: 'shared', uniqueKey: k } })),
+          );
         }),
       );
       const results = await Promise.all(batches);

@@ -187,7 +187,12 @@ describe('payloads that are not JSON', () => {
     expect(err).toBeInstanceOf(RhythmValidationError);
     expect((err as Error).message).toMatch(/payload/);
     expect((err as Error).message).toMatch(/text/);
-    await expect(r.enqueueMany([{ name: 'ok', payload: 1 }, { name: 'ok', payload: ['\udc00'] }])).rejects.toThrow(/item 1/);
+    await expect(
+      r.enqueueMany([
+        { name: 'ok', payload: 1 },
+        { name: 'ok', payload: ['\udc00'] },
+      ]),
+    ).rejects.toThrow(/item 1/);
   });
 
   it('accepts values with toJSON (a Date), stored as their JSON form', async () => {

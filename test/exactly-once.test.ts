@@ -30,7 +30,9 @@ afterAll(async () => {
 async function allSettled(queue: string, ids: string[], timeoutMs = 50_000): Promise<void> {
   await until(
     `${ids.length} executions of ${queue} to settle`,
-    async () => (await count(producer, producer.names.executions, "queue = $1 AND status IN ('completed', 'failed', 'cancelled')", [queue])) === ids.length,
+    async () =>
+      (await count(producer, producer.names.executions, "queue = $1 AND status IN ('completed', 'failed', 'cancelled')", [queue])) ===
+      ids.length,
     timeoutMs,
     50,
   );
@@ -70,7 +72,9 @@ async function expectEachRanOnce(table: string, queue: string, ids: string[]): P
 
 describe('exactly once across two workers of one queue', () => {
   it(`main-thread handlers: ${N} tasks, each run and completed once`, async () => {
-    await producer.pool.query('CREATE TABLE main_counts (n int PRIMARY KEY, execution_id bigint NOT NULL, worker text NOT NULL, runs int NOT NULL)');
+    await producer.pool.query(
+      'CREATE TABLE main_counts (n int PRIMARY KEY, execution_id bigint NOT NULL, worker text NOT NULL, runs int NOT NULL)',
+    );
     const instances: { r: Rhythm; app: pg.Pool; worker: Worker; running?: Promise<void> }[] = [];
     let handled = 0;
     const allHandled = deferred();
@@ -92,7 +96,9 @@ describe('exactly once across two workers of one queue', () => {
       }
       for (const i of instances) i.running = i.worker.start();
 
-      const ids = await producer.enqueueMany(Array.from({ length: N }, (_, n) => ({ name: 'count-once', payload: { n }, options: { queue: 'bulk' } })));
+      const ids = await producer.enqueueMany(
+        Array.from({ length: N }, (_, n) => ({ name: 'count-once', payload: { n }, options: { queue: 'bulk' } })),
+      );
       expect(new Set(ids).size).toBe(N);
       await allHandled.promise; // every handler has run (at least) once...
       await allSettled('bulk', ids); // ...and every outcome is written
@@ -109,7 +115,9 @@ describe('exactly once across two workers of one queue', () => {
   });
 
   it(`thread-pool modules: ${N_THREADS} tasks over two pools, each run and completed once`, { timeout: 180_000 }, async () => {
-    await producer.pool.query('CREATE TABLE thread_counts (n int PRIMARY KEY, execution_id bigint NOT NULL, worker text NOT NULL, runs int NOT NULL)');
+    await producer.pool.query(
+      'CREATE TABLE thread_counts (n int PRIMARY KEY, execution_id bigint NOT NULL, worker text NOT NULL, runs int NOT NULL)',
+    );
     const instances: { r: Rhythm; worker: Worker; running?: Promise<void> }[] = [];
     try {
       for (let k = 0; k < 2; k++) {
@@ -121,7 +129,11 @@ describe('exactly once across two workers of one queue', () => {
       for (const i of instances) i.running = i.worker.start();
 
       const ids = await producer.enqueueMany(
-        Array.from({ length: N_THREADS }, (_, n) => ({ name: 'count-once', payload: { n, db: db.url, table: 'thread_counts' }, options: { queue: 'bulk-threads' } })),
+        Array.from({ length: N_THREADS }, (_, n) => ({
+          name: 'count-once',
+          payload: { n, db: db.url, table: 'thread_counts' },
+          options: { queue: 'bulk-threads' },
+        })),
       );
       // Each task inserts its own row from its thread: slower than the main-thread variant.
       await allSettled('bulk-threads', ids, 120_000);

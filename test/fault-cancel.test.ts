@@ -38,22 +38,24 @@ describe('cancellation and timeouts', () => {
   const gate = new Promise<void>((resolve) => (openGate = resolve));
 
   /** A main-thread handler that runs until its signal aborts (or, from attempt `until`, returns at once). */
-  const waitForAbort = (until = Infinity) => async (_p: unknown, ctx: TaskContext) => {
-    main.push({ evt: 'started', id: ctx.id, attempt: ctx.attempt, at: Date.now() });
-    if (ctx.attempt >= until) return { attempt: ctx.attempt };
-    const { signal } = ctx;
-    await new Promise((_, reject) =>
-      signal.addEventListener(
-        'abort',
-        () => {
-          const reason = signal.reason as { name?: string; reason?: string };
-          main.push({ evt: 'aborted', id: ctx.id, attempt: ctx.attempt, at: Date.now(), name: reason?.name, reason: reason?.reason });
-          reject(signal.reason);
-        },
-        { once: true },
-      ),
-    );
-  };
+  const waitForAbort =
+    (until = Infinity) =>
+    async (_p: unknown, ctx: TaskContext) => {
+      main.push({ evt: 'started', id: ctx.id, attempt: ctx.attempt, at: Date.now() });
+      if (ctx.attempt >= until) return { attempt: ctx.attempt };
+      const { signal } = ctx;
+      await new Promise((_, reject) =>
+        signal.addEventListener(
+          'abort',
+          () => {
+            const reason = signal.reason as { name?: string; reason?: string };
+            main.push({ evt: 'aborted', id: ctx.id, attempt: ctx.attempt, at: Date.now(), name: reason?.name, reason: reason?.reason });
+            reject(signal.reason);
+          },
+          { once: true },
+        ),
+      );
+    };
 
   beforeAll(async () => {
     db = await createTestDatabase('rhythm_fault_cancel');
@@ -202,7 +204,9 @@ describe('cancellation and timeouts', () => {
     expect(aborted).toMatchObject({ attempt: 1, name: 'TaskTimeoutError', reason: 'timeout' });
     const started = main.list.find((x) => x.evt === 'started' && x.id === id && x.attempt === 1)!;
     expect(aborted.at - started.at).toBeGreaterThanOrEqual(290);
-    const retried = await r.pool.query(`SELECT error FROM public.fault_transitions WHERE execution_id = $1 AND new_status = 'scheduled'`, [id]);
+    const retried = await r.pool.query(`SELECT error FROM public.fault_transitions WHERE execution_id = $1 AND new_status = 'scheduled'`, [
+      id,
+    ]);
     expect(retried.rows).toEqual([{ error: expect.objectContaining({ name: 'TaskTimeoutError' }) }]);
   });
 
@@ -238,7 +242,11 @@ describe('cancellation and timeouts', () => {
   it('timeoutMs on a thread loop that ignores it: the thread is terminated after the grace period and the attempt fails', async () => {
     const before = await okThread();
     const t0 = Date.now();
-    const id = await r.enqueue('spin', { channel: CHANNEL, mode: 'ignore', maxMs: 30_000 }, { queue: 'cpu', timeoutMs: 300, maxAttempts: 1 });
+    const id = await r.enqueue(
+      'spin',
+      { channel: CHANNEL, mode: 'ignore', maxMs: 30_000 },
+      { queue: 'cpu', timeoutMs: 300, maxAttempts: 1 },
+    );
     const e = await r.wait(id, { timeoutMs: 15_000 });
     const ms = Date.now() - t0;
     figures.push(`thread ignoring its 300 ms timeout failed after ${ms} ms`);

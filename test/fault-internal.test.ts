@@ -25,7 +25,8 @@ describe('the internal worker in several processes at once', () => {
     r = await Rhythm.init({ databaseUrl: db.url, retryBackoff: { baseMs: 0, maxMs: 0 } });
     await installProbes(r.pool, r.names);
     // Each instance has its own connection pool: as concurrent as separate processes.
-    for (let i = 0; i < 4; i++) others.push(await Rhythm.init({ databaseUrl: db.url, autoMigrate: false, retryBackoff: { baseMs: 0, maxMs: 0 } }));
+    for (let i = 0; i < 4; i++)
+      others.push(await Rhythm.init({ databaseUrl: db.url, autoMigrate: false, retryBackoff: { baseMs: 0, maxMs: 0 } }));
   });
   afterAll(async () => {
     await Promise.all(others.map((o) => o.shutdown()));
@@ -44,9 +45,15 @@ describe('the internal worker in several processes at once', () => {
 
   it('concurrent passes promote each due task once and recover each expired lease once', async () => {
     // 1,000 delayed tasks made due now, and 600 claimed tasks whose leases have expired.
-    const due = await r.enqueueMany(Array.from({ length: 1_000 }, (_, i) => ({ name: 'iw', payload: { i }, options: { queue: 'iw-promote', delayMs: 3_600_000 } })));
-    await r.pool.query(`UPDATE ${r.names.scheduledQueue} SET run_at = now() - interval '1 second' WHERE execution_id = ANY($1::bigint[])`, [due]);
-    const held = await r.enqueueMany(Array.from({ length: 600 }, (_, i) => ({ name: 'iw', payload: { i }, options: { queue: 'iw-recover' } })));
+    const due = await r.enqueueMany(
+      Array.from({ length: 1_000 }, (_, i) => ({ name: 'iw', payload: { i }, options: { queue: 'iw-promote', delayMs: 3_600_000 } })),
+    );
+    await r.pool.query(`UPDATE ${r.names.scheduledQueue} SET run_at = now() - interval '1 second' WHERE execution_id = ANY($1::bigint[])`, [
+      due,
+    ]);
+    const held = await r.enqueueMany(
+      Array.from({ length: 600 }, (_, i) => ({ name: 'iw', payload: { i }, options: { queue: 'iw-recover' } })),
+    );
     const claimed = await claimTasks(r.pool, r.names, 'iw-recover', ['iw'], 600, 'dead-worker', 60_000);
     expect(claimed).toHaveLength(600);
     await r.pool.query(`UPDATE ${r.names.workQueue} SET claimed_until = now() - interval '1 second' WHERE claimed_by = 'dead-worker'`);
@@ -56,7 +63,9 @@ describe('the internal worker in several processes at once', () => {
     const passes = await Promise.all(iws.map((iw) => iw.tick()));
     const promoted = passes.reduce((s, p) => s + p.promoted, 0);
     const recovered = passes.reduce((s, p) => s + p.recovered, 0);
-    console.log(`[fault-internal] concurrent passes: promoted ${passes.map((p) => p.promoted).join('+')}, recovered ${passes.map((p) => p.recovered).join('+')}`);
+    console.log(
+      `[fault-internal] concurrent passes: promoted ${passes.map((p) => p.promoted).join('+')}, recovered ${passes.map((p) => p.recovered).join('+')}`,
+    );
     expect(promoted).toBe(1_000);
     expect(recovered).toBe(600);
 
@@ -64,7 +73,10 @@ describe('the internal worker in several processes at once', () => {
     const promotions = await transitions(due, 'scheduled', 'queued');
     expect(promotions.length).toBe(1_000);
     expect(promotions.filter((row) => row.n !== 1)).toEqual([]);
-    const ready = await r.pool.query(`SELECT count(*)::int AS n FROM ${r.names.workQueue} WHERE execution_id = ANY($1::bigint[]) AND claimed_until IS NULL`, [due]);
+    const ready = await r.pool.query(
+      `SELECT count(*)::int AS n FROM ${r.names.workQueue} WHERE execution_id = ANY($1::bigint[]) AND claimed_until IS NULL`,
+      [due],
+    );
     expect(ready.rows[0].n).toBe(1_000);
     // Each recovered once: the attempt counted, failed with "lease expired", retry scheduled.
     const recoveries = await transitions(held, 'queued', 'scheduled');
@@ -84,7 +96,9 @@ describe('the internal worker in several processes at once', () => {
     expect((await transitions(held, 'scheduled', 'queued')).filter((row) => row.n !== 1)).toHaveLength(0);
   });
 
-  it('several worker processes each running the internal worker (20 ms tick): every delayed task runs exactly once', { timeout: 60_000 }, async () => {
+  it('several worker processes each running the internal worker (20 ms tick): every delayed task runs exactly once', {
+    timeout: 60_000,
+  }, async () => {
     const procs = Array.from({ length: 3 }, (_, i) =>
       spawnWorker({
         databaseUrl: db.url,
@@ -97,7 +111,11 @@ describe('the internal worker in several processes at once', () => {
     try {
       await Promise.all(procs.map((p) => p.waitFor((m) => m.evt === 'ready', 'ready')));
       const ids = await r.enqueueMany(
-        Array.from({ length: 600 }, (_, i) => ({ name: 'record', payload: { i }, options: { queue: 'iw-run', delayMs: 200 + (i % 6) * 100 } })),
+        Array.from({ length: 600 }, (_, i) => ({
+          name: 'record',
+          payload: { i },
+          options: { queue: 'iw-run', delayMs: 200 + (i % 6) * 100 },
+        })),
       );
       const done = await Promise.all(ids.map((id) => r.wait(id, { timeoutMs: 30_000 })));
       expect(done.filter((e) => e.status !== 'completed')).toEqual([]);
@@ -111,7 +129,8 @@ describe('the internal worker in several processes at once', () => {
       expect(promotions.length).toBe(600);
       expect(promotions.filter((row) => row.n !== 1)).toEqual([]);
       // No pass failed in any process (a double promotion would be a primary-key violation).
-      for (const p of procs) expect(p.lines.filter((l) => typeof l.msg === 'string' && /internal worker pass failed/.test(l.msg))).toEqual([]);
+      for (const p of procs)
+        expect(p.lines.filter((l) => typeof l.msg === 'string' && /internal worker pass failed/.test(l.msg))).toEqual([]);
       for (const p of procs) expect(p.child.exitCode).toBeNull();
     } finally {
       await Promise.all(procs.map((p) => p.kill('SIGKILL')));
@@ -153,11 +172,16 @@ describe('the internal worker in several processes at once', () => {
        WHERE id = ANY($1::bigint[])`,
       [old, statuses],
     );
-    await r.pool.query(`UPDATE ${r.names.executions} SET status = 'completed', finished_at = now() - interval '10 minutes' WHERE id = ANY($1::bigint[])`, [recent]);
+    await r.pool.query(
+      `UPDATE ${r.names.executions} SET status = 'completed', finished_at = now() - interval '10 minutes' WHERE id = ANY($1::bigint[])`,
+      [recent],
+    );
     await r.pool.query(`UPDATE ${r.names.executions} SET created_at = now() - interval '1 day' WHERE id = ANY($1::bigint[])`, [unsettled]);
 
     // Three instances prune at once with a one-hour retention (failed executions too).
-    const iws = others.slice(0, 3).map((o) => new InternalWorker(o.pool, o.names, o.backoff, o.log, { retentionMs: 3_600_000, failedRetentionMs: 3_600_000 }));
+    const iws = others
+      .slice(0, 3)
+      .map((o) => new InternalWorker(o.pool, o.names, o.backoff, o.log, { retentionMs: 3_600_000, failedRetentionMs: 3_600_000 }));
     const passes = await Promise.all(iws.map((iw) => iw.tick()));
     expect(passes.reduce((s, p) => s + p.pruned, 0)).toBe(1_200);
     const left = await r.pool.query<{ id: string }>(`SELECT id::text FROM ${r.names.executions} WHERE queue = $1 ORDER BY id`, [q]);

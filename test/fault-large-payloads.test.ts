@@ -42,7 +42,11 @@ describe('large payloads', () => {
     });
     const running = worker.start();
     try {
-      const items = Array.from({ length: 20 }, (_, i) => ({ name: 'hold', payload: { data: String(i % 10).repeat(i === 7 ? 300_000 : 50_000) }, options: { queue: 'budget' } }));
+      const items = Array.from({ length: 20 }, (_, i) => ({
+        name: 'hold',
+        payload: { data: String(i % 10).repeat(i === 7 ? 300_000 : 50_000) },
+        options: { queue: 'budget' },
+      }));
       const ids = await r.enqueueMany(items);
       const done = await Promise.all(ids.map((id) => r.wait(id, { timeoutMs: 20_000 })));
       expect(done.map((e) => e.status)).toEqual(ids.map(() => 'completed'));
@@ -56,9 +60,15 @@ describe('large payloads', () => {
     }
   });
 
-  it('payloads too large for the worker count their attempts before the worker dies of them, and end failed', { timeout: 60_000 }, async () => {
+  it('payloads too large for the worker count their attempts before the worker dies of them, and end failed', {
+    timeout: 60_000,
+  }, async () => {
     const ids = await r.enqueueMany(
-      Array.from({ length: 5 }, (_, i) => ({ name: 'hold', payload: { data: String(i).repeat(6 * MB) }, options: { queue: 'huge', maxAttempts: 1, visibilityTimeoutMs: 1_000 } })),
+      Array.from({ length: 5 }, (_, i) => ({
+        name: 'hold',
+        payload: { data: String(i).repeat(6 * MB) },
+        options: { queue: 'huge', maxAttempts: 1, visibilityTimeoutMs: 1_000 },
+      })),
     );
     const worker = spawnWorker(
       { databaseUrl: db.url, worker: { queue: 'huge', visibilityTimeoutMs: 1_000 }, tasks: ['hold'] },
@@ -67,7 +77,10 @@ describe('large payloads', () => {
     const exit = (await worker.exited) as { code: number | null; signal: string | null };
     expect(exit.code === 0 && exit.signal === null, 'the worker should have died of its payloads').toBe(false);
     expect(worker.stderr()).toMatch(/heap out of memory|Allocation failed/i);
-    expect(worker.lines.some((l) => l.evt === 'holding'), 'a handler got its payload').toBe(false);
+    expect(
+      worker.lines.some((l) => l.evt === 'holding'),
+      'a handler got its payload',
+    ).toBe(false);
     const { rows } = await r.pool.query(`SELECT attempts FROM ${r.names.workQueue} WHERE execution_id = ANY($1::bigint[])`, [ids]);
     expect(rows).toEqual(ids.map(() => ({ attempts: 1 })));
     const internal = await r.startInternalWorker({ tickMs: 100 });

@@ -33,7 +33,9 @@ describe('network blackhole', () => {
     await db?.drop();
   });
 
-  it('a worker cut off for 3 s (sockets left open, server side silent) logs it, recovers, and runs every task once', { timeout: 60_000 }, async () => {
+  it('a worker cut off for 3 s (sockets left open, server side silent) logs it, recovers, and runs every task once', {
+    timeout: 60_000,
+  }, async () => {
     const logs: Record<string, unknown>[] = [];
     const sink = new Writable({
       write(chunk, _enc, cb) {
@@ -60,18 +62,24 @@ describe('network blackhole', () => {
     const running = w.start();
     try {
       // Through the proxy, before the outage: work arrives and completes.
-      const before = await direct.enqueueMany(Array.from({ length: 20 }, () => ({ name: 'slow', payload: { ms: 1 }, options: { queue: 'net' } })));
+      const before = await direct.enqueueMany(
+        Array.from({ length: 20 }, () => ({ name: 'slow', payload: { ms: 1 }, options: { queue: 'net' } })),
+      );
       await Promise.all(before.map((id) => direct.wait(id, { timeoutMs: 10_000 })));
 
       // Twenty tasks in flight, finishing during the outage: their outcomes must get through after it.
-      const inFlight = await direct.enqueueMany(Array.from({ length: 20 }, () => ({ name: 'slow', payload: { ms: 1_000 }, options: { queue: 'net' } })));
+      const inFlight = await direct.enqueueMany(
+        Array.from({ length: 20 }, () => ({ name: 'slow', payload: { ms: 1_000 }, options: { queue: 'net' } })),
+      );
       await Promise.all(inFlight.map((id) => events.waitFor((e) => e.evt === 'started' && e.id === id, `task ${id} started`)));
       proxy.blackhole();
       const cutAt = Date.now();
       await new Promise((resolve) => setTimeout(resolve, BLACKHOLE_MS)); // the fault's duration, not a wait for an event
       proxy.restore();
 
-      const after = await direct.enqueueMany(Array.from({ length: 200 }, () => ({ name: 'slow', payload: { ms: 1 }, options: { queue: 'net' } })));
+      const after = await direct.enqueueMany(
+        Array.from({ length: 200 }, () => ({ name: 'slow', payload: { ms: 1 }, options: { queue: 'net' } })),
+      );
       const all = [...before, ...inFlight, ...after];
       const done = await Promise.all(all.map((id) => direct.wait(id, { timeoutMs: 30_000 })));
       const recoveredMs = Date.now() - cutAt;
@@ -84,7 +92,9 @@ describe('network blackhole', () => {
       expect(said('LISTEN connection lost; reconnecting')).toBe(true);
       expect(said('LISTEN connection re-established')).toBe(true);
       expect(said('writing task outcomes failed; retrying')).toBe(true);
-      console.log(`[fault-network] ${BLACKHOLE_MS} ms blackhole: 240 tasks completed ${recoveredMs} ms after the cut; log: ${[...new Set(logs.filter((l) => (l.level as number) >= 40).map((l) => l.msg))].join(' | ')}`);
+      console.log(
+        `[fault-network] ${BLACKHOLE_MS} ms blackhole: 240 tasks completed ${recoveredMs} ms after the cut; log: ${[...new Set(logs.filter((l) => (l.level as number) >= 40).map((l) => l.msg))].join(' | ')}`,
+      );
     } finally {
       await r.shutdown({ timeoutMs: 1_000 });
       await running;

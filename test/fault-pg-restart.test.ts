@@ -78,7 +78,7 @@ describe('Postgres stops and restarts mid-run', () => {
       const first = await r.enqueueMany(tasks(600, 10));
       await worker.waitFor((m) => m.evt === 'progress' && m.runs >= 100, 'progress before the stop');
       const { downMs, restartedAt, stoppedAt } = await restart(worker);
-      const relisten = await worker.waitFor((m) => m.msg === 'LISTEN connection re-established', 'the worker\'s LISTEN reconnect', 30_000);
+      const relisten = await worker.waitFor((m) => m.msg === 'LISTEN connection re-established', "the worker's LISTEN reconnect", 30_000);
       const relistenMs = relisten.time - stoppedAt; // pino's timestamp of the line
 
       const firstExecutions = await Promise.all(first.map((id) => r.wait(id, { timeoutMs: 60_000 })));
@@ -102,7 +102,10 @@ describe('Postgres stops and restarts mid-run', () => {
       );
       expect(completions.rows.length).toBe(ids.length);
       expect(completions.rows.filter((row) => row.n !== 1)).toEqual([]);
-      const ran = await r.pool.query(`SELECT count(DISTINCT execution_id)::int AS n FROM public.fault_runs WHERE execution_id = ANY($1::bigint[])`, [ids]);
+      const ran = await r.pool.query(
+        `SELECT count(DISTINCT execution_id)::int AS n FROM public.fault_runs WHERE execution_id = ANY($1::bigint[])`,
+        [ids],
+      );
       expect(ran.rows[0].n).toBe(ids.length);
       const left = await r.pool.query(`SELECT count(*)::int AS n FROM ${r.names.workQueue}`);
       expect(left.rows[0].n).toBe(0);
@@ -144,7 +147,13 @@ describe('Postgres stops and restarts mid-run', () => {
       await worker.waitFor((m) => m.msg === 'worker started', 'worker started');
       for (let i = 0; i < 3; i++) {
         await restart(worker);
-        await worker.waitFor((m) => m.msg === 'LISTEN connection re-established' && worker.lines.filter((l) => l.msg === 'LISTEN connection re-established').length === i + 1, `reconnect ${i + 1}`, 30_000);
+        await worker.waitFor(
+          (m) =>
+            m.msg === 'LISTEN connection re-established' &&
+            worker.lines.filter((l) => l.msg === 'LISTEN connection re-established').length === i + 1,
+          `reconnect ${i + 1}`,
+          30_000,
+        );
       }
       expect(worker.child.exitCode, worker.describe()).toBeNull();
       // Its internal worker still promotes: a delayed task runs.
@@ -154,7 +163,9 @@ describe('Postgres stops and restarts mid-run', () => {
       await worker.kill('SIGKILL');
     }
   });
-  it('a LISTEN connection that first fails while the server is down is retried once it is back (wait() and a new worker work)', { timeout: 60_000 }, async () => {
+  it('a LISTEN connection that first fails while the server is down is retried once it is back (wait() and a new worker work)', {
+    timeout: 60_000,
+  }, async () => {
     const late = await Rhythm.init({ databaseUrl: server.url, autoMigrate: false });
     try {
       const port = server.port;
@@ -174,7 +185,10 @@ describe('Postgres stops and restarts mid-run', () => {
       );
       try {
         const id = await r.enqueue('late', null, { queue: 'late' });
-        expect(await late.wait(id, { timeoutMs: 15_000 }), `first wait() during the outage: ${early}`).toMatchObject({ status: 'completed', result: 'ok' });
+        expect(await late.wait(id, { timeoutMs: 15_000 }), `first wait() during the outage: ${early}`).toMatchObject({
+          status: 'completed',
+          result: 'ok',
+        });
       } finally {
         await w.stop();
         expect(await running).toBeUndefined(); // start() did not fail

@@ -77,10 +77,14 @@ describe('graceful shutdown with a timeout', () => {
       for (const id of [coop, stubborn]) expect(await observer.get(id)).toMatchObject({ status: 'queued', attempts: 0 });
       expect(events.list.some((e) => e.evt === 'started' && e.id === late)).toBe(false);
       expect(await observer.get(late)).toMatchObject({ status: 'queued', attempts: 0 });
-      const claimed = await observer.pool.query(`SELECT count(*)::int AS n FROM ${observer.names.workQueue} WHERE claimed_until IS NOT NULL`);
+      const claimed = await observer.pool.query(
+        `SELECT count(*)::int AS n FROM ${observer.names.workQueue} WHERE claimed_until IS NOT NULL`,
+      );
       expect(claimed.rows[0].n).toBe(0);
       // It waited for the timeout (then the grace period at most), not for the endless tasks.
-      console.log(`[fault-shutdown] shutdown({ timeoutMs: ${TIMEOUT_MS} }) with 2 unfinishable main-thread tasks returned after ${shutdownMs} ms (grace ${GRACE_MS} ms)`);
+      console.log(
+        `[fault-shutdown] shutdown({ timeoutMs: ${TIMEOUT_MS} }) with 2 unfinishable main-thread tasks returned after ${shutdownMs} ms (grace ${GRACE_MS} ms)`,
+      );
       expect(shutdownMs).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
       expect(shutdownMs).toBeLessThan(TIMEOUT_MS + GRACE_MS + 5_000);
 

@@ -29,7 +29,7 @@ describe('SIGKILL of a worker process mid-run', () => {
     await db?.drop();
   });
 
-  it('loses nothing: every task completes exactly once, and the killed worker\'s tasks are recovered within the lease + one tick', async () => {
+  it("loses nothing: every task completes exactly once, and the killed worker's tasks are recovered within the lease + one tick", async () => {
     const common = {
       databaseUrl: db.url,
       retryBackoff: { baseMs: 50, maxMs: 200 },
@@ -43,7 +43,10 @@ describe('SIGKILL of a worker process mid-run', () => {
     const victim = spawnWorker({ ...common, databaseUrl: url('victim'), name: 'victim', worker: worker('victim') });
     const survivor = spawnWorker({ ...common, databaseUrl: url('survivor'), name: 'survivor', worker: worker('survivor') });
     try {
-      await Promise.all([victim.waitFor((m) => m.evt === 'ready', 'victim ready'), survivor.waitFor((m) => m.evt === 'ready', 'survivor ready')]);
+      await Promise.all([
+        victim.waitFor((m) => m.evt === 'ready', 'victim ready'),
+        survivor.waitFor((m) => m.evt === 'ready', 'survivor ready'),
+      ]);
       const ids = await r.enqueueMany(
         Array.from({ length: TASKS }, (_, i) => ({ name: 'record', payload: { i, ms: 5 }, options: { queue: 'kill', maxAttempts: 5 } })),
       );
@@ -59,8 +62,9 @@ describe('SIGKILL of a worker process mid-run', () => {
       // server: wait until its sessions are gone, then read what it held. No event exists for
       // this, so poll pg_stat_activity.
       await pollUntil(
-        async () => (await r.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'victim'`)).rows[0].n === 0,
-        'the victim\'s database sessions to end',
+        async () =>
+          (await r.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'victim'`)).rows[0].n === 0,
+        "the victim's database sessions to end",
         10_000,
         20,
       );
@@ -70,7 +74,10 @@ describe('SIGKILL of a worker process mid-run', () => {
       ).rows.map((row) => row.id);
       expect(held.length).toBeGreaterThan(0);
       const remainingAtKill = (
-        await r.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${r.names.executions} WHERE id = ANY($1::bigint[]) AND status <> 'completed'`, [ids])
+        await r.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM ${r.names.executions} WHERE id = ANY($1::bigint[]) AND status <> 'completed'`,
+          [ids],
+        )
       ).rows[0]!.n;
 
       // Recovery: every task the victim held completes (run again by the survivor).

@@ -33,7 +33,9 @@ describe('signals to a worker process (handleSignals)', () => {
     const w = startWorker('term');
     try {
       await w.waitFor((m) => m.evt === 'ready', 'ready');
-      const ids = await r.enqueueMany(Array.from({ length: 6 }, (_, i) => ({ name: 'slow', payload: { i, ms: 1_500 }, options: { queue: 'term' } })));
+      const ids = await r.enqueueMany(
+        Array.from({ length: 6 }, (_, i) => ({ name: 'slow', payload: { i, ms: 1_500 }, options: { queue: 'term' } })),
+      );
       // Concurrency 2: two tasks start, four wait.
       await w.waitFor((m) => m.evt === 'started' && w.lines.filter((l) => l.evt === 'started').length === 2, 'two tasks started');
       const started = w.lines.filter((l) => l.evt === 'started').map((l) => l.id as string);
@@ -115,9 +117,14 @@ describe('signals to a worker process (handleSignals)', () => {
     try {
       await w.waitFor((m) => m.evt === 'ready', 'ready');
       const ids = await r.enqueueMany(
-        Array.from({ length: 2 }, (_, i) => ({ name: 'spin', payload: { i, channel, mode: 'throw', maxMs: 1_500 }, options: { queue: 'term-cpu' } })),
+        Array.from({ length: 2 }, (_, i) => ({
+          name: 'spin',
+          payload: { i, channel, mode: 'throw', maxMs: 1_500 },
+          options: { queue: 'term-cpu' },
+        })),
       );
-      for (const id of ids) await w.waitFor((m) => m.evt === 'thread' && m.thread.evt === 'started' && m.thread.id === id, `thread task ${id} to start`);
+      for (const id of ids)
+        await w.waitFor((m) => m.evt === 'thread' && m.thread.evt === 'started' && m.thread.id === id, `thread task ${id} to start`);
       w.child.kill('SIGTERM');
       const { code, signal } = await w.exited;
       expect({ code, signal }).toEqual({ code: 0, signal: null });

@@ -34,7 +34,7 @@ describe('a stale worker cannot complete', () => {
   const completions = async (id: string) =>
     (await r.pool.query(`SELECT result FROM public.fault_transitions WHERE execution_id = $1 AND new_status = 'completed'`, [id])).rows;
 
-  it('SQL level: after expiry and takeover, the old token\'s heartbeat, completion, failure and release are all refused', async () => {
+  it("SQL level: after expiry and takeover, the old token's heartbeat, completion, failure and release are all refused", async () => {
     const { pool, names } = r;
     const id = await r.enqueue('stale-sql', { n: 1 }, { queue: 'stale-sql', maxAttempts: 3 });
     const [a] = await claimTasks(pool, names, 'stale-sql', ['stale-sql'], 1, 'worker-A', 60_000);
@@ -56,7 +56,15 @@ describe('a stale worker cannot complete', () => {
       settleAttempts(
         pool,
         names,
-        [{ id, leaseToken: token, outcome, resultJson: outcome === 'completed' ? JSON.stringify({ by }) : null, errorJson: outcome === 'failed' ? JSON.stringify({ name: 'Error', message: by }) : null }],
+        [
+          {
+            id,
+            leaseToken: token,
+            outcome,
+            resultJson: outcome === 'completed' ? JSON.stringify({ by }) : null,
+            errorJson: outcome === 'failed' ? JSON.stringify({ name: 'Error', message: by }) : null,
+          },
+        ],
         NO_BACKOFF,
       );
     expect(await settle(a!.leaseToken, 'completed', 'A')).toEqual([]);
@@ -74,7 +82,9 @@ describe('a stale worker cannot complete', () => {
     expect(await completions(id)).toEqual([{ result: { by: 'B' } }]);
   });
 
-  it('end to end: a worker process blocked past its lease finishes late; its completion is discarded, the first result is kept', { timeout: 60_000 }, async () => {
+  it('end to end: a worker process blocked past its lease finishes late; its completion is discarded, the first result is kept', {
+    timeout: 60_000,
+  }, async () => {
     // Worker A blocks its event loop for 4 s holding a 1 s lease: no heartbeat can run.
     const a = spawnWorker(
       { databaseUrl: db.url, name: 'A', worker: { queue: 'stale', visibilityTimeoutMs: 1_000 }, tasks: ['block'] },
@@ -102,14 +112,16 @@ describe('a stale worker cannot complete', () => {
         await a.waitFor((m) => m.evt === 'unblocked' && m.id === id, 'A to finish', 20_000);
         const discarded = await a.waitFor(
           (m) => typeof m.msg === 'string' && m.msg.startsWith('outcomes discarded') && Array.isArray(m.ids) && m.ids.includes(id),
-          'A\'s completion to be discarded',
+          "A's completion to be discarded",
           20_000,
         );
         expect(discarded.level).toBe(30);
         expect(await r.get(id)).toMatchObject({ status: 'completed', attempts: 2, result: { by: 'B', attempt: 2 } });
         expect(await completions(id)).toEqual([{ result: { by: 'B', attempt: 2 } }]);
         expect(a.child.exitCode).toBeNull();
-        console.log(`[fault-stale] blocked worker's task taken over and completed by B ${takeoverMs} ms after A started it (lease 1000 ms); A's late completion discarded`);
+        console.log(
+          `[fault-stale] blocked worker's task taken over and completed by B ${takeoverMs} ms after A started it (lease 1000 ms); A's late completion discarded`,
+        );
       } finally {
         await internal.stop();
       }

@@ -80,7 +80,10 @@ describe('thread faults', () => {
     const id = await r.enqueue('throws-at-load', {}, { queue: 'threads-broken', maxAttempts: 2 });
     const broken = new Worker(r, { queue: 'threads-broken', threads: 1 });
     broken.task('throws-at-load', new URL('thread-throws-at-load.js', FIXTURES));
-    const error = await broken.start().then(() => undefined, (err: unknown) => err);
+    const error = await broken.start().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect(error).toBeInstanceOf(ModuleLoadError);
     expect((error as Error).message).toMatch(/"throws-at-load".*thread-throws-at-load\.js.*refuses to load/);
     expect((await r.get(id))?.status).toBe('queued');
@@ -104,7 +107,11 @@ describe('thread faults', () => {
     for (let i = 0; i < 3; i++) {
       expect((await r.wait(await r.enqueue('maybe-exit', { i }, { queue: QUEUE }), { timeoutMs: 15_000 })).status).toBe('completed');
     }
-    const items = Array.from({ length: 60 }, (_, i) => ({ name: 'maybe-exit', payload: { i, exit: i === 10 }, options: { queue: QUEUE, maxAttempts: 1 } }));
+    const items = Array.from({ length: 60 }, (_, i) => ({
+      name: 'maybe-exit',
+      payload: { i, exit: i === 10 },
+      options: { queue: QUEUE, maxAttempts: 1 },
+    }));
     const ids = await r.enqueueMany(items);
     const all = await Promise.all(ids.map((id) => r.wait(id, { timeoutMs: 20_000 })));
     expect(all[10]).toMatchObject({ status: 'failed', attempts: 1, error: expect.objectContaining({ name: 'ThreadCrashError' }) });

@@ -6,8 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { compileFlow, FlowSyntaxError } from '../src/workflows/index.js';
 import { RhythmValidationError } from '../src/errors.js';
 
-const CALLBACKS = 'map, filter, find, findIndex, findLast, findLastIndex, some, every, reduce, reduceRight, forEach, flatMap, sort, toSorted';
-const AWAIT = 'await is only allowed as the whole value of a statement: `const x = await ...`, `x = await ...`, `return await ...` or `await ...;` (assign it to a variable first, then use the variable)';
+const CALLBACKS =
+  'map, filter, find, findIndex, findLast, findLastIndex, some, every, reduce, reduceRight, forEach, flatMap, sort, toSorted';
+const AWAIT =
+  'await is only allowed as the whole value of a statement: `const x = await ...`, `x = await ...`, `return await ...` or `await ...;` (assign it to a variable first, then use the variable)';
 const ARROW = `arrow functions are only allowed as the callback of an array method (${CALLBACKS}); for reusable logic use a loop, or a task`;
 
 function problems(source: string): string[] {
@@ -21,39 +23,78 @@ function problems(source: string): string[] {
 }
 
 const REFUSED: [string, string][] = [
-  ['function f() {}', `order.flow:1:1: function declarations are not supported: put reusable work in a task (Task.run) or a child workflow (Workflow.run), or use an arrow function as the callback of an array method (${CALLBACKS})`],
-  ['const x = function () {};', `order.flow:1:11: function expressions are not supported: use an arrow function as the callback of an array method (${CALLBACKS})`],
+  [
+    'function f() {}',
+    `order.flow:1:1: function declarations are not supported: put reusable work in a task (Task.run) or a child workflow (Workflow.run), or use an arrow function as the callback of an array method (${CALLBACKS})`,
+  ],
+  [
+    'const x = function () {};',
+    `order.flow:1:11: function expressions are not supported: use an arrow function as the callback of an array method (${CALLBACKS})`,
+  ],
   ['function* g() {}', 'order.flow:1:1: generator functions are not supported: use a for...of loop over an array'],
   ['class A {}', 'order.flow:1:1: classes are not supported: a workflow holds data only; use object literals ({ ... })'],
-  ['const m = new Map();', "order.flow:1:11: 'new' is not supported (except new Error(message)): build data with object literals ({ ... })"],
-  ['const d = new Date();', "order.flow:1:11: 'new Date' is not supported: use Date.now() (milliseconds since the epoch) and Date.parse(isoString); Timer.until takes either"],
+  [
+    'const m = new Map();',
+    "order.flow:1:11: 'new' is not supported (except new Error(message)): build data with object literals ({ ... })",
+  ],
+  [
+    'const d = new Date();',
+    "order.flow:1:11: 'new Date' is not supported: use Date.now() (milliseconds since the epoch) and Date.parse(isoString); Timer.until takes either",
+  ],
   ['this.x = 1;', "order.flow:1:1: 'this' is not supported: a workflow has no object; use a variable"],
   ['import fs from "fs";', 'order.flow:1:1: import is not supported: a workflow cannot load modules; run that code in a task (Task.run)'],
-  ['const m = import("x");', 'order.flow:1:11: import() is not supported: a workflow cannot load modules; run that code in a task (Task.run)'],
+  [
+    'const m = import("x");',
+    'order.flow:1:11: import() is not supported: a workflow cannot load modules; run that code in a task (Task.run)',
+  ],
   ['export const a = 1;', 'order.flow:1:1: export is not supported: a workflow returns its result with `return`'],
   ['var x = 1;', "order.flow:1:1: 'var' is not supported: use const, or let for a variable you reassign"],
-  ['const r = /ab+c/;', 'order.flow:1:11: regular expressions are not supported: use string methods (includes, startsWith, split, replaceAll), or do the matching in a task'],
+  [
+    'const r = /ab+c/;',
+    'order.flow:1:11: regular expressions are not supported: use string methods (includes, startsWith, split, replaceAll), or do the matching in a task',
+  ],
   ['const x = 1 + await Task.run("a");', `order.flow:1:15: ${AWAIT}`],
   ['if (await Task.run("a")) {}', `order.flow:1:5: ${AWAIT}`],
   ['const o = { r: await Task.run("a") };', `order.flow:1:16: ${AWAIT}`],
   ['for (let i = await Task.run("a"); i < 1; i++) {}', `order.flow:1:14: ${AWAIT}; not in a for loop's header`],
-  ['let x = 1; x ||= await Task.run("a");', 'order.flow:1:18: await cannot be the value of ||= (it may not run at all): use an if statement around `x = await ...`'],
+  [
+    'let x = 1; x ||= await Task.run("a");',
+    'order.flow:1:18: await cannot be the value of ||= (it may not run at all): use an if statement around `x = await ...`',
+  ],
   ['const f = (x) => x;', `order.flow:1:11: ${ARROW}`],
   ['const x = (() => 1)();', `order.flow:1:12: ${ARROW}`],
-  ['[1].map(async (x) => x);', 'order.flow:1:9: async callbacks are not supported (a callback cannot await): start the work in the callback, items.map((i) => Task.run(...)), and await Promise.all(...) of the result'],
-  ['[1].map((x) => await x);', 'order.flow:1:16: await is not allowed inside a callback: start the work in the callback (items.map((i) => Task.run(...))) and await Promise.all(...) of the result outside it'],
+  [
+    '[1].map(async (x) => x);',
+    'order.flow:1:9: async callbacks are not supported (a callback cannot await): start the work in the callback, items.map((i) => Task.run(...)), and await Promise.all(...) of the result',
+  ],
+  [
+    '[1].map((x) => await x);',
+    'order.flow:1:16: await is not allowed inside a callback: start the work in the callback (items.map((i) => Task.run(...))) and await Promise.all(...) of the result outside it',
+  ],
   ['const x = 10n;', 'order.flow:1:11: BigInt literals are not supported: workflow values are JSON; use a number or a string'],
   ['const o = { m() {} };', 'order.flow:1:13: methods, getters and setters in object literals are not supported: objects hold data only'],
   // biome-ignore lint/suspicious/noTemplateCurlyInString: the expected message quotes the script's syntax.
   ['const t = tag`x`;', 'order.flow:1:11: tagged templates are not supported: use a plain template literal `...${x}...`'],
   ['debugger;', "order.flow:1:1: 'debugger' is not supported: remove it"],
-  ['for await (const x of []) {}', 'order.flow:1:1: `for await` is not supported: await Promise.all(...) of the handles, then loop over the results'],
-  ['const e = {} instanceof Map;', 'order.flow:1:25: instanceof is only supported with Error, TypeError, RangeError, ReferenceError, SyntaxError: check a property instead (Array.isArray(x), typeof x === "object")'],
-  ['foo();', "order.flow:1:1: 'foo' is not defined (functions cannot be declared in a workflow: use a task, or an arrow callback of an array method)"],
+  [
+    'for await (const x of []) {}',
+    'order.flow:1:1: `for await` is not supported: await Promise.all(...) of the handles, then loop over the results',
+  ],
+  [
+    'const e = {} instanceof Map;',
+    'order.flow:1:25: instanceof is only supported with Error, TypeError, RangeError, ReferenceError, SyntaxError: check a property instead (Array.isArray(x), typeof x === "object")',
+  ],
+  [
+    'foo();',
+    "order.flow:1:1: 'foo' is not defined (functions cannot be declared in a workflow: use a task, or an arrow callback of an array method)",
+  ],
   ['return missing + 1;', "order.flow:1:8: 'missing' is not defined"],
   ['let f = 1; f();', "order.flow:1:12: 'f' is a variable, not a function: only built-in functions and methods can be called"],
   ['const x = 1; x = 2;', "order.flow:1:14: cannot assign to 'x': it is a const (declared at 1:7); declare it with let to reassign it"],
-  ['for (const i of [1]) i++;', "order.flow:1:22: cannot assign to 'i': it is a const (declared at 1:12); declare it with let to reassign it"],
+  [
+    'for (const i of [1]) i++;',
+    "order.flow:1:22: cannot assign to 'i': it is a const (declared at 1:12); declare it with let to reassign it",
+  ],
   ['y = 3;', "order.flow:1:1: 'y' is not declared: declare it first with let y = ..."],
   ['Inputs = 1;', "order.flow:1:1: cannot assign to the built-in 'Inputs'; copy it into a variable (let inputs = Inputs)"],
   ['const Inputs = 2;', "order.flow:1:7: 'Inputs' is built in (the workflow's inputs); choose another name"],

@@ -204,7 +204,11 @@ async function oracle(src: string, seed: number): Promise<unknown> {
 }
 
 function outcome(r: SimResult): unknown {
-  return r.status === 'completed' ? { status: r.status, result: r.result } : r.status === 'failed' ? { status: r.status, message: r.error?.message } : { status: r.status };
+  return r.status === 'completed'
+    ? { status: r.status, result: r.result }
+    : r.status === 'failed'
+      ? { status: r.status, message: r.error?.message }
+      : { status: r.status };
 }
 
 describe('fuzz: saving the state at every await changes nothing', () => {

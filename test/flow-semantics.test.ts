@@ -53,7 +53,7 @@ const SNIPPETS: Record<string, string> = {
     const [first, , third = 'T', ...tail] = [1, 2, undefined, 4, 5];
     let x, y; [x, y] = [1, 2]; [x, y] = [y, x];
     return { out, a, renamed, missing, rest, first, third, tail, x, y };`,
-  'operators': `
+  operators: `
     const a = 7, b = '7', n = null, u = undefined;
     return [a === 7, a == b, a === b, a !== b, a != b, n == u, n === u, 7 % 3, -7 % 3, 2 ** 10, 1 / 0 > 1e308,
       5 & 3, 5 | 3, 5 ^ 3, ~5, 1 << 4, -16 >> 2, -16 >>> 28, '3' * '4', '3' + 4, 3 + 4 + '5', [1, 2] + '', ({}) + '',
@@ -83,7 +83,7 @@ const SNIPPETS: Record<string, string> = {
       Math.sign(-3), Math.sqrt(16), Math.pow(2, 8), Math.hypot(3, 4), Math.PI.toFixed(4), (1234.5678).toFixed(2), (255).toString(16), (0.000123).toPrecision(2),
       Number('42'), Number(''), Number('x') !== Number('x'), parseInt('42px'), parseInt('ff', 16), parseFloat('3.5e2'), Number.isInteger(5.0),
       Number.isSafeInteger(2 ** 53), Number.MAX_SAFE_INTEGER, isNaN('x'), isFinite('12'), Number.isNaN('x'), Math.max('3', 2), -0 === 0, 0.1 + 0.2];`,
-  'arrays': `
+  arrays: `
     const a = [3, 1, 2];
     const out = {};
     out.pushed = a.push(4, 5); out.popped = a.pop(); out.shifted = a.shift(); out.unshifted = a.unshift(0);
@@ -97,7 +97,7 @@ const SNIPPETS: Record<string, string> = {
     out.from = Array.from('abc'); out.of = Array.of(1, 2);
     out.len = [1, 2, 3]; out.len.length = 1; const g = []; g[3] = 'x'; out.grown = g.length;
     return out;`,
-  'callbacks': `
+  callbacks: `
     const items = [{ sku: 'a', qty: 2, price: 3 }, { sku: 'b', qty: 0, price: 5 }, { sku: 'c', qty: 1, price: 10 }];
     const total = items.filter(i => i.qty > 0).map(i => i.qty * i.price).reduce((s, x) => s + x, 0);
     const firstEmpty = items.find(i => i.qty === 0)?.sku;
@@ -195,7 +195,10 @@ const SNIPPETS: Record<string, string> = {
 };
 
 // "undefinedThing" is refused at compile time: replace it in the snippet we run ourselves.
-SNIPPETS['try, catch and finally'] = SNIPPETS['try, catch and finally'].replace("    try { undefinedThing(); } catch { out.push('never compiled'); }\n", '');
+SNIPPETS['try, catch and finally'] = SNIPPETS['try, catch and finally'].replace(
+  "    try { undefinedThing(); } catch { out.push('never compiled'); }\n",
+  '',
+);
 // Arrays cannot be made with `new`: the fill check above uses a literal instead.
 SNIPPETS.arrays = SNIPPETS.arrays.replace('new Array(3).fill ? [0, 0, 0].fill(7, 1) : null', '[0, 0, 0].fill(7, 1)');
 // Arrow IIFEs and comma tricks are refused; keep the delete as a statement.

@@ -94,7 +94,11 @@ describe('a handler returning a value that is not JSON', () => {
 
   it('a result jsonb cannot hold (a lone surrogate) fails with a clear stored error; results settled alongside it are kept', async () => {
     const ids = await r.enqueueMany(
-      Array.from({ length: 30 }, (_, i) => ({ name: 'returns', payload: { kind: i === 13 ? 'lone-surrogate' : 'fine' }, options: { queue: 'bad-results', maxAttempts: 3 } })),
+      Array.from({ length: 30 }, (_, i) => ({
+        name: 'returns',
+        payload: { kind: i === 13 ? 'lone-surrogate' : 'fine' },
+        options: { queue: 'bad-results', maxAttempts: 3 },
+      })),
     );
     const done = await Promise.all(ids.map((id) => r.wait(id, { timeoutMs: 10_000 })));
     done.forEach((e, i) => {

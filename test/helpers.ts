@@ -24,17 +24,26 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => 
  * states no event announces. Throws with `what` if the time runs out.
  */
 export function until<T>(what: string, check: () => Promise<T> | T, timeoutMs = 10_000, intervalMs = 20): Promise<T> {
-  return vi.waitFor(async () => {
-    const value = await check();
-    if (!value) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    return value;
-  }, { timeout: timeoutMs, interval: intervalMs });
+  return vi.waitFor(
+    async () => {
+      const value = await check();
+      if (!value) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      return value;
+    },
+    { timeout: timeoutMs, interval: intervalMs },
+  );
 }
 
 /** Whether a promise has settled yet (checked after the current microtasks). */
 export async function isSettled(p: Promise<unknown>): Promise<boolean> {
   const marker = Symbol('pending');
-  const winner = await Promise.race([p.then(() => true, () => true), new Promise((r) => setImmediate(() => r(marker)))]);
+  const winner = await Promise.race([
+    p.then(
+      () => true,
+      () => true,
+    ),
+    new Promise((r) => setImmediate(() => r(marker))),
+  ]);
   return winner !== marker;
 }
 

@@ -10,7 +10,11 @@ import pg from 'pg';
 import { Rhythm, Worker } from 'rhythm-pg';
 
 describe('Rhythm.init without a database URL', () => {
-  const saved = { RHYTHM_DATABASE_URL: process.env.RHYTHM_DATABASE_URL, DATABASE_URL: process.env.DATABASE_URL, RHYTHM_DATA_DIR: process.env.RHYTHM_DATA_DIR };
+  const saved = {
+    RHYTHM_DATABASE_URL: process.env.RHYTHM_DATABASE_URL,
+    DATABASE_URL: process.env.DATABASE_URL,
+    RHYTHM_DATA_DIR: process.env.RHYTHM_DATA_DIR,
+  };
   const dir = mkdtempSync(path.join(os.tmpdir(), 'rhythm-init-'));
 
   beforeAll(() => {

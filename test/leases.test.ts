@@ -45,7 +45,11 @@ describe('leases', () => {
     try {
       // Six 300 ms tasks on one thread: the last waits 1.5 s for it, three times its timeout.
       const ids = await r.enqueueMany(
-        Array.from({ length: 6 }, () => ({ name: 'busy', payload: { ms: 300 }, options: { queue: 'timeout-queued', timeoutMs: 500, maxAttempts: 1 } })),
+        Array.from({ length: 6 }, () => ({
+          name: 'busy',
+          payload: { ms: 300 },
+          options: { queue: 'timeout-queued', timeoutMs: 500, maxAttempts: 1 },
+        })),
       );
       for (const id of ids) {
         const e = await r.wait(id, { timeoutMs: 15_000 });
@@ -57,7 +61,7 @@ describe('leases', () => {
     }
   });
 
-  it('a per-task lease shorter than the worker\'s is extended before it expires', async () => {
+  it("a per-task lease shorter than the worker's is extended before it expires", async () => {
     const w = new Worker(r, { queue: 'lease-short', visibilityTimeoutMs: 60_000 });
     w.task('slow', async () => {
       await new Promise((res) => setTimeout(res, 2_500));
@@ -96,13 +100,18 @@ describe('leases', () => {
       const id = await r.enqueue('quick', {}, { queue: 'lease-settling' });
       await ran.promise;
       // Heartbeats go on extending the lease well past its first 1 s, while the outcome waits.
-      await until('the lease to be extended past 2.5 s after the claim', async () => {
-        const res = await r.pool.query(
-          `SELECT claimed_until - claimed_at > interval '2.5 seconds' AS extended FROM ${r.names.workQueue} WHERE execution_id = $1`,
-          [id],
-        );
-        return res.rows[0]?.extended === true;
-      }, 15_000, 50);
+      await until(
+        'the lease to be extended past 2.5 s after the claim',
+        async () => {
+          const res = await r.pool.query(
+            `SELECT claimed_until - claimed_at > interval '2.5 seconds' AS extended FROM ${r.names.workQueue} WHERE execution_id = $1`,
+            [id],
+          );
+          return res.rows[0]?.extended === true;
+        },
+        15_000,
+        50,
+      );
       expect((await r.get(id))!.status).toBe('running');
       blocker.release();
       released = true;

@@ -31,7 +31,9 @@ function parse(text: string): Sample[] {
 /** The value of the sample with exactly these labels, or undefined. */
 function value(samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined {
   const keys = Object.keys(labels);
-  return samples.find((s) => s.name === name && Object.keys(s.labels).length === keys.length && keys.every((k) => s.labels[k] === labels[k]))?.value;
+  return samples.find(
+    (s) => s.name === name && Object.keys(s.labels).length === keys.length && keys.every((k) => s.labels[k] === labels[k]),
+  )?.value;
 }
 
 async function scrape(url: string): Promise<Sample[]> {
@@ -77,7 +79,10 @@ describe('metrics', () => {
     w.task('flaky', () => {
       throw new Error('always');
     });
-    w.task('blocks', (_p: unknown, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))));
+    w.task(
+      'blocks',
+      (_p: unknown, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+    );
     const t = new Worker(r, { queue: 'mt', threads: 1 });
     t.task('echo', fixture('echo.js'));
     const running = [w.start(), t.start()];
@@ -148,7 +153,9 @@ describe('metrics', () => {
     const after = await scrape(server.url);
     expect(value(after, 'rhythm_queue_depth_reads_total')).toBe(reads);
     // Still the cached figure: the new task is not counted until the interval ends.
-    expect(value(after, 'rhythm_queue_depth', { queue: 'idle', status: 'queued' })).toBe(value(before, 'rhythm_queue_depth', { queue: 'idle', status: 'queued' }));
+    expect(value(after, 'rhythm_queue_depth', { queue: 'idle', status: 'queued' })).toBe(
+      value(before, 'rhythm_queue_depth', { queue: 'idle', status: 'queued' }),
+    );
 
     // Without a cache every scrape reads again, and sees the new task.
     const other = await Rhythm.init({ databaseUrl: db.url, autoMigrate: false });

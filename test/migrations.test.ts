@@ -59,10 +59,10 @@ describe('migrations', () => {
       expect(rows.map((r) => r.name)).toEqual(MIGRATION_FILES);
 
       // The schema is usable: every table the runtime needs exists, and a task round-trips.
-      const tables = await admin.query(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'concurrent' ORDER BY 1",
+      const tables = await admin.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'concurrent' ORDER BY 1");
+      expect(tables.rows.map((t) => t.table_name)).toEqual(
+        expect.arrayContaining(['executions', 'migrations', 'scheduled_queue', 'work_queue']),
       );
-      expect(tables.rows.map((t) => t.table_name)).toEqual(expect.arrayContaining(['executions', 'migrations', 'scheduled_queue', 'work_queue']));
       const r = instances[3]!;
       const id = await r.enqueue('t', { ok: true });
       expect(await instances[7]!.get(id)).toMatchObject({ id, status: 'queued', payload: { ok: true } });
@@ -86,7 +86,8 @@ describe('migrations', () => {
     const instances = (await Promise.all(['tenant_a', 'tenant_b', 'tenant_c'].map((schema) => initMany(4, schema)))).flat();
     try {
       expect(instances).toHaveLength(12);
-      for (const schema of ['tenant_a', 'tenant_b', 'tenant_c']) expect((await migrationRows(schema)).map((r) => r.id)).toEqual(MIGRATION_IDS);
+      for (const schema of ['tenant_a', 'tenant_b', 'tenant_c'])
+        expect((await migrationRows(schema)).map((r) => r.id)).toEqual(MIGRATION_IDS);
       // Separate data: a task in one schema is not visible in another.
       const a = instances[0]!;
       const b = instances[instances.length - 1]!;

@@ -76,7 +76,11 @@ it('every poison value fails its one attempt with a stored error, on the main th
 });
 
 it('a poison value with attempts left is retried like any failure, and counted each time', async () => {
-  const id = await r.enqueue('poison', { kind: 'name-getter-throws', async: false, key: 'retry' }, { queue: 'poison-main', maxAttempts: 3 });
+  const id = await r.enqueue(
+    'poison',
+    { kind: 'name-getter-throws', async: false, key: 'retry' },
+    { queue: 'poison-main', maxAttempts: 3 },
+  );
   const e = await r.wait(id, { timeoutMs: 20_000 });
   expect(e).toMatchObject({ status: 'failed', attempts: 3 });
   expect(runs.get('retry')).toBe(3);

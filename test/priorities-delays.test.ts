@@ -35,7 +35,9 @@ describe('priorities', () => {
   const expected = ['p100', 'p10', 'p5-a', 'p5-b', 'p5-c', 'p0-a', 'p0-b', 'pneg-a', 'pneg-b'];
 
   it('a worker taking one at a time runs higher priority first, then oldest first', async () => {
-    const ids = await r.enqueueMany(plan.map(([label, priority]) => ({ name: 'record', payload: label, options: { queue: 'prio', priority } })));
+    const ids = await r.enqueueMany(
+      plan.map(([label, priority]) => ({ name: 'record', payload: label, options: { queue: 'prio', priority } })),
+    );
     // Nothing runs yet: all are queued, none claimed.
     expect(await count(r, r.names.executions, "status = 'queued' AND queue = 'prio'")).toBe(plan.length);
 
@@ -60,7 +62,9 @@ describe('priorities', () => {
   });
 
   it('the same order holds on a thread-pool worker', async () => {
-    const ids = await r.enqueueMany(plan.map(([label, priority]) => ({ name: 'echo', payload: label, options: { queue: 'prio-threads', priority } })));
+    const ids = await r.enqueueMany(
+      plan.map(([label, priority]) => ({ name: 'echo', payload: label, options: { queue: 'prio-threads', priority } })),
+    );
     const w = new Worker(r, { queue: 'prio-threads', threads: 1, concurrency: 1, batchSize: 1, pollIntervalMs: NO_POLL });
     w.task('echo', fixture('echo.js'));
     const running = w.start();
@@ -145,7 +149,9 @@ describe('delays', () => {
 
   it('many delayed tasks due at once are all promoted and run', async () => {
     const runAt = new Date(Date.now() + 200);
-    const ids = await r.enqueueMany(Array.from({ length: 200 }, (_, i) => ({ name: 'record', payload: i, options: { queue: 'delays', runAt } })));
+    const ids = await r.enqueueMany(
+      Array.from({ length: 200 }, (_, i) => ({ name: 'record', payload: i, options: { queue: 'delays', runAt } })),
+    );
     const done = await Promise.all(ids.map((id) => r.wait(id, { timeoutMs: 10_000 })));
     for (const e of done) {
       expect(e.status).toBe('completed');

@@ -30,10 +30,14 @@ describe('progress', () => {
     const running = w.start();
     const file = path.join(dir, 'go');
     const id = await r.enqueue('progress-until-file', { file }, { queue: 'progress-threads' });
-    const seen = await until('progress step 1 while running', async () => {
-      const e = await r.get(id);
-      return e?.status === 'running' && (e.progress as { step?: number } | null)?.step === 1 ? e : null;
-    }, 30_000);
+    const seen = await until(
+      'progress step 1 while running',
+      async () => {
+        const e = await r.get(id);
+        return e?.status === 'running' && (e.progress as { step?: number } | null)?.step === 1 ? e : null;
+      },
+      30_000,
+    );
     expect(seen.progress).toEqual({ step: 1, of: 2 });
     writeFileSync(file, '');
     const done = await r.wait(id, { timeoutMs: 10_000 });

@@ -34,7 +34,13 @@ afterAll(async () => {
 
 /** A worker process running `span` tasks, its connections named `name` (seen in pg_stat_activity). */
 function worker(name: string, options: Record<string, unknown>, extra: Record<string, unknown> = {}): Spawned {
-  const w = spawnWorker({ databaseUrl: `${db.url}?application_name=${name}`, name, tasks: ['span'], worker: { workerId: name, ...options }, ...extra });
+  const w = spawnWorker({
+    databaseUrl: `${db.url}?application_name=${name}`,
+    name,
+    tasks: ['span'],
+    worker: { workerId: name, ...options },
+    ...extra,
+  });
   spawned.push(w);
   return w;
 }
@@ -97,7 +103,9 @@ describe('rate limit across processes', () => {
     // The poll is a minute: only the refill timers (and NOTIFY) can keep the starts coming.
     const ws = [0, 1].map((i) => worker(`metered-worker-${i}`, { queue: 'metered', concurrency: 100, pollIntervalMs: 60_000 }));
     await ready(ws);
-    const ids = await r.enqueueMany(Array.from({ length: TASKS }, () => ({ name: 'span', payload: { group: 'metered' }, options: { queue: 'metered' } })));
+    const ids = await r.enqueueMany(
+      Array.from({ length: TASKS }, () => ({ name: 'span', payload: { group: 'metered' }, options: { queue: 'metered' } })),
+    );
     const done = await Promise.all(ids.map((id) => r.wait(id, { timeoutMs: 60_000 })));
     expect(done.every((e) => e.status === 'completed')).toBe(true);
 
@@ -132,20 +140,26 @@ describe('pause across processes', () => {
     const options = { queue: 'pausable', concurrency: 4, pollIntervalMs: 60_000 };
     const first = worker('pausable-a', options, { handleSignals: true });
     await ready([first]);
-    const ids = await r.enqueueMany(Array.from({ length: 400 }, () => ({ name: 'span', payload: { group: 'pausable', ms: 10 }, options: { queue: 'pausable' } })));
+    const ids = await r.enqueueMany(
+      Array.from({ length: 400 }, () => ({ name: 'span', payload: { group: 'pausable', ms: 10 }, options: { queue: 'pausable' } })),
+    );
     await r.wait(ids[20]!, { timeoutMs: 30_000 }); // running steadily
 
     const pausedAt = await r.pause('pausable');
     // In flight when the pause came: those finish; nothing else starts.
     await pollUntil(
-      async () => (await r.pool.query(`SELECT count(*)::int AS n FROM ${r.names.workQueue} WHERE queue = 'pausable' AND claimed_until IS NOT NULL`)).rows[0].n === 0,
+      async () =>
+        (await r.pool.query(`SELECT count(*)::int AS n FROM ${r.names.workQueue} WHERE queue = 'pausable' AND claimed_until IS NOT NULL`))
+          .rows[0].n === 0,
       'the tasks in flight at the pause to finish',
     );
     const lastStart = async () =>
-      (await r.pool.query<{ t: Date | null }>(`SELECT max(started_at) AS t FROM ${r.names.executions} WHERE id = ANY($1::bigint[])`, [ids])).rows[0]!.t;
+      (await r.pool.query<{ t: Date | null }>(`SELECT max(started_at) AS t FROM ${r.names.executions} WHERE id = ANY($1::bigint[])`, [ids]))
+        .rows[0]!.t;
     const stoppedAt = (await lastStart())!;
     expect(stoppedAt.getTime() - pausedAt.getTime()).toBeLessThanOrEqual(1_000);
-    const startedBeforeRestart = (await r.pool.query(`SELECT count(*)::int AS n FROM public.control_spans WHERE grp = 'pausable'`)).rows[0].n;
+    const startedBeforeRestart = (await r.pool.query(`SELECT count(*)::int AS n FROM public.control_spans WHERE grp = 'pausable'`)).rows[0]
+      .n;
     expect(startedBeforeRestart).toBeLessThan(ids.length);
 
     // A restart: the new process reads the stored pause.
@@ -154,7 +168,9 @@ describe('pause across processes', () => {
     await ready([second]);
     const nudge = await r.enqueue('span', { group: 'pausable' }, { queue: 'pausable' });
     await claimRanSince(r, (await r.get(nudge))!.createdAt, 'pausable-b');
-    expect((await r.pool.query(`SELECT count(*)::int AS n FROM public.control_spans WHERE grp = 'pausable'`)).rows[0].n).toBe(startedBeforeRestart);
+    expect((await r.pool.query(`SELECT count(*)::int AS n FROM public.control_spans WHERE grp = 'pausable'`)).rows[0].n).toBe(
+      startedBeforeRestart,
+    );
     expect(await lastStart()).toEqual(stoppedAt);
 
     // Resume: its NOTIFY restarts the claims (the poll is a minute away).

@@ -27,24 +27,48 @@ const createdAt = async (id: string) => (await r.get(id))!.createdAt;
 
 describe('bad input', () => {
   const BAD: [string, () => unknown, RegExp][] = [
-    ['groupConcurrency 0', () => new Worker(r, { groupConcurrency: 0 }), /option groupConcurrency must be an integer from 1 to 100000, got 0/],
+    [
+      'groupConcurrency 0',
+      () => new Worker(r, { groupConcurrency: 0 }),
+      /option groupConcurrency must be an integer from 1 to 100000, got 0/,
+    ],
     ['groupConcurrency -1', () => new Worker(r, { groupConcurrency: -1 }), /option groupConcurrency must be .* got -1/],
     ['groupConcurrency 1.5', () => new Worker(r, { groupConcurrency: 1.5 }), /option groupConcurrency must be .* got 1\.5/],
     ["groupConcurrency '2'", () => new Worker(r, { groupConcurrency: '2' as never }), /option groupConcurrency must be .* got "2"/],
     ['group 42', () => r.enqueue('t', 1, { group: 42 as never }), /option group must be a non-empty string .* got 42/],
     ['group null', () => r.enqueue('t', 1, { group: null as never }), /option group must be a non-empty string .* got null/],
     ["group ''", () => r.enqueue('t', 1, { group: '' }), /option group must be a non-empty string .* got ""/],
-    ['group too long', () => r.enqueue('t', 1, { group: 'g'.repeat(201) }), /option group must be a non-empty string of at most 200 characters/],
+    [
+      'group too long',
+      () => r.enqueue('t', 1, { group: 'g'.repeat(201) }),
+      /option group must be a non-empty string of at most 200 characters/,
+    ],
     ['group with NUL', () => r.enqueue('t', 1, { group: 'a\u0000' }), /option group "a\\u0000" contains a NUL character/],
-    ['group in enqueueMany', () => r.enqueueMany([{ name: 't', payload: 1 }, { name: 't', payload: 1, options: { group: {} as never } }]), /enqueueMany item 1: option group must be/],
+    [
+      'group in enqueueMany',
+      () =>
+        r.enqueueMany([
+          { name: 't', payload: 1 },
+          { name: 't', payload: 1, options: { group: {} as never } },
+        ]),
+      /enqueueMany item 1: option group must be/,
+    ],
     ['rate limit max 0', () => r.setRateLimit('q', { max: 0, intervalMs: 1000 }), /option rate limit max must be an integer >= 1, got 0/],
-    ['rate limit intervalMs 0', () => r.setRateLimit('q', { max: 5, intervalMs: 0 }), /option rate limit intervalMs must be an integer >= 1, got 0/],
+    [
+      'rate limit intervalMs 0',
+      () => r.setRateLimit('q', { max: 5, intervalMs: 0 }),
+      /option rate limit intervalMs must be an integer >= 1, got 0/,
+    ],
     ['rate limit intervalMs -1000', () => r.setRateLimit('q', { max: 5, intervalMs: -1000 }), /rate limit intervalMs must be .* got -1000/],
     ['rate limit max 2.5', () => r.setRateLimit('q', { max: 2.5, intervalMs: 1000 }), /rate limit max must be .* got 2\.5/],
     ['rate limit without max', () => r.setRateLimit('q', { intervalMs: 1000 } as never), /rate limit max is missing/],
     ['rate limit without intervalMs', () => r.setRateLimit('q', { max: 5 } as never), /rate limit intervalMs is missing/],
     ['rate limit typo', () => r.setRateLimit('q', { max: 5, interval: 1000 } as never), /unknown rate limit option "interval"/],
-    ['rate limit undefined', () => r.setRateLimit('q', undefined as never), /setRateLimit needs a limit \{ max, intervalMs \}, or null to remove it/],
+    [
+      'rate limit undefined',
+      () => r.setRateLimit('q', undefined as never),
+      /setRateLimit needs a limit \{ max, intervalMs \}, or null to remove it/,
+    ],
     ['rate limit a number', () => r.setRateLimit('q', 100 as never), /rate limit options must be an object, got 100/],
     ['rate limit on a bad queue name', () => r.setRateLimit('no spaces', { max: 1, intervalMs: 1 }), /invalid queue name "no spaces"/],
     ['pause a bad queue name', () => r.pause('' as never), /invalid queue name ""/],
@@ -72,7 +96,9 @@ describe('pause and resume', () => {
     const at = await r.pause('not-yet');
     expect(at).toBeInstanceOf(Date);
     expect(await r.pause('not-yet')).toEqual(at);
-    expect((await r.queueControls()).queues).toEqual([{ queue: 'not-yet', paused: true, pausedAt: at, rateLimit: null, availableStarts: null }]);
+    expect((await r.queueControls()).queues).toEqual([
+      { queue: 'not-yet', paused: true, pausedAt: at, rateLimit: null, availableStarts: null },
+    ]);
     expect(await r.resume('not-yet')).toBe(true);
     expect(await r.resume('not-yet')).toBe(false);
     expect(await r.resume('never-paused')).toBe(false);
@@ -161,7 +187,8 @@ describe('rate limits', () => {
 
 describe('group concurrency', () => {
   const slots = async (queue: string, group: string) =>
-    (await r.pool.query(`SELECT running FROM ${r.names.workGroups} WHERE queue = $1 AND group_key = $2`, [queue, group])).rows[0]?.running ?? 0;
+    (await r.pool.query(`SELECT running FROM ${r.names.workGroups} WHERE queue = $1 AND group_key = $2`, [queue, group])).rows[0]
+      ?.running ?? 0;
 
   it('at most n of a group at once in one worker; tasks without a group are not limited; the group is recorded', async () => {
     let running = new Map<string, number>();
@@ -185,7 +212,11 @@ describe('group concurrency', () => {
     });
     const started = w.start();
     try {
-      const items = Array.from({ length: 60 }, (_, i) => ({ name: 't', payload: { g: `g${i % 3}` }, options: { queue: 'tenants', group: `g${i % 3}` } }));
+      const items = Array.from({ length: 60 }, (_, i) => ({
+        name: 't',
+        payload: { g: `g${i % 3}` },
+        options: { queue: 'tenants', group: `g${i % 3}` },
+      }));
       const loose = Array.from({ length: 5 }, () => ({ name: 't', payload: { g: null }, options: { queue: 'tenants' } }));
       const ids = await r.enqueueMany([...items, ...loose]);
       await Promise.all(ids.map((id) => r.wait(id, { timeoutMs: 20_000 })));
@@ -251,7 +282,9 @@ describe('group concurrency', () => {
 
   it('the internal worker recounts slots that were not given back, and removes idle groups', async () => {
     // A count left behind (say, by a row deleted by hand): the group looks full.
-    await r.pool.query(`INSERT INTO ${r.names.workGroups} (queue, group_key, running, concurrency) VALUES ('leaky', 'acme', 2, 2), ('leaky', 'idle', 0, 2)`);
+    await r.pool.query(
+      `INSERT INTO ${r.names.workGroups} (queue, group_key, running, concurrency) VALUES ('leaky', 'acme', 2, 2), ('leaky', 'idle', 0, 2)`,
+    );
     const w = new Worker(r, { queue: 'leaky', groupConcurrency: 2, pollIntervalMs: 100 }).task('t', () => 1);
     const running = w.start();
     try {
@@ -267,7 +300,10 @@ describe('group concurrency', () => {
       // A delayed task keeps its group when it is promoted to the ready queue.
       const soon = await r.enqueue('t', 3, { queue: 'leaky', group: 'acme', delayMs: 1 });
       expect((await r.get(soon))!.status).toBe('scheduled');
-      await until('the delayed task to be due', async () => (await r.pool.query('SELECT now() > $1::timestamptz AS due', [(await r.get(soon))!.runAt])).rows[0].due);
+      await until(
+        'the delayed task to be due',
+        async () => (await r.pool.query('SELECT now() > $1::timestamptz AS due', [(await r.get(soon))!.runAt])).rows[0].due,
+      );
       await iw.tick();
       expect((await r.wait(soon, { timeoutMs: 10_000 })).group).toBe('acme');
     } finally {
@@ -280,7 +316,9 @@ describe('group concurrency', () => {
     const w = new Worker(r, { queue: 'no-limit' }).task('t', () => 1);
     const running = w.start();
     try {
-      const ids = await r.enqueueMany(Array.from({ length: 10 }, () => ({ name: 't', payload: 1, options: { queue: 'no-limit', group: 'acme' } })));
+      const ids = await r.enqueueMany(
+        Array.from({ length: 10 }, () => ({ name: 't', payload: 1, options: { queue: 'no-limit', group: 'acme' } })),
+      );
       await Promise.all(ids.map((id) => r.wait(id, { timeoutMs: 10_000 })));
       expect(await count(r, r.names.workGroups, `queue = 'no-limit'`)).toBe(0);
     } finally {

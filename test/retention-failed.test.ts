@@ -43,13 +43,19 @@ afterAll(async () => {
 
 /** Moves the finish time of these executions `days` into the past. */
 async function age(ids: string[], days: number): Promise<void> {
-  await r.pool.query(`UPDATE ${r.names.executions} SET finished_at = now() - $2 * interval '1 day' WHERE id = ANY($1::bigint[])`, [ids, days]);
+  await r.pool.query(`UPDATE ${r.names.executions} SET finished_at = now() - $2 * interval '1 day' WHERE id = ANY($1::bigint[])`, [
+    ids,
+    days,
+  ]);
 }
 
 const exists = async (id: string) => (await r.get(id)) !== null;
 
 /** An internal worker on its own Rhythm (a Rhythm runs one at most), stopped after `fn`. */
-async function withInternalWorker(options: Parameters<Rhythm['startInternalWorker']>[0], fn: (tick: () => Promise<unknown>) => Promise<void>): Promise<void> {
+async function withInternalWorker(
+  options: Parameters<Rhythm['startInternalWorker']>[0],
+  fn: (tick: () => Promise<unknown>) => Promise<void>,
+): Promise<void> {
   const other = await Rhythm.init({ databaseUrl: db.url, autoMigrate: false, poolSize: 2 });
   try {
     const iw = await other.startInternalWorker({ tickMs: 3_600_000, pruneIntervalMs: 1, ...options });

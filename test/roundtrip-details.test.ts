@@ -28,10 +28,12 @@ beforeAll(async () => {
   io.task('returns-null', () => null);
   io.task('until-aborted', (payload: { n: number }, ctx: TaskContext) => {
     holding.get(payload.n)?.resolve();
-    return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => {
-      aborts.set(payload.n, ctx.signal.reason);
-      reject(ctx.signal.reason);
-    }));
+    return new Promise((_resolve, reject) =>
+      ctx.signal.addEventListener('abort', () => {
+        aborts.set(payload.n, ctx.signal.reason);
+        reject(ctx.signal.reason);
+      }),
+    );
   });
   io.task('sync', (payload: { a: number; b: number }) => payload.a + payload.b);
   const cpu = new Worker(r, { queue: 'cpu', threads: 2 });
@@ -115,7 +117,16 @@ describe('execution states', () => {
   it('a queued execution as get() shows it before any worker takes it', async () => {
     const id = await r.enqueue('nobody', { x: 1 }, { queue: 'io', priority: -2 });
     const e = (await r.get(id))!;
-    expect(e).toMatchObject({ id, status: 'queued', attempts: 0, result: null, error: null, startedAt: null, finishedAt: null, priority: -2 });
+    expect(e).toMatchObject({
+      id,
+      status: 'queued',
+      attempts: 0,
+      result: null,
+      error: null,
+      startedAt: null,
+      finishedAt: null,
+      priority: -2,
+    });
     expect(e.runAt.getTime()).toBeLessThanOrEqual(Date.now() + 1_000);
     await r.cancel(id);
   });
@@ -140,7 +151,7 @@ describe('execution states', () => {
     expect(await r.wait(id, { timeoutMs: 10_000 })).toMatchObject({ status: 'completed', result: { payload: { p: 1 }, onThread: true } });
   });
 
-  it('cancel() of a running task aborts its handler\'s signal; the execution is cancelled and the worker goes on', async () => {
+  it("cancel() of a running task aborts its handler's signal; the execution is cancelled and the worker goes on", async () => {
     holding.set(2, deferred());
     const id = await r.enqueue('until-aborted', { n: 2 }, { queue: 'io' });
     await holding.get(2)!.promise;

@@ -19,7 +19,11 @@ describe('enqueue, claim, complete round trip', () => {
 
   it('runs a main-thread handler and a thread-pool module, storing their results', async () => {
     const io = new Worker(r, { queue: 'default' });
-    io.task('submit-report', async (payload: { reportId: number }, ctx) => ({ status: 'success', reportId: payload.reportId, attempt: ctx.attempt }));
+    io.task('submit-report', async (payload: { reportId: number }, ctx) => ({
+      status: 'success',
+      reportId: payload.reportId,
+      attempt: ctx.attempt,
+    }));
     const cpu = new Worker(r, { queue: 'high-cpu', threads: 2 });
     cpu.task('sha256-chain', new URL('sha256-chain.ts', TASKS));
     const running = Promise.all([io.start(), cpu.start()]);

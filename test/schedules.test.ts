@@ -58,7 +58,11 @@ describe('cron schedules', () => {
     const minute = (new Date().getUTCMinutes() + 30) % 60;
     const cron = `${minute} * * * *`;
 
-    for (const [mode, expected] of [['none', 0], ['last', 1], ['all', 3]] as const) {
+    for (const [mode, expected] of [
+      ['none', 0],
+      ['last', 1],
+      ['all', 3],
+    ] as const) {
       it(`catchUp '${mode}' fires ${expected}`, async () => {
         const task = `catch-up-${mode}`;
         await r.schedule(task, { cron, task, catchUp: mode });
@@ -85,9 +89,25 @@ describe('cron schedules', () => {
   });
 
   it('lists the next fire times; an identical upsert changes nothing, a new expression replans', async () => {
-    expect(await r.schedule('nightly-report', { cron: '0 3 * * *', timezone: 'Europe/Paris', task: 'submit-report', payload: { kind: 'nightly' }, catchUp: 'last' })).toBe('created');
+    expect(
+      await r.schedule('nightly-report', {
+        cron: '0 3 * * *',
+        timezone: 'Europe/Paris',
+        task: 'submit-report',
+        payload: { kind: 'nightly' },
+        catchUp: 'last',
+      }),
+    ).toBe('created');
     const [s] = (await r.schedules()).filter((x) => x.name === 'nightly-report');
-    expect(s).toMatchObject({ cron: '0 3 * * *', timezone: 'Europe/Paris', task: 'submit-report', payload: { kind: 'nightly' }, queue: 'default', catchUp: 'last', synced: false });
+    expect(s).toMatchObject({
+      cron: '0 3 * * *',
+      timezone: 'Europe/Paris',
+      task: 'submit-report',
+      payload: { kind: 'nightly' },
+      queue: 'default',
+      catchUp: 'last',
+      synced: false,
+    });
     expect(s!.nextRuns).toHaveLength(5);
     expect(s!.nextRuns[0]).toEqual(s!.nextRunAt);
     for (let i = 1; i < 5; i++) {
@@ -97,9 +117,25 @@ describe('cron schedules', () => {
     const paris = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit' });
     for (const t of s!.nextRuns) expect(paris.format(t)).toBe('03:00');
 
-    expect(await r.schedule('nightly-report', { cron: '0 3 * * *', timezone: 'Europe/Paris', task: 'submit-report', payload: { kind: 'nightly' }, catchUp: 'last' })).toBe('unchanged');
+    expect(
+      await r.schedule('nightly-report', {
+        cron: '0 3 * * *',
+        timezone: 'Europe/Paris',
+        task: 'submit-report',
+        payload: { kind: 'nightly' },
+        catchUp: 'last',
+      }),
+    ).toBe('unchanged');
     // A payload change keeps the planned time; an expression change replans it.
-    expect(await r.schedule('nightly-report', { cron: '0 3 * * *', timezone: 'Europe/Paris', task: 'submit-report', payload: { kind: 'v2' }, catchUp: 'last' })).toBe('updated');
+    expect(
+      await r.schedule('nightly-report', {
+        cron: '0 3 * * *',
+        timezone: 'Europe/Paris',
+        task: 'submit-report',
+        payload: { kind: 'v2' },
+        catchUp: 'last',
+      }),
+    ).toBe('updated');
     const [same] = (await r.schedules()).filter((x) => x.name === 'nightly-report');
     expect(same!.nextRunAt).toEqual(s!.nextRunAt);
     expect(same!.payload).toEqual({ kind: 'v2' });
@@ -111,7 +147,11 @@ describe('cron schedules', () => {
   });
 
   it('takes queue, attempts and backoff from a task definition', async () => {
-    const report = defineTask<{ day: string }, void>('typed-report', { queue: 'reports', maxAttempts: 7, backoff: { baseMs: 10, maxMs: 100 } });
+    const report = defineTask<{ day: string }, void>('typed-report', {
+      queue: 'reports',
+      maxAttempts: 7,
+      backoff: { baseMs: 10, maxMs: 100 },
+    });
     await r.schedule('typed', { cron: '0 0 1 1 *', task: report, payload: { day: 'x' } });
     const [s] = (await r.schedules()).filter((x) => x.name === 'typed');
     expect(s).toMatchObject({ task: 'typed-report', queue: 'reports', maxAttempts: 7, backoff: { baseMs: 10, maxMs: 100 } });
@@ -132,7 +172,9 @@ describe('cron schedules', () => {
     expect(second).toEqual({ created: ['c'], updated: [], unchanged: ['a'], removed: ['b'] });
     expect((await r.schedules()).map((s) => s.name).sort()).toEqual(['a', 'by-api', 'c']);
     // One bad entry rejects the whole sync before anything is written.
-    await expect(r.syncSchedules({ a: { cron: '0 1 * * *', task: 'a' }, bad: { cron: 'every day', task: 'x' } })).rejects.toThrow(/schedule "bad": invalid cron expression "every day"/);
+    await expect(r.syncSchedules({ a: { cron: '0 1 * * *', task: 'a' }, bad: { cron: 'every day', task: 'x' } })).rejects.toThrow(
+      /schedule "bad": invalid cron expression "every day"/,
+    );
     expect((await r.schedules()).map((s) => s.name).sort()).toEqual(['a', 'by-api', 'c']);
     expect((await r.syncSchedules({})).removed).toEqual(['a', 'c']);
     expect((await r.schedules()).map((s) => s.name)).toEqual(['by-api']);
@@ -166,8 +208,12 @@ describe('cron schedules', () => {
       return (err as Error).message;
     };
     expect(await bad('x', { cron: '0 25 * * *', task: 't' })).toMatch(/schedule "x": invalid cron expression "0 25 \* \* \*": .*hour/);
-    expect(await bad('x', { cron: '0 3 * * *', task: 't', timezone: 'Europe/Pariss' })).toMatch(/schedule "x": unknown time zone "Europe\/Pariss"/);
-    expect(await bad('x', { cron: '0 3 * * *', task: 't', catchUp: 'some' })).toMatch(/catchUp must be 'none', 'last' or 'all', got "some"/);
+    expect(await bad('x', { cron: '0 3 * * *', task: 't', timezone: 'Europe/Pariss' })).toMatch(
+      /schedule "x": unknown time zone "Europe\/Pariss"/,
+    );
+    expect(await bad('x', { cron: '0 3 * * *', task: 't', catchUp: 'some' })).toMatch(
+      /catchUp must be 'none', 'last' or 'all', got "some"/,
+    );
     expect(await bad('x', { cron: '0 3 * * *', task: 't', every: 1 })).toMatch(/unknown schedule option "every"/);
     expect(await bad('x', { cron: '0 3 * * *' })).toMatch(/task name must be a string/);
     expect(await bad('x', { cron: '0 3 * * *', task: 't', payload: () => 1 })).toMatch(/payload/);

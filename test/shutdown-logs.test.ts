@@ -86,7 +86,9 @@ describe('pool logs at shutdown', () => {
     const apps = new Set(ended.rows.map((x) => x.app));
     expect(apps).toEqual(new Set(['rhythm', 'rhythm-lease', 'rhythm-wait']));
     // Each pool with a connection ended hears of it (one error per idle client).
-    await vi.waitFor(() => expect(lines.filter((l) => l.msg === LOST).length).toBeGreaterThanOrEqual(ended.rows.length), { timeout: 20_000 });
+    await vi.waitFor(() => expect(lines.filter((l) => l.msg === LOST).length).toBeGreaterThanOrEqual(ended.rows.length), {
+      timeout: 20_000,
+    });
 
     gate.resolve();
     await stopping;

@@ -4,7 +4,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  AHEAD_MIN_MS, MAX_BATCH, RATE_WINDOW_MS, TARGET_BATCH_MS, claimAhead, claimCount, nextRate, tasksPerBatch,
+  AHEAD_MAX_MS,
+  AHEAD_MIN_MS,
+  AHEAD_MIN_TASKS,
+  MAX_BATCH,
+  RATE_WINDOW_MS,
+  TARGET_BATCH_MS,
+  claimAhead,
+  claimCount,
+  nextRate,
+  tasksPerBatch,
 } from '../src/dispatcher/sizing.js';
 import { encodeJson, MAX_JSON_DEPTH } from '../src/json.js';
 import { encodeProgress } from '../src/contract/progress-value.js';
@@ -13,13 +22,16 @@ import { RhythmValidationError } from '../src/errors.js';
 const need = { room: 0, ahead: 0, buffered: 0, batchSize: 500, maxHeld: 4_000, held: 0 };
 
 describe('claim-ahead', () => {
-  it('holds what finishes in two claim round trips plus a margin, at least AHEAD_MIN_MS worth', () => {
+  it('holds what finishes in two claim round trips plus a margin, at least AHEAD_MIN_MS worth and AHEAD_MIN_TASKS within AHEAD_MAX_MS', () => {
     expect(claimAhead(0, 50)).toBe(0);
     // 2 tasks/ms, fast claims: the floor of AHEAD_MIN_MS applies.
     expect(claimAhead(2, 5)).toBe(2 * AHEAD_MIN_MS);
     // Slow claims (200 ms): 2 trips + 10 ms margin.
     expect(claimAhead(2, 200)).toBe(2 * 410);
-    expect(claimAhead(0.01, 200)).toBe(4);
+    // Tasks of milliseconds: at least AHEAD_MIN_TASKS of them...
+    expect(claimAhead(0.1, 5)).toBe(AHEAD_MIN_TASKS);
+    // ...unless that is more than AHEAD_MAX_MS of their work (slow tasks are not hoarded).
+    expect(claimAhead(0.01, 200)).toBe(0.01 * AHEAD_MAX_MS);
   });
 
   it('claims room plus the ahead buffer less what is buffered, within batchSize and maxHeld', () => {
@@ -60,7 +72,7 @@ describe('thread batch size', () => {
 
 describe('JSON checks', () => {
   it('passes JSON values through as JSON.stringify writes them', () => {
-    const v = { a: [1, 'two', null, true, { b: 2.5 }], 'ü': '😀' };
+    const v = { a: [1, 'two', null, true, { b: 2.5 }], ü: '😀' };
     expect(encodeJson(v, 'payload')).toBe(JSON.stringify(v));
     expect(encodeJson(null, 'payload')).toBe('null');
     expect(encodeJson('text', 'payload')).toBe('"text"');

@@ -89,7 +89,7 @@ describe('a thread-pool task module', () => {
     expect(e.error).toMatchObject({ name: 'ThreadTaskError', message: 'thread task failed on attempt 2 (async)' });
   });
 
-  it('that throws then succeeds on a retry: completed with the later attempt\'s result', async () => {
+  it("that throws then succeeds on a retry: completed with the later attempt's result", async () => {
     const id = await r.enqueue('throws', { tag: 'flaky', succeedOnAttempt: 2 }, { queue: Q, maxAttempts: 3 });
     const e = await r.wait(id, { timeoutMs: 10_000 });
     expect(e).toMatchObject({ status: 'completed', attempts: 2, result: { ok: true, attempt: 2 } });
@@ -103,7 +103,11 @@ describe('a thread-pool task module', () => {
   });
 
   it('failing inside a micro-batch fails only its own tasks', async () => {
-    const items = Array.from({ length: 60 }, (_, n) => ({ name: 'fail-some', payload: { n, fail: n % 7 === 3 }, options: { queue: Q, maxAttempts: 1 } }));
+    const items = Array.from({ length: 60 }, (_, n) => ({
+      name: 'fail-some',
+      payload: { n, fail: n % 7 === 3 },
+      options: { queue: Q, maxAttempts: 1 },
+    }));
     const ids = await r.enqueueMany(items);
     const done = await Promise.all(ids.map((id) => r.wait(id, { timeoutMs: 10_000 })));
     done.forEach((e, n) => {
@@ -126,7 +130,10 @@ describe('a task module that cannot be used: worker.start() fails with a ModuleL
     const w = new Worker(r, { queue, threads: 1 });
     w.task('echo', fixture('echo.js'));
     w.task('broken', fixture(file));
-    const error = await w.start().then(() => undefined, (err: unknown) => err);
+    const error = await w.start().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect(error).toBeInstanceOf(ModuleLoadError);
     const message = (error as Error).message;
     expect(message).toContain(`queue ${JSON.stringify(queue)} cannot start`);

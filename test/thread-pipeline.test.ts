@@ -53,7 +53,17 @@ function start(p: ThreadPool, payload: Record<string, unknown>): Started {
   const handedP = new Promise<void>((r) => (handed = r));
   const result = new Promise<AttemptResult>((r) => (finish = r));
   const run = p.start(
-    { id, name: 'pipeline', payloadJson: JSON.stringify(payload), payloadBytes: 0, attempt: 1, maxAttempts: 1, timeoutMs: null, leaseMs: 30_000, leaseToken: id },
+    {
+      id,
+      name: 'pipeline',
+      payloadJson: JSON.stringify(payload),
+      payloadBytes: 0,
+      attempt: 1,
+      maxAttempts: 1,
+      timeoutMs: null,
+      leaseMs: 30_000,
+      leaseToken: id,
+    },
     'q',
     {
       handedOff: () => handed(),

@@ -60,7 +60,9 @@ describe('thread start options', () => {
     });
     w.task('setup', new URL('thread-setup.ts', FIXTURES));
     const running = w.start();
-    const e = await r.wait<{ execArgv: string[]; env: string | null }>(await r.enqueue('setup', {}, { queue: 'ts-setup' }), { timeoutMs: 20_000 });
+    const e = await r.wait<{ execArgv: string[]; env: string | null }>(await r.enqueue('setup', {}, { queue: 'ts-setup' }), {
+      timeoutMs: 20_000,
+    });
     expect(e.status, JSON.stringify(e.error)).toBe('completed');
     expect(e.result!.execArgv[0]).toBe('--no-deprecation');
     // The tsx preload follows the caller's flags: the module is TypeScript.
@@ -72,11 +74,16 @@ describe('thread start options', () => {
 
   it('rejects threadExecArgv that is not a list of strings, and threadEnv with non-string values', () => {
     expect(() => new Worker(r, { threads: 1, threadExecArgv: '--inspect' as unknown as string[] })).toThrow(RhythmValidationError);
-    expect(() => new Worker(r, { threads: 1, threadEnv: { N: 1 } as unknown as Record<string, string> })).toThrow(/threadEnv must be an object of string values/);
+    expect(() => new Worker(r, { threads: 1, threadEnv: { N: 1 } as unknown as Record<string, string> })).toThrow(
+      /threadEnv must be an object of string values/,
+    );
   });
 
   it('drops the process-wide flags a thread refuses, keeps the rest', () => {
-    expect(workerSafeExecArgv(['--max-old-space-size=100', '--no-warnings', '--title=x', '--enable-source-maps'])).toEqual(['--no-warnings', '--enable-source-maps']);
+    expect(workerSafeExecArgv(['--max-old-space-size=100', '--no-warnings', '--title=x', '--enable-source-maps'])).toEqual([
+      '--no-warnings',
+      '--enable-source-maps',
+    ]);
     expect(workerSafeExecArgv(['--no-warnings'])).toEqual(['--no-warnings']);
   });
 

@@ -10,7 +10,12 @@ import { SpanKind, SpanStatusCode, context, propagation, trace } from '@opentele
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
-  BasicTracerProvider, InMemorySpanExporter, ParentBasedSampler, SamplingDecision, SimpleSpanProcessor, type ReadableSpan,
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  ParentBasedSampler,
+  SamplingDecision,
+  SimpleSpanProcessor,
+  type ReadableSpan,
 } from '@opentelemetry/sdk-trace-base';
 import { type Rhythm, Worker } from 'rhythm';
 import { fixture, freshRhythm, until, type TestDatabase } from './helpers.js';
@@ -25,7 +30,9 @@ describe('traces', () => {
     (await r.pool.query(`SELECT trace_context FROM ${r.names.executions} WHERE id = $1`, [id])).rows[0].trace_context;
   const spans = () => exporter.getFinishedSpans();
   const runSpans = (id: string) =>
-    spans().filter((s) => s.name.startsWith('run ') && s.attributes['rhythm.execution_id'] === id).sort((a, b) => Number(a.attributes['rhythm.attempt']) - Number(b.attributes['rhythm.attempt']));
+    spans()
+      .filter((s) => s.name.startsWith('run ') && s.attributes['rhythm.execution_id'] === id)
+      .sort((a, b) => Number(a.attributes['rhythm.attempt']) - Number(b.attributes['rhythm.attempt']));
   const enqueueSpanOf = (id: string) => spans().find((s) => s.kind === SpanKind.PRODUCER && s.attributes['rhythm.execution_id'] === id);
   /** Runs one task on a worker of its own (started now, stopped after); its id. */
   const runOne = async (queue: string, name: string): Promise<string> => {
@@ -97,7 +104,11 @@ describe('traces', () => {
       expect(run!.kind).toBe(SpanKind.CONSUMER);
       expect(isChildOf(run!, enq)).toBe(true);
       expect(run!.attributes).toMatchObject({
-        'rhythm.queue': 'traced', 'rhythm.task': 'double', 'rhythm.execution_id': id, 'rhythm.attempt': 1, 'rhythm.outcome': 'completed',
+        'rhythm.queue': 'traced',
+        'rhythm.task': 'double',
+        'rhythm.execution_id': id,
+        'rhythm.attempt': 1,
+        'rhythm.outcome': 'completed',
       });
       expect(run!.status.code).toBe(SpanStatusCode.UNSET);
       expect(run!.events).toHaveLength(0);
@@ -142,17 +153,23 @@ describe('traces', () => {
 
       const [okRun] = runSpans(ok);
       expect(isChildOf(okRun!, enqueueSpanOf(ok)!)).toBe(true);
-      expect(okRun!.attributes).toMatchObject({ 'rhythm.queue': 'traced-threads', 'rhythm.task': 'echo', 'rhythm.execution_id': ok, 'rhythm.outcome': 'completed' });
+      expect(okRun!.attributes).toMatchObject({
+        'rhythm.queue': 'traced-threads',
+        'rhythm.task': 'echo',
+        'rhythm.execution_id': ok,
+        'rhythm.outcome': 'completed',
+      });
       const [badRun] = runSpans(bad);
       expect(isChildOf(badRun!, enqueueSpanOf(bad)!)).toBe(true);
       expect(badRun!.attributes).toMatchObject({ 'rhythm.task': 'throws', 'rhythm.outcome': 'failed' });
       expect(badRun!.status.code).toBe(SpanStatusCode.ERROR);
       expect(badRun!.events.find((e) => e.name === 'exception')?.attributes).toMatchObject({
-        'exception.type': 'ThreadTaskError', 'exception.message': 'thread task failed on attempt 1 (traced)',
+        'exception.type': 'ThreadTaskError',
+        'exception.message': 'thread task failed on attempt 1 (traced)',
       });
     });
 
-    it('enqueueMany is one span, under the caller\'s active span, its context stored on every row', async () => {
+    it("enqueueMany is one span, under the caller's active span, its context stored on every row", async () => {
       const tracer = trace.getTracer('test');
       const ids = await tracer.startActiveSpan('request', async (parent) => {
         try {
@@ -199,11 +216,20 @@ describe('traces', () => {
       const sampled = trace.getTracerProvider();
       trace.disable();
       const dropping = new InMemorySpanExporter();
-      trace.setGlobalTracerProvider(new BasicTracerProvider({
-        // Drops enqueue spans; any other root is kept, a child follows its parent.
-        sampler: new ParentBasedSampler({ root: { shouldSample: (_c, _t, name) => ({ decision: name.startsWith('enqueue') ? SamplingDecision.NOT_RECORD : SamplingDecision.RECORD_AND_SAMPLED }), toString: () => 'no enqueues' } }),
-        spanProcessors: [new SimpleSpanProcessor(dropping)],
-      }));
+      trace.setGlobalTracerProvider(
+        new BasicTracerProvider({
+          // Drops enqueue spans; any other root is kept, a child follows its parent.
+          sampler: new ParentBasedSampler({
+            root: {
+              shouldSample: (_c, _t, name) => ({
+                decision: name.startsWith('enqueue') ? SamplingDecision.NOT_RECORD : SamplingDecision.RECORD_AND_SAMPLED,
+              }),
+              toString: () => 'no enqueues',
+            },
+          }),
+          spanProcessors: [new SimpleSpanProcessor(dropping)],
+        }),
+      );
       try {
         const id = await runOne('sampled-out', 'quiet');
         expect((await traceContextOf(id))?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);

@@ -47,7 +47,7 @@ async function inTransaction<T>(body: (client: pg.PoolClient) => Promise<T>, out
   }
 }
 
-describe('enqueue with the caller\'s client', () => {
+describe("enqueue with the caller's client", () => {
   it('rolled back: neither the order nor the task exists, and nothing runs', async () => {
     const id = await inTransaction(async (client) => {
       await client.query("INSERT INTO orders (item) VALUES ('rolled-back')");
@@ -99,7 +99,10 @@ describe('enqueue with the caller\'s client', () => {
   });
 
   it('a delayed task enqueued in a rolled-back transaction leaves nothing in the scheduled queue', async () => {
-    const id = await inTransaction((client) => r.enqueue('ship-order', { item: 'later' }, { queue: Q, delayMs: 60_000, client }), 'ROLLBACK');
+    const id = await inTransaction(
+      (client) => r.enqueue('ship-order', { item: 'later' }, { queue: Q, delayMs: 60_000, client }),
+      'ROLLBACK',
+    );
     expect(await r.get(id)).toBeNull();
     expect(await count(r, r.names.scheduledQueue, 'execution_id = $1', [id])).toBe(0);
   });
@@ -114,12 +117,15 @@ describe('enqueue with the caller\'s client', () => {
     expect(await count(r, 'orders', "item IN ('kept', 'kept-2')")).toBe(2);
   });
 
-  it('enqueueMany refuses a client given inside an item\'s options instead of silently enqueuing outside the transaction', async () => {
+  it("enqueueMany refuses a client given inside an item's options instead of silently enqueuing outside the transaction", async () => {
     let err: unknown;
     await inTransaction(async (client) => {
       err = await r
         .enqueueMany([{ name: 'ship-order', payload: { item: 'item-level-client' }, options: { queue: 'tx-nobody', client } as never }])
-        .then(() => undefined, (e: unknown) => e);
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
     }, 'ROLLBACK');
     expect(await count(r, r.names.executions, "payload->>'item' = 'item-level-client'")).toBe(0);
     expect(err).toBeInstanceOf(RhythmValidationError);

@@ -16,7 +16,9 @@ const FIXTURES = new URL('./fixtures/typed-tasks/', import.meta.url);
 
 async function tsc(project: string): Promise<{ code: number; output: string }> {
   try {
-    const { stdout } = await promisify(execFile)(process.execPath, [TSC, '--noEmit', '-p', fileURLToPath(new URL(project, FIXTURES))], { cwd: fileURLToPath(FIXTURES) });
+    const { stdout } = await promisify(execFile)(process.execPath, [TSC, '--noEmit', '-p', fileURLToPath(new URL(project, FIXTURES))], {
+      cwd: fileURLToPath(FIXTURES),
+    });
     return { code: 0, output: stdout };
   } catch (err) {
     const e = err as { code: number; stdout: string };
@@ -26,7 +28,9 @@ async function tsc(project: string): Promise<{ code: number; output: string }> {
 
 describe('typed tasks', () => {
   // tsc takes 10-20 s on an idle 2-core machine (it loads @types/node); much more when loaded.
-  it('compile (tsc --noEmit): correct use compiles, each marked misuse is an error, a wrong payload fails the build', { timeout: 180_000 }, async () => {
+  it('compile (tsc --noEmit): correct use compiles, each marked misuse is an error, a wrong payload fails the build', {
+    timeout: 180_000,
+  }, async () => {
     const { code, output } = await tsc('tsconfig.json');
     expect(code).not.toBe(0);
     // The one error reported is the unmarked wrong payload. usage.ts reports none: its correct
@@ -52,7 +56,10 @@ describe('typed tasks', () => {
 
     it("the definition's defaults are stored, an enqueue's own options win, and wait returns the result", async () => {
       const render = defineTask<{ page: number }, { bytes: number }>('render', {
-        queue: 'typed-q', maxAttempts: 5, backoff: { baseMs: 500, maxMs: 60_000 }, timeoutMs: 30_000,
+        queue: 'typed-q',
+        maxAttempts: 5,
+        backoff: { baseMs: 500, maxMs: 60_000 },
+        timeoutMs: 30_000,
       });
       const w = new Worker(r, { queue: 'typed-q' });
       w.task(render, async (payload) => ({ bytes: payload.page * 100 }));
@@ -64,7 +71,13 @@ describe('typed tasks', () => {
         `SELECT queue, max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms FROM ${r.names.executions} WHERE id = $1`,
         [id],
       );
-      expect(stored.rows[0]).toEqual({ queue: 'typed-q', max_attempts: 5, timeout_ms: 30_000, backoff_base_ms: 500, backoff_max_ms: 60_000 });
+      expect(stored.rows[0]).toEqual({
+        queue: 'typed-q',
+        max_attempts: 5,
+        timeout_ms: 30_000,
+        backoff_base_ms: 500,
+        backoff_max_ms: 60_000,
+      });
       const other = await r.enqueue(render, { page: 1 }, { maxAttempts: 1, delayMs: 3_600_000 });
       expect((await r.get(other))!.maxAttempts).toBe(1);
       await r.cancel(other);
@@ -73,7 +86,11 @@ describe('typed tasks', () => {
     });
 
     it('a per-execution backoff sets the retry delay', async () => {
-      const flaky = defineTask<null, string>('flaky', { queue: 'backoff-q', maxAttempts: 2, backoff: { baseMs: 3_600_000, maxMs: 3_600_000 } });
+      const flaky = defineTask<null, string>('flaky', {
+        queue: 'backoff-q',
+        maxAttempts: 2,
+        backoff: { baseMs: 3_600_000, maxMs: 3_600_000 },
+      });
       const w = new Worker(r, { queue: 'backoff-q' });
       w.task(flaky, () => {
         throw new Error('try later');
@@ -94,11 +111,15 @@ describe('typed tasks', () => {
     it('refuses bad definitions and a worker of another queue', () => {
       expect(() => defineTask('x', { queue: 'no spaces' })).toThrow(/invalid queue name "no spaces"/);
       expect(() => defineTask('x', { maxAttempts: 0 })).toThrow(/maxAttempts must be an integer >= 1/);
-      expect(() => defineTask('x', { backoff: { baseMs: 10, maxMs: 1 } })).toThrow(/backoff.baseMs \(10\) must not exceed backoff.maxMs \(1\)/);
+      expect(() => defineTask('x', { backoff: { baseMs: 10, maxMs: 1 } })).toThrow(
+        /backoff.baseMs \(10\) must not exceed backoff.maxMs \(1\)/,
+      );
       expect(() => defineTask('x', { retries: 3 } as never)).toThrow(/unknown defineTask\("x"\) option "retries"/);
       const def = defineTask<null, null>('elsewhere', { queue: 'emails' });
       expect(() => new Worker(r, { queue: 'default' }).task(def, () => null)).toThrow(RhythmValidationError);
-      expect(() => new Worker(r, { queue: 'default' }).task(def, () => null)).toThrow(/defined for queue "emails", but this worker serves queue "default"/);
+      expect(() => new Worker(r, { queue: 'default' }).task(def, () => null)).toThrow(
+        /defined for queue "emails", but this worker serves queue "default"/,
+      );
     });
   });
 });

@@ -28,7 +28,9 @@ describe('unique keys', () => {
       // Warm every connection first, so the enqueues start together rather than behind connects.
       await Promise.all(producers.flatMap((p) => Array.from({ length: 5 }, () => p.pool.query('SELECT 1'))));
       const ids = await Promise.all(
-        producers.flatMap((p, i) => Array.from({ length: 5 }, (_, j) => p.enqueue('sync-user', { userId: 7, producer: i * 5 + j }, { uniqueKey: 'sync-user:7' }))),
+        producers.flatMap((p, i) =>
+          Array.from({ length: 5 }, (_, j) => p.enqueue('sync-user', { userId: 7, producer: i * 5 + j }, { uniqueKey: 'sync-user:7' })),
+        ),
       );
       expect(ids).toHaveLength(20);
       expect(new Set(ids).size).toBe(1);
@@ -54,7 +56,10 @@ describe('unique keys', () => {
     // The key is held: both are skipped, as they are, instead of the statement failing.
     expect(await r.retry([first, second])).toEqual({
       retried: [],
-      skipped: [{ id: first, status: 'cancelled' }, { id: second, status: 'cancelled' }],
+      skipped: [
+        { id: first, status: 'cancelled' },
+        { id: second, status: 'cancelled' },
+      ],
     });
     expect(await r.cancel(holder)).toBe(true);
     // The key is free: the newest of the two gets it, the other is skipped.
@@ -135,9 +140,13 @@ describe('unique keys', () => {
 
   it('refuses bad unique options with an error naming them', async () => {
     await expect(r.enqueue('t', {}, { uniqueMode: 'replace' })).rejects.toThrow(/uniqueMode "replace" needs a uniqueKey/);
-    await expect(r.enqueue('t', {}, { uniqueKey: 'k', uniqueMode: 'update' as never })).rejects.toThrow(/uniqueMode must be 'keep' or 'replace', got "update"/);
+    await expect(r.enqueue('t', {}, { uniqueKey: 'k', uniqueMode: 'update' as never })).rejects.toThrow(
+      /uniqueMode must be 'keep' or 'replace', got "update"/,
+    );
     await expect(r.enqueue('t', {}, { uniqueKey: '' })).rejects.toThrow(RhythmValidationError);
     await expect(r.enqueue('t', {}, { uniqueKey: 7 as never })).rejects.toThrow(/uniqueKey must be a non-empty string/);
-    await expect(r.enqueueMany([{ name: 't', payload: {}, options: { uniqueKey: 7 as never } }])).rejects.toThrow(/item 0: option uniqueKey must be a non-empty string/);
+    await expect(r.enqueueMany([{ name: 't', payload: {}, options: { uniqueKey: 7 as never } }])).rejects.toThrow(
+      /item 0: option uniqueKey must be a non-empty string/,
+    );
   });
 });

@@ -68,7 +68,8 @@ describe('wait() at scale', () => {
       await allStarted.promise;
       release.resolve();
       const done = await Promise.all(waits);
-      for (const [i, e] of done.entries()) expect(e).toMatchObject({ id: ids[i], status: 'completed', result: i * 2, payload: i, attempts: 1 });
+      for (const [i, e] of done.entries())
+        expect(e).toMatchObject({ id: ids[i], status: 'completed', result: i * 2, payload: i, attempts: 1 });
       expect(reads.state.ids).toBeGreaterThanOrEqual(N); // each was read (once to start, and once done)
       expect(reads.state.calls).toBeLessThanOrEqual(100); // a read per wait would be 10,000 (20,000 with the re-reads)
     } finally {
@@ -104,10 +105,21 @@ describe('wait() at scale', () => {
 describe('wait() reads what get() reads', () => {
   it('timestamps in binary form become the Dates pg makes of their text, from 4713 BC to the year 200,000', async () => {
     const times = [
-      '2000-01-01 00:00:00+00', '1999-12-31 23:59:59.999999+00', '1999-12-31 23:59:59.9995+00', '1970-01-01 00:00:00.0005+00',
-      '1969-12-31 23:59:59.000001+00', '2024-02-29 12:34:56.789123+00', '2024-06-01 00:00:00.001+02', '2099-12-31 23:59:59.999999+00',
-      '2200-01-01 00:00:00.5+00', '9999-12-31 23:59:59.999999+00', '200000-01-01 00:00:00.123456+00', '0001-01-01 00:00:00.25+00',
-      '0001-12-31 23:59:59.999+00 BC', '4713-01-01 00:00:00+00 BC', 'now',
+      '2000-01-01 00:00:00+00',
+      '1999-12-31 23:59:59.999999+00',
+      '1999-12-31 23:59:59.9995+00',
+      '1970-01-01 00:00:00.0005+00',
+      '1969-12-31 23:59:59.000001+00',
+      '2024-02-29 12:34:56.789123+00',
+      '2024-06-01 00:00:00.001+02',
+      '2099-12-31 23:59:59.999999+00',
+      '2200-01-01 00:00:00.5+00',
+      '9999-12-31 23:59:59.999999+00',
+      '200000-01-01 00:00:00.123456+00',
+      '0001-01-01 00:00:00.25+00',
+      '0001-12-31 23:59:59.999+00 BC',
+      '4713-01-01 00:00:00+00 BC',
+      'now',
     ];
     const res = await rw.pool.query(`SELECT t, encode(timestamptz_send(t), 'hex') AS hex FROM unnest($1::timestamptz[]) AS t`, [times]);
     expect(res.rows).toHaveLength(times.length);
@@ -126,7 +138,9 @@ describe('wait() reads what get() reads', () => {
 });
 
 describe('wait() timeouts count from the call', () => {
-  it('with the executions table locked, a wait rejects with WaitTimeoutError while its read is still blocked', { timeout: 60_000 }, async () => {
+  it('with the executions table locked, a wait rejects with WaitTimeoutError while its read is still blocked', {
+    timeout: 60_000,
+  }, async () => {
     const r = await Rhythm.init({ databaseUrl: db.url, logger: quiet() });
     const [warm] = await r.enqueueMany([{ name: 'quick', payload: 'warm', options: { queue: Q } }]);
     await r.wait(warm!, { timeoutMs: 30_000 }); // the LISTEN connection and the wait pool are open
@@ -155,7 +169,9 @@ describe('wait() timeouts count from the call', () => {
     await r.shutdown();
   });
 
-  it('with the server silent (no answer to anything), a first wait rejects with WaitTimeoutError, not a connection error', { timeout: 60_000 }, async () => {
+  it('with the server silent (no answer to anything), a first wait rejects with WaitTimeoutError, not a connection error', {
+    timeout: 60_000,
+  }, async () => {
     const proxy = await TcpProxy.start(db.url);
     // The connect timeout is longer than the wait's: a connection error would come later.
     const r = await Rhythm.init({ databaseUrl: proxy.via(db.url), logger: quiet(), connectTimeoutMs: 5_000, queryTimeoutMs: 5_000 });
@@ -217,7 +233,7 @@ describe('wait() across a lost LISTEN connection', () => {
       const id = await rw.enqueue('nobody-serves', {}, { queue: 'nobody' });
       const reads = countWaitReads(r);
       const waiting = r.wait(id, { timeoutMs: 50_000 });
-      await (await reads.state.first); // it has read the execution once (not finished)
+      await await reads.state.first; // it has read the execution once (not finished)
       const readsBefore = reads.state.calls;
       await proxy.down(); // every connection of r is cut, new ones refused
       expect(await rw.cancel(id)).toBe(true); // announced on `done`, which r cannot hear now

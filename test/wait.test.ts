@@ -54,7 +54,7 @@ describe('wait()', () => {
     const counter = countWaitReads(r);
     try {
       const waiting = r.wait(id, { timeoutMs: 10_000 });
-      await (await counter.state.first); // wait()'s own first read has completed...
+      await await counter.state.first; // wait()'s own first read has completed...
       expect(await isSettled(waiting)).toBe(false); // ...and saw the task still running
       expect(counter.state.calls).toBe(1);
 
@@ -188,7 +188,7 @@ describe('wait()', () => {
       () => 'resolved' as const,
       (e: unknown) => e,
     );
-    await (await counter.state.first); // the wait is registered and has read its execution once
+    await await counter.state.first; // the wait is registered and has read its execution once
     counter.restore();
     await other.shutdown();
     expect(await isSettled(outcome)).toBe(true);

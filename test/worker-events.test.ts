@@ -31,7 +31,10 @@ describe('worker events', () => {
     w.task('always-fails', () => {
       throw new Error('boom');
     });
-    w.task('waits-for-cancel', (_p: unknown, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))));
+    w.task(
+      'waits-for-cancel',
+      (_p: unknown, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+    );
     const running = w.start();
 
     const ok = await r.enqueue('ok', { n: 21 }, { queue: 'events' });
@@ -50,7 +53,11 @@ describe('worker events', () => {
     expect(of(cancelled)).toEqual(['cancelled#1']);
     expect(events).toHaveLength(4);
     expect(events.find((e) => e.id === ok)).toMatchObject({ name: 'ok', queue: 'events', result: { doubled: 42 }, error: null });
-    expect(events.find((e) => e.kind === 'failed')).toMatchObject({ name: 'always-fails', result: null, error: { name: 'Error', message: 'boom' } });
+    expect(events.find((e) => e.kind === 'failed')).toMatchObject({
+      name: 'always-fails',
+      result: null,
+      error: { name: 'Error', message: 'boom' },
+    });
     expect(events.find((e) => e.kind === 'cancelled')!.error).toMatchObject({ name: 'CancelledError' });
   });
 });

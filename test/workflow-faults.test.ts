@@ -26,7 +26,9 @@ function flow(name: string, source: string): string {
   return file;
 }
 
-const STEPS = flow('steps', `
+const STEPS = flow(
+  'steps',
+  `
   const x = Math.random();
   const out = [];
   for (let i = 0; i < 4; i++) {
@@ -34,12 +36,16 @@ const STEPS = flow('steps', `
     out.push(r.by);
   }
   return { out, x };
-`);
-const TWO = flow('two', `
+`,
+);
+const TWO = flow(
+  'two',
+  `
   const a = await Task.run("record", { i: 0 });
   const b = await Task.run("record", { i: 1 });
   return [a.by, b.by];
-`);
+`,
+);
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let r: Rhythm;
@@ -76,7 +82,12 @@ async function survivor(flows: Record<string, string>): Promise<{ app: Rhythm; d
   const w = new Worker(app, { queue: 'wf', visibilityTimeoutMs: 1_000, workerId: 'survivor', pollIntervalMs: 200 });
   w.task('record', async (p: { ms?: number }, ctx) => {
     if (p.ms) await new Promise((res) => setTimeout(res, p.ms));
-    await app.pool.query('INSERT INTO public.fault_runs (execution_id, attempt, pid, by) VALUES ($1, $2, $3, $4)', [ctx.id, ctx.attempt, process.pid, 'survivor']);
+    await app.pool.query('INSERT INTO public.fault_runs (execution_id, attempt, pid, by) VALUES ($1, $2, $3, $4)', [
+      ctx.id,
+      ctx.attempt,
+      process.pid,
+      'survivor',
+    ]);
     return { by: 'survivor' };
   });
   for (const [name, file] of Object.entries(flows)) w.workflow(name, file);
@@ -108,7 +119,9 @@ describe('a worker killed mid-workflow', () => {
       const id = await r.startWorkflow('steps', null, { queue: 'wf' });
       // Kill once two steps are completed: the workflow waits on the third task, which the victim holds.
       await pollUntil(
-        async () => (await r.pool.query(`SELECT count(*)::int AS n FROM ${r.names.executions} WHERE parent_id = $1 AND status = 'completed'`, [id])).rows[0].n >= 2,
+        async () =>
+          (await r.pool.query(`SELECT count(*)::int AS n FROM ${r.names.executions} WHERE parent_id = $1 AND status = 'completed'`, [id]))
+            .rows[0].n >= 2,
         'two steps to complete',
         30_000,
         20,
@@ -160,7 +173,12 @@ describe('a worker killed mid-workflow', () => {
       const blockerPid = (await blocker.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
       await pollUntil(
         async () =>
-          (await r.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'victim-b' AND $1 = ANY (pg_blocking_pids(pid))`, [blockerPid])).rows[0].n > 0,
+          (
+            await r.pool.query(
+              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'victim-b' AND $1 = ANY (pg_blocking_pids(pid))`,
+              [blockerPid],
+            )
+          ).rows[0].n > 0,
         'the second activation to wait inside its commit',
         30_000,
         20,
@@ -195,7 +213,10 @@ describe('timers, stale workers and versions', () => {
     w1.workflow('nap', file);
     const run1 = w1.start();
     const id = await first.startWorkflow('nap', null, { queue: 'nap' });
-    await pollUntil(async () => (await r.pool.query(`SELECT 1 FROM ${r.names.scheduledQueue} WHERE execution_id = $1`, [id])).rowCount === 1, 'the timer to be set');
+    await pollUntil(
+      async () => (await r.pool.query(`SELECT 1 FROM ${r.names.scheduledQueue} WHERE execution_id = $1`, [id])).rowCount === 1,
+      'the timer to be set',
+    );
     await first.shutdown();
     await run1;
 
@@ -233,17 +254,42 @@ describe('timers, stale workers and versions', () => {
         id,
         leaseToken,
         flowHash: 'h',
-        children: [{ parentId: id, seq: 1, kind: 'task' as const, name: 'record', queue: 'stale', payloadJson: '{}', priority: 0, maxAttempts: 1, timeoutMs: null, leaseMs: null, delayMs: null }],
+        children: [
+          {
+            parentId: id,
+            seq: 1,
+            kind: 'task' as const,
+            name: 'record',
+            queue: 'stale',
+            payloadJson: '{}',
+            priority: 0,
+            maxAttempts: 1,
+            timeoutMs: null,
+            leaseMs: null,
+            delayMs: null,
+          },
+        ],
         consumed: [],
-        outcome: { status: 'suspended' as const, stateJson: '{"stale": true}', mode: 'all' as const, children: [1], signals: [], wakeAt: null },
+        outcome: {
+          status: 'suspended' as const,
+          stateJson: '{"stale": true}',
+          mode: 'all' as const,
+          children: [1],
+          signals: [],
+          wakeAt: null,
+        },
       });
-      const staleCommit = await inTransaction(app.pool, (c: pg.PoolClient) => commitActivations(c, app.names, [write(old!.leaseToken)], app.backoff));
+      const staleCommit = await inTransaction(app.pool, (c: pg.PoolClient) =>
+        commitActivations(c, app.names, [write(old!.leaseToken)], app.backoff),
+      );
       expect(staleCommit.written.size).toBe(0);
       expect((await app.pool.query(`SELECT count(*)::int AS n FROM ${app.names.executions} WHERE parent_id = $1`, [id])).rows[0].n).toBe(0);
       const st = await app.pool.query(`SELECT state, activations FROM ${app.names.workflows} WHERE execution_id = $1`, [id]);
       expect(st.rows[0]).toEqual({ state: null, activations: 0 });
 
-      const freshCommit = await inTransaction(app.pool, (c: pg.PoolClient) => commitActivations(c, app.names, [write(fresh!.leaseToken)], app.backoff));
+      const freshCommit = await inTransaction(app.pool, (c: pg.PoolClient) =>
+        commitActivations(c, app.names, [write(fresh!.leaseToken)], app.backoff),
+      );
       expect([...freshCommit.written]).toEqual([id]);
       expect((await app.pool.query(`SELECT count(*)::int AS n FROM ${app.names.executions} WHERE parent_id = $1`, [id])).rows[0].n).toBe(1);
     } finally {
@@ -259,7 +305,12 @@ describe('timers, stale workers and versions', () => {
     w1.workflow('pinned', file);
     const run1 = w1.start();
     const old = await first.startWorkflow('pinned', null, { queue: 'pin' });
-    await pollUntil(async () => (await r.pool.query(`SELECT 1 FROM ${r.names.workflows} WHERE execution_id = $1 AND 'go' = ANY (wait_signals)`, [old])).rowCount === 1, 'v1 to wait');
+    await pollUntil(
+      async () =>
+        (await r.pool.query(`SELECT 1 FROM ${r.names.workflows} WHERE execution_id = $1 AND 'go' = ANY (wait_signals)`, [old])).rowCount ===
+        1,
+      'v1 to wait',
+    );
     await first.shutdown();
     await run1;
 

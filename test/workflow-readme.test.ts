@@ -35,7 +35,11 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'rhythm-readme-flow-'));
 let db: TestDatabase;
 let r: Rhythm;
 let running: Promise<unknown>;
-const items = [{ sku: 'tea', qty: 2 }, { sku: 'mug', qty: 1 }, { sku: 'pot', qty: 1 }];
+const items = [
+  { sku: 'tea', qty: 2 },
+  { sku: 'mug', qty: 1 },
+  { sku: 'pot', qty: 1 },
+];
 
 beforeAll(async () => {
   ({ db, r } = await freshRhythm());
@@ -54,7 +58,9 @@ beforeAll(async () => {
     if (p.orderId === 13) throw new Error('no label for order 13');
     return { tracking: `T-${p.orderId}` };
   });
-  io.workflow('order', asPrinted).workflow('order-quick', quick).workflow('ship', fileURLToPath(new URL('workflows/ship.flow', root)));
+  io.workflow('order', asPrinted)
+    .workflow('order-quick', quick)
+    .workflow('ship', fileURLToPath(new URL('workflows/ship.flow', root)));
   const payments = new Worker(r, { queue: 'payments', pollIntervalMs: 200 });
   payments.task('charge', (p: { orderId: number; amount: number }) => {
     if (p.amount > 1_000) throw new Error(`card declined: ${p.amount}`);
@@ -71,7 +77,9 @@ afterAll(async () => {
 });
 
 async function children(id: string): Promise<string[]> {
-  const res = await r.pool.query(`SELECT kind, name, queue, status FROM ${r.names.executions} WHERE parent_id = $1 ORDER BY parent_seq`, [id]);
+  const res = await r.pool.query(`SELECT kind, name, queue, status FROM ${r.names.executions} WHERE parent_id = $1 ORDER BY parent_seq`, [
+    id,
+  ]);
   return res.rows.map((c) => `${c.kind === 'workflow' ? 'workflow ' : ''}${c.name}@${c.queue}:${c.status}`);
 }
 
@@ -87,7 +95,11 @@ describe('the README workflow example', () => {
     const done = await r.wait(id, { timeoutMs: 30_000 });
     expect(done).toMatchObject({ status: 'completed', result: { status: 'shipped', charge: 'ch_7' } });
     expect(await children(id)).toEqual([
-      'reserve@default:completed', 'reserve@default:completed', 'reserve@default:completed', 'charge@payments:completed', 'workflow ship@default:completed',
+      'reserve@default:completed',
+      'reserve@default:completed',
+      'reserve@default:completed',
+      'charge@payments:completed',
+      'workflow ship@default:completed',
     ]);
   });
 
@@ -112,21 +124,30 @@ describe('the README workflow example', () => {
     await r.signal(id, 'approve', { by: 'ana' });
     const done = await r.wait(id, { timeoutMs: 30_000 });
     expect(done).toMatchObject({ status: 'completed', result: { status: 'cancelled', reason: 'no label for order 13' } });
-    expect((await children(id)).slice(3)).toEqual(['charge@payments:completed', 'workflow ship@default:failed', 'release@default:completed']);
+    expect((await children(id)).slice(3)).toEqual([
+      'charge@payments:completed',
+      'workflow ship@default:failed',
+      'release@default:completed',
+    ]);
   });
 });
 
 describe('npm run demo:workflows', () => {
   it('runs its three orders to the outcomes it announces', { timeout: 120_000 }, async () => {
     const script = fileURLToPath(new URL('dist/src/demo/workflows.js', root));
-    const child = spawn(process.execPath, [script], { env: cliEnv({ RHYTHM_DATABASE_URL: db.url, RHYTHM_SCHEMA: 'demo', RHYTHM_LOG_LEVEL: 'warn' }), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script], {
+      env: cliEnv({ RHYTHM_DATABASE_URL: db.url, RHYTHM_SCHEMA: 'demo', RHYTHM_LOG_LEVEL: 'warn' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
     expect(code, `${out}\n${err}`).toBe(0);
-    const results = new Map([...out.matchAll(/^order \d+ \((.+)\): (\w+) (.*)$/gm)].map((m) => [m[1], { status: m[2], result: JSON.parse(m[3]!) }]));
+    const results = new Map(
+      [...out.matchAll(/^order \d+ \((.+)\): (\w+) (.*)$/gm)].map((m) => [m[1], { status: m[2], result: JSON.parse(m[3]!) }]),
+    );
     expect(Object.fromEntries(results)).toEqual({
       approved: { status: 'completed', result: { status: 'shipped', charge: 'ch_7', approvedBy: 'ana' } },
       'not approved in 2 s': { status: 'completed', result: { status: 'cancelled', reason: 'not approved in time' } },

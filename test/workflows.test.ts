@@ -84,34 +84,68 @@ beforeAll(async () => {
     return { key: p.key };
   });
   io.workflows(FLOWS);
-  io.workflow('sequence', flow('sequence', `
+  io.workflow(
+    'sequence',
+    flow(
+      'sequence',
+      `
     let total = 0;
     for (const n of Inputs.numbers) {
       const r = await Task.run("echo", { n });
       total += r.n;
     }
     return { total, at: Context.executionId };
-  `));
-  io.workflow('fanout', flow('fanout', `
+  `,
+    ),
+  );
+  io.workflow(
+    'fanout',
+    flow(
+      'fanout',
+      `
     const results = await Promise.all(Inputs.map(i => Task.run("echo", { i })));
     return results.map(r => r.i).reduce((a, b) => a + b, 0);
-  `));
-  io.workflow('inbox', flow('inbox', `
+  `,
+    ),
+  );
+  io.workflow(
+    'inbox',
+    flow(
+      'inbox',
+      `
     const a = await Signal.next("msg");
     const b = await Signal.next("msg");
     const c = await Signal.next("other");
     return [a, b, c];
-  `));
-  io.workflow('retryable', flow('retryable', `
+  `,
+    ),
+  );
+  io.workflow(
+    'retryable',
+    flow(
+      'retryable',
+      `
     const before = await Task.run("echo", { step: 1 });
     const r = await Task.run("flaky", {}, { maxAttempts: 1 });
     return { before: before.step, r };
-  `));
-  io.workflow('backlog', flow('backlog', `
+  `,
+    ),
+  );
+  io.workflow(
+    'backlog',
+    flow(
+      'backlog',
+      `
     const x = await Signal.next("wanted");
     return x;
-  `));
-  io.workflow('parent', flow('parent', `
+  `,
+    ),
+  );
+  io.workflow(
+    'parent',
+    flow(
+      'parent',
+      `
     const h = Task.run("hold", { key: Inputs.key });
     const child = Workflow.run("waiter", {});
     try {
@@ -120,35 +154,73 @@ beforeAll(async () => {
     } catch (e) {
       return { caught: e.name, message: e.message };
     }
-  `));
-  io.workflow('waiter', flow('waiter', `
+  `,
+    ),
+  );
+  io.workflow(
+    'waiter',
+    flow(
+      'waiter',
+      `
     const s = await Signal.next("never");
     return s;
-  `));
-  io.workflow('catch-child', flow('catch-child', `
+  `,
+    ),
+  );
+  io.workflow(
+    'catch-child',
+    flow(
+      'catch-child',
+      `
     try {
       await Workflow.run("ship", { orderId: 13 });
       return "shipped";
     } catch (e) {
       return { name: e.name, message: e.message, workflow: e.workflow, child: typeof e.executionId };
     }
-  `));
-  io.workflow('unknown-child', flow('unknown-child', `
+  `,
+    ),
+  );
+  io.workflow(
+    'unknown-child',
+    flow(
+      'unknown-child',
+      `
     try { await Workflow.run("no-such-flow", {}); } catch (e) { return e.name + ": " + e.message; }
-  `));
-  io.workflow('uncaught', flow('uncaught', `
+  `,
+    ),
+  );
+  io.workflow(
+    'uncaught',
+    flow(
+      'uncaught',
+      `
     await Task.run("boom", {}, { maxAttempts: 2 });
     return "never";
-  `));
-  io.workflow('endless', flow('endless', `
+  `,
+    ),
+  );
+  io.workflow(
+    'endless',
+    flow(
+      'endless',
+      `
     let n = 0;
     while (true) { n++; }
-  `));
-  io.workflow('threaded', flow('threaded', `
+  `,
+    ),
+  );
+  io.workflow(
+    'threaded',
+    flow(
+      'threaded',
+      `
     const seeds = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
     const results = await Promise.all(seeds.map(i => Task.run("sha256-chain", { seed: "s" + i, rounds: 5 }, { queue: "cpu" })));
     return results.map(r => r.digest.length);
-  `));
+  `,
+    ),
+  );
   cpu = new Worker(r, { queue: 'cpu', threads: 2 });
   cpu.task('sha256-chain', new URL('../tasks/sha256-chain.ts', import.meta.url));
   payments = new Worker(r, { queue: 'payments', pollIntervalMs: 200 });
@@ -167,7 +239,11 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const items = [{ sku: 'a', qty: 1 }, { sku: 'b', qty: 2 }, { sku: 'c', qty: 3 }];
+const items = [
+  { sku: 'a', qty: 1 },
+  { sku: 'b', qty: 2 },
+  { sku: 'c', qty: 3 },
+];
 
 /** The children of a workflow, by call sequence. */
 async function children(id: string): Promise<{ seq: number; kind: string; name: string; status: string }[]> {
@@ -196,7 +272,12 @@ describe('the order workflow', () => {
     await waitingForSignal(id, 'approve');
     await r.signal(id, 'approve', { by: 'ana' });
     const done = await r.wait(id, { timeoutMs: 20_000 });
-    expect(done).toMatchObject({ kind: 'workflow', name: 'order', status: 'completed', result: { status: 'shipped', charge: 'ch_7', approvedBy: 'ana' } });
+    expect(done).toMatchObject({
+      kind: 'workflow',
+      name: 'order',
+      status: 'completed',
+      result: { status: 'shipped', charge: 'ch_7', approvedBy: 'ana' },
+    });
     const kids = await children(id);
     expect(kids).toEqual([
       { seq: 1, kind: 'task', name: 'reserve', status: 'completed' },
@@ -247,7 +328,13 @@ describe('the order workflow', () => {
     expect(done.result).toEqual({ status: 'cancelled', reason: 'card declined for order 10' });
     expect((runs.get('charge') ?? 0) - before).toBe(3); // the default maxAttempts, then it threw into the script
     const kids = await children(id);
-    expect(kids.map((k) => `${k.name}:${k.status}`)).toEqual(['reserve:completed', 'reserve:completed', 'reserve:completed', 'charge:failed', 'release:completed']);
+    expect(kids.map((k) => `${k.name}:${k.status}`)).toEqual([
+      'reserve:completed',
+      'reserve:completed',
+      'reserve:completed',
+      'charge:failed',
+      'release:completed',
+    ]);
   });
 
   it('throws a failed child workflow into the parent', async () => {
@@ -267,7 +354,10 @@ describe('workflow semantics on the runtime', () => {
   });
 
   it('fans out with Promise.all and wakes once when the last child settles', async () => {
-    const id = await r.startWorkflow('fanout', Array.from({ length: 10 }, (_, i) => i));
+    const id = await r.startWorkflow(
+      'fanout',
+      Array.from({ length: 10 }, (_, i) => i),
+    );
     const done = await r.wait(id, { timeoutMs: 20_000 });
     expect(done.result).toBe(45);
     const w = await r.pool.query(`SELECT activations FROM ${r.names.workflows} WHERE execution_id = $1`, [id]);
@@ -358,12 +448,11 @@ describe('cancellation', () => {
     // Where it waits, as an inspection (the CLI's get) shows it.
     const details = await workflowDetails(r.pool, r.names, id);
     expect(details!.waitingOn).toMatchObject({ mode: 'all', children: [1, 2], signals: [], wakeAt: null, pending: 2 });
-    expect(details!.children.map((c: { seq: number; kind: string; name: string; status: string }) => `${c.seq} ${c.kind} ${c.name} ${c.status}`)).toEqual([
-      '1 task hold running',
-      '2 workflow waiter scheduled',
-    ]);
+    expect(
+      details!.children.map((c: { seq: number; kind: string; name: string; status: string }) => `${c.seq} ${c.kind} ${c.name} ${c.status}`),
+    ).toEqual(['1 task hold running', '2 workflow waiter scheduled']);
     expect((await workflowDetails(r.pool, r.names, childId))!.waitingOn.signals).toEqual(['never']);
-    expect(await workflowDetails(r.pool, r.names, (await r.enqueue('echo', 1)))).toBeNull();
+    expect(await workflowDetails(r.pool, r.names, await r.enqueue('echo', 1))).toBeNull();
 
     expect(await r.cancel(id)).toBe(true);
     const [wf, c] = await Promise.all([r.wait(id), r.wait(childId)]);

@@ -87,7 +87,13 @@ interface Claimed {
  * fewer than PIPELINE_CAPACITY are held) feeding a settle loop (one statement at a time, all
  * that is pending, up to 1,000), the way a runtime overlaps claims with completions.
  */
-export async function drain(db: BenchDatabase, n: number, c: RawDrainConfig, progress: StepProgress, label: string): Promise<{ seconds: number; rate: number; check: HistoryCheck; cpu: CpuSample }> {
+export async function drain(
+  db: BenchDatabase,
+  n: number,
+  c: RawDrainConfig,
+  progress: StepProgress,
+  label: string,
+): Promise<{ seconds: number; rate: number; check: HistoryCheck; cpu: CpuSample }> {
   const r = await openRhythm(db, 'raw');
   const clients: pg.Client[] = [];
   try {
@@ -114,12 +120,23 @@ export async function drain(db: BenchDatabase, n: number, c: RawDrainConfig, pro
         const settled = await settleAttempts(
           client,
           r.names,
-          items.map((t) => ({ id: t.id, leaseToken: t.leaseToken, outcome: 'completed' as const, resultJson: t.payloadJson, errorJson: null })),
+          items.map((t) => ({
+            id: t.id,
+            leaseToken: t.leaseToken,
+            outcome: 'completed' as const,
+            resultJson: t.payloadJson,
+            errorJson: null,
+          })),
           r.backoff,
         );
         return settled.length;
       }
-      const res = await client.query(settleText, [items.map((x) => x.id), items.map((x) => x.leaseToken), items.map((x) => x.payloadJson), items.map((x) => x.claimedAt)]);
+      const res = await client.query(settleText, [
+        items.map((x) => x.id),
+        items.map((x) => x.leaseToken),
+        items.map((x) => x.payloadJson),
+        items.map((x) => x.claimedAt),
+      ]);
       return res.rows[0].n;
     };
     progress.begin(label, n);
@@ -179,7 +196,13 @@ export async function drain(db: BenchDatabase, n: number, c: RawDrainConfig, pro
 }
 
 /** Inserts n ready tasks (history rows + work_queue rows), generated in the database, 10,000 a statement. */
-export async function bulkInsert(db: BenchDatabase, n: number, parallel: number, progress: StepProgress, chunk = 10_000): Promise<{ seconds: number; rate: number; stored: number }> {
+export async function bulkInsert(
+  db: BenchDatabase,
+  n: number,
+  parallel: number,
+  progress: StepProgress,
+  chunk = 10_000,
+): Promise<{ seconds: number; rate: number; stored: number }> {
   const r = await openRhythm(db, 'rawbulk');
   try {
     const n_ = r.names;
@@ -191,9 +214,15 @@ WITH inserted AS (
 )
 INSERT INTO ${n_.workQueue} (execution_id, queue, name, priority)
 SELECT id, queue, name, priority FROM inserted`;
-    const seconds = await sendChunks(Math.ceil(n / chunk), 1, parallel, (k) => k, async ([k]) => {
-      await r.pool.query(sql, [k! * chunk, Math.min(n, (k! + 1) * chunk) - 1]);
-    });
+    const seconds = await sendChunks(
+      Math.ceil(n / chunk),
+      1,
+      parallel,
+      (k) => k,
+      async ([k]) => {
+        await r.pool.query(sql, [k! * chunk, Math.min(n, (k! + 1) * chunk) - 1]);
+      },
+    );
     progress.update(n);
     const stored = (await r.pool.query(`SELECT count(*)::int AS n FROM ${n_.workQueue}`)).rows[0].n;
     return { seconds, rate: n / seconds, stored };

@@ -41,7 +41,9 @@ export class WorkerChild {
       if (ls?.length) ls.shift()!(m);
     });
     const failed = this.exited.then(() => {
-      throw new Error(`bench worker process (${config.system}) exited early (code ${this.proc.exitCode}): ${this.stderr.trim().slice(-1_000)}`);
+      throw new Error(
+        `bench worker process (${config.system}) exited early (code ${this.proc.exitCode}): ${this.stderr.trim().slice(-1_000)}`,
+      );
     });
     this.ready = Promise.race([this.next('ready').then(() => undefined), failed]);
     this.started = Promise.race([this.next('started').then(() => undefined), failed]);

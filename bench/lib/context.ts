@@ -46,7 +46,12 @@ export function rowOf(results: Run[], row: Omit<Row, 'rate' | 'rounds' | 'second
     done: Math.min(...results.map((r) => r.done)),
     verified: results.every((r) => r.once),
     notes: [...(row.notes ?? []), ...(mid.notes ?? []), ...(mid.cpu ? [describeCpu(mid.cpu, row.tasks)] : [])],
-    extra: { ...row.extra, ...mid.extra, ...(mid.cpu ? { cpu: mid.cpu } : {}), ...(mid.statements ? { pgStatements: mid.statements } : {}) },
+    extra: {
+      ...row.extra,
+      ...mid.extra,
+      ...(mid.cpu ? { cpu: mid.cpu } : {}),
+      ...(mid.statements ? { pgStatements: mid.statements } : {}),
+    },
   };
 }
 

@@ -56,7 +56,13 @@ export function defaultDataDir(): string {
 
 const SHOWN = ['server_version', 'shared_buffers', 'synchronous_commit', 'fsync', 'max_connections', 'wal_level'];
 
-export async function openBenchDatabase(options: { url?: string; dataDir?: string; settings?: Record<string, string>; keep?: boolean; pgStats?: boolean }): Promise<BenchDatabase> {
+export async function openBenchDatabase(options: {
+  url?: string;
+  dataDir?: string;
+  settings?: Record<string, string>;
+  keep?: boolean;
+  pgStats?: boolean;
+}): Promise<BenchDatabase> {
   const external = options.url ?? process.env.RHYTHM_DATABASE_URL ?? process.env.DATABASE_URL;
   let server: EmbeddedServer | undefined;
   let url: string;
@@ -69,7 +75,9 @@ export async function openBenchDatabase(options: { url?: string; dataDir?: strin
     const parent = path.dirname(dataDir);
     mkdirSync(parent, { recursive: true });
     chmodSync(parent, 0o755); // the server runs as the postgres user when we are root
-    const statSettings: Record<string, string> = options.pgStats ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'top' } : {};
+    const statSettings: Record<string, string> = options.pgStats
+      ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'top' }
+      : {};
     server = await startEmbeddedPostgres({ dataDir, settings: { max_connections: 200, ...statSettings, ...options.settings } });
     adminUrl = server.url;
     createdDb = `rhythm_bench_${process.pid}`;
@@ -120,7 +128,10 @@ export async function openBenchDatabase(options: { url?: string; dataDir?: strin
             [limit],
           );
           return res.rows.map((r) => ({
-            query: r.query, calls: r.calls, rows: Number(r.rows), totalMs: r.total_ms,
+            query: r.query,
+            calls: r.calls,
+            rows: Number(r.rows),
+            totalMs: r.total_ms,
             usPerRow: Number(r.rows) > 0 ? (r.total_ms * 1000) / Number(r.rows) : null,
           }));
         },
@@ -189,7 +200,10 @@ export class DoneCounter {
   private client: pg.Client | undefined;
   private waiters: { n: number; resolve: () => void }[] = [];
 
-  constructor(private readonly url: string, private readonly channel: string) {}
+  constructor(
+    private readonly url: string,
+    private readonly channel: string,
+  ) {}
 
   async start(): Promise<void> {
     this.client = new pg.Client({ connectionString: this.url, application_name: 'rhythm-bench-done' });
@@ -206,7 +220,10 @@ export class DoneCounter {
   }
 
   /** Resolves once `n` ids were announced, or the queue table has no rows left (checked every pollMs). */
-  async waitFor(n: number, opts: { remaining?: () => Promise<number>; pollMs?: number; timeoutMs?: number; onProgress?: (done: number) => void } = {}): Promise<void> {
+  async waitFor(
+    n: number,
+    opts: { remaining?: () => Promise<number>; pollMs?: number; timeoutMs?: number; onProgress?: (done: number) => void } = {},
+  ): Promise<void> {
     const deadline = Date.now() + (opts.timeoutMs ?? 600_000);
     const reached = new Promise<void>((resolve) => {
       this.waiters.push({ n, resolve });

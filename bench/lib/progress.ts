@@ -16,7 +16,10 @@ export class Progress implements StepProgress {
   /** Wall time of every step, for the JSON report. */
   readonly timings: { step: string; seconds: number }[] = [];
 
-  constructor(private readonly steps: number, private readonly enabled: boolean) {
+  constructor(
+    private readonly steps: number,
+    private readonly enabled: boolean,
+  ) {
     this.tty = enabled && Boolean(process.stderr.isTTY);
   }
 

@@ -23,7 +23,12 @@ export interface Contender<T extends Measurement> {
 }
 
 /** Runs `repeat` rounds of every contender (odd rounds in reverse); result[i][round] is contender i's. */
-export async function interleave<T extends Measurement>(repeat: number, contenders: Contender<T>[], progress: Progress, title: string): Promise<T[][]> {
+export async function interleave<T extends Measurement>(
+  repeat: number,
+  contenders: Contender<T>[],
+  progress: Progress,
+  title: string,
+): Promise<T[][]> {
   const out: T[][] = contenders.map(() => []);
   for (let round = 0; round < repeat; round++) {
     const order = [...contenders.entries()];

@@ -33,10 +33,22 @@ export async function openSchema(db: BenchDatabase, tag: string): Promise<{ sche
 
 /** addJobs in chunks of 10,000 (`parallel` calls at once); returns the seconds spent. */
 export function addJobs(utils: WorkerUtils, n: number, progress?: StepProgress, parallel = 1): Promise<number> {
-  return sendChunks(n, 10_000, parallel, (i) => ({ identifier: 'noop', payload: { i } }), (specs) => utils.addJobs(specs), progress);
+  return sendChunks(
+    n,
+    10_000,
+    parallel,
+    (i) => ({ identifier: 'noop', payload: { i } }),
+    (specs) => utils.addJobs(specs),
+    progress,
+  );
 }
 
-export function startRunner(url: string, schema: string, c: GraphileConfig, noop: (payload: unknown) => void | Promise<void>): Promise<Runner> {
+export function startRunner(
+  url: string,
+  schema: string,
+  c: GraphileConfig,
+  noop: (payload: unknown) => void | Promise<void>,
+): Promise<Runner> {
   return run(
     {
       noHandleSignals: true,
@@ -65,7 +77,13 @@ export async function remaining(db: BenchDatabase, schema: string): Promise<numb
 }
 
 /** Pre-enqueues n no-op jobs, runs a worker, and measures from the first job start to the last deletion. */
-export async function drain(db: BenchDatabase, n: number, c: GraphileConfig, progress: StepProgress, label: string): Promise<{ seconds: number; rate: number; done: number; cpu: CpuSample }> {
+export async function drain(
+  db: BenchDatabase,
+  n: number,
+  c: GraphileConfig,
+  progress: StepProgress,
+  label: string,
+): Promise<{ seconds: number; rate: number; done: number; cpu: CpuSample }> {
   const { schema, utils } = await openSchema(db, 's1');
   let runner: Runner | undefined;
   try {
@@ -99,7 +117,12 @@ export async function drain(db: BenchDatabase, n: number, c: GraphileConfig, pro
 }
 
 /** Bulk enqueue rate of addJobs. */
-export async function bulkEnqueue(db: BenchDatabase, n: number, parallel: number, progress: StepProgress): Promise<{ seconds: number; rate: number; stored: number }> {
+export async function bulkEnqueue(
+  db: BenchDatabase,
+  n: number,
+  parallel: number,
+  progress: StepProgress,
+): Promise<{ seconds: number; rate: number; stored: number }> {
   const { schema, utils } = await openSchema(db, 's5');
   try {
     const seconds = await addJobs(utils, n, progress, parallel);

@@ -44,7 +44,14 @@ export async function closeBoss(boss: PgBoss): Promise<void> {
 
 /** insert() in chunks of 10,000 (`parallel` calls at once); returns the seconds spent. */
 export function insertJobs(boss: PgBoss, n: number, progress?: StepProgress, parallel = 1): Promise<number> {
-  return sendChunks(n, 10_000, parallel, (i) => ({ name: QUEUE, data: { i } }), (jobs) => boss.insert(jobs), progress);
+  return sendChunks(
+    n,
+    10_000,
+    parallel,
+    (i) => ({ name: QUEUE, data: { i } }),
+    (jobs) => boss.insert(jobs),
+    progress,
+  );
 }
 
 export async function notCompleted(db: BenchDatabase, schema: string): Promise<number> {
@@ -58,7 +65,13 @@ export async function completed(db: BenchDatabase, schema: string): Promise<numb
 }
 
 /** Pre-inserts n jobs, starts the work() loops, measures from the first batch to the last completion. */
-export async function drain(db: BenchDatabase, n: number, c: PgBossConfig, progress: StepProgress, label: string): Promise<{ seconds: number; rate: number; done: number; cpu: CpuSample }> {
+export async function drain(
+  db: BenchDatabase,
+  n: number,
+  c: PgBossConfig,
+  progress: StepProgress,
+  label: string,
+): Promise<{ seconds: number; rate: number; done: number; cpu: CpuSample }> {
   const { schema, boss } = await openSchema(db, 's1');
   try {
     progress.begin(`${label}: enqueue`, n);
@@ -92,7 +105,12 @@ export async function drain(db: BenchDatabase, n: number, c: PgBossConfig, progr
   }
 }
 
-export async function bulkEnqueue(db: BenchDatabase, n: number, parallel: number, progress: StepProgress): Promise<{ seconds: number; rate: number; stored: number }> {
+export async function bulkEnqueue(
+  db: BenchDatabase,
+  n: number,
+  parallel: number,
+  progress: StepProgress,
+): Promise<{ seconds: number; rate: number; stored: number }> {
   const { schema, boss } = await openSchema(db, 's5');
   try {
     const seconds = await insertJobs(boss, n, progress, parallel);

@@ -53,12 +53,21 @@ export async function run(ctx: BenchContext): Promise<void> {
     TITLE,
   );
   const plain = rowOf(tasks!, {
-    group: '10', scenario: TITLE, system: 'Rhythm', kind: 'rhythm', reference: true,
-    config: `${fmtInt(executions)} plain no-op tasks`, tasks: executions,
+    group: '10',
+    scenario: TITLE,
+    system: 'Rhythm',
+    kind: 'rhythm',
+    reference: true,
+    config: `${fmtInt(executions)} plain no-op tasks`,
+    tasks: executions,
   });
   const flow = rowOf(flows!, {
-    group: '10', scenario: TITLE, system: 'Rhythm workflows', kind: 'rhythm',
-    config: `${fmtInt(workflows)} workflows x ${FANOUT} no-op tasks`, tasks: executions,
+    group: '10',
+    scenario: TITLE,
+    system: 'Rhythm workflows',
+    kind: 'rhythm',
+    config: `${fmtInt(workflows)} workflows x ${FANOUT} no-op tasks`,
+    tasks: executions,
   });
   // Same executions on both sides: the time ratio is the inverse rate ratio, round by round.
   const timeRatio = ratioOf(plain, flow);
@@ -99,10 +108,13 @@ async function measure(ctx: BenchContext, what: 'tasks' | 'workflows', execution
     await running;
     const check = await checkHistory(r);
     const run: Run = {
-      rate: check.completed / check.seconds, seconds: check.seconds, done: check.completed,
+      rate: check.completed / check.seconds,
+      seconds: check.seconds,
+      done: check.completed,
       // Tasks run once; a workflow is claimed once per activation, so its attempts are not 1.
       once: what === 'tasks' ? check.notOnce === 0 : check.completed === executions,
-      cpu, statements,
+      cpu,
+      statements,
     };
     if (what === 'workflows') {
       const res = await r.pool.query(`SELECT coalesce(sum(activations), 0)::int AS n FROM ${r.names.workflows}`);
@@ -110,7 +122,9 @@ async function measure(ctx: BenchContext, what: 'tasks' | 'workflows', execution
       const pgMs = statements?.reduce((a, s) => a + s.totalMs, 0);
       run.notes = [
         `${fmtInt(activations / check.seconds)} activations/s`,
-        ...(pgMs !== undefined ? [`Postgres ${((pgMs / activations) * 1000).toFixed(0)} us per activation (every statement of the drain)`] : []),
+        ...(pgMs !== undefined
+          ? [`Postgres ${((pgMs / activations) * 1000).toFixed(0)} us per activation (every statement of the drain)`]
+          : []),
       ];
       run.extra = { activations };
     }

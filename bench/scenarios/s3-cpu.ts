@@ -54,7 +54,14 @@ export async function calibration(ctx: BenchContext): Promise<NonNullable<BenchC
   return ctx.calibration;
 }
 
-export async function rhythmCpu(db: BenchDatabase, threads: number, n: number, rounds: number, progress: StepProgress, tuning: { concurrency?: number; batchSize?: number } = {}): Promise<Run> {
+export async function rhythmCpu(
+  db: BenchDatabase,
+  threads: number,
+  n: number,
+  rounds: number,
+  progress: StepProgress,
+  tuning: { concurrency?: number; batchSize?: number } = {},
+): Promise<Run> {
   const r = await openRhythm(db, 's3');
   const done = new DoneCounter(db.url, r.names.doneChannel);
   const worker = new Worker(r, { queue: 'high-cpu', threads, ...tuning });
@@ -75,7 +82,13 @@ export async function rhythmCpu(db: BenchDatabase, threads: number, n: number, r
     const cpu = meter();
     const check = await checkHistory(r, first);
     void warm;
-    return { seconds: check.seconds, rate: check.completed / check.seconds, done: check.completed, once: check.completed === n && check.notOnce === 0, cpu };
+    return {
+      seconds: check.seconds,
+      rate: check.completed / check.seconds,
+      done: check.completed,
+      once: check.completed === n && check.notOnce === 0,
+      cpu,
+    };
   } finally {
     await done.stop();
     await worker.stop({ timeoutMs: 5_000 }).catch(() => undefined);
@@ -97,26 +110,63 @@ export async function run(ctx: BenchContext): Promise<void> {
   ] as const) {
     const scenario = `${TITLE}, ${label}`;
     const payload = (i: number) => ({ seed: `s${i}`, rounds });
-    const all: Entry[] = [{
-      row: { group, scenario, system: 'Rhythm (defaults)', kind: 'rhythm', reference: true, config: `new Worker(r, { queue, threads: ${threads} }); ${rounds} rounds`, tasks: n, extra: { rounds } },
-      contender: { label: 'Rhythm (defaults)', run: () => rhythmCpu(db, threads, n, rounds, progress) },
-    }];
+    const all: Entry[] = [
+      {
+        row: {
+          group,
+          scenario,
+          system: 'Rhythm (defaults)',
+          kind: 'rhythm',
+          reference: true,
+          config: `new Worker(r, { queue, threads: ${threads} }); ${rounds} rounds`,
+          tasks: n,
+          extra: { rounds },
+        },
+        contender: { label: 'Rhythm (defaults)', run: () => rhythmCpu(db, threads, n, rounds, progress) },
+      },
+    ];
     if (opts.rhythmCpu.length) {
-      const s = await sweepConfigs(opts.rhythmCpu, (c) => describeWorker({ threads, ...c }), (c) => rhythmCpu(db, threads, n, rounds, progress, c), progress, `${scenario} · Rhythm`);
+      const s = await sweepConfigs(
+        opts.rhythmCpu,
+        (c) => describeWorker({ threads, ...c }),
+        (c) => rhythmCpu(db, threads, n, rounds, progress, c),
+        progress,
+        `${scenario} · Rhythm`,
+      );
       all.push({
-        row: { group, scenario, system: 'Rhythm', kind: 'rhythm', config: `${describeWorker({ threads, ...s.best })}; ${rounds} rounds`, tasks: n, sweep: s.sweep, extra: { rounds } },
-        contender: { label: `Rhythm (${describeWorker({ threads, ...s.best })})`, run: () => rhythmCpu(db, threads, n, rounds, progress, s.best) },
+        row: {
+          group,
+          scenario,
+          system: 'Rhythm',
+          kind: 'rhythm',
+          config: `${describeWorker({ threads, ...s.best })}; ${rounds} rounds`,
+          tasks: n,
+          sweep: s.sweep,
+          extra: { rounds },
+        },
+        contender: {
+          label: `Rhythm (${describeWorker({ threads, ...s.best })})`,
+          run: () => rhythmCpu(db, threads, n, rounds, progress, s.best),
+        },
       });
     }
     if (opts.baselines) {
       for (const pool of [piscina, tinypool]) {
         all.push({
           row: { group, scenario, system: pool.NAME, kind: 'baseline', config: `${threads} threads, one run() per task`, tasks: n },
-          contender: { label: pool.NAME, run: () => pool.run(SHA_MODULE, threads, n, payload, progress, 'run()').then((res): Run => ({ ...res, once: res.done === n })) },
+          contender: {
+            label: pool.NAME,
+            run: () => pool.run(SHA_MODULE, threads, n, payload, progress, 'run()').then((res): Run => ({ ...res, once: res.done === n })),
+          },
         });
       }
     }
-    const results = await interleave(opts.repeat, all.map((a) => a.contender), progress, scenario);
+    const results = await interleave(
+      opts.repeat,
+      all.map((a) => a.contender),
+      progress,
+      scenario,
+    );
     const rows = all.map((a, i) => rowOf(results[i]!, a.row));
     const pis = rows.find((r) => r.system === piscina.NAME);
     if (pis) {

@@ -47,7 +47,14 @@ export function percentiles(valuesMs: number[]): Percentiles {
     sum += v;
   }
   const at = (p: number) => h.getValueAtPercentile(p) / 1000;
-  const out = { count: valuesMs.length, p50: at(50), p90: at(90), p99: at(99), max: h.maxValue / 1000, mean: valuesMs.length ? sum / valuesMs.length : 0 };
+  const out = {
+    count: valuesMs.length,
+    p50: at(50),
+    p90: at(90),
+    p99: at(99),
+    max: h.maxValue / 1000,
+    mean: valuesMs.length ? sum / valuesMs.length : 0,
+  };
   h.destroy();
   return out;
 }
@@ -198,45 +205,74 @@ export async function run(ctx: BenchContext): Promise<void> {
   const idleNote = (idle: { share: number; cpuMs: number }) =>
     `idle worker CPU ${(idle.share * 100).toFixed(2)}% of a core (${idle.cpuMs.toFixed(0)} ms in ${(opts.idleMs / 1000).toFixed(1)} s)`;
   const row = (system: string, kind: Row['kind'], what: string, values: number[], extra: Partial<Row>): Row => ({
-    group: '4', scenario: TITLE, system, kind, config, tasks: values.length,
-    latency: { ...percentiles(values), what }, cdf: cdf(values), ...extra,
+    group: '4',
+    scenario: TITLE,
+    system,
+    kind,
+    config,
+    tasks: values.length,
+    latency: { ...percentiles(values), what },
+    cdf: cdf(values),
+    ...extra,
   });
 
   progress.next(`${TITLE} · Rhythm`);
   const r = await openRhythm(db, 's4');
   const rh = await measure(ctx, 'rhythm', rhythmProducer(r), true);
   await db.dropSchema(r.names.schema).catch(() => undefined);
-  ctx.rows.push(row('Rhythm', 'rhythm', 'enqueue→start', rh.starts, {
-    reference: true, done: rh.starts.length, verified: rh.missing === 0,
-    notes: [idleNote(rh.idle), ...(rh.missing ? [`${rh.missing} never started`] : [])],
-    extra: { idleCpuShare: rh.idle.share, idleCpuMs: rh.idle.cpuMs, idleMs: opts.idleMs, clockOffsetMs: rh.offset },
-  }));
+  ctx.rows.push(
+    row('Rhythm', 'rhythm', 'enqueue→start', rh.starts, {
+      reference: true,
+      done: rh.starts.length,
+      verified: rh.missing === 0,
+      notes: [idleNote(rh.idle), ...(rh.missing ? [`${rh.missing} never started`] : [])],
+      extra: { idleCpuShare: rh.idle.share, idleCpuMs: rh.idle.cpuMs, idleMs: opts.idleMs, clockOffsetMs: rh.offset },
+    }),
+  );
   ctx.rows.push(row('Rhythm', 'rhythm', 'enqueue→result', rh.results, { notes: ['wait() resolved in the producer'] }));
-  ctx.rows.push(row('Rhythm', 'rhythm', 'enqueue() call', rh.enqueues, { notes: ['the producer\'s enqueue() until it resolved: its INSERT and durable commit'] }));
-  ctx.rows.push(row('Postgres', 'baseline', 'INSERT commit', rh.commits, {
-    config: `${opts.latencyRate}/s x ${rh.commits.length}, synchronous_commit ${db.settings.synchronous_commit}`,
-    notes: ['one-row INSERT, autocommit, on a connection of its own, idle worker running: the floor of enqueue→start'],
-  }));
+  ctx.rows.push(
+    row('Rhythm', 'rhythm', 'enqueue() call', rh.enqueues, {
+      notes: ["the producer's enqueue() until it resolved: its INSERT and durable commit"],
+    }),
+  );
+  ctx.rows.push(
+    row('Postgres', 'baseline', 'INSERT commit', rh.commits, {
+      config: `${opts.latencyRate}/s x ${rh.commits.length}, synchronous_commit ${db.settings.synchronous_commit}`,
+      notes: ['one-row INSERT, autocommit, on a connection of its own, idle worker running: the floor of enqueue→start'],
+    }),
+  );
 
   if (opts.peers) {
     progress.next(`${TITLE} · graphile-worker`);
     const g = await gw.openSchema(db, 's4');
     const gr = await measure(ctx, 'graphile-worker', graphileProducer(g.schema, g.utils));
     await db.dropSchema(g.schema).catch(() => undefined);
-    ctx.rows.push(row(gw.NAME, 'peer', 'enqueue→start', gr.starts, {
-      config: `${config}; ${gw.describeConfig(gw.LATENCY_CONFIG)}`, done: gr.starts.length, verified: gr.missing === 0,
-      notes: [idleNote(gr.idle), 'no results (a non-goal of graphile-worker)', ...(gr.missing ? [`${gr.missing} never started`] : [])],
-      extra: { idleCpuShare: gr.idle.share, idleCpuMs: gr.idle.cpuMs, idleMs: opts.idleMs, clockOffsetMs: gr.offset },
-    }));
+    ctx.rows.push(
+      row(gw.NAME, 'peer', 'enqueue→start', gr.starts, {
+        config: `${config}; ${gw.describeConfig(gw.LATENCY_CONFIG)}`,
+        done: gr.starts.length,
+        verified: gr.missing === 0,
+        notes: [idleNote(gr.idle), 'no results (a non-goal of graphile-worker)', ...(gr.missing ? [`${gr.missing} never started`] : [])],
+        extra: { idleCpuShare: gr.idle.share, idleCpuMs: gr.idle.cpuMs, idleMs: opts.idleMs, clockOffsetMs: gr.offset },
+      }),
+    );
 
     progress.next(`${TITLE} · pg-boss`);
     const p = await pb.openSchema(db, 's4');
     const pr = await measure(ctx, 'pg-boss', pgbossProducer(p.schema, p.boss));
     await db.dropSchema(p.schema).catch(() => undefined);
-    ctx.rows.push(row(pb.NAME, 'peer', 'enqueue→start', pr.starts, {
-      config: `${config}; ${pb.describeConfig(pb.LATENCY_CONFIG)}`, done: pr.starts.length, verified: pr.missing === 0,
-      notes: [idleNote(pr.idle), `polls every ${pb.LATENCY_CONFIG.pollingIntervalSeconds} s (its minimum)`, ...(pr.missing ? [`${pr.missing} never started`] : [])],
-      extra: { idleCpuShare: pr.idle.share, idleCpuMs: pr.idle.cpuMs, idleMs: opts.idleMs, clockOffsetMs: pr.offset },
-    }));
+    ctx.rows.push(
+      row(pb.NAME, 'peer', 'enqueue→start', pr.starts, {
+        config: `${config}; ${pb.describeConfig(pb.LATENCY_CONFIG)}`,
+        done: pr.starts.length,
+        verified: pr.missing === 0,
+        notes: [
+          idleNote(pr.idle),
+          `polls every ${pb.LATENCY_CONFIG.pollingIntervalSeconds} s (its minimum)`,
+          ...(pr.missing ? [`${pr.missing} never started`] : []),
+        ],
+        extra: { idleCpuShare: pr.idle.share, idleCpuMs: pr.idle.cpuMs, idleMs: opts.idleMs, clockOffsetMs: pr.offset },
+      }),
+    );
   }
 }

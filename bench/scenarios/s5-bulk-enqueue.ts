@@ -24,7 +24,14 @@ export function steps(o: BenchContext['opts']): number {
 async function rhythmBulk(db: BenchDatabase, n: number, parallel: number, progress: StepProgress) {
   const r = await openRhythm(db, 's5');
   try {
-    const seconds = await sendChunks(n, 10_000, parallel, (i) => ({ name: 'noop', payload: { i }, options: { queue: 'default' } }), (items) => r.enqueueMany(items), progress);
+    const seconds = await sendChunks(
+      n,
+      10_000,
+      parallel,
+      (i) => ({ name: 'noop', payload: { i }, options: { queue: 'default' } }),
+      (items) => r.enqueueMany(items),
+      progress,
+    );
     const stored = await remainingInQueue(r);
     return { seconds, rate: n / seconds, stored };
   } finally {
@@ -36,10 +43,14 @@ async function rhythmBulk(db: BenchDatabase, n: number, parallel: number, progre
 export async function run(ctx: BenchContext): Promise<void> {
   const { opts, db, progress } = ctx;
   const n = opts.bulkN;
-  const systems: { name: string; kind: Row['kind']; api: string; run: (p: number) => Promise<{ seconds: number; rate: number; stored: number }> }[] = [
-    { name: 'Rhythm', kind: 'rhythm', api: 'enqueueMany()', run: (p) => rhythmBulk(db, n, p, progress) },
-  ];
-  if (opts.baselines) systems.push({ name: raw.BULK_NAME, kind: 'baseline', api: 'INSERT ... SELECT', run: (p) => raw.bulkInsert(db, n, p, progress) });
+  const systems: {
+    name: string;
+    kind: Row['kind'];
+    api: string;
+    run: (p: number) => Promise<{ seconds: number; rate: number; stored: number }>;
+  }[] = [{ name: 'Rhythm', kind: 'rhythm', api: 'enqueueMany()', run: (p) => rhythmBulk(db, n, p, progress) }];
+  if (opts.baselines)
+    systems.push({ name: raw.BULK_NAME, kind: 'baseline', api: 'INSERT ... SELECT', run: (p) => raw.bulkInsert(db, n, p, progress) });
   if (opts.peers) {
     systems.push({ name: gw.NAME, kind: 'peer', api: 'addJobs()', run: (p) => gw.bulkEnqueue(db, n, p, progress) });
     systems.push({ name: pb.NAME, kind: 'peer', api: 'insert()', run: (p) => pb.bulkEnqueue(db, n, p, progress) });
@@ -54,11 +65,25 @@ export async function run(ctx: BenchContext): Promise<void> {
     const sw = await sweepConfigs(opts.bulkParallel, describe, (p) => go(p)(), progress, `${TITLE} · ${s.name}`);
     chosen.push({ s, config: describe(sw.best), sweep: sw.sweep, run: go(sw.best) });
   }
-  const results = await interleave(opts.repeat, chosen.map((c) => ({ label: c.s.name, run: c.run })), progress, TITLE);
+  const results = await interleave(
+    opts.repeat,
+    chosen.map((c) => ({ label: c.s.name, run: c.run })),
+    progress,
+    TITLE,
+  );
   chosen.forEach((c, i) => {
-    ctx.rows.push(rowOf(results[i]!, {
-    group: '5', scenario: TITLE, system: c.s.name, kind: c.s.kind, reference: c.s.kind === 'rhythm', config: c.config,
-    tasks: n, notes: c.s.kind === 'rhythm' ? ['done = ready rows stored'] : undefined, sweep: c.sweep,
-  }));
+    ctx.rows.push(
+      rowOf(results[i]!, {
+        group: '5',
+        scenario: TITLE,
+        system: c.s.name,
+        kind: c.s.kind,
+        reference: c.s.kind === 'rhythm',
+        config: c.config,
+        tasks: n,
+        notes: c.s.kind === 'rhythm' ? ['done = ready rows stored'] : undefined,
+        sweep: c.sweep,
+      }),
+    );
   });
 }

@@ -29,7 +29,16 @@ async function measure(ctx: BenchContext, procs: number, c: { concurrency: numbe
     await enqueueTasks(r, n, (i) => ({ name: 'noop', payload: { i }, queue: 'default' }), progress);
     await done.start();
     for (let i = 0; i < procs; i++) {
-      children.push(new WorkerChild({ system: 'rhythm', url: db.url, schema: r.names.schema, role: 'drain', concurrency: c.concurrency, batchSize: c.batchSize }));
+      children.push(
+        new WorkerChild({
+          system: 'rhythm',
+          url: db.url,
+          schema: r.names.schema,
+          role: 'drain',
+          concurrency: c.concurrency,
+          batchSize: c.batchSize,
+        }),
+      );
     }
     await Promise.all(children.map((ch) => ch.ready));
     const meter = cpuMeter(db);
@@ -41,8 +50,11 @@ async function measure(ctx: BenchContext, procs: number, c: { concurrency: numbe
     const total = ran.reduce((a, b) => a + b, 0);
     const check = await checkHistory(r);
     return {
-      rate: check.completed / check.seconds, seconds: check.seconds, done: check.completed,
-      once: check.completed === n && check.notOnce === 0 && total === n, cpu,
+      rate: check.completed / check.seconds,
+      seconds: check.seconds,
+      done: check.completed,
+      once: check.completed === n && check.notOnce === 0 && total === n,
+      cpu,
       notes: [`handler runs ${ran.join(' + ')} = ${total}`],
       extra: { runsPerProcess: ran, cpuBusy: cpu.machineBusy },
     };
@@ -57,12 +69,24 @@ async function measure(ctx: BenchContext, procs: number, c: { concurrency: numbe
 export async function run(ctx: BenchContext): Promise<void> {
   const { opts } = ctx;
   const c = ctx.bestMain ?? opts.rhythmMain[0]!;
-  const results = await interleave(opts.repeat, opts.scaleProcs.map((procs) => ({ label: `Rhythm x${procs}`, run: () => measure(ctx, procs, c) })), ctx.progress, TITLE);
+  const results = await interleave(
+    opts.repeat,
+    opts.scaleProcs.map((procs) => ({ label: `Rhythm x${procs}`, run: () => measure(ctx, procs, c) })),
+    ctx.progress,
+    TITLE,
+  );
   opts.scaleProcs.forEach((procs, i) => {
-    ctx.rows.push(rowOf(results[i]!, {
-    group: '6', scenario: TITLE, system: `Rhythm x${procs} process${procs > 1 ? 'es' : ''}`, kind: 'rhythm',
-    reference: procs === opts.scaleProcs[0], config: `concurrency ${c.concurrency}, batch ${c.batchSize} each`,
-    tasks: opts.scaleN, extra: { processes: procs },
-  }));
+    ctx.rows.push(
+      rowOf(results[i]!, {
+        group: '6',
+        scenario: TITLE,
+        system: `Rhythm x${procs} process${procs > 1 ? 'es' : ''}`,
+        kind: 'rhythm',
+        reference: procs === opts.scaleProcs[0],
+        config: `concurrency ${c.concurrency}, batch ${c.batchSize} each`,
+        tasks: opts.scaleN,
+        extra: { processes: procs },
+      }),
+    );
   });
 }

@@ -42,24 +42,57 @@ export async function run(ctx: BenchContext): Promise<void> {
   ] as const) {
     const scenario = `${TITLE}, ${label}`;
     const payload = (i: number) => ({ seed: `e${i}`, rounds });
-    const [rh, pis] = await interleave(opts.repeat, [
-      {
-        label: 'Rhythm (defaults)',
-        run: () => endToEnd(db, 's7', { n, worker: { queue: 'cpu', threads }, handler: SHA_MODULE, payload, waiting: 'wait', warmUp: threads * 2, progress }),
-      },
-      { label: piscina.NAME, run: () => piscina.run(SHA_MODULE, threads, n, payload, progress, 'run()').then((res): Run => ({ ...res, once: res.done === n })) },
-    ], progress, scenario);
+    const [rh, pis] = await interleave(
+      opts.repeat,
+      [
+        {
+          label: 'Rhythm (defaults)',
+          run: () =>
+            endToEnd(db, 's7', {
+              n,
+              worker: { queue: 'cpu', threads },
+              handler: SHA_MODULE,
+              payload,
+              waiting: 'wait',
+              warmUp: threads * 2,
+              progress,
+            }),
+        },
+        {
+          label: piscina.NAME,
+          run: () => piscina.run(SHA_MODULE, threads, n, payload, progress, 'run()').then((res): Run => ({ ...res, once: res.done === n })),
+        },
+      ],
+      progress,
+      scenario,
+    );
     const rhRow = rowOf(rh!, {
-      group, scenario, system: 'Rhythm (defaults)', kind: 'rhythm', reference: true,
-      config: `new Worker(r, { queue, threads: ${threads} }); ${rounds} rounds`, tasks: n, extra: { rounds },
+      group,
+      scenario,
+      system: 'Rhythm (defaults)',
+      kind: 'rhythm',
+      reference: true,
+      config: `new Worker(r, { queue, threads: ${threads} }); ${rounds} rounds`,
+      tasks: n,
+      extra: { rounds },
     });
-    const pisRow = rowOf(pis!, { group, scenario, system: piscina.NAME, kind: 'baseline', config: `${threads} threads, one run() per task`, tasks: n });
+    const pisRow = rowOf(pis!, {
+      group,
+      scenario,
+      system: piscina.NAME,
+      kind: 'baseline',
+      config: `${threads} threads, one run() per task`,
+      tasks: n,
+    });
     pisRow.notes = [`${((threads * 1000) / pisRow.rate!).toFixed(2)} ms a task on a thread`, ...(pisRow.notes ?? [])];
     // The overhead of each round, its median in the row.
     const costs = rh!.map((x, i) => overhead(x, pis![i]!, n)).filter((c) => c !== undefined);
     if (costs.length) {
       const mid = [...costs].sort((a, b) => a.extraUs - b.extraUs)[(costs.length - 1) >> 1]!;
-      rhRow.notes = [`extra CPU ${mid.extraUs.toFixed(0)} µs a task over raw Piscina (this process + Postgres) on a ${mid.taskUs.toFixed(0)} µs task: limit ${(mid.limit * 100).toFixed(1)}%`, ...(rhRow.notes ?? [])];
+      rhRow.notes = [
+        `extra CPU ${mid.extraUs.toFixed(0)} µs a task over raw Piscina (this process + Postgres) on a ${mid.taskUs.toFixed(0)} µs task: limit ${(mid.limit * 100).toFixed(1)}%`,
+        ...(rhRow.notes ?? []),
+      ];
       rhRow.extra = { ...rhRow.extra, extraCpuUs: mid.extraUs, taskCpuUs: mid.taskUs, modelLimit: mid.limit };
     }
     ctx.rows.push(rhRow, pisRow);

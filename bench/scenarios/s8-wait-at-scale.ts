@@ -34,7 +34,16 @@ export async function run(ctx: BenchContext): Promise<void> {
   ];
   const contenders: Contender<EndToEndRun>[] = variants.map((v) => ({
     label: v.system,
-    run: () => endToEnd(db, 's8', { n, worker: { queue: 'default' }, handler: (p: unknown) => p ?? null, payload: (i) => ({ i }), waiting: v.waiting, warmUp: 100, progress }),
+    run: () =>
+      endToEnd(db, 's8', {
+        n,
+        worker: { queue: 'default' },
+        handler: (p: unknown) => p ?? null,
+        payload: (i) => ({ i }),
+        waiting: v.waiting,
+        warmUp: 100,
+        progress,
+      }),
   }));
   const results = await interleave(opts.repeat, contenders, progress, TITLE);
   const base = results[0]!;
@@ -42,18 +51,34 @@ export async function run(ctx: BenchContext): Promise<void> {
     const res = results[i]!;
     const extra = median(res.map((x, k) => x.queries.selects - base[k]!.queries.selects));
     const pgExtra = res.every((x, k) => x.pgSelects !== undefined && base[k]!.pgSelects !== undefined)
-      ? median(res.map((x, k) => x.pgSelects! - base[k]!.pgSelects!)) : undefined;
+      ? median(res.map((x, k) => x.pgSelects! - base[k]!.pgSelects!))
+      : undefined;
     const selects = median(res.map((x) => x.queries.selects));
     const statements = median(res.map((x) => x.queries.statements));
     const row = rowOf(res as Run[], {
-      group: '8', scenario: TITLE, system: v.system, kind: 'rhythm', reference: v.waiting === 'none',
-      config: v.waiting === 'none' ? 'new Worker(r, { queue }); done ids counted on a LISTEN connection' : `new Worker(r, { queue }); ${v.waiting}()`,
+      group: '8',
+      scenario: TITLE,
+      system: v.system,
+      kind: 'rhythm',
+      reference: v.waiting === 'none',
+      config:
+        v.waiting === 'none'
+          ? 'new Worker(r, { queue }); done ids counted on a LISTEN connection'
+          : `new Worker(r, { queue }); ${v.waiting}()`,
       tasks: n,
       notes: [
         `Rhythm sent ${fmtInt(statements)} statements, ${fmtInt(selects)} SELECTs (client-side count)` +
-          (v.waiting === 'none' ? '' : `: ${fmtInt(extra)} more SELECTs than without waits${pgExtra !== undefined ? ` (pg_stat_statements: ${fmtInt(pgExtra)})` : ''}, one per ${extra > 0 ? fmtInt(n / extra) : '∞'} ids`),
+          (v.waiting === 'none'
+            ? ''
+            : `: ${fmtInt(extra)} more SELECTs than without waits${pgExtra !== undefined ? ` (pg_stat_statements: ${fmtInt(pgExtra)})` : ''}, one per ${extra > 0 ? fmtInt(n / extra) : '∞'} ids`),
       ],
-      extra: { waiting: v.waiting, statements, selects, extraSelects: v.waiting === 'none' ? 0 : extra, ...(pgExtra !== undefined ? { pgExtraSelects: pgExtra } : {}) },
+      extra: {
+        waiting: v.waiting,
+        statements,
+        selects,
+        extraSelects: v.waiting === 'none' ? 0 : extra,
+        ...(pgExtra !== undefined ? { pgExtraSelects: pgExtra } : {}),
+      },
     });
     ctx.rows.push(row);
   });

@@ -50,7 +50,14 @@ interface Drained {
   leftoverSlots: number;
 }
 
-async function drainGroups(db: BenchDatabase, n: number, worker: WorkerOptions, progress: StepProgress, label: string, rateLimit?: Variant['rateLimit']): Promise<Drained> {
+async function drainGroups(
+  db: BenchDatabase,
+  n: number,
+  worker: WorkerOptions,
+  progress: StepProgress,
+  label: string,
+  rateLimit?: Variant['rateLimit'],
+): Promise<Drained> {
   const r = await openRhythm(db, 's7');
   const done = new DoneCounter(db.url, r.names.doneChannel);
   let w: Worker | undefined;
@@ -77,7 +84,14 @@ async function drainGroups(db: BenchDatabase, n: number, worker: WorkerOptions, 
     await running;
     const check = await checkHistory(r);
     const slots = await r.pool.query(`SELECT coalesce(sum(running), 0)::int AS n FROM ${r.names.workGroups}`);
-    return { rate: check.completed / check.seconds, seconds: check.seconds, done: check.completed, notOnce: check.notOnce, cpu, leftoverSlots: slots.rows[0].n };
+    return {
+      rate: check.completed / check.seconds,
+      seconds: check.seconds,
+      done: check.completed,
+      notOnce: check.notOnce,
+      cpu,
+      leftoverSlots: slots.rows[0].n,
+    };
   } finally {
     await done.stop();
     await w?.stop({ timeoutMs: 1_000 }).catch(() => undefined);
@@ -94,7 +108,14 @@ export async function run(ctx: BenchContext): Promise<void> {
   const contenders = VARIANTS.map((variant) => ({
     label: variant.name,
     run: () =>
-      drainGroups(db, n, { ...base, ...(variant.groupConcurrency ? { groupConcurrency: variant.groupConcurrency } : {}) }, progress, 'drain', variant.rateLimit),
+      drainGroups(
+        db,
+        n,
+        { ...base, ...(variant.groupConcurrency ? { groupConcurrency: variant.groupConcurrency } : {}) },
+        progress,
+        'drain',
+        variant.rateLimit,
+      ),
   }));
   const results = await interleave(opts.repeat, contenders, progress, TITLE);
   VARIANTS.forEach((variant, v) => {

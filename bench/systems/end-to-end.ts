@@ -108,8 +108,13 @@ export async function endToEnd(db: BenchDatabase, tag: string, o: EndToEndOption
     const pgSelects = await db.stats?.selects(r.names.schema);
     const check = await checkHistory(r, first!);
     return {
-      rate: o.n / seconds, seconds, done: check.completed, once: check.completed === o.n && check.notOnce === 0 && notCompleted === 0,
-      cpu, queries, pgSelects,
+      rate: o.n / seconds,
+      seconds,
+      done: check.completed,
+      once: check.completed === o.n && check.notOnce === 0 && notCompleted === 0,
+      cpu,
+      queries,
+      pgSelects,
     };
   } finally {
     clearInterval(timer);

@@ -128,7 +128,12 @@ export async function drain(db: BenchDatabase, tag: string, o: DrainOptions): Pr
 async function checkMetrics(r: Rhythm, queue: string, n: number): Promise<void> {
   const text = await r.metrics().text();
   const line = `rhythm_executions_completed_total{queue="${queue}",task="noop"} `;
-  const counted = Number(text.split('\n').find((l) => l.startsWith(line))?.slice(line.length));
+  const counted = Number(
+    text
+      .split('\n')
+      .find((l) => l.startsWith(line))
+      ?.slice(line.length),
+  );
   if (counted !== n) throw new Error(`metrics counted ${counted} completions of ${n}`);
 }
 

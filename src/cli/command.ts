@@ -36,11 +36,34 @@ export interface Command {
   run(ctx: CommandContext): Promise<number>;
 }
 
-export const CONNECTION_SETTINGS: readonly SettingKey[] = ['databaseUrl', 'dataDir', 'schema', 'poolSize', 'dbTimeout', 'logLevel', 'logFormat'];
+export const CONNECTION_SETTINGS: readonly SettingKey[] = [
+  'databaseUrl',
+  'dataDir',
+  'schema',
+  'poolSize',
+  'dbTimeout',
+  'logLevel',
+  'logFormat',
+];
 
 export const WORKER_SETTINGS: readonly SettingKey[] = [
-  ...CONNECTION_SETTINGS, 'queues', 'threads', 'tasks', 'only', 'concurrency', 'batchSize', 'leasePoolSize', 'visibilityTimeout', 'pollInterval', 'shutdownTimeout', 'autoMigrate', 'tick', 'retention', 'failedRetention',
-  'metricsPort', 'metricsHost',
+  ...CONNECTION_SETTINGS,
+  'queues',
+  'threads',
+  'tasks',
+  'only',
+  'concurrency',
+  'batchSize',
+  'leasePoolSize',
+  'visibilityTimeout',
+  'pollInterval',
+  'shutdownTimeout',
+  'autoMigrate',
+  'tick',
+  'retention',
+  'failedRetention',
+  'metricsPort',
+  'metricsHost',
 ];
 
 /**

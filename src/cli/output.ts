@@ -49,7 +49,11 @@ export function formatWorkflow(e: Execution, w: WorkflowDetails): string {
   lines.push(`${'children'.padEnd(10)}${w.children.length === 0 ? '-' : ''}`);
   if (w.children.length > 0) {
     const rows = w.children.map((c) => [String(c.seq), c.id, c.kind, c.name, c.queue, c.status]);
-    lines.push(...table(['SEQ', 'ID', 'KIND', 'NAME', 'QUEUE', 'STATUS'], rows).split('\n').map((l) => `  ${l}`));
+    lines.push(
+      ...table(['SEQ', 'ID', 'KIND', 'NAME', 'QUEUE', 'STATUS'], rows)
+        .split('\n')
+        .map((l) => `  ${l}`),
+    );
   }
   const unfinished = e.status === 'scheduled' || e.status === 'queued' || e.status === 'running';
   const waits: string[] = [];
@@ -64,7 +68,9 @@ export function formatWorkflow(e: Execution, w: WorkflowDetails): string {
   const how = waits.length < 2 ? '' : w.waitingOn.mode === 'all' ? 'all of: ' : 'the first of: ';
   lines.push(`${'waits for'.padEnd(10)}${waits.length === 0 ? '-' : how + waits.join('; ')}`);
   if (w.signals.length > 0) {
-    lines.push(`${'signals'.padEnd(10)}not taken yet: ${w.signals.map((g) => `${JSON.stringify(g.name)} (sent ${g.sentAt.toISOString()})`).join(', ')}`);
+    lines.push(
+      `${'signals'.padEnd(10)}not taken yet: ${w.signals.map((g) => `${JSON.stringify(g.name)} (sent ${g.sentAt.toISOString()})`).join(', ')}`,
+    );
   }
   return lines.join('\n');
 }

@@ -35,17 +35,35 @@ import { configCommand } from './commands/config.js';
 import { dashboardCommand } from './commands/dashboard.js';
 
 export const COMMANDS: readonly Command[] = [
-  workerCommand, schedulerCommand, startCommand, migrateCommand, enqueueCommand, getCommand, listCommand, retryCommand, cancelCommand,
-  statusCommand, pauseCommand, resumeCommand, rateLimitCommand, schedulesCommand, startWorkflowCommand, signalCommand, dashboardCommand,
+  workerCommand,
+  schedulerCommand,
+  startCommand,
+  migrateCommand,
+  enqueueCommand,
+  getCommand,
+  listCommand,
+  retryCommand,
+  cancelCommand,
+  statusCommand,
+  pauseCommand,
+  resumeCommand,
+  rateLimitCommand,
+  schedulesCommand,
+  startWorkflowCommand,
+  signalCommand,
+  dashboardCommand,
   configCommand,
 ];
 
 const GROUPS = {
-  connection: 'Connection and logging:', worker: 'Workers:', internal: 'Internal worker:', metrics: 'Metrics:', dashboard: 'Dashboard:',
+  connection: 'Connection and logging:',
+  worker: 'Workers:',
+  internal: 'Internal worker:',
+  metrics: 'Metrics:',
+  dashboard: 'Dashboard:',
 } as const;
 
 const DURATIONS = 'Durations: 500ms, 30s, 5m, 2h, 7d; a bare number is milliseconds.';
-
 
 /** The flag of one setting, its help line naming the default (this command's) and the variables. */
 function settingOption(command: Command, key: SettingKey): Option {
@@ -55,7 +73,7 @@ function settingOption(command: Command, key: SettingKey): Option {
     note = `env: ${def.env.map((e) => `${e}=${String(def.switchSets)}`).join(' or ')}`;
   } else {
     const own = command.defaults !== undefined && key in command.defaults;
-    note = `default: ${own ? String(command.defaults![key]) : def.defaultText ?? String(def.default())}, env: ${def.env.join(' or ')}`;
+    note = `default: ${own ? String(command.defaults![key]) : (def.defaultText ?? String(def.default()))}, env: ${def.env.join(' or ')}`;
   }
   const option = new Option(def.flag, `${def.help} (${note})`).helpGroup(GROUPS[def.group]);
   if (def.repeatable) option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
@@ -77,22 +95,35 @@ function build(run: (command: Command, cmd: Program) => Promise<void>): Built {
     .helpCommand(false)
     .exitOverride()
     .configureOutput(output)
-    .addHelpText('after', [
-      '',
-      "Options of each command: rhythm <command> --help",
-      'Configuration precedence: flags > environment > config file > defaults.',
-      'Exit codes: 0 ok, 1 runtime error, 2 usage error.',
-      'Version: rhythm --version',
-    ].join('\n'));
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Options of each command: rhythm <command> --help',
+        'Configuration precedence: flags > environment > config file > defaults.',
+        'Exit codes: 0 ok, 1 runtime error, 2 usage error.',
+        'Version: rhythm --version',
+      ].join('\n'),
+    );
   for (const command of COMMANDS) {
-    const cmd = program.command(command.name).summary(command.summary).description(command.description)
-      .exitOverride().configureOutput(output).allowExcessArguments(true);
+    const cmd = program
+      .command(command.name)
+      .summary(command.summary)
+      .description(command.description)
+      .exitOverride()
+      .configureOutput(output)
+      .allowExcessArguments(true);
     // Missing arguments are the command's to report (it knows what each one is): none is required here.
     for (const a of command.arguments ?? []) cmd.argument(a.replace(/^<(.*)>$/, '[$1]'));
     if (command.arguments) cmd.usage(`[options] ${command.arguments.join(' ')}`);
     for (const option of command.options ?? []) cmd.addOption(option);
     for (const key of command.settings) cmd.addOption(settingOption(command, key));
-    cmd.addOption(new Option('--config <file>', `config file (default: ${CONFIG_FILE_NAMES[0]!.replace('.json', '.{json,mjs,js,cjs,ts}')} in the working folder, env: ${CONFIG_ENV})`).helpGroup(GROUPS.connection));
+    cmd.addOption(
+      new Option(
+        '--config <file>',
+        `config file (default: ${CONFIG_FILE_NAMES[0]!.replace('.json', '.{json,mjs,js,cjs,ts}')} in the working folder, env: ${CONFIG_ENV})`,
+      ).helpGroup(GROUPS.connection),
+    );
     const flags = [...command.settings.map((k) => SETTINGS[k].flag), ...(command.options ?? []).map((o) => o.flags)];
     const after = [flags.some((f) => f.includes('<duration>')) ? DURATIONS : undefined, command.epilog].filter((t) => t !== undefined);
     if (after.length > 0) cmd.addHelpText('after', `\n${after.join('\n\n')}`);
@@ -122,11 +153,13 @@ async function runCommand(command: Command, cmd: Program): Promise<number> {
   const log = createLogger({ level: settings.logLevel, format: settings.logFormat, fd: 2 });
   log.info({ command: command.name, config: describeSettings(resolved, command.settings) }, 'effective configuration');
   const variadic = command.arguments?.some((a) => a.endsWith('...]') || a.endsWith('...>')) ?? false;
-  const max = variadic ? Infinity : command.arguments?.length ?? 0;
+  const max = variadic ? Infinity : (command.arguments?.length ?? 0);
   if (cmd.args.length > max) {
     const extra = cmd.args[max]!;
     throw new RhythmValidationError(
-      max === 0 ? `unexpected argument ${JSON.stringify(extra)}: \`rhythm ${command.name}\` takes no positional arguments` : `unexpected extra argument ${JSON.stringify(extra)}`,
+      max === 0
+        ? `unexpected argument ${JSON.stringify(extra)}: \`rhythm ${command.name}\` takes no positional arguments`
+        : `unexpected extra argument ${JSON.stringify(extra)}`,
     );
   }
   const where = (key: SettingKey) => {

@@ -49,8 +49,14 @@ const SKIPPED = /(^[_.])|(\.d\.[mc]?ts$)|(\.map$)|(\.(test|spec)\.[mc]?js$)/;
 export async function loadTaskFolder(dir: string, where: string): Promise<TaskFolder> {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${where}: task folder ${dir} does not exist`);
   const entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile() && !SKIPPED.test(e.name));
-  const files = entries.filter((e) => MODULE_EXT.test(e.name)).map((e) => e.name).sort();
-  const flowFiles = entries.filter((e) => e.name.endsWith('.flow')).map((e) => e.name).sort();
+  const files = entries
+    .filter((e) => MODULE_EXT.test(e.name))
+    .map((e) => e.name)
+    .sort();
+  const flowFiles = entries
+    .filter((e) => e.name.endsWith('.flow'))
+    .map((e) => e.name)
+    .sort();
   if (files.length === 0 && flowFiles.length === 0) {
     const ts = entries.filter((e) => /\.[mc]?ts$/.test(e.name));
     throw new UsageError(
@@ -103,12 +109,16 @@ function loadFlows(dir: string, files: string[], tasks: TaskModule[]): FlowFile[
       throw new CliError(`workflow ${full}: ${(err as Error).message}`);
     }
     const twin = tasks.find((m) => m.name === name);
-    if (twin) throw new CliError(`name ${JSON.stringify(name)} is used by both task module ${twin.file} and workflow ${full} (tasks and workflows share one set of names)`);
+    if (twin)
+      throw new CliError(
+        `name ${JSON.stringify(name)} is used by both task module ${twin.file} and workflow ${full} (tasks and workflows share one set of names)`,
+      );
     try {
       // The full path, so each problem reads as a location an editor or terminal can open.
       compileFlow(readFileSync(full, 'utf8'), full);
     } catch (err) {
-      if (!(err instanceof FlowSyntaxError)) throw new CliError(`workflow ${full} failed to load: ${(err as Error)?.message ?? err}`, { cause: err });
+      if (!(err instanceof FlowSyntaxError))
+        throw new CliError(`workflow ${full} failed to load: ${(err as Error)?.message ?? err}`, { cause: err });
       problems.push(err.message);
       continue;
     }
@@ -127,7 +137,9 @@ export function selectTasks<T extends { name: string }>(modules: T[], only: stri
   return only.map((name) => {
     const m = modules.find((t) => t.name === name);
     if (!m) {
-      throw new UsageError(`${where}: no task or workflow named ${JSON.stringify(name)} in ${dir} (found: ${modules.map((t) => t.name).join(', ')})`);
+      throw new UsageError(
+        `${where}: no task or workflow named ${JSON.stringify(name)} in ${dir} (found: ${modules.map((t) => t.name).join(', ')})`,
+      );
     }
     return m;
   });

@@ -30,7 +30,11 @@ export interface ConfigFile {
 }
 
 /** Finds and reads the config file; undefined when there is none. */
-export async function loadConfigFile(flag: string | undefined, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<ConfigFile | undefined> {
+export async function loadConfigFile(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): Promise<ConfigFile | undefined> {
   let file: string;
   let where: string;
   const named = env[CONFIG_ENV] ?? '';
@@ -42,7 +46,9 @@ export async function loadConfigFile(flag: string | undefined, env: NodeJS.Proce
     const found = CONFIG_FILE_NAMES.map((n) => path.join(cwd, n)).filter((p) => existsSync(p));
     if (found.length === 0) return undefined;
     if (found.length > 1) {
-      throw new RhythmValidationError(`several config files in ${cwd}: ${found.map((f) => path.basename(f)).join(', ')}; keep one, or choose with --config`);
+      throw new RhythmValidationError(
+        `several config files in ${cwd}: ${found.map((f) => path.basename(f)).join(', ')}; keep one, or choose with --config`,
+      );
     }
     file = found[0]!;
     where = file;
@@ -54,12 +60,16 @@ export async function loadConfigFile(flag: string | undefined, env: NodeJS.Proce
   const { [SCHEDULES_KEY]: schedules, ...settings } = values as Record<string, unknown>;
   for (const key of Object.keys(settings)) {
     if (!(SETTING_KEYS as string[]).includes(key)) {
-      throw new RhythmValidationError(`${file}: unknown setting ${JSON.stringify(key)} (known: ${[...SETTING_KEYS, SCHEDULES_KEY].join(', ')})`);
+      throw new RhythmValidationError(
+        `${file}: unknown setting ${JSON.stringify(key)} (known: ${[...SETTING_KEYS, SCHEDULES_KEY].join(', ')})`,
+      );
     }
   }
   if (schedules === undefined) return { path: file, values: settings as ConfigFile['values'] };
   if (schedules === null || typeof schedules !== 'object' || Array.isArray(schedules)) {
-    throw new RhythmValidationError(`${file}: "${SCHEDULES_KEY}" must be an object of schedules by name ({ "nightly": { "cron": "0 3 * * *", "task": "report" } }), got ${show(schedules)}`);
+    throw new RhythmValidationError(
+      `${file}: "${SCHEDULES_KEY}" must be an object of schedules by name ({ "nightly": { "cron": "0 3 * * *", "task": "report" } }), got ${show(schedules)}`,
+    );
   }
   return { path: file, values: settings as ConfigFile['values'], schedules: schedules as Record<string, unknown> };
 }

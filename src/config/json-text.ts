@@ -45,9 +45,10 @@ export function locateJsonError(text: string, engineMessage: string): JsonSyntax
     const first = firstScanError(text);
     position = first?.offset ?? text.length;
     const symbol = first ? text.slice(first.offset, first.offset + first.length) : '';
-    message = /^[A-Za-z_]\w*$/.test(symbol) && symbol.length > 1
-      ? `unexpected word ${JSON.stringify(symbol)} (strings take double quotes; the literals are true, false and null)`
-      : `unexpected ${found(text, position)}`;
+    message =
+      /^[A-Za-z_]\w*$/.test(symbol) && symbol.length > 1
+        ? `unexpected word ${JSON.stringify(symbol)} (strings take double quotes; the literals are true, false and null)`
+        : `unexpected ${found(text, position)}`;
   }
   if (text[position] === "'") message += ' (JSON strings take double quotes)';
   let line = 1;
@@ -63,7 +64,9 @@ export function locateJsonError(text: string, engineMessage: string): JsonSyntax
 
 function firstScanError(text: string): ParseError | undefined {
   // Loaded only for text that failed to parse.
-  const { parse } = createRequire(import.meta.url)('jsonc-parser') as { parse(text: string, errors: ParseError[], options: ParseOptions): unknown };
+  const { parse } = createRequire(import.meta.url)('jsonc-parser') as {
+    parse(text: string, errors: ParseError[], options: ParseOptions): unknown;
+  };
   const errors: ParseError[] = [];
   parse(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
   return errors[0];

@@ -46,7 +46,10 @@ export function parseDuration(where: string, raw: unknown, minMs = 0, maxMs = MA
     ms = raw;
   } else {
     const m = typeof raw === 'string' ? DURATION.exec(raw.trim()) : null;
-    if (!m) throw new RhythmValidationError(`${where} must be a duration such as 500ms, 30s, 5m, 2h or 7d (a bare number is milliseconds), got ${show(raw)}`);
+    if (!m)
+      throw new RhythmValidationError(
+        `${where} must be a duration such as 500ms, 30s, 5m, 2h or 7d (a bare number is milliseconds), got ${show(raw)}`,
+      );
     ms = Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms']!);
   }
   if (ms > maxMs) throw new RhythmValidationError(`${where} is too long (at most ${formatDuration(maxMs)}), got ${show(raw)}`);
@@ -58,7 +61,12 @@ export function parseDuration(where: string, raw: unknown, minMs = 0, maxMs = MA
 export function formatDuration(ms: number): string {
   if (ms < 1_000) return `${Math.round(ms)}ms`;
   if (ms < 60_000) return `${(ms / 1_000).toFixed(ms < 10_000 ? 1 : 0)}s`;
-  const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]];
+  const units: [string, number][] = [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1_000],
+  ];
   const parts: string[] = [];
   let rest = ms;
   for (const [u, size] of units) {
@@ -89,7 +97,8 @@ export function parseChoice<T extends string>(where: string, raw: unknown, choic
 /** A comma-separated list (or an array in a config file) of non-empty names. */
 export function parseList(where: string, raw: unknown): string[] {
   const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : undefined;
-  if (!items || items.some((s) => typeof s !== 'string')) throw new RhythmValidationError(`${where} must be a comma-separated list of names, got ${show(raw)}`);
+  if (!items || items.some((s) => typeof s !== 'string'))
+    throw new RhythmValidationError(`${where} must be a comma-separated list of names, got ${show(raw)}`);
   const names = (items as string[]).map((s) => s.trim());
   if (names.length === 0 || names.some((s) => s === '')) throw new RhythmValidationError(`${where} has an empty name in ${show(raw)}`);
   return names;
@@ -138,7 +147,11 @@ export function parseQueueSpec(where: string, raw: string): QueueSpec {
  * comma-separated; from a config file: an array of specs or { name, threads, only } objects.
  */
 export function parseQueues(where: string, raw: unknown, fromFile: boolean): QueueSpec[] {
-  const items: unknown[] = Array.isArray(raw) ? raw.flatMap((r) => (typeof r === 'string' ? r.split(',') : [r])) : typeof raw === 'string' ? raw.split(',') : [raw];
+  const items: unknown[] = Array.isArray(raw)
+    ? raw.flatMap((r) => (typeof r === 'string' ? r.split(',') : [r]))
+    : typeof raw === 'string'
+      ? raw.split(',')
+      : [raw];
   const specs: QueueSpec[] = [];
   for (const item of items) {
     let spec: QueueSpec;
@@ -147,17 +160,23 @@ export function parseQueues(where: string, raw: unknown, fromFile: boolean): Que
     } else if (fromFile && item !== null && typeof item === 'object' && !Array.isArray(item)) {
       const o = item as Record<string, unknown>;
       for (const k of Object.keys(o)) {
-        if (!['name', 'threads', 'only'].includes(k)) throw new RhythmValidationError(`${where}: unknown queue setting ${JSON.stringify(k)} (known: name, threads, only)`);
+        if (!['name', 'threads', 'only'].includes(k))
+          throw new RhythmValidationError(`${where}: unknown queue setting ${JSON.stringify(k)} (known: name, threads, only)`);
       }
-      if (typeof o.name !== 'string') throw new RhythmValidationError(`${where}: each queue object needs a "name" string, got ${show(o.name)}`);
+      if (typeof o.name !== 'string')
+        throw new RhythmValidationError(`${where}: each queue object needs a "name" string, got ${show(o.name)}`);
       spec = parseQueueSpec(where, o.name);
-      if (spec.threads !== undefined) throw new RhythmValidationError(`${where}: give the thread count of ${JSON.stringify(o.name)} as "threads", not in the name`);
+      if (spec.threads !== undefined)
+        throw new RhythmValidationError(`${where}: give the thread count of ${JSON.stringify(o.name)} as "threads", not in the name`);
       if (o.threads !== undefined) spec.threads = parseInteger(`${where} threads of ${JSON.stringify(o.name)}`, o.threads, 0, MAX_THREADS);
       if (o.only !== undefined) spec.only = parseList(`${where} only of ${JSON.stringify(o.name)}`, o.only);
     } else {
-      throw new RhythmValidationError(`${where}: a queue must be "name" or "name:threads"${fromFile ? ' or { name, threads, only }' : ''}, got ${show(item)}`);
+      throw new RhythmValidationError(
+        `${where}: a queue must be "name" or "name:threads"${fromFile ? ' or { name, threads, only }' : ''}, got ${show(item)}`,
+      );
     }
-    if (specs.some((s) => s.name === spec.name)) throw new RhythmValidationError(`${where}: queue ${JSON.stringify(spec.name)} is given twice`);
+    if (specs.some((s) => s.name === spec.name))
+      throw new RhythmValidationError(`${where}: queue ${JSON.stringify(spec.name)} is given twice`);
     specs.push(spec);
   }
   if (specs.length === 0) throw new RhythmValidationError(`${where}: no queue given`);

@@ -22,7 +22,11 @@ function def<K extends SettingKey>(key: K): SettingDef<Settings[K]> {
 }
 
 /** The setting from its environment variables, parsed and checked; undefined when none is set. */
-export function fromEnvironment<K extends SettingKey>(key: K, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Sourced<Settings[K]> | undefined {
+export function fromEnvironment<K extends SettingKey>(
+  key: K,
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): Sourced<Settings[K]> | undefined {
   const d = def(key);
   const name = d.env.find((n) => env[n] !== undefined && env[n] !== '');
   if (name === undefined) return undefined;

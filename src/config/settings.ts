@@ -10,7 +10,17 @@ import path from 'node:path';
 import { MAX_DELAY_MS, checkDatabaseUrl, checkSchemaName } from '../validate.js';
 import { RhythmValidationError } from '../errors.js';
 import {
-  MAX_THREADS, named, parseBool, parseChoice, parseDuration, parseHost, parseInteger, parseList, parsePath, parseQueues, type QueueSpec,
+  MAX_THREADS,
+  named,
+  parseBool,
+  parseChoice,
+  parseDuration,
+  parseHost,
+  parseInteger,
+  parseList,
+  parsePath,
+  parseQueues,
+  type QueueSpec,
 } from './parse.js';
 
 /** Where a raw value came from: text (a flag or an environment variable) or a config file. */

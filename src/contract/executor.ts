@@ -8,9 +8,7 @@ import type { AbortReason } from '../errors.js';
 import type { Span } from '@opentelemetry/api';
 
 /** What one attempt produced, ready to be written. */
-export type AttemptResult =
-  | { ok: true; resultJson: string }
-  | { ok: false; errorJson: string; retryable: boolean };
+export type AttemptResult = { ok: true; resultJson: string } | { ok: false; errorJson: string; retryable: boolean };
 
 /**
  * The executor has written the attempt's outcome itself, fenced by its lease token (a workflow

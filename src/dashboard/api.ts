@@ -42,12 +42,14 @@ function since(v: unknown): Date | undefined {
 function filterFrom(source: Record<string, unknown>): ExecutionFilter {
   const f: ExecutionFilter = {};
   for (const key of Object.keys(source)) {
-    if (!['queue', 'name', 'status', 'since'].includes(key)) throw new RhythmValidationError(`unknown filter ${JSON.stringify(key)} (known: queue, name, status, since)`);
+    if (!['queue', 'name', 'status', 'since'].includes(key))
+      throw new RhythmValidationError(`unknown filter ${JSON.stringify(key)} (known: queue, name, status, since)`);
   }
   const str = (k: string) => {
     const v = source[k];
     if (v === undefined || v === null || v === '') return undefined;
-    if (typeof v !== 'string' && !(k === 'status' && Array.isArray(v))) throw new RhythmValidationError(`filter ${k} must be text, got ${typeof v}`);
+    if (typeof v !== 'string' && !(k === 'status' && Array.isArray(v)))
+      throw new RhythmValidationError(`filter ${k} must be text, got ${typeof v}`);
     return v;
   };
   const queue = str('queue');
@@ -63,7 +65,8 @@ function filterFrom(source: Record<string, unknown>): ExecutionFilter {
 
 function bodyObject(body: unknown): Record<string, unknown> {
   if (body === undefined) return {};
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new RhythmValidationError('the request body must be a JSON object');
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new RhythmValidationError('the request body must be a JSON object');
   return body as Record<string, unknown>;
 }
 
@@ -118,7 +121,11 @@ export async function handleApi(r: Rhythm, req: ApiRequest): Promise<unknown> {
   if (req.method === 'GET') {
     if (first === 'overview' && second === undefined) return overview(r);
     if (first === 'executions' && second === undefined) {
-      return r.list({ ...filterFrom(Object.fromEntries([...q].filter(([k]) => !['cursor', 'limit'].includes(k)))), limit: limit(q), cursor: text(q, 'cursor') });
+      return r.list({
+        ...filterFrom(Object.fromEntries([...q].filter(([k]) => !['cursor', 'limit'].includes(k)))),
+        limit: limit(q),
+        cursor: text(q, 'cursor'),
+      });
     }
     if (first === 'executions' && second !== undefined && third === undefined) return detail(r, second);
     if (first === 'schedules' && second === undefined) return { schedules: await r.schedules() };

@@ -36,7 +36,8 @@ export function asset(name: string): Asset | undefined {
   let a = cache.get(name);
   if (!a) {
     const file = def.file();
-    if (!existsSync(file)) throw new RhythmError(`dashboard asset ${name} is missing at ${file} (build with \`npm run build\`, which copies the assets)`);
+    if (!existsSync(file))
+      throw new RhythmError(`dashboard asset ${name} is missing at ${file} (build with \`npm run build\`, which copies the assets)`);
     a = { type: def.type, body: readFileSync(file) };
     cache.set(name, a);
   }

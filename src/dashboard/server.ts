@@ -20,7 +20,14 @@ import { checkKnownKeys, describe } from '../validate.js';
 import { asset, checkAssets } from './assets.js';
 import { handleApi, NotFound } from './api.js';
 import {
-  SECURITY_HEADERS, TOKEN_ENV, TOKEN_HEADER, crossSiteRefusal, isLoopback, localOnlyRefusal, newToken, tokenMatches,
+  SECURITY_HEADERS,
+  TOKEN_ENV,
+  TOKEN_HEADER,
+  crossSiteRefusal,
+  isLoopback,
+  localOnlyRefusal,
+  newToken,
+  tokenMatches,
 } from './security.js';
 
 export interface DashboardOptions {
@@ -66,7 +73,9 @@ const MAX_BODY_BYTES = 64 * 1024;
 function checkToken(token: unknown, where: string): string | undefined {
   if (token === undefined || token === '') return undefined;
   if (typeof token !== 'string' || token.length < 16 || !/^[\x21-\x7e]+$/.test(token)) {
-    throw new RhythmValidationError(`${where} must be at least 16 printable characters without spaces, got ${typeof token === 'string' ? `${token.length} characters` : describe(token)}`);
+    throw new RhythmValidationError(
+      `${where} must be at least 16 printable characters without spaces, got ${typeof token === 'string' ? `${token.length} characters` : describe(token)}`,
+    );
   }
   return token;
 }
@@ -125,7 +134,8 @@ export function dashboardHandler(r: Rhythm, options: DashboardOptions = {}): Das
   const configured = checkToken(options.token ?? process.env[TOKEN_ENV], options.token !== undefined ? 'option token' : TOKEN_ENV);
   const base = checkBasePath(options.basePath);
   const pollMs = options.pollMs ?? 3_000;
-  if (!Number.isInteger(pollMs) || pollMs < 200 || pollMs > 600_000) throw new RhythmValidationError(`pollMs must be an integer from 200 to 600000, got ${describe(options.pollMs)}`);
+  if (!Number.isInteger(pollMs) || pollMs < 200 || pollMs > 600_000)
+    throw new RhythmValidationError(`pollMs must be an integer from 200 to 600000, got ${describe(options.pollMs)}`);
   checkAssets();
   const token = configured ?? newToken();
   const body = page(configured ? null : token, pollMs);
@@ -152,7 +162,8 @@ export function dashboardHandler(r: Rhythm, options: DashboardOptions = {}): Das
     const refusal = crossSiteRefusal(req);
     if (refusal) return sendJson(res, 403, { error: refusal });
     if (acting) {
-      if (!(req.headers['content-type'] ?? '').startsWith('application/json')) return sendJson(res, 415, { error: 'actions take a JSON body (content-type: application/json)' });
+      if (!(req.headers['content-type'] ?? '').startsWith('application/json'))
+        return sendJson(res, 415, { error: 'actions take a JSON body (content-type: application/json)' });
     }
     if ((acting || configured) && !tokenMatches(req.headers[TOKEN_HEADER], token)) {
       return sendJson(res, 403, { error: `missing or wrong token (send it in the ${TOKEN_HEADER} header)` });
@@ -164,7 +175,12 @@ export function dashboardHandler(r: Rhythm, options: DashboardOptions = {}): Das
     } catch {
       return sendJson(res, 400, { error: 'malformed path' });
     }
-    const result = await handleApi(r, { method: req.method!, parts, query: url.searchParams, body: acting ? await readBody(req) : undefined });
+    const result = await handleApi(r, {
+      method: req.method!,
+      parts,
+      query: url.searchParams,
+      body: acting ? await readBody(req) : undefined,
+    });
     sendJson(res, 200, result);
   };
 
@@ -203,10 +219,13 @@ export async function startDashboard(r: Rhythm, options: StartDashboardOptions =
   const host = options.host ?? '127.0.0.1';
   if (typeof host !== 'string' || host === '') throw new RhythmValidationError(`host must be an address, got ${describe(options.host)}`);
   const port = options.port ?? 8080;
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new RhythmValidationError(`port must be an integer from 0 to 65535, got ${describe(options.port)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new RhythmValidationError(`port must be an integer from 0 to 65535, got ${describe(options.port)}`);
   const token = checkToken(options.token ?? process.env[TOKEN_ENV], options.token !== undefined ? 'option token' : TOKEN_ENV);
   if (!isLoopback(host) && token === undefined) {
-    throw new RhythmValidationError(`the dashboard binds ${host}, which other machines can reach: set a token (${TOKEN_ENV} or the token option) or bind 127.0.0.1`);
+    throw new RhythmValidationError(
+      `the dashboard binds ${host}, which other machines can reach: set a token (${TOKEN_ENV} or the token option) or bind 127.0.0.1`,
+    );
   }
   const handler = dashboardHandler(r, { token, basePath: options.basePath, pollMs: options.pollMs });
   const server = http.createServer(handler);

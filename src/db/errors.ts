@@ -14,7 +14,9 @@ export function isConnectionError(err: unknown): boolean {
   if (/^(08|57P|53)/.test(code)) return true;
   // 57014: cancelled, here by statement_timeout; "Query read timeout": no answer at all.
   if (code === '57014') return true;
-  return /Connection terminated|connection timeout|timeout expired|Query read timeout|Client has encountered a connection error|not queryable/i.test(e?.message ?? '');
+  return /Connection terminated|connection timeout|timeout expired|Query read timeout|Client has encountered a connection error|not queryable/i.test(
+    e?.message ?? '',
+  );
 }
 
 /** The connection gave no answer within its read timeout: it is dead, and nothing more can be sent on it. */

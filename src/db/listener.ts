@@ -36,7 +36,12 @@ export class Listener extends EventEmitter<ListenerEvents> {
   private listeningDone: Promise<void> | undefined;
   private listeningSchedules: Promise<void> | undefined;
 
-  constructor(connectionString: string, private readonly names: SchemaNames, private readonly log: Logger, timeouts: ConnectionTimeouts) {
+  constructor(
+    connectionString: string,
+    private readonly names: SchemaNames,
+    private readonly log: Logger,
+    timeouts: ConnectionTimeouts,
+  ) {
     super();
     this.setMaxListeners(0);
     // The health check (a trivial query every HEALTH_CHECK_MS, or every connect timeout if

@@ -69,8 +69,16 @@ async function main(): Promise<void> {
 
   const items: EnqueueItem[] = [
     ...Array.from({ length: REPORTS }, (_, i) => ({ name: 'submit-report', payload: { reportId: i } })),
-    ...Array.from({ length: HASHES }, (_, i) => ({ name: 'sha256-chain', payload: { seed: `demo-${i}`, rounds: 1_000 }, options: { queue: 'high-cpu' } })),
-    ...Array.from({ length: DELAYED }, (_, i) => ({ name: 'submit-report', payload: { reportId: 100_000 + i }, options: { delayMs: 1_500 } })),
+    ...Array.from({ length: HASHES }, (_, i) => ({
+      name: 'sha256-chain',
+      payload: { seed: `demo-${i}`, rounds: 1_000 },
+      options: { queue: 'high-cpu' },
+    })),
+    ...Array.from({ length: DELAYED }, (_, i) => ({
+      name: 'submit-report',
+      payload: { reportId: 100_000 + i },
+      options: { delayMs: 1_500 },
+    })),
     // Invalid on purpose: fails, is retried with backoff, then ends `failed` with its error.
     { name: 'sha256-chain', payload: { rounds: -1 }, options: { queue: 'high-cpu', maxAttempts: 2 } },
     // Jumps the queue.
@@ -79,7 +87,9 @@ async function main(): Promise<void> {
   const enqueueStart = Date.now();
   const ids = await r.enqueueMany(items);
   const enqueueMs = Date.now() - enqueueStart;
-  console.log(`Enqueued ${ids.length} tasks in ${enqueueMs} ms (one statement per 10,000): ${REPORTS} submit-report on "default", ${HASHES} sha256-chain on "high-cpu" (${threads} threads), ${DELAYED} delayed by 1.5 s, 1 that fails, 1 high-priority.`);
+  console.log(
+    `Enqueued ${ids.length} tasks in ${enqueueMs} ms (one statement per 10,000): ${REPORTS} submit-report on "default", ${HASHES} sha256-chain on "high-cpu" (${threads} threads), ${DELAYED} delayed by 1.5 s, 1 that fails, 1 high-priority.`,
+  );
 
   // The public admin API only: the status report's counts of the two queues (finished ones
   // within the time since this batch was enqueued), and a page-by-page list for the summary.
@@ -106,7 +116,9 @@ async function main(): Promise<void> {
 
   if (!interrupted) {
     const stats = await latencies(r, new Set(ids));
-    console.log(`\nAll ${ids.length} tasks finished in ${drainMs} ms (${Math.round((ids.length / drainMs) * 1000)} tasks/s including the 1.5 s delayed ones).`);
+    console.log(
+      `\nAll ${ids.length} tasks finished in ${drainMs} ms (${Math.round((ids.length / drainMs) * 1000)} tasks/s including the 1.5 s delayed ones).`,
+    );
     console.log('\n| task | status | count | enqueue-to-finish p50 | p99 |\n|---|---|---|---|---|');
     for (const s of stats) console.log(`| ${s.name} | ${s.status} | ${s.n} | ${s.p50.toFixed(1)} ms | ${s.p99.toFixed(1)} ms |`);
     const hash = await r.get(ids[REPORTS]!);
@@ -134,7 +146,9 @@ async function main(): Promise<void> {
   await r.shutdown({ timeoutMs: 10_000 });
   await workers;
   await db.embedded?.stop();
-  console.log(`Shut down cleanly after ${((Date.now() - started) / 1000).toFixed(1)} s.${db.embedded ? ` Data kept in ${defaultDataDir()}.` : ''}`);
+  console.log(
+    `Shut down cleanly after ${((Date.now() - started) / 1000).toFixed(1)} s.${db.embedded ? ` Data kept in ${defaultDataDir()}.` : ''}`,
+  );
 }
 
 /** Enqueue-to-finish time per task name and status, over this batch (read with r.list()). */

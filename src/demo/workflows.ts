@@ -31,13 +31,20 @@ async function main(): Promise<void> {
   });
   const workers = Promise.all([io.start(), payments.start()]);
 
-  const items = [{ sku: 'tea', qty: 2 }, { sku: 'mug', qty: 1 }];
+  const items = [
+    { sku: 'tea', qty: 2 },
+    { sku: 'mug', qty: 1 },
+  ];
   const approved = await r.startWorkflow('order', { id: 7, items, total: 30 });
   const timedOut = await r.startWorkflow('order', { id: 8, items, total: 30, approvalSeconds: 2 });
   const declined = await r.startWorkflow('order', { id: 9, items, total: 5_000 });
   await r.signal(approved, 'approve', { by: 'ana' }); // kept until the workflow waits for it
 
-  for (const [what, id] of [['approved', approved], ['not approved in 2 s', timedOut], ['card declined', declined]] as const) {
+  for (const [what, id] of [
+    ['approved', approved],
+    ['not approved in 2 s', timedOut],
+    ['card declined', declined],
+  ] as const) {
     const done = await r.wait(id, { timeoutMs: 30_000 });
     // Its children: the executions created since it started whose parent it is (public list API).
     const page = await r.list({ since: done.createdAt, limit: 1_000 });

@@ -118,12 +118,20 @@ export class Completer {
       try {
         if (settlements.length > 0) await this.settle(settlements);
         if (releases.length > 0) {
-          await releaseLeases(this.pool, this.names, releases.map((r) => r.id), releases.map((r) => r.leaseToken));
+          await releaseLeases(
+            this.pool,
+            this.names,
+            releases.map((r) => r.id),
+            releases.map((r) => r.leaseToken),
+          );
         }
         return;
       } catch (err) {
         if (this.stopped) {
-          this.log.error({ err, tasks: items.length }, 'could not write outcomes before a forced stop; their leases will expire and be recovered');
+          this.log.error(
+            { err, tasks: items.length },
+            'could not write outcomes before a forced stop; their leases will expire and be recovered',
+          );
           return;
         }
         const delay = retryDelayMs(attempt);
@@ -147,7 +155,9 @@ export class Completer {
       if (items.length === 1) {
         // The database refused this one outcome (e.g. a result too large for jsonb): record why.
         const [item] = items;
-        const errorJson = systemErrorJson(new ResultRejectedError(`the database refused to store this attempt's outcome: ${(err as Error).message}`));
+        const errorJson = systemErrorJson(
+          new ResultRejectedError(`the database refused to store this attempt's outcome: ${(err as Error).message}`),
+        );
         const rejected = { ...item!, outcome: 'fatal' as const, resultJson: null, errorJson };
         this.onSettled?.(await settleAttempts(this.pool, this.names, [rejected], this.backoff), [rejected]);
         return;

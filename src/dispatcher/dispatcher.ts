@@ -99,7 +99,10 @@ class Lane {
   /** Claimed, waiting for room under the limit, from `head` on. */
   queue: Held[] = [];
   head = 0;
-  constructor(readonly executor: Executor, readonly limit: number) {}
+  constructor(
+    readonly executor: Executor,
+    readonly limit: number,
+  ) {}
 
   get queued(): number {
     return this.queue.length - this.head;
@@ -140,7 +143,11 @@ class Held implements RunHooks {
   /** Metrics and tracing state, only when either is on. */
   obs: Observed | undefined;
 
-  constructor(private readonly d: Dispatcher, readonly task: ClaimedTask, readonly lane: Lane) {}
+  constructor(
+    private readonly d: Dispatcher,
+    readonly task: ClaimedTask,
+    readonly lane: Lane,
+  ) {}
 
   handedOff(): void {
     this.d.handedOff(this);
@@ -216,7 +223,10 @@ export class Dispatcher {
   /** Metrics or tracing on: attempts carry an Observed. */
   private readonly observing: boolean;
 
-  constructor(private readonly config: DispatcherConfig, private readonly deps: DispatcherDeps) {
+  constructor(
+    private readonly config: DispatcherConfig,
+    private readonly deps: DispatcherDeps,
+  ) {
     this.names = [...config.executors.keys()];
     const byExecutor = new Map<Executor, Lane>();
     for (const [name, executor] of config.executors) {
@@ -248,9 +258,9 @@ export class Dispatcher {
       // Held attempts stay in inFlight until written, so each settled one still has its claim.
       events || metrics
         ? (settled, items) => {
-          if (events) settledEvents(events, config.queue, settled, items, (token) => this.inFlight.get(token)?.task, deps.log);
-          if (metrics) this.settledMetrics(settled, items);
-        }
+            if (events) settledEvents(events, config.queue, settled, items, (token) => this.inFlight.get(token)?.task, deps.log);
+            if (metrics) this.settledMetrics(settled, items);
+          }
         : undefined,
     );
     const onWork = (queue: string) => {
@@ -304,7 +314,10 @@ export class Dispatcher {
     const drained = this.whenDrained();
     const timeout = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
     if ((await Promise.race([drained, timeout(timeoutMs)])) === 'timeout') {
-      this.deps.log.warn({ queue: this.config.queue, tasks: this.inFlight.size }, 'shutdown timeout: aborting in-flight tasks and handing their leases back');
+      this.deps.log.warn(
+        { queue: this.config.queue, tasks: this.inFlight.size },
+        'shutdown timeout: aborting in-flight tasks and handing their leases back',
+      );
       // abort() kills (or abandons) whatever ignores its signal for abortGraceMs.
       for (const f of [...this.inFlight.values()]) this.abort(f, 'shutdown');
       await drained;
@@ -386,9 +399,13 @@ export class Dispatcher {
     let claimedAt = 0;
     try {
       const claim = await claimWithin(
-        this.deps.leasePool, this.deps.names, this.config.queue, this.names,
+        this.deps.leasePool,
+        this.deps.names,
+        this.config.queue,
+        this.names,
         { count: limit, bytes: Math.max(0, bytes), allowOversized, groupConcurrency: this.config.groupConcurrency },
-        this.config.workerId, this.config.leaseMs,
+        this.config.workerId,
+        this.config.leaseMs,
       );
       tasks = claim.tasks;
       claimedAt = performance.now();
@@ -572,7 +589,13 @@ export class Dispatcher {
       let outcome: Outcome;
       if (result.ok) outcome = 'completed';
       else outcome = result.retryable ? 'failed' : 'fatal';
-      this.completer.add({ id, leaseToken, outcome, resultJson: result.ok ? result.resultJson : null, errorJson: result.ok ? null : result.errorJson });
+      this.completer.add({
+        id,
+        leaseToken,
+        outcome,
+        resultJson: result.ok ? result.resultJson : null,
+        errorJson: result.ok ? null : result.errorJson,
+      });
     }
     // The last tasks of a busy spell: their outcomes need not wait for the busy window.
     if (!this.busy()) this.completer.nudge();

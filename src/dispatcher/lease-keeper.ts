@@ -93,7 +93,13 @@ export class LeaseKeeper {
     if (held.length === 0) return;
     let kept: Set<string>;
     try {
-      kept = await extendLeases(this.o.pool, this.o.names, held.map((h) => h.id), held.map((h) => h.leaseToken), this.o.leaseMs);
+      kept = await extendLeases(
+        this.o.pool,
+        this.o.names,
+        held.map((h) => h.id),
+        held.map((h) => h.leaseToken),
+        this.o.leaseMs,
+      );
     } catch (err) {
       this.o.log.warn({ err, queue: this.o.queue }, 'heartbeat failed; will retry at the next tick');
       return;

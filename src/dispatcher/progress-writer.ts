@@ -17,7 +17,11 @@ export class ProgressWriter {
   private writing: Promise<void> | undefined;
   private closed = false;
 
-  constructor(private readonly db: pg.Pool, private readonly names: SchemaNames, private readonly log: Logger) {}
+  constructor(
+    private readonly db: pg.Pool,
+    private readonly names: SchemaNames,
+    private readonly log: Logger,
+  ) {}
 
   /** Keeps `json` as the attempt's latest progress, to be written at the next flush. */
   report(id: string, leaseToken: string, json: string): void {

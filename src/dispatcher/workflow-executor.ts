@@ -12,9 +12,25 @@
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { compileFlow, resumeFlow, startFlow, type Activation, type ChildOutcome, type CompiledFlow, type FlowLimits, type FlowState, type InboxSignal } from '../workflows/index.js';
+import {
+  compileFlow,
+  resumeFlow,
+  startFlow,
+  type Activation,
+  type ChildOutcome,
+  type CompiledFlow,
+  type FlowLimits,
+  type FlowState,
+  type InboxSignal,
+} from '../workflows/index.js';
 import { FlowStateError } from '../workflows/errors.js';
-import { commitActivations, loadActivations, type ActivationWrite, type ChildRow, type LoadedWorkflow } from '../sql/workflow-activation.js';
+import {
+  commitActivations,
+  loadActivations,
+  type ActivationWrite,
+  type ChildRow,
+  type LoadedWorkflow,
+} from '../sql/workflow-activation.js';
 import { readSources } from '../sql/workflow-sources.js';
 import { WORKFLOW_MAX_ATTEMPTS } from '../sql/workflow-start.js';
 import type { ClaimedTask } from '../sql/claim.js';
@@ -119,7 +135,14 @@ export class WorkflowExecutor implements Executor {
     for (const item of items) {
       const row = loaded.workflows.get(item.task.id);
       if (!row) {
-        item.resolve(failed(new FlowStateError(`execution ${item.task.id} is a task named ${JSON.stringify(item.task.name)}, but this worker serves that name as a workflow: a queue's tasks and workflows share one set of names`), false));
+        item.resolve(
+          failed(
+            new FlowStateError(
+              `execution ${item.task.id} is a task named ${JSON.stringify(item.task.name)}, but this worker serves that name as a workflow: a queue's tasks and workflows share one set of names`,
+            ),
+            false,
+          ),
+        );
         continue;
       }
       try {
@@ -137,9 +160,13 @@ export class WorkflowExecutor implements Executor {
     const { task } = item;
     const flow = row.flowHash === null ? this.flows.get(task.name) : this.compiled.get(key(task.name, row.flowHash));
     if (!flow) {
-      throw new FlowStateError(`workflow ${task.id} (${JSON.stringify(task.name)}) runs source version ${row.flowHash?.slice(0, 12)}, which is not registered anywhere any more`);
+      throw new FlowStateError(
+        `workflow ${task.id} (${JSON.stringify(task.name)}) runs source version ${row.flowHash?.slice(0, 12)}, which is not registered anywhere any more`,
+      );
     }
-    const state: FlowState = (row.state as FlowState | null) ?? startFlow(flow, JSON.parse(task.payloadJson), { executionId: task.id, attempt: task.attempt, name: task.name, queue: item.queue });
+    const state: FlowState =
+      (row.state as FlowState | null) ??
+      startFlow(flow, JSON.parse(task.payloadJson), { executionId: task.id, attempt: task.attempt, name: task.name, queue: item.queue });
     const outcomes: ChildOutcome[] = row.outcomes.map((o) => {
       const base = { seq: o.seq, executionId: o.id, at: o.at };
       if (o.status === 'completed') return { ...base, status: 'completed', result: o.result };
@@ -155,15 +182,32 @@ export class WorkflowExecutor implements Executor {
       if (e.type === 'startTask') {
         const o = e.options;
         children.push({
-          parentId: task.id, seq: e.seq, kind: 'task', name: e.name, queue: o.queue ?? item.queue, payloadJson: JSON.stringify(e.payload),
-          priority: o.priority ?? 0, maxAttempts: o.maxAttempts ?? 3, timeoutMs: o.timeoutMs ?? null, leaseMs: o.visibilityTimeoutMs ?? null,
+          parentId: task.id,
+          seq: e.seq,
+          kind: 'task',
+          name: e.name,
+          queue: o.queue ?? item.queue,
+          payloadJson: JSON.stringify(e.payload),
+          priority: o.priority ?? 0,
+          maxAttempts: o.maxAttempts ?? 3,
+          timeoutMs: o.timeoutMs ?? null,
+          leaseMs: o.visibilityTimeoutMs ?? null,
           delayMs: o.delayMs ?? null,
         });
       } else if (e.type === 'startWorkflow') {
         const o = e.options;
         children.push({
-          parentId: task.id, seq: e.seq, kind: 'workflow', name: e.name, queue: o.queue ?? item.queue, payloadJson: JSON.stringify(e.inputs),
-          priority: o.priority ?? 0, maxAttempts: WORKFLOW_MAX_ATTEMPTS, timeoutMs: null, leaseMs: null, delayMs: null,
+          parentId: task.id,
+          seq: e.seq,
+          kind: 'workflow',
+          name: e.name,
+          queue: o.queue ?? item.queue,
+          payloadJson: JSON.stringify(e.inputs),
+          priority: o.priority ?? 0,
+          maxAttempts: WORKFLOW_MAX_ATTEMPTS,
+          timeoutMs: null,
+          leaseMs: null,
+          delayMs: null,
         });
       } else if (e.type === 'consumeSignal') {
         consumed.push(e.signalId);
@@ -198,7 +242,10 @@ export class WorkflowExecutor implements Executor {
     for (const s of sources) {
       try {
         this.compiled.set(key(s.name, s.hash), compileFlow(s.source, s.fileName));
-        this.deps.log.info({ workflow: s.name, version: s.hash.slice(0, 12) }, 'compiled an older workflow version to resume the workflows pinned to it');
+        this.deps.log.info(
+          { workflow: s.name, version: s.hash.slice(0, 12) },
+          'compiled an older workflow version to resume the workflows pinned to it',
+        );
       } catch (err) {
         this.deps.log.error({ err, workflow: s.name, version: s.hash.slice(0, 12) }, 'a stored workflow version no longer compiles');
       }
@@ -210,7 +257,18 @@ export class WorkflowExecutor implements Executor {
     let done: Set<string>;
     try {
       done = await this.withRetries(() =>
-        inTransaction(this.deps.pool, async (client) => (await commitActivations(client, this.deps.names, writes.map((w) => w.write), this.deps.backoff)).written),
+        inTransaction(
+          this.deps.pool,
+          async (client) =>
+            (
+              await commitActivations(
+                client,
+                this.deps.names,
+                writes.map((w) => w.write),
+                this.deps.backoff,
+              )
+            ).written,
+        ),
       );
     } catch (err) {
       if (!isDataError(err)) throw err;
@@ -221,12 +279,17 @@ export class WorkflowExecutor implements Executor {
         return;
       }
       // The database refused what this one activation wanted written: fail the workflow, saying why.
-      writes[0]!.item.resolve(failed(new Error(`the database refused to store this workflow activation: ${(err as Error).message}`), false));
+      writes[0]!.item.resolve(
+        failed(new Error(`the database refused to store this workflow activation: ${(err as Error).message}`), false),
+      );
       return;
     }
     const lost = writes.filter((w) => !done.has(w.write.id));
     if (lost.length > 0) {
-      this.deps.log.info({ ids: lost.map((w) => w.write.id) }, 'workflow activations discarded: these workflows were cancelled or their lease was taken over');
+      this.deps.log.info(
+        { ids: lost.map((w) => w.write.id) },
+        'workflow activations discarded: these workflows were cancelled or their lease was taken over',
+      );
     }
     for (const w of writes) w.item.resolve(RECORDED);
   }

@@ -118,7 +118,8 @@ export class InternalWorker {
       const recount = await recountGroups(this.pool, this.names, this.batchSize, this.groupsFrom);
       this.groupsFrom = recount.next;
       groupsFixed = recount.fixed;
-      if (recount.fixed > 0) this.log.warn({ groups: recount.fixed }, 'corrected the running count of groups whose slots were not given back');
+      if (recount.fixed > 0)
+        this.log.warn({ groups: recount.fixed }, 'corrected the running count of groups whose slots were not given back');
     }
     const prunes = this.retention.retentionMs > 0 || this.retention.failedRetentionMs > 0;
     if (prunes && Date.now() - this.lastPrune >= this.pruneIntervalMs) {

@@ -56,7 +56,10 @@ export function handleShutdownSignals(options: ShutdownSignalOptions): ShutdownS
   const onSignal = (sig: NodeJS.Signals) => {
     if (signal === undefined) {
       signal = sig;
-      log.info({ signal: sig, shutdownTimeoutMs: options.timeoutMs }, 'signal received: shutting down gracefully (send it again to force a fast stop)');
+      log.info(
+        { signal: sig, shutdownTimeoutMs: options.timeoutMs },
+        'signal received: shutting down gracefully (send it again to force a fast stop)',
+      );
       options.shutdown(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }).then(
         () => {
           if (forced) return; // the forced stop reports and exits
@@ -81,13 +84,16 @@ export function handleShutdownSignals(options: ShutdownSignalOptions): ShutdownS
       finish(130);
     }, backstopMs);
     backstop.unref();
-    options.shutdown({ timeoutMs: 0, force: true }).then(
-      () => log.warn('forced stop complete'),
-      (err: unknown) => log.error({ err }, 'forced stop failed'),
-    ).finally(() => {
-      clearTimeout(backstop);
-      finish(130);
-    });
+    options
+      .shutdown({ timeoutMs: 0, force: true })
+      .then(
+        () => log.warn('forced stop complete'),
+        (err: unknown) => log.error({ err }, 'forced stop failed'),
+      )
+      .finally(() => {
+        clearTimeout(backstop);
+        finish(130);
+      });
   };
 
   process.on('SIGTERM', onSignal);

@@ -37,11 +37,13 @@ export const DEFAULT_METRICS_HOST = '127.0.0.1';
 
 /** Starts serving `source` at /metrics; resolves once listening (rejects if the port is taken). */
 export async function startMetricsServer(source: MetricsSource, options: MetricsServerOptions = {}): Promise<MetricsServer> {
-  if (options === null || typeof options !== 'object') throw new RhythmValidationError(`metrics server options must be an object, got ${describe(options)}`);
+  if (options === null || typeof options !== 'object')
+    throw new RhythmValidationError(`metrics server options must be an object, got ${describe(options)}`);
   checkKnownKeys('startMetricsServer', options, ['port', 'host']);
   const port = checkInt('port', options.port, 0, 65_535) ?? DEFAULT_METRICS_PORT;
   const host = options.host ?? DEFAULT_METRICS_HOST;
-  if (typeof host !== 'string' || host.trim() === '') throw new RhythmValidationError(`option host must be a non-empty string, got ${describe(host)}`);
+  if (typeof host !== 'string' || host.trim() === '')
+    throw new RhythmValidationError(`option host must be a non-empty string, got ${describe(host)}`);
 
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0];
@@ -59,7 +61,9 @@ export async function startMetricsServer(source: MetricsSource, options: Metrics
         res.end(req.method === 'HEAD' ? undefined : body);
       },
       (err: unknown) => {
-        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`could not collect the metrics: ${(err as Error)?.message ?? String(err)}\n`);
+        res
+          .writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
+          .end(`could not collect the metrics: ${(err as Error)?.message ?? String(err)}\n`);
       },
     );
   });

@@ -88,7 +88,10 @@ export class QueueMetrics {
   /** Thread pools serving this queue in this process. */
   readonly pools = new Set<ThreadGaugeSource>();
 
-  constructor(private readonly m: RhythmMetrics, readonly queue: string) {
+  constructor(
+    private readonly m: RhythmMetrics,
+    readonly queue: string,
+  ) {
     this.claimSize = m.claimSize.labels(queue);
     this.batchesSent = m.batchesSent.labels(queue);
     this.tasksPerBatch = m.tasksPerBatch.labels(queue);
@@ -140,7 +143,10 @@ export class RhythmMetrics {
   private readonly depthReads: Counter;
 
   /** @internal Made by Rhythm.metrics(). */
-  constructor(private readonly deps: DepthDeps, options: MetricsOptions = {}) {
+  constructor(
+    private readonly deps: DepthDeps,
+    options: MetricsOptions = {},
+  ) {
     checkMetricsOptions(options);
     this.registry = options.registry ?? new Registry();
     this.depthCacheMs = options.depthCacheMs ?? 5_000;
@@ -153,22 +159,51 @@ export class RhythmMetrics {
     this.retried = counter('rhythm_executions_retried_total', 'Attempts that failed and were scheduled for a retry');
     this.cancelled = counter('rhythm_executions_cancelled_total', 'Executions cancelled while this process ran them');
     this.runSeconds = new Histogram({
-      name: 'rhythm_execution_run_seconds', help: 'Run time of an attempt, from its start to its outcome', labelNames: perTask, buckets: DURATION_BUCKETS, registers,
+      name: 'rhythm_execution_run_seconds',
+      help: 'Run time of an attempt, from its start to its outcome',
+      labelNames: perTask,
+      buckets: DURATION_BUCKETS,
+      registers,
     });
     this.waitSeconds = new Histogram({
-      name: 'rhythm_execution_wait_seconds', help: 'Time from when an attempt was due (enqueued, or its delay or backoff ended) to its start', labelNames: perTask, buckets: WAIT_BUCKETS, registers,
+      name: 'rhythm_execution_wait_seconds',
+      help: 'Time from when an attempt was due (enqueued, or its delay or backoff ended) to its start',
+      labelNames: perTask,
+      buckets: WAIT_BUCKETS,
+      registers,
     });
-    this.inFlight = new Gauge({ name: 'rhythm_executions_in_flight', help: 'Attempts running now in this process', labelNames: perTask, registers });
+    this.inFlight = new Gauge({
+      name: 'rhythm_executions_in_flight',
+      help: 'Attempts running now in this process',
+      labelNames: perTask,
+      registers,
+    });
     this.claimSize = new Histogram({
-      name: 'rhythm_claim_batch_size', help: 'Tasks returned by one claim statement', labelNames: ['queue'], buckets: [0, ...SIZE_BUCKETS], registers,
+      name: 'rhythm_claim_batch_size',
+      help: 'Tasks returned by one claim statement',
+      labelNames: ['queue'],
+      buckets: [0, ...SIZE_BUCKETS],
+      registers,
     });
-    this.batchesSent = new Counter({ name: 'rhythm_thread_pool_batches_sent_total', help: 'Batches of tasks sent to the threads', labelNames: ['queue'], registers });
+    this.batchesSent = new Counter({
+      name: 'rhythm_thread_pool_batches_sent_total',
+      help: 'Batches of tasks sent to the threads',
+      labelNames: ['queue'],
+      registers,
+    });
     this.tasksPerBatch = new Histogram({
-      name: 'rhythm_thread_pool_batch_size', help: 'Tasks per batch sent to a thread', labelNames: ['queue'], buckets: SIZE_BUCKETS, registers,
+      name: 'rhythm_thread_pool_batch_size',
+      help: 'Tasks per batch sent to a thread',
+      labelNames: ['queue'],
+      buckets: SIZE_BUCKETS,
+      registers,
     });
     const queues = this.queues;
     new Gauge({
-      name: 'rhythm_thread_pool_busy_threads', help: 'Threads of the pool running a task now', labelNames: ['queue'], registers,
+      name: 'rhythm_thread_pool_busy_threads',
+      help: 'Threads of the pool running a task now',
+      labelNames: ['queue'],
+      registers,
       collect() {
         this.reset();
         for (const [queue, q] of queues) {
@@ -181,7 +216,10 @@ export class RhythmMetrics {
     });
     const depth = (): Promise<QueueDepth[] | undefined> => this.depths();
     new Gauge({
-      name: 'rhythm_queue_depth', help: 'Executions per queue and status, read from Postgres (cached per scrape interval)', labelNames: ['queue', 'status'], registers,
+      name: 'rhythm_queue_depth',
+      help: 'Executions per queue and status, read from Postgres (cached per scrape interval)',
+      labelNames: ['queue', 'status'],
+      registers,
       async collect() {
         const depths = await depth();
         if (depths === undefined) return; // the read failed: keep the last values
@@ -191,7 +229,10 @@ export class RhythmMetrics {
       },
     });
     new Gauge({
-      name: 'rhythm_queue_oldest_waiting_seconds', help: 'Age of the oldest ready execution of the queue (0: none waiting)', labelNames: ['queue'], registers,
+      name: 'rhythm_queue_oldest_waiting_seconds',
+      help: 'Age of the oldest ready execution of the queue (0: none waiting)',
+      labelNames: ['queue'],
+      registers,
       async collect() {
         const depths = await depth();
         if (depths === undefined) return;
@@ -200,7 +241,11 @@ export class RhythmMetrics {
         for (const d of depths) this.set({ queue: d.queue }, d.oldestWaitingSeconds);
       },
     });
-    this.depthReads = new Counter({ name: 'rhythm_queue_depth_reads_total', help: 'Queue depth statements run for scrapes (at most one per cache interval)', registers });
+    this.depthReads = new Counter({
+      name: 'rhythm_queue_depth_reads_total',
+      help: 'Queue depth statements run for scrapes (at most one per cache interval)',
+      registers,
+    });
   }
 
   /** The metrics in Prometheus' text format. */
@@ -243,12 +288,16 @@ export class RhythmMetrics {
 }
 
 function checkMetricsOptions(options: MetricsOptions): void {
-  if (options === null || typeof options !== 'object') throw new RhythmValidationError(`metrics options must be an object, got ${describe(options)}`);
+  if (options === null || typeof options !== 'object')
+    throw new RhythmValidationError(`metrics options must be an object, got ${describe(options)}`);
   checkKnownKeys('metrics', options, ['registry', 'depthCacheMs']);
   checkInt('depthCacheMs', options.depthCacheMs, 0, 3_600_000);
   // Duck-typed: the application may hold another copy of prom-client than ours.
   const registry = options.registry as { registerMetric?: unknown; metrics?: unknown } | undefined;
-  if (registry !== undefined && (registry === null || typeof registry.registerMetric !== 'function' || typeof registry.metrics !== 'function')) {
+  if (
+    registry !== undefined &&
+    (registry === null || typeof registry.registerMetric !== 'function' || typeof registry.metrics !== 'function')
+  ) {
     throw new RhythmValidationError(`metrics option registry must be a prom-client Registry, got ${describe(options.registry)}`);
   }
 }

@@ -9,8 +9,18 @@
  * context only when its span has one and a propagator wrote something.
  */
 import {
-  ProxyTracerProvider, ROOT_CONTEXT, SpanKind, SpanStatusCode, context, isSpanContextValid, propagation, trace,
-  type Attributes, type Span, type Tracer, type TracerProvider,
+  ProxyTracerProvider,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  context,
+  isSpanContextValid,
+  propagation,
+  trace,
+  type Attributes,
+  type Span,
+  type Tracer,
+  type TracerProvider,
 } from '@opentelemetry/api';
 import type { TaskErrorInfo } from '../types.js';
 

@@ -25,13 +25,17 @@ const MAX_CRON_LENGTH = 500;
 export function parseCron(cron: unknown, timezone: unknown): Cron {
   checkTimezone(timezone);
   if (typeof cron !== 'string' || cron.trim() === '' || cron.length > MAX_CRON_LENGTH) {
-    throw new RhythmValidationError(`cron expression must be a non-empty string of at most ${MAX_CRON_LENGTH} characters, got ${describe(cron)}`);
+    throw new RhythmValidationError(
+      `cron expression must be a non-empty string of at most ${MAX_CRON_LENGTH} characters, got ${describe(cron)}`,
+    );
   }
   let parsed: Cron;
   try {
     parsed = new Cron(cron, { timezone, mode: '5-or-6-parts', paused: true });
   } catch (err) {
-    throw new RhythmValidationError(`invalid cron expression ${JSON.stringify(cron)}: ${(err as Error).message} (use 5 fields "minute hour day month weekday", or 6 with seconds first)`);
+    throw new RhythmValidationError(
+      `invalid cron expression ${JSON.stringify(cron)}: ${(err as Error).message} (use 5 fields "minute hour day month weekday", or 6 with seconds first)`,
+    );
   }
   if (parsed.nextRun() === null) throw new RhythmValidationError(`cron expression ${JSON.stringify(cron)} never fires (no such date)`);
   return parsed;
@@ -39,12 +43,16 @@ export function parseCron(cron: unknown, timezone: unknown): Cron {
 
 export function checkTimezone(timezone: unknown): asserts timezone is string {
   if (typeof timezone !== 'string' || timezone === '') {
-    throw new RhythmValidationError(`option timezone must be an IANA time zone name such as "Europe/Paris" or "UTC", got ${describe(timezone)}`);
+    throw new RhythmValidationError(
+      `option timezone must be an IANA time zone name such as "Europe/Paris" or "UTC", got ${describe(timezone)}`,
+    );
   }
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });
   } catch {
-    throw new RhythmValidationError(`unknown time zone ${JSON.stringify(timezone)}: use an IANA name such as "Europe/Paris", "America/New_York" or "UTC"`);
+    throw new RhythmValidationError(
+      `unknown time zone ${JSON.stringify(timezone)}: use an IANA name such as "Europe/Paris", "America/New_York" or "UTC"`,
+    );
   }
 }
 

@@ -17,7 +17,11 @@ export async function fireDueSchedules(db: Queryable, n: SchemaNames, log: Logge
   while (!isStopped()) {
     const due = await dueSchedules(db, n, BATCH);
     if (due.length === 0) break;
-    const result = await fireSchedules(db, n, due.map((s) => plan(s, log)));
+    const result = await fireSchedules(
+      db,
+      n,
+      due.map((s) => plan(s, log)),
+    );
     fired += result.fired;
     // A short batch was all there was; a batch taken entirely by other workers is theirs to finish.
     if (due.length < BATCH || result.advanced === 0) break;
@@ -29,13 +33,19 @@ function plan(s: DueSchedule, log: Logger): ScheduleAdvance {
   try {
     const due = dueFires(parseCron(s.cron, s.timezone), s.nextRunAt, s.now, s.catchUp as CatchUp);
     if (due.skipped > 0) {
-      log.warn({ schedule: s.name, skipped: due.skipped, catchUp: s.catchUp }, 'cron schedule: missed fire times skipped (no internal worker ran at those times)');
+      log.warn(
+        { schedule: s.name, skipped: due.skipped, catchUp: s.catchUp },
+        'cron schedule: missed fire times skipped (no internal worker ran at those times)',
+      );
     }
     return { name: s.name, revision: s.revision, nextRunAt: due.next, fires: due.fire };
   } catch (err) {
     // Only a row written around the API can get here (say, a time zone this runtime does not
     // know): stop the schedule rather than retry it on every pass; re-declaring it restarts it.
-    log.error({ err, schedule: s.name, cron: s.cron, timezone: s.timezone }, 'cron schedule cannot be computed; it is stopped until declared again');
+    log.error(
+      { err, schedule: s.name, cron: s.cron, timezone: s.timezone },
+      'cron schedule cannot be computed; it is stopped until declared again',
+    );
     return { name: s.name, revision: s.revision, nextRunAt: null, fires: [] };
   }
 }

@@ -76,7 +76,19 @@ export interface SyncResult {
 
 /** Due times listed by schedules(). */
 const NEXT_RUNS = 5;
-const SCHEDULE_OPTIONS = ['cron', 'timezone', 'task', 'payload', 'queue', 'catchUp', 'priority', 'maxAttempts', 'timeoutMs', 'backoff', 'group'] as const;
+const SCHEDULE_OPTIONS = [
+  'cron',
+  'timezone',
+  'task',
+  'payload',
+  'queue',
+  'catchUp',
+  'priority',
+  'maxAttempts',
+  'timeoutMs',
+  'backoff',
+  'group',
+] as const;
 
 /** The stored form of a declaration; throws RhythmValidationError naming the first problem. */
 export function toScheduleRow(name: unknown, options: ScheduleOptions, synced: boolean, now = new Date()): ScheduleRow {
@@ -186,7 +198,11 @@ export async function syncSchedules(pool: pg.Pool, n: SchemaNames, declared: Rec
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`rhythm:schedules:${n.schema}`]);
     const result: SyncResult = { created: [], updated: [], unchanged: [], removed: [] };
     for (const row of rows) result[await upsertSchedule(client, n, row)].push(row.name);
-    result.removed = await deleteUnlistedSchedules(client, n, rows.map((r) => r.name));
+    result.removed = await deleteUnlistedSchedules(
+      client,
+      n,
+      rows.map((r) => r.name),
+    );
     return result;
   });
 }

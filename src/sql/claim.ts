@@ -79,7 +79,8 @@ export const INLINE_PAYLOAD_BYTES = 1024 * 1024;
 // Candidates left out stay locked only until the statement ends. A last row, present only
 // then, says why they were left: bytes, group limits, or the rate limit (with the time until
 // the bucket holds a whole token again, so the dispatcher can sleep until exactly then).
-const claimSql = (grouped: boolean) => (n: SchemaNames) => `
+const claimSql = (grouped: boolean) => (n: SchemaNames) =>
+  `
 WITH control AS (
   SELECT c.paused, c.rate_max, c.rate_interval_ms, CASE WHEN c.rate_max IS NOT NULL THEN ${REFILLED_TOKENS('c')} END AS tokens
   FROM ${n.queueControls} c WHERE c.queue = $1
@@ -90,40 +91,60 @@ WITH control AS (
   FROM (SELECT) one LEFT JOIN control k ON true
 ), candidates AS (
   SELECT w.execution_id, w.priority, ${grouped ? 'w.group_key, ' : ''}coalesce(w.payload_bytes, 0)::bigint AS bytes FROM ${n.workQueue} w
-  WHERE w.queue = $1 AND w.claimed_until IS NULL AND w.name = ANY($2::text[])${grouped ? `
-    AND NOT EXISTS (SELECT 1 FROM ${n.workGroups} g WHERE g.queue = $1 AND g.group_key = w.group_key AND g.running >= $9)` : ''}
+  WHERE w.queue = $1 AND w.claimed_until IS NULL AND w.name = ANY($2::text[])${
+    grouped
+      ? `
+    AND NOT EXISTS (SELECT 1 FROM ${n.workGroups} g WHERE g.queue = $1 AND g.group_key = w.group_key AND g.running >= $9)`
+      : ''
+  }
   ORDER BY w.priority DESC, w.execution_id
   LIMIT (SELECT scan FROM allowance)
   FOR UPDATE OF w SKIP LOCKED
-), ${grouped ? `ranked AS (
+), ${
+    grouped
+      ? `ranked AS (
   SELECT c.execution_id, c.priority, c.group_key, c.bytes,
          (c.group_key IS NULL OR row_number() OVER (PARTITION BY c.group_key ORDER BY c.priority DESC, c.execution_id) <= $9 - coalesce(g.running, 0)) AS group_ok
   FROM candidates c LEFT JOIN ${n.workGroups} g ON g.queue = $1 AND g.group_key = c.group_key
 ), sized AS (
-  SELECT execution_id, group_key, bytes,` : `sized AS (
-  SELECT execution_id, bytes,`}
+  SELECT execution_id, group_key, bytes,`
+      : `sized AS (
+  SELECT execution_id, bytes,`
+  }
          (sum(bytes) OVER w <= $6 OR (row_number() OVER w = 1 AND $7)) AND row_number() OVER w <= (SELECT starts FROM allowance) AS fits,
          row_number() OVER w <= (SELECT starts FROM allowance) AS rate_ok
   FROM ${grouped ? 'ranked WHERE group_ok' : 'candidates'}
   WINDOW w AS (ORDER BY priority DESC, execution_id)
-), ${grouped ? `taken AS (
+), ${
+    grouped
+      ? `taken AS (
   INSERT INTO ${n.workGroups} AS g (queue, group_key, running, concurrency)
   SELECT $1, group_key, count(*), $9 FROM sized WHERE fits AND group_key IS NOT NULL
   GROUP BY group_key ORDER BY group_key
   ON CONFLICT (queue, group_key) DO UPDATE SET running = g.running + excluded.running, concurrency = excluded.concurrency
   WHERE g.running + excluded.running <= excluded.concurrency
   RETURNING g.group_key
-), ` : ''}claimed AS (
+), `
+      : ''
+  }claimed AS (
   UPDATE ${n.workQueue} w
   SET attempts = w.attempts + 1,
       lease_token = nextval('${n.leaseTokenSeq}'),
       claimed_by = $4,
       claimed_at = now(),
-      claimed_until = now() + coalesce(w.lease_ms, $5) * interval '1 millisecond'${grouped ? `,
-      holds_group_slot = s.group_key IS NOT NULL` : ''}
+      claimed_until = now() + coalesce(w.lease_ms, $5) * interval '1 millisecond'${
+        grouped
+          ? `,
+      holds_group_slot = s.group_key IS NOT NULL`
+          : ''
+      }
   FROM sized s
-  WHERE w.execution_id = ANY(ARRAY(SELECT execution_id FROM sized WHERE fits)) AND w.execution_id = s.execution_id AND s.fits${grouped ? `
-    AND (s.group_key IS NULL OR s.group_key IN (SELECT group_key FROM taken))` : ''}
+  WHERE w.execution_id = ANY(ARRAY(SELECT execution_id FROM sized WHERE fits)) AND w.execution_id = s.execution_id AND s.fits${
+    grouped
+      ? `
+    AND (s.group_key IS NULL OR s.group_key IN (SELECT group_key FROM taken))`
+      : ''
+  }
   RETURNING w.execution_id, w.priority, w.attempts, w.lease_token, coalesce(w.lease_ms, $5) AS lease_ms, s.bytes
 ), spent AS (
   UPDATE ${n.queueControls} c
@@ -142,8 +163,12 @@ WITH control AS (
 UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.cut_bytes, f.cut_groups, f.refill_ms
 FROM (SELECT EXISTS (SELECT 1 FROM sized WHERE NOT fits AND rate_ok) AS cut_bytes,
-             ${grouped ? `EXISTS (SELECT 1 FROM ranked WHERE NOT group_ok)
-               OR EXISTS (SELECT 1 FROM sized WHERE fits AND group_key IS NOT NULL AND group_key NOT IN (SELECT group_key FROM taken))` : 'false'} AS cut_groups,
+             ${
+               grouped
+                 ? `EXISTS (SELECT 1 FROM ranked WHERE NOT group_ok)
+               OR EXISTS (SELECT 1 FROM sized WHERE fits AND group_key IS NOT NULL AND group_key NOT IN (SELECT group_key FROM taken))`
+                 : 'false'
+             } AS cut_groups,
              CASE WHEN EXISTS (SELECT 1 FROM sized WHERE NOT rate_ok)
                   THEN (SELECT greatest(0, 1 - tokens) * rate_interval_ms / rate_max FROM spent) END AS refill_ms) f
 WHERE f.cut_bytes OR f.cut_groups OR f.refill_ms IS NOT NULL`;
@@ -173,8 +198,11 @@ interface ClaimRow {
   refill_ms: number | null;
 }
 
-const payloadsStatement = statement('claim_payloads', (n) => `
-SELECT id, payload::text AS payload_json FROM ${n.executions} WHERE id = ANY($1::bigint[])`);
+const payloadsStatement = statement(
+  'claim_payloads',
+  (n) => `
+SELECT id, payload::text AS payload_json FROM ${n.executions} WHERE id = ANY($1::bigint[])`,
+);
 
 /** Claims up to `limit` tasks, whatever their size. */
 export async function claimTasks(
@@ -186,7 +214,15 @@ export async function claimTasks(
   workerId: string,
   leaseMs: number,
 ): Promise<ClaimedTask[]> {
-  const claim = await claimWithin(db, n, queue, names, { count: limit, bytes: Number.MAX_SAFE_INTEGER, allowOversized: true }, workerId, leaseMs);
+  const claim = await claimWithin(
+    db,
+    n,
+    queue,
+    names,
+    { count: limit, bytes: Number.MAX_SAFE_INTEGER, allowOversized: true },
+    workerId,
+    leaseMs,
+  );
   return claim.tasks;
 }
 

@@ -46,14 +46,19 @@ export interface ControlStatus {
 export const REFILLED_TOKENS = (c: string) =>
   `least(${c}.rate_max::float8, ${c}.tokens + greatest(0, extract(epoch FROM now() - ${c}.refilled_at)) * 1000 * ${c}.rate_max / ${c}.rate_interval_ms)`;
 
-const pauseStatement = statement('pause', (n) => `
+const pauseStatement = statement(
+  'pause',
+  (n) => `
 INSERT INTO ${n.queueControls} AS c (queue, paused, paused_at) VALUES ($1, true, now())
 ON CONFLICT (queue) DO UPDATE SET paused = true, paused_at = coalesce(c.paused_at, now())
-RETURNING paused_at`);
+RETURNING paused_at`,
+);
 
 // The row goes once nothing is left in it (one statement cannot both update and delete a
 // row, so the two cases are disjoint); a claim holding it locked is waited for.
-const resumeStatement = statement('resume', (n) => `
+const resumeStatement = statement(
+  'resume',
+  (n) => `
 WITH emptied AS (
   DELETE FROM ${n.queueControls} WHERE queue = $1 AND paused AND rate_max IS NULL RETURNING queue
 ), resumed AS (
@@ -61,10 +66,13 @@ WITH emptied AS (
 ), wake AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT queue FROM emptied UNION ALL SELECT queue FROM resumed) q
 )
-SELECT count(*)::int AS resumed FROM wake`);
+SELECT count(*)::int AS resumed FROM wake`,
+);
 
 // A new limit keeps the tokens already there (up to the new maximum); a first one starts full.
-const setRateStatement = statement('set_rate_limit', (n) => `
+const setRateStatement = statement(
+  'set_rate_limit',
+  (n) => `
 WITH upserted AS (
   INSERT INTO ${n.queueControls} AS c (queue, rate_max, rate_interval_ms, tokens, refilled_at) VALUES ($1, $2::int, $3::int, $2::int, now())
   ON CONFLICT (queue) DO UPDATE
@@ -72,18 +80,24 @@ WITH upserted AS (
       tokens = CASE WHEN c.rate_max IS NULL THEN excluded.rate_max ELSE least(excluded.rate_max, ${REFILLED_TOKENS('c')}) END
   RETURNING queue
 )
-SELECT pg_notify('${n.workChannel}', queue) FROM upserted`);
+SELECT pg_notify('${n.workChannel}', queue) FROM upserted`,
+);
 
-const clearRateStatement = statement('clear_rate_limit', (n) => `
+const clearRateStatement = statement(
+  'clear_rate_limit',
+  (n) => `
 WITH emptied AS (
   DELETE FROM ${n.queueControls} WHERE queue = $1 AND rate_max IS NOT NULL AND NOT paused RETURNING queue
 ), cleared AS (
   UPDATE ${n.queueControls} SET rate_max = NULL, rate_interval_ms = NULL, tokens = NULL, refilled_at = NULL
   WHERE queue = $1 AND rate_max IS NOT NULL AND paused RETURNING queue
 )
-SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT queue FROM emptied UNION ALL SELECT queue FROM cleared) q`);
+SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT queue FROM emptied UNION ALL SELECT queue FROM cleared) q`,
+);
 
-const statusStatement = statement('control_status', (n) => `
+const statusStatement = statement(
+  'control_status',
+  (n) => `
 SELECT 'queue' AS kind, queue, NULL::text AS group_key, paused, paused_at, rate_max, rate_interval_ms,
        CASE WHEN rate_max IS NOT NULL THEN floor(${REFILLED_TOKENS('c')})::int END AS available,
        NULL::int AS running, NULL::int AS group_limit
@@ -91,7 +105,8 @@ FROM ${n.queueControls} c
 UNION ALL
 SELECT 'group', queue, group_key, NULL, NULL, NULL, NULL, NULL, running, concurrency
 FROM ${n.workGroups} WHERE running >= concurrency
-ORDER BY kind DESC, queue, group_key`);
+ORDER BY kind DESC, queue, group_key`,
+);
 
 /** A row of statusStatement: a queue's stored controls, or a group at its limit. */
 type ControlRow =

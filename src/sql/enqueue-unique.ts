@@ -12,7 +12,9 @@ import type { SchemaNames } from '../db/schema.js';
 import { enqueueKeyedRows, type EnqueueRow } from './enqueue.js';
 import type { UniqueMode } from '../types.js';
 
-const insertStatement = statement('enqueue_unique', (n) => `
+const insertStatement = statement(
+  'enqueue_unique',
+  (n) => `
 WITH input AS (
   SELECT $1::text AS name, $2::text AS queue, $3::jsonb AS payload, $4::int AS priority, $5::int AS max_attempts,
          $6::int AS timeout_ms, $7::int AS lease_ms,
@@ -36,18 +38,27 @@ WITH input AS (
 ), wake AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM inserted WHERE status = 'queued'
 )
-SELECT id FROM inserted CROSS JOIN (SELECT count(*) FROM wake) w`);
+SELECT id FROM inserted CROSS JOIN (SELECT count(*) FROM wake) w`,
+);
 
-const findStatement = statement('unique_find', (n) => `
-SELECT id FROM ${n.executions} WHERE unfinished_key = $1`);
+const findStatement = statement(
+  'unique_find',
+  (n) => `
+SELECT id FROM ${n.executions} WHERE unfinished_key = $1`,
+);
 
-const findManyStatement = statement('unique_find_many', (n) => `
-SELECT id, unfinished_key FROM ${n.executions} WHERE unfinished_key = ANY($1::text[])`);
+const findManyStatement = statement(
+  'unique_find_many',
+  (n) => `
+SELECT id, unfinished_key FROM ${n.executions} WHERE unfinished_key = ANY($1::text[])`,
+);
 
 // Lock order as in cancel: the queue rows first (a claim holds its work_queue row while it
 // takes it; this DELETE then waits and finds it claimed), the history row after, through the
 // sub-selects. "Never started": no attempt counted in either table and not claimed.
-const replaceStatement = statement('unique_replace', (n) => `
+const replaceStatement = statement(
+  'unique_replace',
+  (n) => `
 WITH target AS (
   SELECT id, attempts FROM ${n.executions} WHERE unfinished_key = $1
 ), unqueued AS (
@@ -75,7 +86,8 @@ WITH target AS (
 ), wake AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM replaced WHERE status = 'queued'
 )
-SELECT t.id, (SELECT count(*) FROM replaced)::int AS replaced FROM target t CROSS JOIN (SELECT count(*) FROM wake) w`);
+SELECT t.id, (SELECT count(*) FROM replaced)::int AS replaced FROM target t CROSS JOIN (SELECT count(*) FROM wake) w`,
+);
 
 /**
  * The holder of a key can finish between our INSERT (which saw it) and our look-up (which
@@ -86,26 +98,48 @@ const MAX_ROUNDS = 20;
 
 /** Returns the id of the new execution, or of the unfinished one that holds the key. */
 export async function enqueueUnique(
-  db: Queryable, n: SchemaNames, row: EnqueueRow, key: string, mode: UniqueMode, traceContext: string | null = null,
+  db: Queryable,
+  n: SchemaNames,
+  row: EnqueueRow,
+  key: string,
+  mode: UniqueMode,
+  traceContext: string | null = null,
 ): Promise<string> {
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const inserted = await db.query<{ id: string }>({
       ...insertStatement(n),
       values: [
-        row.name, row.queue, row.payloadJson, row.priority, row.maxAttempts, row.timeoutMs, row.leaseMs,
-        row.delayMs, row.runAt, row.backoffBaseMs, row.backoffMaxMs, key, row.group, traceContext,
+        row.name,
+        row.queue,
+        row.payloadJson,
+        row.priority,
+        row.maxAttempts,
+        row.timeoutMs,
+        row.leaseMs,
+        row.delayMs,
+        row.runAt,
+        row.backoffBaseMs,
+        row.backoffMaxMs,
+        key,
+        row.group,
+        traceContext,
       ],
     });
     if (inserted.rows.length > 0) return inserted.rows[0]!.id;
     if (mode === 'replace') {
-      const res = await db.query<{ id: string; replaced: number }>({ ...replaceStatement(n), values: [key, row.payloadJson, row.delayMs, row.runAt] });
+      const res = await db.query<{ id: string; replaced: number }>({
+        ...replaceStatement(n),
+        values: [key, row.payloadJson, row.delayMs, row.runAt],
+      });
       if (res.rows.length > 0) return res.rows[0]!.id;
     } else {
       const res = await db.query<{ id: string }>({ ...findStatement(n), values: [key] });
       if (res.rows.length > 0) return res.rows[0]!.id;
     }
   }
-  throw new RhythmError(`could not enqueue with uniqueKey ${JSON.stringify(key)}: the executions holding it kept finishing while we looked (${MAX_ROUNDS} rounds)`);
+  throw new RhythmError(
+    `could not enqueue with uniqueKey ${JSON.stringify(key)}: the executions holding it kept finishing while we looked (${MAX_ROUNDS} rounds)`,
+  );
 }
 
 export interface KeyedRow {
@@ -123,7 +157,10 @@ export interface KeyedRow {
  * Returns the ids in the order of `rows`.
  */
 export async function enqueueUniqueMany(
-  db: Queryable, n: SchemaNames, rows: KeyedRow[], traceContext: string | null = null,
+  db: Queryable,
+  n: SchemaNames,
+  rows: KeyedRow[],
+  traceContext: string | null = null,
 ): Promise<string[]> {
   const ids: string[] = new Array(rows.length);
   const first = new Map<string, number>();
@@ -133,7 +170,13 @@ export async function enqueueUniqueMany(
   // Inserted in key order: two batches sharing keys then wait for each other's keys in one
   // order, never crosswise (which would be a deadlock).
   const firsts = [...first.values()].sort((a, b) => (rows[a]!.key < rows[b]!.key ? -1 : 1));
-  const inserted = await enqueueKeyedRows(db, n, firsts.map((i) => rows[i]!.row), firsts.map((i) => rows[i]!.key), traceContext);
+  const inserted = await enqueueKeyedRows(
+    db,
+    n,
+    firsts.map((i) => rows[i]!.row),
+    firsts.map((i) => rows[i]!.key),
+    traceContext,
+  );
   const rest: number[] = [];
   rows.forEach((r, i) => {
     const id = inserted.get(r.key);

@@ -50,7 +50,10 @@ const UNIFORM_INPUT = `
 // holds is skipped by the partial unique index, and the keys of the rows inserted are returned.
 // A separate statement: ON CONFLICT makes every insert speculative, which plain bulk enqueues
 // should not pay for.
-const insertFrom = (input: string, unique = false) => (n: SchemaNames) => `
+const insertFrom =
+  (input: string, unique = false) =>
+  (n: SchemaNames) =>
+    `
 WITH input AS (${input}
 ), inserted AS (
   INSERT INTO ${n.executions} (name, queue, status, payload, payload_bytes, priority, max_attempts, timeout_ms, lease_ms, run_at, parent_id,
@@ -86,7 +89,12 @@ const TRAILING_KEYS = ['group', 'backoffBaseMs', 'backoffMaxMs'] as const;
  * `traceContext`: the enqueue span's propagation fields (JSON), stored with every row; one
  * span covers the whole call, so it travels once, as a scalar.
  */
-export async function enqueueRows(db: Queryable, n: SchemaNames, rows: EnqueueRow[], traceContext: string | null = null): Promise<string[]> {
+export async function enqueueRows(
+  db: Queryable,
+  n: SchemaNames,
+  rows: EnqueueRow[],
+  traceContext: string | null = null,
+): Promise<string[]> {
   const payloads = `[${rows.map((r) => r.payloadJson).join(',')}]`;
   const first = rows[0]!;
   const uniform = rows.every((r) => OPTION_KEYS.every((k) => sameOption(r[k], first[k])) && TRAILING_KEYS.every((k) => r[k] === first[k]));
@@ -107,7 +115,11 @@ function sameOption(a: unknown, b: unknown): boolean {
  * returns the new ids by key. The others are the caller's to resolve (see enqueue-unique.ts).
  */
 export async function enqueueKeyedRows(
-  db: Queryable, n: SchemaNames, rows: EnqueueRow[], keys: string[], traceContext: string | null = null,
+  db: Queryable,
+  n: SchemaNames,
+  rows: EnqueueRow[],
+  keys: string[],
+  traceContext: string | null = null,
 ): Promise<Map<string, string>> {
   const payloads = `[${rows.map((r) => r.payloadJson).join(',')}]`;
   const column = <K extends keyof Options>(k: K) => rows.map((r) => r[k]);

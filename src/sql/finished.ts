@@ -26,7 +26,9 @@ const binaryTime = (column: string) => `encode(timestamptz_send(${column}), 'hex
  * snapshot. Ids are passed as one array literal (text), far cheaper to build than a bound array.
  */
 const FINAL = `e.status IN ('completed', 'failed', 'cancelled')`;
-const finishedStatement = statement('finished', (n) => `
+const finishedStatement = statement(
+  'finished',
+  (n) => `
 SELECT e.id::text, e.kind, e.name, e.queue, e.status, e.payload, e.result, e.error, e.priority, e.attempts,
        e.max_attempts, e.parent_id::text, ${binaryTime('e.created_at')}, ${binaryTime('e.run_at')},
        ${binaryTime('e.started_at')}, ${binaryTime('e.finished_at')}, e.group_key, e.attempt_log, e.progress
@@ -35,7 +37,8 @@ WHERE e.id = ANY($1::bigint[]) AND ${FINAL}
 UNION ALL
 SELECT string_agg(e.id::text, ','), ${Array(18).fill('NULL').join(', ')}
 FROM ${n.executions} e
-WHERE e.id = ANY($1::bigint[]) AND NOT ${FINAL}`);
+WHERE e.id = ANY($1::bigint[]) AND NOT ${FINAL}`,
+);
 
 /** Each finished id with its execution, each unfinished one with null; ids that do not exist are absent. */
 export type FinishedRead = Map<string, Execution | null>;

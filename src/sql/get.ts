@@ -81,11 +81,14 @@ export function toAttemptLog(log: StoredAttempt[] | null): AttemptRecord[] {
   }));
 }
 
-const getStatement = statement('get', (n) => `
+const getStatement = statement(
+  'get',
+  (n) => `
 SELECT ${EXECUTION_COLUMNS}
 FROM ${n.executions} e
 LEFT JOIN ${n.workQueue} w ON w.execution_id = e.id
-WHERE e.id = ANY($1::bigint[])`);
+WHERE e.id = ANY($1::bigint[])`,
+);
 
 export async function getExecutions(db: Queryable, n: SchemaNames, ids: string[]): Promise<Map<string, Execution>> {
   const res = await db.query<ExecutionRow>({ ...getStatement(n), values: [ids] });

@@ -27,17 +27,22 @@ export const freeSlots = (n: SchemaNames, ended: string) => `slot_counts AS (
   FROM slot_rows s WHERE g.queue = s.queue AND g.group_key = s.group_key
 )`;
 
-const lockStatement = statement('groups_lock', (n) => `
+const lockStatement = statement(
+  'groups_lock',
+  (n) => `
 SELECT queue, group_key FROM ${n.workGroups}
 WHERE (queue, group_key) > ($2, $3)
 ORDER BY queue, group_key
 LIMIT $1
-FOR UPDATE SKIP LOCKED`);
+FOR UPDATE SKIP LOCKED`,
+);
 
 // Run after the rows are locked, with a snapshot of its own: every claim of these groups that
 // committed is counted, none can commit meanwhile (the claim's upsert waits for the lock), and
 // a settle that deleted its rows but waits to give the slots back is counted until it does.
-const recountStatement = statement('groups_recount', (n) => `
+const recountStatement = statement(
+  'groups_recount',
+  (n) => `
 WITH locked AS (
   SELECT * FROM unnest($1::text[], $2::text[]) AS l(queue, group_key)
 ), actual AS (
@@ -52,7 +57,8 @@ WITH locked AS (
   DELETE FROM ${n.workGroups} g USING actual a WHERE g.queue = a.queue AND g.group_key = a.group_key AND a.running = 0
   RETURNING g.queue
 )
-SELECT (SELECT count(*) FROM fixed)::int AS fixed, (SELECT count(*) FROM idle)::int AS removed`);
+SELECT (SELECT count(*) FROM fixed)::int AS fixed, (SELECT count(*) FROM idle)::int AS removed`,
+);
 
 export interface Recount {
   /** Groups whose count was wrong (and is now right). */
@@ -68,9 +74,17 @@ export interface Recount {
  * rows, and removes idle groups. Groups locked by a claim or settle right now are skipped:
  * they are checked on a later pass.
  */
-export async function recountGroups(pool: pg.Pool, n: SchemaNames, limit: number, after: { queue: string; group: string } | null): Promise<Recount> {
+export async function recountGroups(
+  pool: pg.Pool,
+  n: SchemaNames,
+  limit: number,
+  after: { queue: string; group: string } | null,
+): Promise<Recount> {
   return inTransaction(pool, async (client) => {
-    const locked = await client.query<{ queue: string; group_key: string }>({ ...lockStatement(n), values: [limit, after?.queue ?? '', after?.group ?? ''] });
+    const locked = await client.query<{ queue: string; group_key: string }>({
+      ...lockStatement(n),
+      values: [limit, after?.queue ?? '', after?.group ?? ''],
+    });
     if (locked.rows.length === 0) return { fixed: 0, removed: 0, next: null };
     const res = await client.query<{ fixed: number; removed: number }>({
       ...recountStatement(n),

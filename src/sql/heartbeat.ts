@@ -7,7 +7,9 @@
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
 
-const heartbeatStatement = statement('heartbeat', (n) => `
+const heartbeatStatement = statement(
+  'heartbeat',
+  (n) => `
 WITH held AS (
   SELECT w.execution_id FROM ${n.workQueue} w
   JOIN unnest($1::bigint[], $2::bigint[]) AS h(id, lease_token) ON w.execution_id = h.id AND w.lease_token = h.lease_token
@@ -19,7 +21,8 @@ UPDATE ${n.workQueue} w
 SET claimed_until = now() + coalesce(w.lease_ms, $3) * interval '1 millisecond'
 FROM held
 WHERE w.execution_id = held.execution_id
-RETURNING w.lease_token`);
+RETURNING w.lease_token`,
+);
 
 export async function extendLeases(db: Queryable, n: SchemaNames, ids: string[], tokens: string[], leaseMs: number): Promise<Set<string>> {
   const res = await db.query<{ lease_token: string }>({ ...heartbeatStatement(n), values: [ids, tokens, leaseMs] });

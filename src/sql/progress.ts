@@ -8,7 +8,9 @@
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
 
-const progressStatement = statement('progress', (n) => `
+const progressStatement = statement(
+  'progress',
+  (n) => `
 WITH input AS (
   SELECT t.id, t.lease_token, p.progress
   FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS t(id, lease_token, ord)
@@ -21,7 +23,8 @@ WITH input AS (
   ORDER BY e.id
   FOR UPDATE OF e SKIP LOCKED
 )
-UPDATE ${n.executions} e SET progress = t.progress FROM target t WHERE e.id = t.id`);
+UPDATE ${n.executions} e SET progress = t.progress FROM target t WHERE e.id = t.id`,
+);
 
 export interface ProgressReport {
   id: string;

@@ -6,7 +6,9 @@
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
 
-const promoteStatement = statement('promote', (n) => `
+const promoteStatement = statement(
+  'promote',
+  (n) => `
 WITH due AS (
   SELECT execution_id FROM ${n.scheduledQueue}
   WHERE run_at <= now()
@@ -27,7 +29,8 @@ WITH due AS (
 ), wake AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM queued) q
 )
-SELECT (SELECT count(*) FROM queued)::int AS promoted, (SELECT count(*) FROM wake)::int AS woken`);
+SELECT (SELECT count(*) FROM queued)::int AS promoted, (SELECT count(*) FROM wake)::int AS woken`,
+);
 
 /** Returns how many executions were promoted (fewer than `limit` means none are left due). */
 export async function promoteDue(db: Queryable, n: SchemaNames, limit: number): Promise<number> {
@@ -37,8 +40,11 @@ export async function promoteDue(db: Queryable, n: SchemaNames, limit: number): 
 
 // Measured on the database's clock, like promotion itself: an app clock that runs ahead would
 // otherwise wake the internal worker early, again and again.
-const nextDueStatement = statement('next_due', (n) => `
-SELECT extract(epoch FROM min(run_at) - now()) * 1000 AS ms FROM ${n.scheduledQueue}`);
+const nextDueStatement = statement(
+  'next_due',
+  (n) => `
+SELECT extract(epoch FROM min(run_at) - now()) * 1000 AS ms FROM ${n.scheduledQueue}`,
+);
 
 /** Milliseconds until the earliest scheduled execution is due (null if none), so the internal worker can sleep until then. */
 export async function msUntilNextDue(db: Queryable, n: SchemaNames): Promise<number | null> {

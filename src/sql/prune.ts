@@ -11,7 +11,9 @@ import type { SchemaNames } from '../db/schema.js';
 
 // $1: retention of completed and cancelled executions, $3: of failed ones, in ms; NULL keeps
 // them. The first condition (the smaller retention) is what the BRIN index on finished_at serves.
-const pruneStatement = statement('prune', (n) => `
+const pruneStatement = statement(
+  'prune',
+  (n) => `
 WITH old AS (
   SELECT e.id FROM ${n.executions} e
   WHERE e.finished_at < now() - least(coalesce($1::bigint, $3::bigint), coalesce($3::bigint, $1::bigint)) * interval '1 millisecond'
@@ -22,7 +24,8 @@ WITH old AS (
   LIMIT $2
   FOR UPDATE OF e SKIP LOCKED
 )
-DELETE FROM ${n.executions} e USING old WHERE e.id = old.id`);
+DELETE FROM ${n.executions} e USING old WHERE e.id = old.id`,
+);
 
 /** Retentions in ms; 0 keeps those executions forever. */
 export interface Retention {

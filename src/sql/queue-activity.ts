@@ -23,7 +23,9 @@ export interface QueueActivity {
   waitP99Ms: number | null;
 }
 
-const metricsStatement = statement('queue_metrics', (n) => `
+const metricsStatement = statement(
+  'queue_metrics',
+  (n) => `
 WITH recent AS MATERIALIZED (
   SELECT queue, status, finished_at, extract(epoch FROM started_at - run_at) * 1000 AS wait_ms
   FROM ${n.executions}
@@ -43,7 +45,8 @@ SELECT m.queue, w.p50, w.p99,
        json_agg(json_build_object('at', m.minute, 'completed', m.completed, 'failed', m.failed) ORDER BY m.minute) AS minutes
 FROM per_minute m LEFT JOIN waits w ON w.queue = m.queue
 GROUP BY m.queue, w.p50, w.p99
-ORDER BY m.queue`);
+ORDER BY m.queue`,
+);
 
 interface MetricsRow {
   queue: string;

@@ -27,7 +27,9 @@ export const OLDEST_SAMPLE = 1000;
 // next OLDEST_SAMPLE ready rows of each queue in claim order (work_queue_ready_idx, read in
 // order and stopped there): exact while a queue has that many ready or fewer, and bounded in
 // cost however long the queue grows.
-const depthStatement = statement('queue_depth', (n) => `
+const depthStatement = statement(
+  'queue_depth',
+  (n) => `
 WITH counts AS (
   SELECT queue,
          count(*) FILTER (WHERE claimed_until IS NULL) AS queued,
@@ -53,11 +55,14 @@ SELECT coalesce(work.queue, sched.queue) AS queue,
        coalesce(work.running, 0)::int AS running,
        coalesce(greatest(0, extract(epoch FROM now() - work.oldest)), 0)::float8 AS oldest_waiting_s
 FROM work FULL JOIN sched ON sched.queue = work.queue
-ORDER BY 1`);
+ORDER BY 1`,
+);
 
 /** Every queue with anything scheduled, queued or running, in name order. */
 export async function queueDepths(db: Queryable, n: SchemaNames): Promise<QueueDepth[]> {
-  const res = await db.query<{ queue: string; scheduled: number; queued: number; running: number; oldest_waiting_s: number }>(depthStatement(n));
+  const res = await db.query<{ queue: string; scheduled: number; queued: number; running: number; oldest_waiting_s: number }>(
+    depthStatement(n),
+  );
   return res.rows.map((r) => ({
     queue: r.queue,
     scheduled: r.scheduled,

@@ -13,12 +13,15 @@ import type { Backoff } from '../backoff.js';
 import type { SchemaNames } from '../db/schema.js';
 import { LeaseExpiredError, systemErrorJson } from '../errors.js';
 
-const expiredStatement = statement('expired', (n) => `
+const expiredStatement = statement(
+  'expired',
+  (n) => `
 SELECT execution_id AS id, lease_token, claimed_by FROM ${n.workQueue}
 WHERE claimed_until < now()
 ORDER BY claimed_until
 LIMIT $1
-FOR UPDATE SKIP LOCKED`);
+FOR UPDATE SKIP LOCKED`,
+);
 
 export interface Recovered {
   id: string;
@@ -34,7 +37,9 @@ export async function recoverExpired(pool: pg.Pool, n: SchemaNames, limit: numbe
     });
     if (expired.rows.length === 0) return [];
     const errorJson = systemErrorJson(
-      new LeaseExpiredError('lease expired: the worker holding this task stopped heartbeating (it died, hung, or lost its database connection)'),
+      new LeaseExpiredError(
+        'lease expired: the worker holding this task stopped heartbeating (it died, hung, or lost its database connection)',
+      ),
     );
     const settled = await settleAttempts(
       client,

@@ -8,7 +8,9 @@ import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
 import { freeSlots } from './groups.js';
 
-const releaseStatement = statement('release', (n) => `
+const releaseStatement = statement(
+  'release',
+  (n) => `
 WITH held AS (
   SELECT w.execution_id, w.holds_group_slot FROM ${n.workQueue} w
   JOIN unnest($1::bigint[], $2::bigint[]) AS r(id, lease_token) ON w.execution_id = r.id AND w.lease_token = r.lease_token
@@ -25,7 +27,8 @@ WITH held AS (
 ), ${freeSlots(n, 'released')}, wake AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM released) q
 )
-SELECT (SELECT count(*) FROM released)::int AS released, (SELECT count(*) FROM wake)::int AS woken`);
+SELECT (SELECT count(*) FROM released)::int AS released, (SELECT count(*) FROM wake)::int AS woken`,
+);
 
 export async function releaseLeases(db: Queryable, n: SchemaNames, ids: string[], tokens: string[]): Promise<number> {
   const res = await db.query<{ released: number }>({ ...releaseStatement(n), values: [ids, tokens] });

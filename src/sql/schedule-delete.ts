@@ -2,11 +2,17 @@
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
 
-const deleteStatement = statement('schedule_delete', (n) => `
-DELETE FROM ${n.schedules} WHERE name = $1 RETURNING name`);
+const deleteStatement = statement(
+  'schedule_delete',
+  (n) => `
+DELETE FROM ${n.schedules} WHERE name = $1 RETURNING name`,
+);
 
-const deleteUnlistedStatement = statement('schedule_delete_unlisted', (n) => `
-DELETE FROM ${n.schedules} WHERE synced AND NOT (name = ANY($1::text[])) RETURNING name`);
+const deleteUnlistedStatement = statement(
+  'schedule_delete_unlisted',
+  (n) => `
+DELETE FROM ${n.schedules} WHERE synced AND NOT (name = ANY($1::text[])) RETURNING name`,
+);
 
 /** True if the schedule existed. */
 export async function deleteSchedule(db: Queryable, n: SchemaNames, name: string): Promise<boolean> {

@@ -32,11 +32,14 @@ interface DueRow {
   now: Date;
 }
 
-const dueStatement = statement('schedule_due', (n) => `
+const dueStatement = statement(
+  'schedule_due',
+  (n) => `
 SELECT name, cron, timezone, catch_up, next_run_at, revision, now() AS now FROM ${n.schedules}
 WHERE next_run_at <= now()
 ORDER BY next_run_at
-LIMIT $1`);
+LIMIT $1`,
+);
 
 export async function dueSchedules(db: Queryable, n: SchemaNames, limit: number): Promise<DueSchedule[]> {
   const res = await db.query<DueRow>({ ...dueStatement(n), values: [limit] });
@@ -60,7 +63,9 @@ export interface ScheduleAdvance {
   fires: Date[];
 }
 
-const fireStatement = statement('schedule_fire', (n) => `
+const fireStatement = statement(
+  'schedule_fire',
+  (n) => `
 WITH input AS (
   SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) AS i(name, revision, next_run_at)
 ), taken AS (
@@ -92,10 +97,15 @@ WITH input AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM inserted) q
 )
 SELECT (SELECT count(*) FROM advanced)::int AS advanced, (SELECT count(*) FROM inserted)::int AS fired,
-       (SELECT count(*) FROM wake)::int AS woken`);
+       (SELECT count(*) FROM wake)::int AS woken`,
+);
 
 /** Returns how many schedules were advanced and executions inserted (others were taken meanwhile). */
-export async function fireSchedules(db: Queryable, n: SchemaNames, advances: ScheduleAdvance[]): Promise<{ advanced: number; fired: number }> {
+export async function fireSchedules(
+  db: Queryable,
+  n: SchemaNames,
+  advances: ScheduleAdvance[],
+): Promise<{ advanced: number; fired: number }> {
   const fires = advances.flatMap((a) => a.fires.map((at) => [a.name, at] as const));
   const res = await db.query<{ advanced: number; fired: number }>({
     ...fireStatement(n),
@@ -111,8 +121,11 @@ export async function fireSchedules(db: Queryable, n: SchemaNames, advances: Sch
 }
 
 // On the database's clock, like the due check itself.
-const nextStatement = statement('schedule_next', (n) => `
-SELECT extract(epoch FROM min(next_run_at) - now()) * 1000 AS ms FROM ${n.schedules}`);
+const nextStatement = statement(
+  'schedule_next',
+  (n) => `
+SELECT extract(epoch FROM min(next_run_at) - now()) * 1000 AS ms FROM ${n.schedules}`,
+);
 
 /** Milliseconds until the earliest schedule is due (null if none). */
 export async function msUntilNextSchedule(db: Queryable, n: SchemaNames): Promise<number | null> {

@@ -31,10 +31,16 @@ export interface ScheduleRow {
 
 export type ScheduleChange = 'created' | 'updated' | 'unchanged';
 
-const COLUMNS = 'cron, timezone, task, payload, queue, priority, max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, catch_up, synced, group_key';
-const columns = (prefix: string) => COLUMNS.split(', ').map((c) => `${prefix}.${c}`).join(', ');
+const COLUMNS =
+  'cron, timezone, task, payload, queue, priority, max_attempts, timeout_ms, backoff_base_ms, backoff_max_ms, catch_up, synced, group_key';
+const columns = (prefix: string) =>
+  COLUMNS.split(', ')
+    .map((c) => `${prefix}.${c}`)
+    .join(', ');
 
-const upsertStatement = statement('schedule_upsert', (n) => `
+const upsertStatement = statement(
+  'schedule_upsert',
+  (n) => `
 WITH up AS (
   INSERT INTO ${n.schedules} AS s (name, ${COLUMNS}, next_run_at)
   VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $15, $14)
@@ -48,14 +54,28 @@ WITH up AS (
 ), woken AS (
   SELECT pg_notify('${n.scheduleChannel}', name) FROM up
 )
-SELECT created FROM up CROSS JOIN (SELECT count(*) FROM woken) w`);
+SELECT created FROM up CROSS JOIN (SELECT count(*) FROM woken) w`,
+);
 
 export async function upsertSchedule(db: Queryable, n: SchemaNames, s: ScheduleRow): Promise<ScheduleChange> {
   const res = await db.query<{ created: boolean }>({
     ...upsertStatement(n),
     values: [
-      s.name, s.cron, s.timezone, s.task, s.payloadJson, s.queue, s.priority, s.maxAttempts, s.timeoutMs,
-      s.backoffBaseMs, s.backoffMaxMs, s.catchUp, s.synced, s.nextRunAt, s.group,
+      s.name,
+      s.cron,
+      s.timezone,
+      s.task,
+      s.payloadJson,
+      s.queue,
+      s.priority,
+      s.maxAttempts,
+      s.timeoutMs,
+      s.backoffBaseMs,
+      s.backoffMaxMs,
+      s.catchUp,
+      s.synced,
+      s.nextRunAt,
+      s.group,
     ],
   });
   if (res.rows.length === 0) return 'unchanged';

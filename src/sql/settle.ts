@@ -38,7 +38,9 @@ const NOTIFY_IDS_PER_MESSAGE = 400;
 /** A retryable failure with attempts left (backoff: base * 2^(attempt-1), capped, jittered 50-100%). */
 const RETRY = `(i.outcome = 'failed' AND r.attempts < e.max_attempts)`;
 
-const settleStatement = statement('settle', (n) => `
+const settleStatement = statement(
+  'settle',
+  (n) => `
 WITH input AS (
   SELECT t.id, t.lease_token, t.outcome, nullif(r.result, 'null') AS result, nullif(e.error, 'null') AS error
   FROM unnest($1::bigint[], $2::bigint[], $3::text[]) WITH ORDINALITY AS t(id, lease_token, outcome, ord)
@@ -80,7 +82,8 @@ WITH input AS (
   FROM (SELECT id, (row_number() OVER () - 1) / ${NOTIFY_IDS_PER_MESSAGE} AS chunk FROM settled WHERE status <> 'scheduled') f
   GROUP BY chunk
 ), ${wakeParentsCtes(n, 'settled')}
-SELECT id, status FROM settled CROSS JOIN (SELECT count(*) FROM announced) a CROSS JOIN (SELECT count(*) FROM wake_notify) w`);
+SELECT id, status FROM settled CROSS JOIN (SELECT count(*) FROM announced) a CROSS JOIN (SELECT count(*) FROM wake_notify) w`,
+);
 
 /** Returns the executions that were settled; any others had lost their lease (stale token). */
 export async function settleAttempts(db: Queryable, n: SchemaNames, items: Settlement[], backoff: Backoff): Promise<Settled[]> {

@@ -40,7 +40,9 @@ export interface QueueReport extends StatusCounts {
   tasks: TaskStatus[];
 }
 
-const statusStatement = statement('status_by_task', (n) => `
+const statusStatement = statement(
+  'status_by_task',
+  (n) => `
 WITH work AS (
   SELECT queue, name,
          count(*) FILTER (WHERE claimed_until IS NULL) AS queued,
@@ -81,7 +83,8 @@ LEFT JOIN work ON (work.queue, work.name) = (k.queue, k.name)
 LEFT JOIN waiting ON (waiting.queue, waiting.name) = (k.queue, k.name)
 LEFT JOIN sched ON (sched.queue, sched.name) = (k.queue, k.name)
 LEFT JOIN recent ON (recent.queue, recent.name) = (k.queue, k.name)
-ORDER BY k.queue, k.name`);
+ORDER BY k.queue, k.name`,
+);
 
 interface StatusRow {
   queue: string;
@@ -117,7 +120,18 @@ export async function statusByQueue(db: Queryable, n: SchemaNames, windowMs: num
     };
     let q = queues.at(-1);
     if (q?.queue !== r.queue) {
-      q = { queue: r.queue, scheduled: 0, queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0, oldestWaitingAt: null, oldestWaitingMs: null, tasks: [] };
+      q = {
+        queue: r.queue,
+        scheduled: 0,
+        queued: 0,
+        running: 0,
+        completed: 0,
+        failed: 0,
+        cancelled: 0,
+        oldestWaitingAt: null,
+        oldestWaitingMs: null,
+        tasks: [],
+      };
       queues.push(q);
     }
     q.tasks.push(task);

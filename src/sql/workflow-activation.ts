@@ -31,7 +31,14 @@ export interface LoadedWorkflow {
   flowHash: string | null;
   state: unknown;
   /** Settled awaited children: { seq, id, status, result, error, at }. */
-  outcomes: { seq: number; id: string; status: 'completed' | 'failed' | 'cancelled'; result: unknown; error: { name?: string; message?: string } | null; at: number }[];
+  outcomes: {
+    seq: number;
+    id: string;
+    status: 'completed' | 'failed' | 'cancelled';
+    result: unknown;
+    error: { name?: string; message?: string } | null;
+    at: number;
+  }[];
   signals: { id: string; name: string; payload: unknown; at: number }[];
 }
 
@@ -41,7 +48,9 @@ export interface Loaded {
   workflows: Map<string, LoadedWorkflow>;
 }
 
-const loadStatement = statement('wf_load', (n) => `
+const loadStatement = statement(
+  'wf_load',
+  (n) => `
 SELECT w.execution_id AS id, w.flow_hash, w.state,
   (SELECT coalesce(json_agg(json_build_object('seq', c.parent_seq, 'id', c.id::text, 'status', c.status, 'result', c.result,
                                               'error', c.error, 'at', extract(epoch FROM c.finished_at) * 1000) ORDER BY c.parent_seq), '[]')
@@ -53,7 +62,8 @@ SELECT w.execution_id AS id, w.flow_hash, w.state,
    WHERE s.k <= ${SIGNALS_PER_ACTIVATION}) AS signals,
   extract(epoch FROM now()) * 1000 AS now_ms
 FROM ${n.workflows} w
-WHERE w.execution_id = ANY ($1::bigint[])`);
+WHERE w.execution_id = ANY ($1::bigint[])`,
+);
 
 interface LoadRow {
   id: string;
@@ -109,7 +119,9 @@ export interface ActivationWrite {
 
 // Locks the rows the commit writes, in id order (as every statement that locks several
 // workflows does), and only where the lease token still matches: the fence.
-const lockStatement = statement('wf_lock', (n) => `
+const lockStatement = statement(
+  'wf_lock',
+  (n) => `
 SELECT w.execution_id AS id
 FROM ${n.workflows} w
 JOIN unnest($1::bigint[], $2::bigint[]) AS t(id, lease_token) ON t.id = w.execution_id
@@ -117,10 +129,13 @@ JOIN ${n.workQueue} q ON q.execution_id = w.execution_id AND q.lease_token = t.l
 JOIN ${n.executions} e ON e.id = w.execution_id AND e.status = 'queued'
 WHERE w.execution_id = ANY ($1::bigint[])
 ORDER BY w.execution_id
-FOR UPDATE OF w, q, e`);
+FOR UPDATE OF w, q, e`,
+);
 
 // Children of unknown workflow names are created failed, so the parent's await throws.
-const writeStatement = statement('wf_write', (n) => `
+const writeStatement = statement(
+  'wf_write',
+  (n) => `
 WITH child_input AS (
   SELECT a.*, j.payload, now() + coalesce(a.delay_ms, 0) * interval '1 millisecond' AS run_at,
          (a.kind = 'task' OR EXISTS (SELECT 1 FROM ${n.workflowSources} s WHERE s.name = a.name)) AS known
@@ -171,7 +186,8 @@ WITH child_input AS (
   JOIN json_array_elements($20::json) WITH ORDINALITY AS st(state, ord) USING (ord)
   WHERE w.execution_id = i.id
 )
-SELECT (SELECT count(*) FROM children)::int AS children, (SELECT count(*) FROM child_wake)::int AS woken`);
+SELECT (SELECT count(*) FROM children)::int AS children, (SELECT count(*) FROM child_wake)::int AS woken`,
+);
 
 /**
  * The scheduled_queue time of a workflow that waits without a timer. Every waiting workflow
@@ -183,7 +199,9 @@ const NO_TIMER = '9999-12-31T00:00:00Z';
 // After the write (a new snapshot, under the locks): counts what each suspended workflow's
 // wait already has. A wait already satisfied goes straight back to work_queue; the others
 // leave it (status 'scheduled') for a scheduled_queue row at their timer, or never due.
-const suspendStatement = statement('wf_suspend', (n) => `
+const suspendStatement = statement(
+  'wf_suspend',
+  (n) => `
 WITH checked AS (
   SELECT w.execution_id AS id, w.wait_mode, w.wake_at, cardinality(w.wait_children) AS awaited,
          coalesce(c.settled, 0) AS settled, coalesce(c.failed, false) AS failed,
@@ -225,7 +243,8 @@ WITH checked AS (
 ), wake AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM requeued) q
 )
-SELECT (SELECT count(*) FROM requeued)::int AS requeued, (SELECT count(*) FROM wake)::int AS woken`);
+SELECT (SELECT count(*) FROM requeued)::int AS requeued, (SELECT count(*) FROM wake)::int AS woken`,
+);
 
 export interface CommitResult {
   /** Activations written; the others had lost their lease (a stale worker). */
@@ -235,7 +254,12 @@ export interface CommitResult {
 }
 
 /** Writes a batch of activations in one transaction on `client` (the caller begins and commits). */
-export async function commitActivations(client: pg.ClientBase, n: SchemaNames, items: ActivationWrite[], backoff: Backoff): Promise<CommitResult> {
+export async function commitActivations(
+  client: pg.ClientBase,
+  n: SchemaNames,
+  items: ActivationWrite[],
+  backoff: Backoff,
+): Promise<CommitResult> {
   const locked = await client.query<{ id: string }>({
     ...lockStatement(n),
     values: [items.map((i) => i.id), items.map((i) => i.leaseToken)],

@@ -28,7 +28,9 @@ interface DetailsRow {
   signals: { id: string; name: string; sentAt: string }[];
 }
 
-const detailsStatement = statement('wf_details', (n) => `
+const detailsStatement = statement(
+  'wf_details',
+  (n) => `
 SELECT w.flow_hash, w.activations, w.wait_mode, w.wait_children, w.wait_signals, w.wake_at, w.pending,
   (SELECT coalesce(json_agg(json_build_object('seq', c.parent_seq, 'id', c.id::text, 'kind', c.kind, 'name', c.name, 'queue', c.queue,
           'status', CASE WHEN c.status = 'queued' AND q.claimed_until IS NOT NULL THEN 'running' ELSE c.status END) ORDER BY c.parent_seq), '[]')
@@ -36,7 +38,8 @@ SELECT w.flow_hash, w.activations, w.wait_mode, w.wait_children, w.wait_signals,
    WHERE c.parent_id = w.execution_id AND c.parent_seq IS NOT NULL) AS children,
   (SELECT coalesce(json_agg(json_build_object('id', s.id::text, 'name', s.name, 'sentAt', s.sent_at) ORDER BY s.id), '[]')
    FROM ${n.workflowSignals} s WHERE s.execution_id = w.execution_id) AS signals
-FROM ${n.workflows} w WHERE w.execution_id = $1`);
+FROM ${n.workflows} w WHERE w.execution_id = $1`,
+);
 
 /** Null if the execution is not a workflow (or does not exist). */
 export async function workflowDetails(db: Queryable, n: SchemaNames, id: string): Promise<WorkflowDetails | null> {

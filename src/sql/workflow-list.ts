@@ -14,14 +14,17 @@ export interface WorkflowSummary {
   waitingOn: { mode: 'all' | 'any'; children: number[]; signals: string[]; wakeAt: Date | null; pending: number };
 }
 
-const listStatement = statement('wf_list', (n) => `
+const listStatement = statement(
+  'wf_list',
+  (n) => `
 SELECT ${EXECUTION_COLUMNS}, wf.wait_mode, wf.wait_children, wf.wait_signals, wf.wake_at, wf.pending
 FROM ${n.workflows} wf
 JOIN ${n.executions} e ON e.id = wf.execution_id
 LEFT JOIN ${n.workQueue} w ON w.execution_id = e.id
 WHERE $1::bigint IS NULL OR wf.execution_id < $1::bigint
 ORDER BY wf.execution_id DESC
-LIMIT $2`);
+LIMIT $2`,
+);
 
 interface Row extends ExecutionRow {
   wait_mode: 'all' | 'any';

@@ -8,7 +8,9 @@
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
 
-const signalStatement = statement('wf_signal', (n) => `
+const signalStatement = statement(
+  'wf_signal',
+  (n) => `
 WITH target AS (
   SELECT id, kind, status FROM ${n.executions} WHERE id = $1
 ), stored AS (
@@ -35,7 +37,8 @@ WITH target AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM queued
 )
 SELECT t.kind, t.status, (SELECT id FROM stored) AS signal_id, (SELECT count(*) FROM wake)::int AS woken
-FROM target t`);
+FROM target t`,
+);
 
 export interface SignalSent {
   /** The target's kind and status, or null if there is no such execution. */
@@ -45,7 +48,10 @@ export interface SignalSent {
 }
 
 export async function sendSignal(db: Queryable, n: SchemaNames, id: string, name: string, payloadJson: string): Promise<SignalSent> {
-  const res = await db.query<{ kind: string; status: string; signal_id: string | null }>({ ...signalStatement(n), values: [id, name, payloadJson] });
+  const res = await db.query<{ kind: string; status: string; signal_id: string | null }>({
+    ...signalStatement(n),
+    values: [id, name, payloadJson],
+  });
   const r = res.rows[0];
   if (!r) return { target: null, signalId: null };
   return { target: { kind: r.kind, status: r.status }, signalId: r.signal_id };

@@ -12,14 +12,20 @@ export interface FlowSource {
   source: string;
 }
 
-const storeStatement = statement('wf_sources_store', (n) => `
+const storeStatement = statement(
+  'wf_sources_store',
+  (n) => `
 INSERT INTO ${n.workflowSources} (name, hash, file_name, source)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
-ON CONFLICT (name, hash) DO NOTHING`);
+ON CONFLICT (name, hash) DO NOTHING`,
+);
 
-const readStatement = statement('wf_sources_read', (n) => `
+const readStatement = statement(
+  'wf_sources_read',
+  (n) => `
 SELECT s.name, s.hash, s.file_name, s.source FROM ${n.workflowSources} s
-JOIN unnest($1::text[], $2::text[]) AS k(name, hash) ON s.name = k.name AND s.hash = k.hash`);
+JOIN unnest($1::text[], $2::text[]) AS k(name, hash) ON s.name = k.name AND s.hash = k.hash`,
+);
 
 export async function storeSources(db: Queryable, n: SchemaNames, sources: FlowSource[]): Promise<void> {
   if (sources.length === 0) return;

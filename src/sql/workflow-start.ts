@@ -10,7 +10,9 @@ import type { SchemaNames } from '../db/schema.js';
 /** A failed activation (its worker died mid-step) is retried this many times in a row. */
 export const WORKFLOW_MAX_ATTEMPTS = 10;
 
-const startStatement = statement('wf_start', (n) => `
+const startStatement = statement(
+  'wf_start',
+  (n) => `
 WITH inserted AS (
   INSERT INTO ${n.executions} (kind, name, queue, status, payload, payload_bytes, priority, max_attempts)
   SELECT 'workflow', $1, $2, 'queued', $3::jsonb, pg_column_size($3::jsonb), $4, ${WORKFLOW_MAX_ATTEMPTS}
@@ -24,7 +26,8 @@ WITH inserted AS (
 ), wake AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM inserted
 )
-SELECT id FROM inserted CROSS JOIN (SELECT count(*) FROM wake) w`);
+SELECT id FROM inserted CROSS JOIN (SELECT count(*) FROM wake) w`,
+);
 
 /** Returns the new execution id, or null if the name is registered nowhere. */
 export async function startWorkflowRow(
@@ -32,6 +35,9 @@ export async function startWorkflowRow(
   n: SchemaNames,
   row: { name: string; queue: string; inputsJson: string; priority: number; knownHere: boolean },
 ): Promise<string | null> {
-  const res = await db.query<{ id: string }>({ ...startStatement(n), values: [row.name, row.queue, row.inputsJson, row.priority, row.knownHere] });
+  const res = await db.query<{ id: string }>({
+    ...startStatement(n),
+    values: [row.name, row.queue, row.inputsJson, row.priority, row.knownHere],
+  });
   return res.rows[0]?.id ?? null;
 }

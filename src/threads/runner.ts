@@ -11,10 +11,29 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { abortError, failed, succeeded, ABORT_REASONS } from '../contract/attempt.js';
 import {
-  abortIndex, heartbeatIndex, stateIndex, stateWord, threadIndex, viewFlags, epochNow,
-  CANCEL_GEN, HEARTBEAT_GEN, QUEUED, RUNNING, DONE,
+  abortIndex,
+  heartbeatIndex,
+  stateIndex,
+  stateWord,
+  threadIndex,
+  viewFlags,
+  epochNow,
+  CANCEL_GEN,
+  HEARTBEAT_GEN,
+  QUEUED,
+  RUNNING,
+  DONE,
 } from '../contract/flags.js';
-import { FAILED, SKIPPED, SUCCEEDED, type ModuleProblem, type ProgressMessage, type RunnerData, type ThreadBatch, type ThreadResults } from './protocol.js';
+import {
+  FAILED,
+  SKIPPED,
+  SUCCEEDED,
+  type ModuleProblem,
+  type ProgressMessage,
+  type RunnerData,
+  type ThreadBatch,
+  type ThreadResults,
+} from './protocol.js';
 import { encodeProgress } from '../contract/progress-value.js';
 import type { AttemptResult } from '../contract/executor.js';
 import { ModuleLoadError } from '../errors.js';
@@ -55,7 +74,12 @@ export default async function runBatch(batch: ThreadBatch): Promise<ThreadResult
   const ids = batch.ids.split(',');
   const payloads = JSON.parse(batch.payloads) as unknown[];
   const n = ids.length;
-  const out: ThreadResults = { status: new Uint8Array(n), retryable: new Uint8Array(n), texts: new Array<string>(n), ms: new Float64Array(n) };
+  const out: ThreadResults = {
+    status: new Uint8Array(n),
+    retryable: new Uint8Array(n),
+    texts: new Array<string>(n),
+    ms: new Float64Array(n),
+  };
   const pending: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
     const done = runTask(batch, i, ids[i]!, payloads[i], out);
@@ -118,7 +142,13 @@ class ThreadContext implements TaskContext {
   #controller: AbortController | undefined;
   /** Set once the handler is awaiting: a signal asked for from then on must be watched. */
   #pending = false;
-  constructor(readonly id: string, readonly name: string, readonly attempt: number, slot: number, ticket: number) {
+  constructor(
+    readonly id: string,
+    readonly name: string,
+    readonly attempt: number,
+    slot: number,
+    ticket: number,
+  ) {
     this.#slot = slot;
     this.#ticket = ticket;
   }
@@ -155,7 +185,14 @@ class ThreadContext implements TaskContext {
   }
 }
 
-function runClaimed(batch: ThreadBatch, i: number, id: string, payload: unknown, out: ThreadResults, handler: TaskHandler | Error): Promise<void> | undefined {
+function runClaimed(
+  batch: ThreadBatch,
+  i: number,
+  id: string,
+  payload: unknown,
+  out: ThreadResults,
+  handler: TaskHandler | Error,
+): Promise<void> | undefined {
   if (handler instanceof Error) return record(out, batch, i, failed(handler), 0);
   const slot = batch.slot[i]!;
   const code = Atomics.load(flags, abortIndex(slot));
@@ -191,9 +228,10 @@ async function loadHandler(url: string): Promise<TaskHandler | Error> {
   try {
     mod = await import(url);
   } catch (err) {
-    const hint = (err as NodeJS.ErrnoException)?.code === 'ERR_UNKNOWN_FILE_EXTENSION' && isTypeScript(url)
-      ? ' (threads load TypeScript through tsx: install it in the app, `npm install tsx`, or register the compiled .js file)'
-      : '';
+    const hint =
+      (err as NodeJS.ErrnoException)?.code === 'ERR_UNKNOWN_FILE_EXTENSION' && isTypeScript(url)
+        ? ' (threads load TypeScript through tsx: install it in the app, `npm install tsx`, or register the compiled .js file)'
+        : '';
     return new ModuleLoadError(`task module ${url} failed to load: ${(err as Error)?.message ?? err}${hint}`, { cause: err });
   }
   const handler = typeof mod.default === 'function' ? mod.default : mod.handler;

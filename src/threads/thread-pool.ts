@@ -17,10 +17,30 @@
 import { Piscina } from 'piscina';
 import { abortError, failed, ABORT_CODES, ABORT_REASONS } from '../contract/attempt.js';
 import {
-  abortIndex, heartbeatIndex, stateIndex, stateWord, threadIndex, createFlags, viewFlags,
-  CANCEL_GEN, HEARTBEAT_GEN, QUEUED, RUNNING, WITHDRAWN, TICKET_MASK, type Flags,
+  abortIndex,
+  heartbeatIndex,
+  stateIndex,
+  stateWord,
+  threadIndex,
+  createFlags,
+  viewFlags,
+  CANCEL_GEN,
+  HEARTBEAT_GEN,
+  QUEUED,
+  RUNNING,
+  WITHDRAWN,
+  TICKET_MASK,
+  type Flags,
 } from '../contract/flags.js';
-import { SKIPPED, SUCCEEDED, type ModuleProblem, type ProgressMessage, type RunnerData, type ThreadBatch, type ThreadResults } from './protocol.js';
+import {
+  SKIPPED,
+  SUCCEEDED,
+  type ModuleProblem,
+  type ProgressMessage,
+  type RunnerData,
+  type ThreadBatch,
+  type ThreadResults,
+} from './protocol.js';
 import type { AttemptResult, AttemptRun, Executor, RunHooks } from '../contract/executor.js';
 import type { ClaimedTask } from '../sql/claim.js';
 import { ThreadCrashError, type AbortReason } from '../errors.js';
@@ -107,7 +127,11 @@ export class ThreadPool implements Executor, ThreadGaugeSource {
   private closed = false;
   private readonly metrics: QueueMetrics | undefined;
 
-  constructor(modules: ReadonlyMap<string, string>, options: ThreadPoolOptions, private readonly log: Logger) {
+  constructor(
+    modules: ReadonlyMap<string, string>,
+    options: ThreadPoolOptions,
+    private readonly log: Logger,
+  ) {
     const buffer = createFlags(options.slots);
     this.flags = viewFlags(buffer, options.slots);
     this.ints = this.flags.ints;
@@ -325,7 +349,8 @@ export class ThreadPool implements Executor, ThreadGaugeSource {
     const waitingInThreads: ThreadRun[] = [];
     for (const batch of this.sent) {
       for (const run of batch.runs) {
-        if (run.batch === batch && !run.done && Atomics.load(this.ints, stateIndex(run.slot)) === stateWord(run.ticket, QUEUED)) waitingInThreads.push(run);
+        if (run.batch === batch && !run.done && Atomics.load(this.ints, stateIndex(run.slot)) === stateWord(run.ticket, QUEUED))
+          waitingInThreads.push(run);
       }
     }
     if (waitingInThreads.length === 0) return;
@@ -346,7 +371,12 @@ export class ThreadPool implements Executor, ThreadGaugeSource {
     const batch = new SentBatch(runs);
     const n = runs.length;
     const message: ThreadBatch = {
-      task: new Int32Array(n), slot: new Int32Array(n), ticket: new Int32Array(n), attempt: new Int32Array(n), ids: '', payloads: '',
+      task: new Int32Array(n),
+      slot: new Int32Array(n),
+      ticket: new Int32Array(n),
+      attempt: new Int32Array(n),
+      ids: '',
+      payloads: '',
     };
     const ids: string[] = new Array(n);
     const payloads: string[] = new Array(n);
@@ -392,7 +422,13 @@ export class ThreadPool implements Executor, ThreadGaugeSource {
       const prev = this.msPerTask.get(name);
       this.msPerTask.set(name, prev === undefined ? ms : prev * 0.8 + ms * 0.2);
       this.msAverage = this.msAverage === undefined ? ms : this.msAverage * 0.9 + ms * 0.1;
-      this.resolve(run, status === SUCCEEDED ? { ok: true, resultJson: out.texts[i]! } : { ok: false, errorJson: out.texts[i]!, retryable: out.retryable[i] === 1 }, ms);
+      this.resolve(
+        run,
+        status === SUCCEEDED
+          ? { ok: true, resultJson: out.texts[i]! }
+          : { ok: false, errorJson: out.texts[i]!, retryable: out.retryable[i] === 1 },
+        ms,
+      );
     }
   }
 
@@ -459,7 +495,11 @@ export class ThreadPool implements Executor, ThreadGaugeSource {
       count = 0;
       for (const run of this.bySlot) {
         if (run === undefined || run.done) continue;
-        if (Atomics.load(this.ints, threadIndex(run.slot)) === thread && Atomics.load(this.ints, stateIndex(run.slot)) === stateWord(run.ticket, RUNNING)) count++;
+        if (
+          Atomics.load(this.ints, threadIndex(run.slot)) === thread &&
+          Atomics.load(this.ints, stateIndex(run.slot)) === stateWord(run.ticket, RUNNING)
+        )
+          count++;
       }
       this.runningAtDeath.set(thread, count);
     }

@@ -12,7 +12,19 @@
 import type { Machine } from './interpreter.js';
 import { combinator, signalNext, taskRun, timerDelay, timerUntil, workflowRun } from './durable.js';
 import { jsonText } from './json.js';
-import { Closure, MAX_LENGTH, describe, defineOwn, isAwaitable, isPlainObject, iterableItems, joinArray, own, toNum, toStr } from './values.js';
+import {
+  Closure,
+  MAX_LENGTH,
+  describe,
+  defineOwn,
+  isAwaitable,
+  isPlainObject,
+  iterableItems,
+  joinArray,
+  own,
+  toNum,
+  toStr,
+} from './values.js';
 
 export type BuiltinFn = (m: Machine, args: unknown[], at: number) => unknown;
 export type Method<T> = (m: Machine, self: T, args: unknown[], at: number) => unknown;
@@ -48,12 +60,46 @@ function mathFn(f: (...xs: number[]) => number): BuiltinFn {
 
 function random(m: Machine, _args: unknown[], at: number): number {
   const r = m.random();
-  if (typeof r !== 'number' || !(r >= 0 && r < 1)) m.fail('Error', at, `the host's random source returned ${describe(r)}, not a number in [0, 1)`);
+  if (typeof r !== 'number' || !(r >= 0 && r < 1))
+    m.fail('Error', at, `the host's random source returned ${describe(r)}, not a number in [0, 1)`);
   return r;
 }
 
 const MATH_FUNCTIONS: Record<string, BuiltinFn> = { random };
-for (const name of ['abs', 'acos', 'acosh', 'asin', 'asinh', 'atan', 'atan2', 'atanh', 'cbrt', 'ceil', 'cos', 'cosh', 'exp', 'expm1', 'floor', 'fround', 'hypot', 'log', 'log10', 'log1p', 'log2', 'max', 'min', 'pow', 'round', 'sign', 'sin', 'sinh', 'sqrt', 'tan', 'tanh', 'trunc'] as const) {
+for (const name of [
+  'abs',
+  'acos',
+  'acosh',
+  'asin',
+  'asinh',
+  'atan',
+  'atan2',
+  'atanh',
+  'cbrt',
+  'ceil',
+  'cos',
+  'cosh',
+  'exp',
+  'expm1',
+  'floor',
+  'fround',
+  'hypot',
+  'log',
+  'log10',
+  'log1p',
+  'log2',
+  'max',
+  'min',
+  'pow',
+  'round',
+  'sign',
+  'sin',
+  'sinh',
+  'sqrt',
+  'tan',
+  'tanh',
+  'trunc',
+] as const) {
   MATH_FUNCTIONS[name] = mathFn(Math[name] as (...xs: number[]) => number);
 }
 
@@ -88,7 +134,16 @@ export interface Namespace {
 export const NAMESPACES: Record<string, Namespace> = {
   Math: {
     functions: MATH_FUNCTIONS,
-    constants: { PI: Math.PI, E: Math.E, LN2: Math.LN2, LN10: Math.LN10, LOG2E: Math.LOG2E, LOG10E: Math.LOG10E, SQRT2: Math.SQRT2, SQRT1_2: Math.SQRT1_2 },
+    constants: {
+      PI: Math.PI,
+      E: Math.E,
+      LN2: Math.LN2,
+      LN10: Math.LN10,
+      LOG2E: Math.LOG2E,
+      LOG10E: Math.LOG10E,
+      SQRT2: Math.SQRT2,
+      SQRT1_2: Math.SQRT1_2,
+    },
   },
   JSON: {
     functions: {
@@ -110,7 +165,8 @@ export const NAMESPACES: Record<string, Namespace> = {
       },
       fromEntries: (m, args, at) => {
         const items = args[0];
-        if (!Array.isArray(items)) return m.fail('TypeError', at, `Object.fromEntries takes an array of [key, value] pairs, got ${describe(items)}`);
+        if (!Array.isArray(items))
+          return m.fail('TypeError', at, `Object.fromEntries takes an array of [key, value] pairs, got ${describe(items)}`);
         const o: Record<string, unknown> = {};
         for (const pair of items) {
           if (!Array.isArray(pair)) m.fail('TypeError', at, `Object.fromEntries: ${describe(pair)} is not a [key, value] pair`);
@@ -353,7 +409,8 @@ const arrayMethods: Record<string, Method<unknown[]>> = {
   includes: (_m, a, args) => a.includes(args[0], args[1] === undefined ? undefined : num(args[1])),
   reverse: (_m, a) => a.reverse(),
   toReversed: (_m, a) => a.slice().reverse(),
-  fill: (_m, a, args) => a.fill(args[0], args[1] === undefined ? undefined : num(args[1]), args[2] === undefined ? undefined : num(args[2])),
+  fill: (_m, a, args) =>
+    a.fill(args[0], args[1] === undefined ? undefined : num(args[1]), args[2] === undefined ? undefined : num(args[2])),
   flat: (_m, a, args) => a.flat(args[0] === undefined ? 1 : num(args[0])),
   at: (_m, a, args) => a.at(num(args[0])),
   toString: (_m: Machine, a: unknown[]) => joinArray(a, ',', new Set()),

@@ -50,7 +50,8 @@ interface Declared {
 }
 
 const CALLBACKS = [...CALLBACK_METHODS].join(', ');
-const AWAIT_PLACES = 'await is only allowed as the whole value of a statement: `const x = await ...`, `x = await ...`, `return await ...` or `await ...;` (assign it to a variable first, then use the variable)';
+const AWAIT_PLACES =
+  'await is only allowed as the whole value of a statement: `const x = await ...`, `x = await ...`, `return await ...` or `await ...;` (assign it to a variable first, then use the variable)';
 const ARROW_ONLY = `arrow functions are only allowed as the callback of an array method (${CALLBACKS}); for reusable logic use a loop, or a task`;
 
 export function compileFlow(source: string, fileName: string): CompiledFlow {
@@ -160,7 +161,8 @@ class Compiler {
     ];
     const declared = this.declaredIn(ast.body);
     for (const d of declared) {
-      if (d.name === 'Inputs' || d.name === 'Context') this.problem(d.at, `'${d.name}' is built in (the workflow's ${d.name === 'Inputs' ? 'inputs' : 'context'}); choose another name`);
+      if (d.name === 'Inputs' || d.name === 'Context')
+        this.problem(d.at, `'${d.name}' is built in (the workflow's ${d.name === 'Inputs' ? 'inputs' : 'context'}); choose another name`);
     }
     const slots = this.open([...builtins, ...declared.filter((d) => d.name !== 'Inputs' && d.name !== 'Context')]);
     const body = ast.body.map((s: ES) => this.stmt(s));
@@ -182,7 +184,8 @@ class Compiler {
         return this.expressionStatement(s);
       case 'ReturnStatement': {
         const inArrow = this.arrowDepth > 0;
-        if (s.argument?.type === 'AwaitExpression') return this.add({ k: K.Return, e: this.expr(s.argument.argument), aw: true, inArrow }, s);
+        if (s.argument?.type === 'AwaitExpression')
+          return this.add({ k: K.Return, e: this.expr(s.argument.argument), aw: true, inArrow }, s);
         return this.add({ k: K.Return, e: s.argument ? this.expr(s.argument) : -1, aw: false, inArrow }, s);
       }
       case 'IfStatement': {
@@ -330,7 +333,10 @@ class Compiler {
     if (e.type === 'AwaitExpression') return this.add({ k: K.AwaitExpr, e: this.expr(e.argument) }, s);
     if (e.type === 'AssignmentExpression' && e.right.type === 'AwaitExpression') {
       if (e.operator === '&&=' || e.operator === '||=' || e.operator === '??=') {
-        this.problem(e.right, `await cannot be the value of ${e.operator} (it may not run at all): use an if statement around \`x = await ...\``);
+        this.problem(
+          e.right,
+          `await cannot be the value of ${e.operator} (it may not run at all): use an if statement around \`x = await ...\``,
+        );
       }
       const t = this.target(e.left, e.operator);
       return this.add({ k: K.AwaitAssign, op: e.operator, t, e: this.expr(e.right.argument) }, s);
@@ -394,8 +400,10 @@ class Compiler {
       return this.lit(undefined, id);
     }
     const b = found.b;
-    if (b.kind === 'const') this.problem(id, `cannot assign to '${id.name}': it is a const (declared at ${b.line}:${b.col}); declare it with let to reassign it`);
-    if (b.kind === 'builtin') this.problem(id, `cannot assign to the built-in '${id.name}'; copy it into a variable (let ${id.name.toLowerCase()} = ${id.name})`);
+    if (b.kind === 'const')
+      this.problem(id, `cannot assign to '${id.name}': it is a const (declared at ${b.line}:${b.col}); declare it with let to reassign it`);
+    if (b.kind === 'builtin')
+      this.problem(id, `cannot assign to the built-in '${id.name}'; copy it into a variable (let ${id.name.toLowerCase()} = ${id.name})`);
     return this.add({ k: K.PVar, level: found.level, slot: b.slot, name: id.name }, id);
   }
 
@@ -436,7 +444,10 @@ class Compiler {
     switch (e.type) {
       case 'Literal':
         if (e.regex) {
-          this.problem(e, 'regular expressions are not supported: use string methods (includes, startsWith, split, replaceAll), or do the matching in a task');
+          this.problem(
+            e,
+            'regular expressions are not supported: use string methods (includes, startsWith, split, replaceAll), or do the matching in a task',
+          );
           return this.lit(undefined, e);
         }
         if (e.bigint !== undefined) {
@@ -478,7 +489,8 @@ class Compiler {
           const ns = NAMESPACES[e.object.name];
           const name = e.computed ? null : e.property.name;
           if (name !== null && own(ns.constants, name)) return this.lit(ns.constants[name], e);
-          if (name !== null && own(ns.functions, name)) this.problem(e, `${e.object.name}.${name} can only be called: ${e.object.name}.${name}(...)`);
+          if (name !== null && own(ns.functions, name))
+            this.problem(e, `${e.object.name}.${name} can only be called: ${e.object.name}.${name}(...)`);
           else this.problem(e.property, this.unknownMember(e.object.name, name));
           return this.lit(undefined, e);
         }
@@ -517,8 +529,12 @@ class Compiler {
       case 'BinaryExpression':
         if (e.operator === 'instanceof') {
           const v = this.expr(e.left);
-          if (e.right.type === 'Identifier' && ERROR_CONSTRUCTORS.has(e.right.name)) return this.add({ k: K.InstanceOf, v, ctor: e.right.name }, e);
-          this.problem(e.right, `instanceof is only supported with ${[...ERROR_CONSTRUCTORS].join(', ')}: check a property instead (Array.isArray(x), typeof x === "object")`);
+          if (e.right.type === 'Identifier' && ERROR_CONSTRUCTORS.has(e.right.name))
+            return this.add({ k: K.InstanceOf, v, ctor: e.right.name }, e);
+          this.problem(
+            e.right,
+            `instanceof is only supported with ${[...ERROR_CONSTRUCTORS].join(', ')}: check a property instead (Array.isArray(x), typeof x === "object")`,
+          );
           return this.lit(false, e);
         }
         if (e.left.type === 'PrivateIdentifier') {
@@ -584,7 +600,10 @@ class Compiler {
     }
     if (own(GLOBAL_CONSTANTS, e.name)) return this.lit(GLOBAL_CONSTANTS[e.name], e);
     if (own(NAMESPACES, e.name)) {
-      this.problem(e, `${e.name} can only be used as ${e.name}.name(...)${Object.keys(NAMESPACES[e.name].constants).length > 0 ? ` or ${e.name}.CONSTANT` : ''}`);
+      this.problem(
+        e,
+        `${e.name} can only be used as ${e.name}.name(...)${Object.keys(NAMESPACES[e.name].constants).length > 0 ? ` or ${e.name}.CONSTANT` : ''}`,
+      );
     } else if (own(GLOBAL_FUNCTIONS, e.name) || ERROR_CONSTRUCTORS.has(e.name)) {
       this.problem(e, `${e.name} can only be called: ${e.name}(...)`);
     } else this.problem(e, `'${e.name}' is not defined`);
@@ -612,8 +631,13 @@ class Compiler {
       }
       this.exprs(e.arguments);
       if (found === undefined) {
-        if (own(NAMESPACES, callee.name)) this.problem(callee, `${callee.name} cannot be called itself: call one of its functions, ${callee.name}.name(...)`);
-        else this.problem(callee, `'${callee.name}' is not defined (functions cannot be declared in a workflow: use a task, or an arrow callback of an array method)`);
+        if (own(NAMESPACES, callee.name))
+          this.problem(callee, `${callee.name} cannot be called itself: call one of its functions, ${callee.name}.name(...)`);
+        else
+          this.problem(
+            callee,
+            `'${callee.name}' is not defined (functions cannot be declared in a workflow: use a task, or an arrow callback of an array method)`,
+          );
       } else if (found.b.kind !== 'refused') {
         this.problem(callee, `'${callee.name}' is a variable, not a function: only built-in functions and methods can be called`);
       }
@@ -652,7 +676,11 @@ class Compiler {
   }
 
   private arrow(e: ES): number {
-    if (e.async) this.problem(e, 'async callbacks are not supported (a callback cannot await): start the work in the callback, items.map((i) => Task.run(...)), and await Promise.all(...) of the result');
+    if (e.async)
+      this.problem(
+        e,
+        'async callbacks are not supported (a callback cannot await): start the work in the callback, items.map((i) => Task.run(...)), and await Promise.all(...) of the result',
+      );
     const id = this.nodes.length;
     this.nodes.push(null as unknown as Node);
     const names: Declared[] = [];
@@ -673,7 +701,18 @@ class Compiler {
     this.pendingLabels = savedLabels;
     this.arrowDepth--;
     this.close(slots);
-    this.nodes[id] = shaped({ k: K.Arrow, params, rest, body, exprBody, level, slots, closure: new Closure(id), line: e.loc.start.line, col: e.loc.start.column + 1 });
+    this.nodes[id] = shaped({
+      k: K.Arrow,
+      params,
+      rest,
+      body,
+      exprBody,
+      level,
+      slots,
+      closure: new Closure(id),
+      line: e.loc.start.line,
+      col: e.loc.start.column + 1,
+    });
     return id;
   }
 }
@@ -684,15 +723,63 @@ class Compiler {
  * which V8 serves from a monomorphic inline cache (measured: a third less time per statement).
  */
 class NodeLayout {
-  k = 0; line = 0; col = 0; body: unknown = -1; slots = 0; e = -1; op = ''; t = -1; decls: unknown = null;
-  test = -1; cons = -1; alt = -1; labels: unknown = null; init = -1; update = -1; p = -1; decl = false;
-  right = -1; label: unknown = null; aw = false; inArrow = false; block = -1; param = -1; handler = -1;
-  fin = -1; disc = -1; tests: unknown = null; starts: unknown = null; v: unknown = undefined; level = 0;
-  slot = 0; name: unknown = null; items: unknown = null; spread = false; props: unknown = null;
-  quasis: unknown = null; exprs: unknown = null; o = -1; key = -1; opt = false; args: unknown = null;
-  optMember = false; optCall = false; f: unknown = null; ctor = ''; a = -1; l = -1; r = -1; c = -1;
-  prefix = false; es: unknown = null; params: unknown = null; rest = -1; exprBody = false;
-  closure: unknown = null; d = -1; elems: unknown = null;
+  k = 0;
+  line = 0;
+  col = 0;
+  body: unknown = -1;
+  slots = 0;
+  e = -1;
+  op = '';
+  t = -1;
+  decls: unknown = null;
+  test = -1;
+  cons = -1;
+  alt = -1;
+  labels: unknown = null;
+  init = -1;
+  update = -1;
+  p = -1;
+  decl = false;
+  right = -1;
+  label: unknown = null;
+  aw = false;
+  inArrow = false;
+  block = -1;
+  param = -1;
+  handler = -1;
+  fin = -1;
+  disc = -1;
+  tests: unknown = null;
+  starts: unknown = null;
+  v: unknown = undefined;
+  level = 0;
+  slot = 0;
+  name: unknown = null;
+  items: unknown = null;
+  spread = false;
+  props: unknown = null;
+  quasis: unknown = null;
+  exprs: unknown = null;
+  o = -1;
+  key = -1;
+  opt = false;
+  args: unknown = null;
+  optMember = false;
+  optCall = false;
+  f: unknown = null;
+  ctor = '';
+  a = -1;
+  l = -1;
+  r = -1;
+  c = -1;
+  prefix = false;
+  es: unknown = null;
+  params: unknown = null;
+  rest = -1;
+  exprBody = false;
+  closure: unknown = null;
+  d = -1;
+  elems: unknown = null;
 }
 
 function shaped(fields: Record<string, unknown>): Node {
@@ -700,7 +787,13 @@ function shaped(fields: Record<string, unknown>): Node {
 }
 
 function isLoop(s: ES): boolean {
-  return s.type === 'WhileStatement' || s.type === 'DoWhileStatement' || s.type === 'ForStatement' || s.type === 'ForOfStatement' || s.type === 'ForInStatement';
+  return (
+    s.type === 'WhileStatement' ||
+    s.type === 'DoWhileStatement' ||
+    s.type === 'ForStatement' ||
+    s.type === 'ForOfStatement' ||
+    s.type === 'ForInStatement'
+  );
 }
 
 function propertyName(key: ES): string {

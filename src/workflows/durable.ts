@@ -21,7 +21,18 @@
  */
 import type { Machine } from './interpreter.js';
 import { jsonCopy } from './json.js';
-import { Combinator, ErrorValue, FULFILLED, Handle, PENDING, REJECTED, describe, isPlainObject, type CombinatorKind, type HandleKind } from './values.js';
+import {
+  Combinator,
+  ErrorValue,
+  FULFILLED,
+  Handle,
+  PENDING,
+  REJECTED,
+  describe,
+  isPlainObject,
+  type CombinatorKind,
+  type HandleKind,
+} from './values.js';
 
 /** What the host must do after an activation, in call order. */
 export type Effect =
@@ -54,11 +65,7 @@ export type ChildOutcome = {
   executionId?: string;
   /** When it settled (ms since epoch); decides races. Defaults to the activation's `now`. */
   at?: number;
-} & (
-  | { status: 'completed'; result: unknown }
-  | { status: 'failed'; error: { name?: string; message?: string } }
-  | { status: 'cancelled' }
-);
+} & ({ status: 'completed'; result: unknown } | { status: 'failed'; error: { name?: string; message?: string } } | { status: 'cancelled' });
 
 /** A signal sent to the workflow and not yet consumed, oldest first. */
 export interface InboxSignal {
@@ -121,7 +128,14 @@ function checkOptions(m: Machine, call: string, options: unknown, known: Record<
         ? typeof v === 'string' && v !== ''
         : typeof v === 'number' && Number.isInteger(v) && (kind === 'int' ? true : kind === 'posint' ? v >= 1 : v >= 0);
     if (!ok) {
-      const want = kind === 'string' ? 'a non-empty string' : kind === 'int' ? 'an integer' : kind === 'posint' ? 'an integer >= 1' : 'a whole number of milliseconds >= 0';
+      const want =
+        kind === 'string'
+          ? 'a non-empty string'
+          : kind === 'int'
+            ? 'an integer'
+            : kind === 'posint'
+              ? 'an integer >= 1'
+              : 'a whole number of milliseconds >= 0';
       m.fail('TypeError', at, `${call} option ${key} must be ${want}, got ${describe(v)}`);
     }
     out[key] = v;
@@ -143,7 +157,11 @@ function startChild(kind: 'task' | 'workflow'): (m: Machine, args: unknown[], at
     const data = jsonCopy(m, args[1] === undefined ? null : args[1], what, at);
     const options = checkOptions(m, call, args[2], known, at);
     const h = newHandle(m, kind, name, 0);
-    m.effects.push(kind === 'task' ? { type: 'startTask', seq: h.seq, name, payload: data, options } : { type: 'startWorkflow', seq: h.seq, name, inputs: data, options });
+    m.effects.push(
+      kind === 'task'
+        ? { type: 'startTask', seq: h.seq, name, payload: data, options }
+        : { type: 'startWorkflow', seq: h.seq, name, inputs: data, options },
+    );
     return h;
   };
 }
@@ -159,7 +177,8 @@ function timer(m: Machine, fireAt: number): Handle {
 
 export function timerDelay(m: Machine, args: unknown[], at: number): Handle {
   const s = args[0];
-  if (typeof s !== 'number' || !Number.isFinite(s) || s < 0) m.fail('TypeError', at, `Timer.delay takes a number of seconds >= 0, got ${describe(s)}`);
+  if (typeof s !== 'number' || !Number.isFinite(s) || s < 0)
+    m.fail('TypeError', at, `Timer.delay takes a number of seconds >= 0, got ${describe(s)}`);
   return timer(m, m.now + Math.round(s * 1000));
 }
 
@@ -167,7 +186,11 @@ export function timerUntil(m: Machine, args: unknown[], at: number): Handle {
   const d = args[0];
   const t = typeof d === 'string' ? Date.parse(d) : typeof d === 'number' ? d : NaN;
   if (!Number.isFinite(t)) {
-    m.fail('TypeError', at, `Timer.until takes an ISO date string (like "2030-01-01T09:00:00Z") or milliseconds since the epoch, got ${describe(d)}`);
+    m.fail(
+      'TypeError',
+      at,
+      `Timer.until takes an ISO date string (like "2030-01-01T09:00:00Z") or milliseconds since the epoch, got ${describe(d)}`,
+    );
   }
   return timer(m, t);
 }
@@ -203,7 +226,10 @@ export function applyOutcomes(handles: Map<number, Handle>, outcomes: readonly C
     h.state = REJECTED;
     const err =
       o.status === 'failed'
-        ? new ErrorValue(typeof o.error?.name === 'string' && o.error.name !== '' ? o.error.name : 'Error', typeof o.error?.message === 'string' ? o.error.message : `${what} failed`)
+        ? new ErrorValue(
+            typeof o.error?.name === 'string' && o.error.name !== '' ? o.error.name : 'Error',
+            typeof o.error?.message === 'string' ? o.error.message : `${what} failed`,
+          )
         : new ErrorValue('CancelledError', `${what} was cancelled`);
     if (o.executionId !== undefined) err.executionId = o.executionId;
     err[h.kind] = h.name;
@@ -285,7 +311,7 @@ function settleHandle(m: Machine, h: Handle, commit: boolean, reserved: Set<Inbo
   if (h.kind !== 'signal') return null;
   let found: InboxSignal | undefined;
   for (const s of m.inbox) {
-    if (s.name === h.name && !m.taken.has(s) && !(reserved?.has(s))) {
+    if (s.name === h.name && !m.taken.has(s) && !reserved?.has(s)) {
       found = s;
       break;
     }
@@ -308,7 +334,10 @@ function settleHandle(m: Machine, h: Handle, commit: boolean, reserved: Set<Inbo
 /** The pending handles an await still needs, for the host's wake-up decision. */
 export function waitingOn(awaiting: unknown): WaitingOn {
   const out: WaitingOn = { mode: 'all', children: [], signals: [], timers: [], wakeAt: null };
-  if (awaiting instanceof Combinator && (awaiting.kind === 'any' || awaiting.kind === 'race' || awaiting.members.some((x) => x instanceof Combinator))) {
+  if (
+    awaiting instanceof Combinator &&
+    (awaiting.kind === 'any' || awaiting.kind === 'race' || awaiting.members.some((x) => x instanceof Combinator))
+  ) {
     out.mode = 'any';
   }
   const seen = new Set<Handle>();
@@ -330,4 +359,3 @@ export function waitingOn(awaiting: unknown): WaitingOn {
   }
   return out;
 }
-

@@ -88,7 +88,8 @@ export function resumeFlow(flow: CompiledFlow, state: FlowState, input: ResumeIn
       `workflow state was saved by source ${String(state.hash).slice(0, 12)}, not by ${flow.fileName} as compiled (${flow.hash.slice(0, 12)}): resume a workflow with the source version it started on`,
     );
   }
-  if (typeof input?.now !== 'number' || !Number.isFinite(input.now)) throw new TypeError(`resumeFlow: now must be a finite number of ms, got ${describe(input?.now)}`);
+  if (typeof input?.now !== 'number' || !Number.isFinite(input.now))
+    throw new TypeError(`resumeFlow: now must be a finite number of ms, got ${describe(input?.now)}`);
   const maxSteps = limit('maxSteps', input.limits?.maxSteps ?? DEFAULT_LIMITS.maxSteps);
   const maxStateBytes = limit('maxStateBytes', input.limits?.maxStateBytes ?? DEFAULT_LIMITS.maxStateBytes);
 
@@ -115,7 +116,8 @@ export function resumeFlow(flow: CompiledFlow, state: FlowState, input: ResumeIn
       return { status: 'completed', result: jsonCopy(m, r.value, 'workflow result', m.cur), effects };
     } catch (err) {
       if (err instanceof FlowThrow) return { status: 'failed', error: failure(m, err.value), effects };
-      if (err instanceof RangeError) return { status: 'failed', error: guardFailure(m, 'RangeError', 'the workflow result is nested too deeply to save'), effects };
+      if (err instanceof RangeError)
+        return { status: 'failed', error: guardFailure(m, 'RangeError', 'the workflow result is nested too deeply to save'), effects };
       throw err;
     }
   }
@@ -127,12 +129,20 @@ export function resumeFlow(flow: CompiledFlow, state: FlowState, input: ResumeIn
     bytes = Buffer.byteLength(JSON.stringify(saved));
   } catch (err) {
     if (!(err instanceof RangeError)) throw err;
-    return { status: 'failed', error: guardFailure(m, 'FlowStateTooLargeError', 'the workflow state is nested too deeply to save'), effects };
+    return {
+      status: 'failed',
+      error: guardFailure(m, 'FlowStateTooLargeError', 'the workflow state is nested too deeply to save'),
+      effects,
+    };
   }
   if (bytes > maxStateBytes) {
     return {
       status: 'failed',
-      error: guardFailure(m, 'FlowStateTooLargeError', `the workflow state is ${bytes} bytes, over the limit of ${maxStateBytes}: keep large data in task results and pass ids between steps`),
+      error: guardFailure(
+        m,
+        'FlowStateTooLargeError',
+        `the workflow state is ${bytes} bytes, over the limit of ${maxStateBytes}: keep large data in task results and pass ids between steps`,
+      ),
       effects,
     };
   }
@@ -140,7 +150,8 @@ export function resumeFlow(flow: CompiledFlow, state: FlowState, input: ResumeIn
 }
 
 function limit(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new TypeError(`resumeFlow: limits.${name} must be an integer >= 1, got ${describe(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+    throw new TypeError(`resumeFlow: limits.${name} must be an integer >= 1, got ${describe(v)}`);
   return v;
 }
 

@@ -84,7 +84,10 @@ export interface MachineOptions {
   inbox: InboxSignal[];
 }
 
-export type RunResult = { status: 'suspended'; awaiting: unknown } | { status: 'completed'; value: unknown } | { status: 'failed'; error: unknown; abort: boolean };
+export type RunResult =
+  | { status: 'suspended'; awaiting: unknown }
+  | { status: 'completed'; value: unknown }
+  | { status: 'failed'; error: unknown; abort: boolean };
 
 export class Machine {
   env: unknown[][] = [];
@@ -164,7 +167,14 @@ export class Machine {
     if (err instanceof FlowThrow) return err.value;
     if (err instanceof FlowAbort) throw err;
     if (err instanceof Error) {
-      const name = err instanceof RangeError ? 'RangeError' : err instanceof TypeError ? 'TypeError' : err instanceof SyntaxError ? 'SyntaxError' : 'Error';
+      const name =
+        err instanceof RangeError
+          ? 'RangeError'
+          : err instanceof TypeError
+            ? 'TypeError'
+            : err instanceof SyntaxError
+              ? 'SyntaxError'
+              : 'Error';
       return new ErrorValue(name, err.message, this.where(this.cur));
     }
     throw err;
@@ -229,7 +239,11 @@ export class Machine {
         const v = this.ev(n.right);
         const items = iterableItems(v);
         if (items === undefined) {
-          this.fail('TypeError', n.right, `${describe(v)} is not iterable: for...of walks arrays and strings (use Object.keys, Object.values or Object.entries for an object)`);
+          this.fail(
+            'TypeError',
+            n.right,
+            `${describe(v)} is not iterable: for...of walks arrays and strings (use Object.keys, Object.values or Object.entries for an object)`,
+          );
         }
         f.x = items;
         return;
@@ -630,7 +644,12 @@ export class Machine {
           return;
         }
         const i = arrayIndex(key);
-        if (i < 0) this.fail('TypeError', at, `cannot set '${key}' on an array: arrays hold elements at indexes 0, 1, ...; use an object for named fields`);
+        if (i < 0)
+          this.fail(
+            'TypeError',
+            at,
+            `cannot set '${key}' on an array: arrays hold elements at indexes 0, 1, ...; use an object for named fields`,
+          );
         if (i > o.length) {
           if (i > MAX_LENGTH) this.fail('RangeError', at, `array index ${i} is too large (at most ${MAX_LENGTH})`);
           // No holes: they would not survive saving the state as JSON.
@@ -893,7 +912,8 @@ export class Machine {
   }
 
   private hasKey(o: unknown, key: unknown, at: number): boolean {
-    if (typeof o !== 'object' || o === null || isAwaitable(o)) this.fail('TypeError', at, `cannot use 'in' to look for a key in ${describe(o)}`);
+    if (typeof o !== 'object' || o === null || isAwaitable(o))
+      this.fail('TypeError', at, `cannot use 'in' to look for a key in ${describe(o)}`);
     const k = toKey(key);
     if (Array.isArray(o)) {
       if (k === 'length') return true;
@@ -919,7 +939,8 @@ export class Machine {
       }
       const v = this.ev(n.e);
       const items = iterableItems(v);
-      if (items === undefined) this.fail('TypeError', id, `cannot spread ${describe(v)} into a list: only arrays and strings can be spread there`);
+      if (items === undefined)
+        this.fail('TypeError', id, `cannot spread ${describe(v)} into a list: only arrays and strings can be spread there`);
       for (const x of items) out.push(x);
     }
     return out;

@@ -83,7 +83,8 @@ export function jsonText(m: Machine, v: unknown, indent: unknown, at: number): s
   return JSON.stringify(
     v,
     (_key, x: unknown) => {
-      if (x instanceof Handle || x instanceof Combinator) m.fail('TypeError', at, `JSON.stringify cannot serialize ${describe(x)}; await it first`);
+      if (x instanceof Handle || x instanceof Combinator)
+        m.fail('TypeError', at, `JSON.stringify cannot serialize ${describe(x)}; await it first`);
       if (x instanceof ErrorValue) return { ...x };
       if (x instanceof Closure) return undefined;
       return x;

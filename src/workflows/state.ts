@@ -181,7 +181,13 @@ class Decoder {
       case 'e':
         return this.fields(o.v as Record<string, unknown>, new ErrorValue('', ''), id);
       case 'h': {
-        const h = new Handle(o.s as number, o.k as HandleKind, (o.n as string | undefined) ?? '', o.c as number, (o.f as number | undefined) ?? 0);
+        const h = new Handle(
+          o.s as number,
+          o.k as HandleKind,
+          (o.n as string | undefined) ?? '',
+          o.c as number,
+          (o.f as number | undefined) ?? 0,
+        );
         if (id >= 0) this.refs[id] = h;
         if (o.st !== undefined) {
           h.state = o.st as number;
@@ -232,7 +238,8 @@ export function decodeState(state: FlowState): DecodedState {
     return s;
   });
   const frames = state.frames.map((raw): Frame => {
-    if (!Array.isArray(raw) || typeof raw[0] !== 'number' || typeof raw[1] !== 'number') throw new FlowStateError('damaged state: bad frame');
+    if (!Array.isArray(raw) || typeof raw[0] !== 'number' || typeof raw[1] !== 'number')
+      throw new FlowStateError('damaged state: bad frame');
     return { n: raw[0], s: raw[1], x: raw.length > 2 ? dec.decode(raw[2]) : undefined, y: raw.length > 3 ? dec.decode(raw[3]) : undefined };
   });
   return { env, frames, seq: state.seq, handles: dec.handles };

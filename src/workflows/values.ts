@@ -91,7 +91,15 @@ export function isAwaitable(v: unknown): v is Handle | Combinator {
 
 /** A plain data object (not an array, handle, error or closure). */
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Handle) && !(v instanceof Combinator) && !(v instanceof ErrorValue) && !(v instanceof Closure);
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    !Array.isArray(v) &&
+    !(v instanceof Handle) &&
+    !(v instanceof Combinator) &&
+    !(v instanceof ErrorValue) &&
+    !(v instanceof Closure)
+  );
 }
 
 export function typeOf(v: unknown): string {
@@ -113,7 +121,8 @@ export function describe(v: unknown): string {
   if (v === undefined) return 'undefined';
   if (typeof v === 'string') return v.length > 40 ? `${JSON.stringify(v.slice(0, 40))}...` : JSON.stringify(v);
   if (typeof v !== 'object') return String(v);
-  if (v instanceof Handle) return v.kind === 'timer' ? 'a pending Timer handle' : `a pending ${HANDLE_CALL[v.kind]}(${JSON.stringify(v.name)}) handle`;
+  if (v instanceof Handle)
+    return v.kind === 'timer' ? 'a pending Timer handle' : `a pending ${HANDLE_CALL[v.kind]}(${JSON.stringify(v.name)}) handle`;
   if (v instanceof Combinator) return `a pending Promise.${v.kind}(...)`;
   if (v instanceof ErrorValue) return `an error (${String(v.name)})`;
   if (v instanceof Closure) return 'a callback';

@@ -4,7 +4,19 @@
  * duration on a simulated clock, timers that fire when the clock reaches them, and signals
  * sent at set times. No database: it exercises the language and its host interface alone.
  */
-import { compileFlow, resumeFlow, startFlow, type Activation, type ChildOutcome, type CompiledFlow, type Effect, type FlowFailure, type FlowLimits, type FlowState, type InboxSignal } from '../../src/workflows/index.js';
+import {
+  compileFlow,
+  resumeFlow,
+  startFlow,
+  type Activation,
+  type ChildOutcome,
+  type CompiledFlow,
+  type Effect,
+  type FlowFailure,
+  type FlowLimits,
+  type FlowState,
+  type InboxSignal,
+} from '../../src/workflows/index.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: each test's child function reads its own input shape.
 export type ChildFn = (input: any) => unknown;
@@ -52,7 +64,13 @@ export function simulate(source: string | CompiledFlow, options: SimOptions = {}
   let now = options.start ?? START;
   let state: FlowState = startFlow(flow, options.inputs ?? null, { executionId: 'wf-1', attempt: 1 });
   const children: Child[] = [];
-  const sent: (InboxSignal & { sentAt: number })[] = (options.signals ?? []).map((s, i) => ({ id: `sig-${i}`, name: s.name, payload: s.payload, at: s.at, sentAt: s.at }));
+  const sent: (InboxSignal & { sentAt: number })[] = (options.signals ?? []).map((s, i) => ({
+    id: `sig-${i}`,
+    name: s.name,
+    payload: s.payload,
+    at: s.at,
+    sentAt: s.at,
+  }));
   const effects: Effect[] = [];
   const states: string[] = [];
   let outcomes: ChildOutcome[] = [];
@@ -68,12 +86,31 @@ export function simulate(source: string | CompiledFlow, options: SimOptions = {}
         const executionId = `${e.type === 'startTask' ? 'task' : 'wf'}-${e.seq}`;
         const settleAt = now + (options.durations?.[e.name] ?? 10);
         let outcome: ChildOutcome;
-        if (!fn) outcome = { seq: e.seq, status: 'failed', error: { name: 'Error', message: `no handler for ${e.name}` }, executionId, at: settleAt };
+        if (!fn)
+          outcome = {
+            seq: e.seq,
+            status: 'failed',
+            error: { name: 'Error', message: `no handler for ${e.name}` },
+            executionId,
+            at: settleAt,
+          };
         else {
           try {
-            outcome = { seq: e.seq, status: 'completed', result: fn(e.type === 'startTask' ? e.payload : e.inputs) ?? null, executionId, at: settleAt };
+            outcome = {
+              seq: e.seq,
+              status: 'completed',
+              result: fn(e.type === 'startTask' ? e.payload : e.inputs) ?? null,
+              executionId,
+              at: settleAt,
+            };
           } catch (err) {
-            outcome = { seq: e.seq, status: 'failed', error: { name: (err as Error).name, message: (err as Error).message }, executionId, at: settleAt };
+            outcome = {
+              seq: e.seq,
+              status: 'failed',
+              error: { name: (err as Error).name, message: (err as Error).message },
+              executionId,
+              at: settleAt,
+            };
           }
         }
         children.push({ seq: e.seq, settleAt, outcome });

@@ -26,7 +26,10 @@ export const migrateCommand: Command = {
   description: `Applies pending migrations to the schema (one transaction, under an advisory lock: safe to run while other processes start). Workers also migrate at startup unless --no-migrate.`,
   settings: CONNECTION_SETTINGS,
   defaults: ONE_SHOT_DEFAULTS,
-  options: [new Option('--status', 'list applied and pending migrations, apply nothing'), new Option('--json', 'with --status: print JSON')],
+  options: [
+    new Option('--status', 'list applied and pending migrations, apply nothing'),
+    new Option('--json', 'with --status: print JSON'),
+  ],
   async run(ctx) {
     const { status, json } = ctx.options;
     if (json && !status) throw new UsageError('--json goes with --status');
@@ -40,17 +43,15 @@ export const migrateCommand: Command = {
         } else {
           const rows = list.map((m) => [m.name, m.appliedAt ? 'applied' : 'pending', m.appliedAt ? m.appliedAt.toISOString() : '-']);
           const pending = list.filter((m) => !m.appliedAt).length;
-          await print(`schema ${r.schema}: ${list.length - pending} applied, ${pending} pending\n${table(['MIGRATION', 'STATE', 'APPLIED AT'], rows)}`);
+          await print(
+            `schema ${r.schema}: ${list.length - pending} applied, ${pending} pending\n${table(['MIGRATION', 'STATE', 'APPLIED AT'], rows)}`,
+          );
         }
         return 0;
       }
       const applied = await r.migrate();
       ctx.log.info({ schema: r.schema, applied }, 'migrations applied');
-      await print(
-        applied.length === 0
-          ? `schema ${r.schema} is up to date`
-          : `schema ${r.schema}: applied ${applied.join(', ')}`,
-      );
+      await print(applied.length === 0 ? `schema ${r.schema} is up to date` : `schema ${r.schema}: applied ${applied.join(', ')}`);
       return 0;
     } finally {
       await session.close();
@@ -108,7 +109,8 @@ export const enqueueCommand: Command = {
     if (v.delay !== undefined) options.delayMs = parseDuration('--delay', v.delay);
     if (v.runAt !== undefined) {
       const at = new Date(v.runAt as string);
-      if (Number.isNaN(at.getTime())) throw new UsageError(`--run-at must be an ISO date such as 2030-01-01T12:00:00Z, got ${show(v.runAt)}`);
+      if (Number.isNaN(at.getTime()))
+        throw new UsageError(`--run-at must be an ISO date such as 2030-01-01T12:00:00Z, got ${show(v.runAt)}`);
       options.runAt = at;
     }
     if (v.priority !== undefined) options.priority = parseInteger('--priority', v.priority, -2_147_483_648);

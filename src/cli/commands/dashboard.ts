@@ -21,7 +21,9 @@ export const dashboardCommand: Command = {
     const { isLoopback } = await import('../../dashboard/security.js');
     // Checked before the database is opened: a refusal should not wait for Postgres.
     if (!isLoopback(host) && token === undefined) {
-      throw new CliError(`refusing to serve the dashboard on ${host} without a token: set RHYTHM_DASHBOARD_TOKEN (or --token), or bind 127.0.0.1`);
+      throw new CliError(
+        `refusing to serve the dashboard on ${host} without a token: set RHYTHM_DASHBOARD_TOKEN (or --token), or bind 127.0.0.1`,
+      );
     }
     const session = await openSession(ctx.settings, ctx.log, { autoMigrate: false });
     let stop: (() => void) | undefined;
@@ -39,7 +41,9 @@ export const dashboardCommand: Command = {
         if (err instanceof RhythmValidationError) throw err;
         throw new CliError(`could not serve the dashboard on ${host}:${port}: ${(err as Error).message}`, { cause: err });
       }
-      await print(`Rhythm dashboard: ${server.url}${token === undefined ? '' : ' (the page asks for the token, or open it with #token=<token> after the address)'}`);
+      await print(
+        `Rhythm dashboard: ${server.url}${token === undefined ? '' : ' (the page asks for the token, or open it with #token=<token> after the address)'}`,
+      );
       await stopped;
       await server.close();
       return 0;

@@ -41,7 +41,9 @@ function parseSince(raw: unknown): Date {
   } catch {
     const at = typeof raw === 'string' && /^\d{4}-\d{2}-\d{2}/.test(raw) ? new Date(raw) : new Date(NaN);
     if (Number.isNaN(at.getTime())) {
-      throw new UsageError(`--since must be an ISO date such as 2030-01-01T12:00:00Z or a duration ago such as 30m, 2h or 7d, got ${show(raw)}`);
+      throw new UsageError(
+        `--since must be an ISO date such as 2030-01-01T12:00:00Z or a duration ago such as 30m, 2h or 7d, got ${show(raw)}`,
+      );
     }
     return at;
   }
@@ -56,9 +58,12 @@ function readFilter(ctx: CommandContext, allowed: readonly ExecutionStatus[]): E
   if (v.status !== undefined) {
     const list = parseList('--status', v.status);
     for (const s of list) {
-      if (!STATUSES.includes(s as ExecutionStatus)) throw new UsageError(`--status: unknown status ${JSON.stringify(s)} (known: ${STATUSES.join(', ')})`);
+      if (!STATUSES.includes(s as ExecutionStatus))
+        throw new UsageError(`--status: unknown status ${JSON.stringify(s)} (known: ${STATUSES.join(', ')})`);
       if (!allowed.includes(s as ExecutionStatus)) {
-        throw new UsageError(`--status: \`rhythm ${ctx.name}\` cannot select ${JSON.stringify(s)} executions (allowed: ${allowed.join(', ')})`);
+        throw new UsageError(
+          `--status: \`rhythm ${ctx.name}\` cannot select ${JSON.stringify(s)} executions (allowed: ${allowed.join(', ')})`,
+        );
       }
     }
     filter.status = list as ExecutionStatus[];
@@ -155,7 +160,8 @@ export const retryCommand: Command = {
     new Option('--attempts <n>', 'attempts each may make from now on (default 1)'),
     new Option('--json', 'print JSON ({"retried": [ids], "skipped": [{"id", "status"}]})'),
   ],
-  epilog: 'Examples:\n  rhythm retry 1042 1043\n  rhythm retry --queue emails --since 2h\n  rhythm retry --status cancelled --name send-welcome',
+  epilog:
+    'Examples:\n  rhythm retry 1042 1043\n  rhythm retry --queue emails --since 2h\n  rhythm retry --status cancelled --name send-welcome',
   async run(ctx) {
     const target = readTarget(ctx, RETRYABLE);
     const attempts = ctx.options.attempts === undefined ? undefined : parseInteger('--attempts', ctx.options.attempts, 1, 1_000_000);
@@ -165,7 +171,8 @@ export const retryCommand: Command = {
         await print(JSON.stringify(result));
       } else {
         const lines = result.retried.map((id) => `retried execution ${id}`);
-        for (const s of result.skipped) if (s.status !== null) lines.push(`execution ${s.id} is ${s.status}; only failed or cancelled executions are retried`);
+        for (const s of result.skipped)
+          if (s.status !== null) lines.push(`execution ${s.id} is ${s.status}; only failed or cancelled executions are retried`);
         if (lines.length === 0) lines.push('nothing to retry');
         await print(lines.join('\n'));
         reportMissing(result.skipped);

@@ -28,7 +28,11 @@ export const pauseCommand: Command = {
     const queue = queueArgument(ctx);
     return withSession(ctx.settings, ctx.log, { autoMigrate: false }, async ({ r }) => {
       const pausedAt = await r.pause(queue);
-      await print(ctx.options.json ? JSON.stringify({ queue, paused: true, pausedAt }) : `queue ${queue} is paused (since ${pausedAt.toISOString()}); \`rhythm resume ${queue}\` resumes it`);
+      await print(
+        ctx.options.json
+          ? JSON.stringify({ queue, paused: true, pausedAt })
+          : `queue ${queue} is paused (since ${pausedAt.toISOString()}); \`rhythm resume ${queue}\` resumes it`,
+      );
       return 0;
     });
   },
@@ -46,7 +50,13 @@ export const resumeCommand: Command = {
     const queue = queueArgument(ctx);
     return withSession(ctx.settings, ctx.log, { autoMigrate: false }, async ({ r }) => {
       const resumed = await r.resume(queue);
-      await print(ctx.options.json ? JSON.stringify({ queue, resumed }) : resumed ? `queue ${queue} is resumed` : `queue ${queue} was not paused; nothing to do`);
+      await print(
+        ctx.options.json
+          ? JSON.stringify({ queue, resumed })
+          : resumed
+            ? `queue ${queue} is resumed`
+            : `queue ${queue} was not paused; nothing to do`,
+      );
       return 0;
     });
   },
@@ -74,7 +84,8 @@ export const rateLimitCommand: Command = {
       if (v.max !== undefined || v.interval !== undefined) throw new UsageError('--clear cannot go with --max or --interval');
       limit = null;
     } else {
-      if (v.max === undefined && v.interval === undefined) throw new UsageError('give --max and --interval to set a rate limit, or --clear to remove it');
+      if (v.max === undefined && v.interval === undefined)
+        throw new UsageError('give --max and --interval to set a rate limit, or --clear to remove it');
       if (v.max === undefined) throw new UsageError('--max is missing: give the most starts per --interval (an integer >= 1)');
       if (v.interval === undefined) throw new UsageError('--interval is missing: give the interval of --max, such as 1s or 1m');
       limit = { max: parseInteger('--max', v.max, 1), intervalMs: parseDuration('--interval', v.interval, 1) };
@@ -82,7 +93,12 @@ export const rateLimitCommand: Command = {
     return withSession(ctx.settings, ctx.log, { autoMigrate: false }, async ({ r }) => {
       await r.setRateLimit(queue, limit);
       if (v.json) await print(JSON.stringify({ queue, rateLimit: limit }));
-      else await print(limit === null ? `queue ${queue} has no rate limit` : `queue ${queue}: at most ${limit.max} starts per ${formatDuration(limit.intervalMs)}`);
+      else
+        await print(
+          limit === null
+            ? `queue ${queue} has no rate limit`
+            : `queue ${queue}: at most ${limit.max} starts per ${formatDuration(limit.intervalMs)}`,
+        );
       return 0;
     });
   },

@@ -16,7 +16,12 @@ function render(list: Schedule[]): string {
     s.timezone,
     s.task,
     s.queue,
-    s.nextRuns.length === 0 ? 'never' : s.nextRuns.slice(0, SHOWN_FIRES).map((d) => d.toISOString()).join(', '),
+    s.nextRuns.length === 0
+      ? 'never'
+      : s.nextRuns
+          .slice(0, SHOWN_FIRES)
+          .map((d) => d.toISOString())
+          .join(', '),
     s.lastFiredAt ? s.lastFiredAt.toISOString() : '-',
     s.synced ? 'config' : 'api',
   ]);

@@ -39,7 +39,8 @@ export const startWorkflowCommand: Command = {
     new Option('--wait-timeout <duration>', 'give up waiting after this (default 60s; exit code 1)'),
     new Option('--json', 'print JSON ({"id": ...}, or the execution with --wait)'),
   ],
-  epilog: "Examples:\n  rhythm start-workflow order '{\"id\": 7, \"items\": []}' --queue default\n  rhythm start-workflow nightly-cleanup --wait",
+  epilog:
+    'Examples:\n  rhythm start-workflow order \'{"id": 7, "items": []}\' --queue default\n  rhythm start-workflow nightly-cleanup --wait',
   async run(ctx) {
     const v = ctx.options;
     const [name, inputsText] = ctx.args;
@@ -73,7 +74,7 @@ export const signalCommand: Command = {
   settings: CONNECTION_SETTINGS,
   defaults: ONE_SHOT_DEFAULTS,
   options: [new Option('--json', 'print JSON ({"id", "signal"})')],
-  epilog: "Example:\n  rhythm signal 1042 approve '{\"by\": \"ana\"}'",
+  epilog: 'Example:\n  rhythm signal 1042 approve \'{"by": "ana"}\'',
   async run(ctx) {
     const [rawId, name, payloadText] = ctx.args;
     const id = checkId(rawId, SIGNAL_USAGE);

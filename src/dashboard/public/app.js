@@ -130,28 +130,58 @@ function minuteSeries(minutes) {
 
 function queueCard(q, refresh) {
   const canvas = h('canvas', { 'aria-label': `throughput of ${q.queue}` });
-  const card = h('section', { class: 'card', 'data-queue': q.queue },
-    h('h2', {}, h('span', { class: 'queue-name' }, q.queue), h('span', { class: 'badges' }), h('span', { style: null, class: 'spacer' }),
-      h('button', { class: 'pause' })),
-    h('div', { class: 'counts' }, ...['queued', 'scheduled', 'running', 'completed', 'failed', 'cancelled'].map((k) =>
-      h('div', {}, h('b', { 'data-count': k }, '0'), h('span', {}, k === 'completed' || k === 'failed' || k === 'cancelled' ? `${k} 1h` : k)))),
+  const card = h(
+    'section',
+    { class: 'card', 'data-queue': q.queue },
+    h(
+      'h2',
+      {},
+      h('span', { class: 'queue-name' }, q.queue),
+      h('span', { class: 'badges' }),
+      h('span', { style: null, class: 'spacer' }),
+      h('button', { class: 'pause' }),
+    ),
+    h(
+      'div',
+      { class: 'counts' },
+      ...['queued', 'scheduled', 'running', 'completed', 'failed', 'cancelled'].map((k) =>
+        h(
+          'div',
+          {},
+          h('b', { 'data-count': k }, '0'),
+          h('span', {}, k === 'completed' || k === 'failed' || k === 'cancelled' ? `${k} 1h` : k),
+        ),
+      ),
+    ),
     h('div', { class: 'muted waits' }),
     h('div', { class: 'chart' }, canvas),
-    h('table', { class: 'tasks' }));
+    h('table', { class: 'tasks' }),
+  );
   card.querySelector('button.pause').addEventListener('click', () => {
     const paused = card.dataset.paused === 'true';
     const verb = paused ? 'resume' : 'pause';
-    act(paused ? `Resume queue "${q.queue}"? Workers start its tasks again.` : `Pause queue "${q.queue}"? No worker starts its tasks until it is resumed.`,
-      `queues/${encodeURIComponent(q.queue)}/${verb}`, {}, refresh);
+    act(
+      paused
+        ? `Resume queue "${q.queue}"? Workers start its tasks again.`
+        : `Pause queue "${q.queue}"? No worker starts its tasks until it is resumed.`,
+      `queues/${encodeURIComponent(q.queue)}/${verb}`,
+      {},
+      refresh,
+    );
   });
   const chart = new window.Chart(canvas, {
     type: 'bar',
-    data: { labels: [], datasets: [
-      { label: 'completed', data: [], backgroundColor: '#2b8a4b', stack: 's' },
-      { label: 'failed', data: [], backgroundColor: '#c73535', stack: 's' },
-    ] },
+    data: {
+      labels: [],
+      datasets: [
+        { label: 'completed', data: [], backgroundColor: '#2b8a4b', stack: 's' },
+        { label: 'failed', data: [], backgroundColor: '#c73535', stack: 's' },
+      ],
+    },
     options: {
-      animation: false, maintainAspectRatio: false, responsive: true,
+      animation: false,
+      maintainAspectRatio: false,
+      responsive: true,
       scales: { x: { stacked: true, ticks: { maxTicksLimit: 8 } }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } },
       plugins: { legend: { position: 'bottom', labels: { boxWidth: 10 } } },
     },
@@ -162,11 +192,20 @@ function queueCard(q, refresh) {
 function updateCard(entry, q) {
   const { card, chart } = entry;
   card.dataset.paused = String(q.paused);
-  for (const k of ['queued', 'scheduled', 'running', 'completed', 'failed', 'cancelled']) card.querySelector(`[data-count="${k}"]`).textContent = String(q[k]);
+  for (const k of ['queued', 'scheduled', 'running', 'completed', 'failed', 'cancelled'])
+    card.querySelector(`[data-count="${k}"]`).textContent = String(q[k]);
   const badges = card.querySelector('.badges');
   badges.replaceChildren(
     ...(q.paused ? [h('span', { class: 'badge paused', 'data-badge': 'paused' }, 'paused')] : []),
-    ...(q.rateLimit ? [h('span', { class: 'badge limited', 'data-badge': 'rate-limited' }, `rate-limited ${q.rateLimit.max}/${duration(q.rateLimit.intervalMs)}`)] : []),
+    ...(q.rateLimit
+      ? [
+          h(
+            'span',
+            { class: 'badge limited', 'data-badge': 'rate-limited' },
+            `rate-limited ${q.rateLimit.max}/${duration(q.rateLimit.intervalMs)}`,
+          ),
+        ]
+      : []),
   );
   card.querySelector('button.pause').textContent = q.paused ? 'Resume' : 'Pause';
   card.querySelector('.waits').textContent =
@@ -176,12 +215,24 @@ function updateCard(entry, q) {
   chart.data.datasets[0].data = s.completed;
   chart.data.datasets[1].data = s.failed;
   chart.update('none');
-  card.querySelector('table.tasks').replaceChildren(
-    h('tr', {}, h('th', {}, 'task'), ...['queued', 'scheduled', 'running', 'completed', 'failed', 'cancelled'].map((k) => h('th', { class: 'num' }, k))),
-    ...q.tasks.map((t) => h('tr', { 'data-task': t.name },
-      h('td', {}, h('a', { href: `#/executions?queue=${encodeURIComponent(q.queue)}&name=${encodeURIComponent(t.name)}` }, t.name)),
-      ...['queued', 'scheduled', 'running', 'completed', 'failed', 'cancelled'].map((k) => h('td', { class: 'num' }, String(t[k]))))),
-  );
+  card
+    .querySelector('table.tasks')
+    .replaceChildren(
+      h(
+        'tr',
+        {},
+        h('th', {}, 'task'),
+        ...['queued', 'scheduled', 'running', 'completed', 'failed', 'cancelled'].map((k) => h('th', { class: 'num' }, k)),
+      ),
+      ...q.tasks.map((t) =>
+        h(
+          'tr',
+          { 'data-task': t.name },
+          h('td', {}, h('a', { href: `#/executions?queue=${encodeURIComponent(q.queue)}&name=${encodeURIComponent(t.name)}` }, t.name)),
+          ...['queued', 'scheduled', 'running', 'completed', 'failed', 'cancelled'].map((k) => h('td', { class: 'num' }, String(t[k]))),
+        ),
+      ),
+    );
 }
 
 async function showQueues(main) {
@@ -233,11 +284,20 @@ function filterFromQuery(params) {
 async function showExecutions(main, params) {
   const f = filterFromQuery(params);
   const field = (label, input) => h('label', {}, label, input);
-  const form = h('form', { class: 'filters', id: 'filters' },
+  const form = h(
+    'form',
+    { class: 'filters', id: 'filters' },
     field('queue', h('input', { name: 'queue', value: f.queue ?? '' })),
     field('task', h('input', { name: 'name', value: f.name ?? '' })),
-    field('status', h('select', { name: 'status' }, h('option', { value: '' }, 'any'),
-      ...STATUSES.map((s) => h('option', { value: s, selected: f.status === s ? 'selected' : null }, s)))),
+    field(
+      'status',
+      h(
+        'select',
+        { name: 'status' },
+        h('option', { value: '' }, 'any'),
+        ...STATUSES.map((s) => h('option', { value: s, selected: f.status === s ? 'selected' : null }, s)),
+      ),
+    ),
     field('created since', h('input', { name: 'since', type: 'datetime-local', step: '1', value: f.since ? toLocalInput(f.since) : '' })),
     h('button', { type: 'submit' }, 'Filter'),
   );
@@ -253,24 +313,80 @@ async function showExecutions(main, params) {
   const query = new URLSearchParams(f);
   if (params.get('cursor')) query.set('cursor', params.get('cursor'));
   const page = await api(`executions?${query}`);
-  const rows = page.items.map((e) => h('tr', { 'data-id': e.id },
-    h('td', {}, executionLink(e.id)), h('td', {}, e.name), h('td', {}, e.queue), h('td', {}, badge(e.status)),
-    h('td', { class: 'num' }, `${e.attempts}/${e.maxAttempts}`), h('td', {}, when(e.createdAt)), h('td', {}, when(e.finishedAt))));
-  const filtered = Object.keys(f).length > 0;
-  const describeFilter = Object.entries(f).map(([k, v]) => `${k} = ${v}`).join(', ');
-  const refresh = () => showExecutions(main, params);
-  const bulk = h('div', { class: 'actions' },
-    h('button', { id: 'bulk-retry', disabled: filtered ? null : 'disabled', onclick: () =>
-      act(`Retry every failed or cancelled execution matching ${describeFilter}?`, 'executions/retry', f.status ? f : { ...f, status: 'failed,cancelled' }, refresh) }, 'Retry all matching'),
-    h('button', { id: 'bulk-cancel', class: 'danger', disabled: filtered ? null : 'disabled', onclick: () =>
-      act(`Cancel every unfinished execution matching ${describeFilter}?`, 'executions/cancel', f.status ? f : { ...f, status: 'scheduled,queued,running' }, refresh) }, 'Cancel all matching'),
+  const rows = page.items.map((e) =>
+    h(
+      'tr',
+      { 'data-id': e.id },
+      h('td', {}, executionLink(e.id)),
+      h('td', {}, e.name),
+      h('td', {}, e.queue),
+      h('td', {}, badge(e.status)),
+      h('td', { class: 'num' }, `${e.attempts}/${e.maxAttempts}`),
+      h('td', {}, when(e.createdAt)),
+      h('td', {}, when(e.finishedAt)),
+    ),
   );
-  const pager = h('div', { class: 'pager' },
+  const filtered = Object.keys(f).length > 0;
+  const describeFilter = Object.entries(f)
+    .map(([k, v]) => `${k} = ${v}`)
+    .join(', ');
+  const refresh = () => showExecutions(main, params);
+  const bulk = h(
+    'div',
+    { class: 'actions' },
+    h(
+      'button',
+      {
+        id: 'bulk-retry',
+        disabled: filtered ? null : 'disabled',
+        onclick: () =>
+          act(
+            `Retry every failed or cancelled execution matching ${describeFilter}?`,
+            'executions/retry',
+            f.status ? f : { ...f, status: 'failed,cancelled' },
+            refresh,
+          ),
+      },
+      'Retry all matching',
+    ),
+    h(
+      'button',
+      {
+        id: 'bulk-cancel',
+        class: 'danger',
+        disabled: filtered ? null : 'disabled',
+        onclick: () =>
+          act(
+            `Cancel every unfinished execution matching ${describeFilter}?`,
+            'executions/cancel',
+            f.status ? f : { ...f, status: 'scheduled,queued,running' },
+            refresh,
+          ),
+      },
+      'Cancel all matching',
+    ),
+  );
+  const pager = h(
+    'div',
+    { class: 'pager' },
     params.get('cursor') ? h('a', { href: `#/executions?${new URLSearchParams(f)}` }, 'First page') : null,
-    page.nextCursor ? h('a', { id: 'next-page', href: `#/executions?${new URLSearchParams({ ...f, cursor: page.nextCursor })}` }, 'Next page') : null);
-  main.replaceChildren(h('h1', {}, 'Executions'), form, bulk,
-    h('table', { id: 'executions' }, h('tr', {}, ...['id', 'task', 'queue', 'status', 'attempts', 'created', 'finished'].map((c) => h('th', {}, c))), ...rows),
-    page.items.length === 0 ? h('p', { class: 'muted' }, 'No executions match.') : null, pager);
+    page.nextCursor
+      ? h('a', { id: 'next-page', href: `#/executions?${new URLSearchParams({ ...f, cursor: page.nextCursor })}` }, 'Next page')
+      : null,
+  );
+  main.replaceChildren(
+    h('h1', {}, 'Executions'),
+    form,
+    bulk,
+    h(
+      'table',
+      { id: 'executions' },
+      h('tr', {}, ...['id', 'task', 'queue', 'status', 'attempts', 'created', 'finished'].map((c) => h('th', {}, c))),
+      ...rows,
+    ),
+    page.items.length === 0 ? h('p', { class: 'muted' }, 'No executions match.') : null,
+    pager,
+  );
   stamp();
 }
 
@@ -287,39 +403,94 @@ function fields(pairs) {
 
 function errorBlock(error, id) {
   if (!error) return null;
-  return h('div', {}, h('p', {}, h('strong', {}, error.name ?? 'Error'), ': ', error.message ?? ''),
-    error.stack ? h('pre', { id }, error.stack) : null);
+  return h(
+    'div',
+    {},
+    h('p', {}, h('strong', {}, error.name ?? 'Error'), ': ', error.message ?? ''),
+    error.stack ? h('pre', { id }, error.stack) : null,
+  );
 }
 
 async function showExecution(main, id) {
   const { execution: e, workflow, parent } = await api(`executions/${encodeURIComponent(id)}`);
   clearTimers();
   const refresh = () => showExecution(main, id);
-  const actions = h('div', { class: 'actions' },
+  const actions = h(
+    'div',
+    { class: 'actions' },
     ['failed', 'cancelled'].includes(e.status)
-      ? h('button', { id: 'retry', onclick: () => act(`Retry execution #${e.id} (${e.name})?`, `executions/${e.id}/retry`, {}, refresh) }, 'Retry') : null,
-    FINAL.includes(e.status) ? null
-      : h('button', { id: 'cancel', class: 'danger', onclick: () => act(`Cancel execution #${e.id} (${e.name})?`, `executions/${e.id}/cancel`, {}, refresh) }, 'Cancel'));
+      ? h(
+          'button',
+          { id: 'retry', onclick: () => act(`Retry execution #${e.id} (${e.name})?`, `executions/${e.id}/retry`, {}, refresh) },
+          'Retry',
+        )
+      : null,
+    FINAL.includes(e.status)
+      ? null
+      : h(
+          'button',
+          {
+            id: 'cancel',
+            class: 'danger',
+            onclick: () => act(`Cancel execution #${e.id} (${e.name})?`, `executions/${e.id}/cancel`, {}, refresh),
+          },
+          'Cancel',
+        ),
+  );
   const parts = [
     h('h1', {}, `${e.kind === 'workflow' ? 'Workflow' : 'Execution'} #${e.id} `, badge(e.status)),
     actions,
     fields([
-      ['task', e.name], ['kind', e.kind], ['queue', e.queue], ['attempts', `${e.attempts} of ${e.maxAttempts}`], ['priority', String(e.priority)],
-      ['group', e.group ?? '-'], ['created', when(e.createdAt)], ['due', when(e.runAt)], ['started', when(e.startedAt)], ['finished', when(e.finishedAt)],
+      ['task', e.name],
+      ['kind', e.kind],
+      ['queue', e.queue],
+      ['attempts', `${e.attempts} of ${e.maxAttempts}`],
+      ['priority', String(e.priority)],
+      ['group', e.group ?? '-'],
+      ['created', when(e.createdAt)],
+      ['due', when(e.runAt)],
+      ['started', when(e.startedAt)],
+      ['finished', when(e.finishedAt)],
       ['parent', parent ? h('span', {}, executionLink(parent.id), ` ${parent.name} `, badge(parent.status)) : '-'],
     ]),
-    h('h2', {}, 'Payload'), h('pre', { id: 'payload' }, json(e.payload)),
+    h('h2', {}, 'Payload'),
+    h('pre', { id: 'payload' }, json(e.payload)),
   ];
   if (e.progress !== null && e.progress !== undefined) parts.push(h('h2', {}, 'Progress'), h('pre', { id: 'progress' }, json(e.progress)));
   if (e.status === 'completed') parts.push(h('h2', {}, 'Result'), h('pre', { id: 'result' }, json(e.result)));
   if (e.error) parts.push(h('h2', {}, 'Error'), errorBlock(e.error, 'error-stack'));
   if (e.attemptLog.length > 0) {
-    parts.push(h('h2', {}, 'Attempts that did not succeed'), h('table', { id: 'attempts' },
-      h('tr', {}, ...['attempt', 'started', 'finished', 'worker', 'outcome', 'error'].map((c) => h('th', {}, c))),
-      ...e.attemptLog.map((a) => h('tr', {},
-        h('td', { class: 'num' }, String(a.attempt)), h('td', {}, when(a.startedAt)), h('td', {}, when(a.finishedAt)), h('td', {}, a.workerId ?? '-'),
-        h('td', {}, badge(a.outcome)),
-        h('td', {}, a.error ? h('details', {}, h('summary', {}, `${a.error.name}: ${a.error.message}`), a.error.stack ? h('pre', {}, a.error.stack) : null) : '-')))));
+    parts.push(
+      h('h2', {}, 'Attempts that did not succeed'),
+      h(
+        'table',
+        { id: 'attempts' },
+        h('tr', {}, ...['attempt', 'started', 'finished', 'worker', 'outcome', 'error'].map((c) => h('th', {}, c))),
+        ...e.attemptLog.map((a) =>
+          h(
+            'tr',
+            {},
+            h('td', { class: 'num' }, String(a.attempt)),
+            h('td', {}, when(a.startedAt)),
+            h('td', {}, when(a.finishedAt)),
+            h('td', {}, a.workerId ?? '-'),
+            h('td', {}, badge(a.outcome)),
+            h(
+              'td',
+              {},
+              a.error
+                ? h(
+                    'details',
+                    {},
+                    h('summary', {}, `${a.error.name}: ${a.error.message}`),
+                    a.error.stack ? h('pre', {}, a.error.stack) : null,
+                  )
+                : '-',
+            ),
+          ),
+        ),
+      ),
+    );
   }
   if (workflow) {
     const w = workflow.waitingOn;
@@ -328,13 +499,35 @@ async function showExecution(main, id) {
       w.signals.length ? `signals ${w.signals.join(', ')}` : null,
       w.wakeAt ? `timer at ${when(w.wakeAt)}` : null,
     ].filter(Boolean);
-    parts.push(h('h2', {}, 'Workflow'),
-      fields([['waiting on', FINAL.includes(e.status) ? '- (finished)' : waits.join('; ') || '- (running)'], ['activations', String(workflow.activations)], ['version', workflow.flowHash ?? '-']]),
+    parts.push(
+      h('h2', {}, 'Workflow'),
+      fields([
+        ['waiting on', FINAL.includes(e.status) ? '- (finished)' : waits.join('; ') || '- (running)'],
+        ['activations', String(workflow.activations)],
+        ['version', workflow.flowHash ?? '-'],
+      ]),
       h('h2', {}, 'Children'),
-      h('table', { id: 'children' }, h('tr', {}, ...['seq', 'id', 'kind', 'name', 'queue', 'status'].map((c) => h('th', {}, c))),
-        ...workflow.children.map((c) => h('tr', { 'data-seq': c.seq, class: w.children.includes(c.seq) ? 'awaited' : null },
-          h('td', { class: 'num' }, String(c.seq)), h('td', {}, executionLink(c.id)), h('td', {}, c.kind), h('td', {}, c.name), h('td', {}, c.queue), h('td', {}, badge(c.status))))),
-      workflow.signals.length ? h('p', { class: 'muted' }, `Signals not taken yet: ${workflow.signals.map((s) => s.name).join(', ')}`) : null);
+      h(
+        'table',
+        { id: 'children' },
+        h('tr', {}, ...['seq', 'id', 'kind', 'name', 'queue', 'status'].map((c) => h('th', {}, c))),
+        ...workflow.children.map((c) =>
+          h(
+            'tr',
+            { 'data-seq': c.seq, class: w.children.includes(c.seq) ? 'awaited' : null },
+            h('td', { class: 'num' }, String(c.seq)),
+            h('td', {}, executionLink(c.id)),
+            h('td', {}, c.kind),
+            h('td', {}, c.name),
+            h('td', {}, c.queue),
+            h('td', {}, badge(c.status)),
+          ),
+        ),
+      ),
+      workflow.signals.length
+        ? h('p', { class: 'muted' }, `Signals not taken yet: ${workflow.signals.map((s) => s.name).join(', ')}`)
+        : null,
+    );
   }
   main.replaceChildren(...parts.filter(Boolean));
   stamp();
@@ -346,11 +539,29 @@ async function showExecution(main, id) {
 
 async function showSchedules(main) {
   const { schedules } = await api('schedules');
-  main.replaceChildren(h('h1', {}, 'Schedules'),
-    schedules.length === 0 ? h('p', { class: 'muted' }, 'No schedules.') :
-      h('table', { id: 'schedules' }, h('tr', {}, ...['name', 'cron', 'time zone', 'task', 'queue', 'next fires', 'last fired'].map((c) => h('th', {}, c))),
-        ...schedules.map((s) => h('tr', { 'data-schedule': s.name }, h('td', {}, s.name), h('td', {}, h('code', {}, s.cron)), h('td', {}, s.timezone),
-          h('td', {}, s.task), h('td', {}, s.queue), h('td', {}, s.nextRuns.slice(0, 3).map(when).join(' · ') || '-'), h('td', {}, when(s.lastFiredAt))))));
+  main.replaceChildren(
+    h('h1', {}, 'Schedules'),
+    schedules.length === 0
+      ? h('p', { class: 'muted' }, 'No schedules.')
+      : h(
+          'table',
+          { id: 'schedules' },
+          h('tr', {}, ...['name', 'cron', 'time zone', 'task', 'queue', 'next fires', 'last fired'].map((c) => h('th', {}, c))),
+          ...schedules.map((s) =>
+            h(
+              'tr',
+              { 'data-schedule': s.name },
+              h('td', {}, s.name),
+              h('td', {}, h('code', {}, s.cron)),
+              h('td', {}, s.timezone),
+              h('td', {}, s.task),
+              h('td', {}, s.queue),
+              h('td', {}, s.nextRuns.slice(0, 3).map(when).join(' · ') || '-'),
+              h('td', {}, when(s.lastFiredAt)),
+            ),
+          ),
+        ),
+  );
   stamp();
 }
 
@@ -361,15 +572,42 @@ async function showWorkflows(main, params) {
   const waiting = (wf) => {
     if (FINAL.includes(wf.execution.status)) return '-';
     const w = wf.waitingOn;
-    return [w.children.length ? `children ${w.children.join(', ')} (${w.mode})` : null, w.signals.length ? `signals ${w.signals.join(', ')}` : null,
-      w.wakeAt ? `timer ${when(w.wakeAt)}` : null].filter(Boolean).join('; ') || '-';
+    return (
+      [
+        w.children.length ? `children ${w.children.join(', ')} (${w.mode})` : null,
+        w.signals.length ? `signals ${w.signals.join(', ')}` : null,
+        w.wakeAt ? `timer ${when(w.wakeAt)}` : null,
+      ]
+        .filter(Boolean)
+        .join('; ') || '-'
+    );
   };
-  main.replaceChildren(h('h1', {}, 'Workflows'),
-    h('table', { id: 'workflows' }, h('tr', {}, ...['id', 'workflow', 'queue', 'status', 'created', 'waiting on'].map((c) => h('th', {}, c))),
-      ...page.items.map((wf) => h('tr', { 'data-id': wf.execution.id }, h('td', {}, executionLink(wf.execution.id)), h('td', {}, wf.execution.name),
-        h('td', {}, wf.execution.queue), h('td', {}, badge(wf.execution.status)), h('td', {}, when(wf.execution.createdAt)), h('td', {}, waiting(wf))))),
+  main.replaceChildren(
+    h('h1', {}, 'Workflows'),
+    h(
+      'table',
+      { id: 'workflows' },
+      h('tr', {}, ...['id', 'workflow', 'queue', 'status', 'created', 'waiting on'].map((c) => h('th', {}, c))),
+      ...page.items.map((wf) =>
+        h(
+          'tr',
+          { 'data-id': wf.execution.id },
+          h('td', {}, executionLink(wf.execution.id)),
+          h('td', {}, wf.execution.name),
+          h('td', {}, wf.execution.queue),
+          h('td', {}, badge(wf.execution.status)),
+          h('td', {}, when(wf.execution.createdAt)),
+          h('td', {}, waiting(wf)),
+        ),
+      ),
+    ),
     page.items.length === 0 ? h('p', { class: 'muted' }, 'No workflows.') : null,
-    h('div', { class: 'pager' }, page.nextCursor ? h('a', { href: `#/workflows?cursor=${encodeURIComponent(page.nextCursor)}` }, 'Next page') : null));
+    h(
+      'div',
+      { class: 'pager' },
+      page.nextCursor ? h('a', { href: `#/workflows?cursor=${encodeURIComponent(page.nextCursor)}` }, 'Next page') : null,
+    ),
+  );
   stamp();
 }
 
@@ -398,7 +636,8 @@ async function route() {
   const [path, search] = (hash || '/queues').split('?');
   const params = new URLSearchParams(search ?? '');
   const [, pageName, id] = path.split('/');
-  for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.page === pageName || (pageName === 'execution' && a.dataset.page === 'executions'));
+  for (const a of document.querySelectorAll('nav a'))
+    a.classList.toggle('active', a.dataset.page === pageName || (pageName === 'execution' && a.dataset.page === 'executions'));
   const main = document.getElementById('main');
   try {
     if (pageName === 'executions') await showExecutions(main, params);
