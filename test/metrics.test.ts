@@ -5,6 +5,7 @@
  * once per cache interval however many scrapes arrive.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Histogram, Registry } from 'prom-client';
 import { Rhythm, Worker, type MetricsServer } from 'rhythm';
 import { fixture, freshRhythm, until, type TestDatabase } from './helpers.js';
 
@@ -184,6 +185,62 @@ describe('metrics', () => {
       const s = parse(await other.metrics().text());
       expect(s.filter((x) => x.labels.task === 'quiet')).toEqual([]);
       expect(value(s, 'rhythm_executions_completed_total', { queue: 'before', task: 'quiet' })).toBeUndefined();
+    } finally {
+      await other.shutdown();
+    }
+  });
+
+  it('prints histograms as prom-client does, and resetMetrics() zeroes what tasks recorded', async () => {
+    const other = await Rhythm.init({ databaseUrl: db.url, autoMigrate: false });
+    try {
+      const metrics = other.metrics();
+      const q = metrics.forQueue('unit');
+      const t = q.task('t "quoted"');
+      // On bounds, between them, below the first and above the last.
+      const seconds = [0.0005, 0.001, 0.003, 2.5, 12, 400];
+      for (const s of seconds) {
+        t.start(s * 1000);
+        t.end(s * 1000);
+      }
+      t.settled('completed');
+      q.claimed(0);
+      q.claimed(7);
+      // The same observations through prom-client's own histograms.
+      const reference = new Registry();
+      const run = new Histogram({
+        name: 'rhythm_execution_run_seconds',
+        help: 'Run time of an attempt, from its start to its outcome',
+        labelNames: ['queue', 'task'],
+        buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+        registers: [reference],
+      });
+      for (const s of seconds) run.labels('unit', 't "quoted"').observe(s);
+      const claims = new Histogram({
+        name: 'rhythm_claim_batch_size',
+        help: 'Tasks returned by one claim statement',
+        labelNames: ['queue'],
+        buckets: [0, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
+        registers: [reference],
+      });
+      claims.labels('unit').observe(0);
+      claims.labels('unit').observe(7);
+      const text = await metrics.text();
+      for (const block of (await reference.metrics()).trim().split('\n\n')) expect(text).toContain(block);
+      const json = await metrics.registry.getMetricsAsJSON();
+      const claimJson = json.find((x) => x.name === 'rhythm_claim_batch_size');
+      expect(claimJson?.type).toBe('histogram');
+      expect(claimJson?.values).toContainEqual({ metricName: 'rhythm_claim_batch_size_bucket', labels: { le: 5, queue: 'unit' }, value: 1 });
+
+      const task = { queue: 'unit', task: 't \\"quoted\\"' }; // as printed: parse() keeps the escapes
+      expect(value(parse(text), 'rhythm_executions_completed_total', task)).toBe(1);
+      metrics.registry.resetMetrics();
+      t.start(1); // in flight again, after the reset
+      const after = parse(await metrics.text());
+      expect(value(after, 'rhythm_execution_run_seconds_count', task)).toBeUndefined();
+      expect(value(after, 'rhythm_execution_wait_seconds_count', task)).toBe(1);
+      expect(value(after, 'rhythm_executions_started_total', task)).toBe(1);
+      expect(value(after, 'rhythm_executions_completed_total', task)).toBeUndefined();
+      expect(value(after, 'rhythm_executions_in_flight', task)).toBe(1);
     } finally {
       await other.shutdown();
     }

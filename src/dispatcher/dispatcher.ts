@@ -115,18 +115,6 @@ class Lane {
   }
 }
 
-/** What metrics and tracing keep of one attempt; made only when either is on. */
-class Observed {
-  /** When it was handed off (performance.now()); 0 until then. */
-  handedAt = 0;
-  span: Span | undefined;
-  constructor(
-    /** When its claim returned (performance.now()). */
-    readonly claimedAt: number,
-    readonly series: TaskSeries | undefined,
-  ) {}
-}
-
 /** A held attempt: claimed, running or being written. */
 class Held implements RunHooks {
   run: AttemptRun | undefined;
@@ -140,8 +128,15 @@ class Held implements RunHooks {
   abortReason?: AbortReason;
   /** Timeout and kill timers, created only for tasks that have them. */
   timers?: NodeJS.Timeout[];
-  /** Metrics and tracing state, only when either is on. */
-  obs: Observed | undefined;
+  // Metrics and tracing state, set only when either is on. Fields of the attempt itself rather
+  // than an object of their own: with metrics on, an allocation per task would cost more than
+  // the recording does.
+  /** When its claim returned (performance.now()). */
+  claimedAt = 0;
+  /** When it was handed off (performance.now()); 0 until then. */
+  handedAt = 0;
+  series: TaskSeries | undefined;
+  attemptSpan: Span | undefined;
 
   constructor(
     private readonly d: Dispatcher,
@@ -156,7 +151,7 @@ class Held implements RunHooks {
     this.d.finished(this, result, runMs);
   }
   span(): Span | undefined {
-    return this.obs?.span;
+    return this.attemptSpan;
   }
   heartbeat(): void {
     this.d.heartbeatSoon();
@@ -220,7 +215,7 @@ export class Dispatcher {
   private resolveStopped!: () => void;
   private readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
   private readonly detach: () => void;
-  /** Metrics or tracing on: attempts carry an Observed. */
+  /** Metrics or tracing on: attempts record their claim and hand-off times, series and span. */
   private readonly observing: boolean;
 
   constructor(
@@ -450,7 +445,10 @@ export class Dispatcher {
   private begin(task: ClaimedTask, claimedAt: number): void {
     const lane = this.lanes.get(task.name)!;
     const f = new Held(this, task, lane);
-    f.obs = this.observing ? new Observed(claimedAt, this.config.metrics?.task(task.name)) : undefined;
+    if (this.observing) {
+      f.claimedAt = claimedAt;
+      f.series = this.config.metrics?.task(task.name);
+    }
     this.inFlight.set(task.leaseToken, f);
     this.heldBytes += task.payloadBytes;
     this.unstarted++;
@@ -500,26 +498,26 @@ export class Dispatcher {
     this.unstarted--;
     const { timeoutMs } = f.task;
     if (timeoutMs !== null) (f.timers ??= []).push(setTimeout(() => this.checkTimeout(f, timeoutMs), timeoutMs));
-    if (f.obs) this.observeStart(f.obs, f.task);
+    if (this.observing) this.observeStart(f);
     this.maybeClaim();
   }
 
   /** An attempt was handed off: it counts as started, and its span begins. */
-  private observeStart(obs: Observed, task: ClaimedTask): void {
+  private observeStart(f: Held): void {
     const now = performance.now();
-    obs.handedAt = now;
+    f.handedAt = now;
     // Due-to-claim from the database, claim-to-hand-off from our own clock.
-    obs.series?.start(task.waitedMs + (now - obs.claimedAt));
-    if (this.config.tracing) obs.span = startAttemptSpan(this.config.queue, task);
+    f.series?.start(f.task.waitedMs + (now - f.claimedAt));
+    if (this.config.tracing) f.attemptSpan = startAttemptSpan(this.config.queue, f.task);
   }
 
   /** An attempt ended: its run time, its span's outcome (and error), a cancellation. */
-  private observeEnd(f: Held, obs: Observed, result: AttemptResult | RecordedResult, runMs: number | undefined): void {
+  private observeEnd(f: Held, result: AttemptResult | RecordedResult, runMs: number | undefined): void {
     const reason = f.abortReason;
-    if (reason === 'cancelled') obs.series?.cancelled.inc();
-    if (obs.handedAt === 0) return; // never started: no run to time or trace
-    obs.series?.end(runMs ?? performance.now() - obs.handedAt);
-    const span = obs.span;
+    if (reason === 'cancelled') f.series?.cancel();
+    if (f.handedAt === 0) return; // never started: no run to time or trace
+    f.series?.end(runMs ?? performance.now() - f.handedAt);
+    const span = f.attemptSpan;
     if (span === undefined) return;
     let outcome: AttemptOutcome;
     let errorJson: string | null = null;
@@ -537,11 +535,19 @@ export class Dispatcher {
   /** Counts the statuses a settle statement gave the executions of these outcomes. */
   private settledMetrics(settled: Settled[], items: Settlement[]): void {
     if (settled.length === 0) return;
+    // The usual batch: every attempt written, all with one status. No map of ids needed then.
+    const first = settled[0]!.status;
+    let same = settled.length === items.length;
+    for (let i = 1; same && i < settled.length; i++) same = settled[i]!.status === first;
+    if (same) {
+      for (const item of items) this.inFlight.get(item.leaseToken)?.series?.settled(first);
+      return;
+    }
     const status = new Map<string, string>();
     for (const s of settled) status.set(s.id, s.status);
     for (const item of items) {
       const st = status.get(item.id);
-      if (st !== undefined) this.inFlight.get(item.leaseToken)?.obs?.series?.settled(st);
+      if (st !== undefined) this.inFlight.get(item.leaseToken)?.series?.settled(st);
     }
   }
 
@@ -570,7 +576,7 @@ export class Dispatcher {
   finished(f: Held, result: AttemptResult | RecordedResult, runMs?: number): void {
     if (f.settling) return;
     if (f.timers) for (const t of f.timers) clearTimeout(t);
-    if (f.obs) this.observeEnd(f, f.obs, result, runMs);
+    if (this.observing) this.observeEnd(f, result, runMs);
     f.settling = true;
     this.settling++;
     if (!f.handed) this.unstarted--;

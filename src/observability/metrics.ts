@@ -1,14 +1,17 @@
 /**
  * Prometheus metrics of a Rhythm instance (prom-client, in a registry of its own unless one is
  * given). Workers record into it through QueueMetrics: per queue, a series object per task name
- * whose label children are resolved once, so a task costs a few increments and two histogram
- * observations, no label look-up and no SQL. Workers of a Rhythm that never asked for metrics
- * get no QueueMetrics at all and skip every one of these calls.
+ * holding plain numbers (counts, the in-flight figure, histogram buckets), so a task costs a few
+ * additions and two short bucket searches. prom-client sees them only when scraped: its label
+ * handling costs about a microsecond a call, several times a task's own dispatch cost, so the
+ * counters and the gauge copy the numbers in their collect(), and the histograms are small
+ * registry metrics of our own that print the same lines a prom-client histogram would. Workers
+ * of a Rhythm that never asked for metrics get no QueueMetrics at all and skip every one of these.
  *
  * Queue depth comes from Postgres, by one statement per scrape at most, cached for
  * `depthCacheMs` (default 5 s), so frequent scrapes or several scrapers cost one read.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry, type Metric } from 'prom-client';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { SchemaNames } from '../db/schema.js';
@@ -26,51 +29,178 @@ export interface MetricsOptions {
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600];
 const SIZE_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+const CLAIM_BUCKETS = [0, ...SIZE_BUCKETS];
 const DEPTH_STATUSES = ['scheduled', 'queued', 'running'] as const;
 
-/** The label children of one (queue, task name): what a task's hot path touches. */
+/** One counter of one label set: a plain count, told to prom-client at scrape time. */
+export class Tally {
+  n = 0;
+  private told = 0;
+
+  constructor(
+    private readonly child: Counter.Internal,
+    /** Show it at 0 from the start, so rate() sees the first increment. */
+    zero: boolean,
+  ) {
+    if (zero) child.inc(0);
+  }
+
+  /** Adds what was counted since the last scrape (prom-client's counter keeps the total). */
+  flush(): void {
+    const n = this.n;
+    if (n > this.told) this.child.inc(n - this.told);
+    this.told = n;
+  }
+}
+
+/** One histogram of one label set, in plain numbers: the per-bucket counts (not cumulative), sum and count. */
+export class HistogramSeries {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(
+    private readonly bounds: readonly number[],
+    /** Its labels, one object for its life (prom-client caches their text by identity). */
+    readonly labels: Readonly<Record<string, string>>,
+  ) {
+    this.counts = new Float64Array(bounds.length);
+  }
+
+  observe(v: number): void {
+    // The first bound at or above v, as prom-client's own histograms place it; above all: +Inf only.
+    const b = this.bounds;
+    let i = 0;
+    while (i < b.length && v > b[i]!) i++;
+    if (i < b.length) this.counts[i]! += 1;
+    this.sum += v;
+    this.count++;
+  }
+
+  reset(): void {
+    this.counts.fill(0);
+    this.sum = 0;
+    this.count = 0;
+  }
+}
+
+/** A sample as prom-client's registry prints it; `sharedLabels` follow `labels` on the line. */
+interface Sample {
+  metricName: string;
+  labels: Record<string, string | number>;
+  sharedLabels?: Readonly<Record<string, string>>;
+  value: number;
+}
+
+/**
+ * A histogram metric registered as is: the registry calls getForPromString() (text) or get()
+ * (JSON) and reset(), which is all it asks of a metric. Its lines are those of a prom-client
+ * histogram: `_bucket` with `le` first (cumulative, `+Inf` last), then `_sum` and `_count`; a
+ * label set appears once observed.
+ */
+class ScrapedHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly labelNames: readonly string[],
+    private readonly bounds: readonly number[],
+    private readonly series: () => Iterable<HistogramSeries>,
+    registry: Registry,
+  ) {
+    registry.registerMetric(this as unknown as Metric);
+  }
+
+  async getForPromString(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: Sample[] }> {
+    const bucket = `${this.name}_bucket`;
+    const sum = `${this.name}_sum`;
+    const count = `${this.name}_count`;
+    const values: Sample[] = [];
+    for (const s of this.series()) {
+      if (s.count === 0) continue;
+      const sharedLabels = s.labels;
+      let acc = 0;
+      for (let i = 0; i < this.bounds.length; i++) {
+        acc += s.counts[i]!;
+        values.push({ metricName: bucket, labels: { le: this.bounds[i]! }, sharedLabels, value: acc });
+      }
+      values.push(
+        { metricName: bucket, labels: { le: '+Inf' }, sharedLabels, value: s.count },
+        { metricName: sum, labels: {}, sharedLabels, value: s.sum },
+        { metricName: count, labels: {}, sharedLabels, value: s.count },
+      );
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  /** The JSON shape: each sample's labels in one object. */
+  async get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: Sample[] }> {
+    const data = await this.getForPromString();
+    data.values = data.values.map(({ metricName, labels, sharedLabels, value }) => ({
+      metricName,
+      labels: { ...labels, ...sharedLabels },
+      value,
+    }));
+    return data;
+  }
+
+  reset(): void {
+    for (const s of this.series()) s.reset();
+  }
+}
+
+/** What one (queue, task name) records: what a task's hot path touches. */
 export class TaskSeries {
-  readonly started: Counter.Internal;
-  readonly completed: Counter.Internal;
-  readonly failed: Counter.Internal;
-  readonly retried: Counter.Internal;
-  readonly cancelled: Counter.Internal;
-  readonly runSeconds: Histogram.Internal<string>;
-  readonly waitSeconds: Histogram.Internal<string>;
-  readonly inFlight: Gauge.Internal<string>;
+  readonly started: Tally;
+  readonly completed: Tally;
+  readonly failed: Tally;
+  readonly retried: Tally;
+  readonly cancelled: Tally;
+  readonly runSeconds: HistogramSeries;
+  readonly waitSeconds: HistogramSeries;
+  /** Attempts running now; the gauge reads it at scrape time. */
+  inFlight = 0;
+  /** @internal The gauge's child for this label set. */
+  readonly inFlightGauge: Gauge.Internal<string>;
 
   constructor(m: RhythmMetrics, queue: string, name: string) {
-    this.started = m.started.labels(queue, name);
-    this.completed = m.completed.labels(queue, name);
-    this.failed = m.failed.labels(queue, name);
-    this.retried = m.retried.labels(queue, name);
-    this.cancelled = m.cancelled.labels(queue, name);
-    this.runSeconds = m.runSeconds.labels(queue, name);
-    this.waitSeconds = m.waitSeconds.labels(queue, name);
-    this.inFlight = m.inFlight.labels(queue, name);
-    // Shown at 0 from the start, so rate() sees the first increment.
-    for (const c of [this.started, this.completed, this.failed, this.retried, this.cancelled]) c.inc(0);
-    this.inFlight.set(0);
+    this.started = new Tally(m.started.labels(queue, name), true);
+    this.completed = new Tally(m.completed.labels(queue, name), true);
+    this.failed = new Tally(m.failed.labels(queue, name), true);
+    this.retried = new Tally(m.retried.labels(queue, name), true);
+    this.cancelled = new Tally(m.cancelled.labels(queue, name), true);
+    const labels = { queue, task: name };
+    this.runSeconds = new HistogramSeries(DURATION_BUCKETS, labels);
+    this.waitSeconds = new HistogramSeries(WAIT_BUCKETS, labels);
+    this.inFlightGauge = m.inFlight.labels(queue, name);
+    this.inFlightGauge.set(0);
   }
 
   /** An attempt was handed to what runs it, `waitedMs` after it was due. */
   start(waitedMs: number): void {
-    this.started.inc();
-    this.inFlight.inc();
+    this.started.n++;
+    this.inFlight++;
     this.waitSeconds.observe(waitedMs / 1000);
   }
 
   /** A started attempt ended (any outcome) after running `runMs`. */
   end(runMs: number): void {
-    this.inFlight.dec();
+    this.inFlight--;
     this.runSeconds.observe(runMs / 1000);
   }
 
   /** The status an attempt's settle statement gave its execution. */
   settled(status: string): void {
-    if (status === 'completed') this.completed.inc();
-    else if (status === 'failed') this.failed.inc();
-    else if (status === 'scheduled') this.retried.inc();
+    if (status === 'completed') this.completed.n++;
+    else if (status === 'failed') this.failed.n++;
+    else if (status === 'scheduled') this.retried.n++;
+  }
+
+  /** An attempt was cancelled while this process held it. */
+  cancel(): void {
+    this.cancelled.n++;
   }
 }
 
@@ -81,10 +211,11 @@ export interface ThreadGaugeSource {
 
 /** What the workers of one queue record into. */
 export class QueueMetrics {
-  private readonly tasks = new Map<string, TaskSeries>();
-  private readonly claimSize: Histogram.Internal<string>;
-  private readonly batchesSent: Counter.Internal;
-  private readonly tasksPerBatch: Histogram.Internal<string>;
+  /** @internal The series per task name, read at scrape time. */
+  readonly tasks = new Map<string, TaskSeries>();
+  /** @internal */ readonly claimSize: HistogramSeries;
+  /** @internal */ readonly batchesSent: Tally;
+  /** @internal */ readonly tasksPerBatch: HistogramSeries;
   /** Thread pools serving this queue in this process. */
   readonly pools = new Set<ThreadGaugeSource>();
 
@@ -92,12 +223,14 @@ export class QueueMetrics {
     private readonly m: RhythmMetrics,
     readonly queue: string,
   ) {
-    this.claimSize = m.claimSize.labels(queue);
-    this.batchesSent = m.batchesSent.labels(queue);
-    this.tasksPerBatch = m.tasksPerBatch.labels(queue);
+    const labels = { queue };
+    this.claimSize = new HistogramSeries(CLAIM_BUCKETS, labels);
+    // Shown once a batch is sent: a queue without threads has none.
+    this.batchesSent = new Tally(m.batchesSent.labels(queue), false);
+    this.tasksPerBatch = new HistogramSeries(SIZE_BUCKETS, labels);
   }
 
-  /** The series of a task name (resolved once, then reused). */
+  /** The series of a task name (made once, then reused). */
   task(name: string): TaskSeries {
     let s = this.tasks.get(name);
     if (s === undefined) this.tasks.set(name, (s = new TaskSeries(this.m, this.queue, name)));
@@ -111,7 +244,7 @@ export class QueueMetrics {
 
   /** The thread pool sent a batch of `count` tasks to a thread. */
   batchSent(count: number): void {
-    this.batchesSent.inc();
+    this.batchesSent.n++;
     this.tasksPerBatch.observe(count);
   }
 }
@@ -131,12 +264,8 @@ export class RhythmMetrics {
   /** @internal */ readonly failed: Counter<'queue' | 'task'>;
   /** @internal */ readonly retried: Counter<'queue' | 'task'>;
   /** @internal */ readonly cancelled: Counter<'queue' | 'task'>;
-  /** @internal */ readonly runSeconds: Histogram<'queue' | 'task'>;
-  /** @internal */ readonly waitSeconds: Histogram<'queue' | 'task'>;
   /** @internal */ readonly inFlight: Gauge<'queue' | 'task'>;
-  /** @internal */ readonly claimSize: Histogram<'queue'>;
   /** @internal */ readonly batchesSent: Counter<'queue'>;
-  /** @internal */ readonly tasksPerBatch: Histogram<'queue'>;
   private readonly queues = new Map<string, QueueMetrics>();
   private readonly depthCacheMs: number;
   private depthRead: { at: number; pending: boolean; depths: Promise<QueueDepth[] | undefined> } | undefined;
@@ -152,53 +281,67 @@ export class RhythmMetrics {
     this.depthCacheMs = options.depthCacheMs ?? 5_000;
     const registers = [this.registry];
     const perTask = ['queue', 'task'] as const;
-    const counter = (name: string, help: string) => new Counter({ name, help, labelNames: perTask, registers });
-    this.started = counter('rhythm_executions_started_total', 'Attempts handed to a handler (main thread or thread)');
-    this.completed = counter('rhythm_executions_completed_total', 'Executions completed (outcome written)');
-    this.failed = counter('rhythm_executions_failed_total', 'Executions failed for good: no attempt left, or a non-retryable error');
-    this.retried = counter('rhythm_executions_retried_total', 'Attempts that failed and were scheduled for a retry');
-    this.cancelled = counter('rhythm_executions_cancelled_total', 'Executions cancelled while this process ran them');
-    this.runSeconds = new Histogram({
-      name: 'rhythm_execution_run_seconds',
-      help: 'Run time of an attempt, from its start to its outcome',
-      labelNames: perTask,
-      buckets: DURATION_BUCKETS,
-      registers,
+    const queues = this.queues;
+    function* allTasks(): Generator<TaskSeries> {
+      for (const q of queues.values()) yield* q.tasks.values();
+    }
+    const counter = (name: string, help: string, tally: (s: TaskSeries) => Tally) =>
+      new Counter({
+        name,
+        help,
+        labelNames: perTask,
+        registers,
+        collect() {
+          for (const s of allTasks()) tally(s).flush();
+        },
+      });
+    const histogram = (name: string, help: string, labelNames: readonly string[], bounds: readonly number[], series: () => Iterable<HistogramSeries>) =>
+      new ScrapedHistogram(name, help, labelNames, bounds, series, this.registry);
+    this.started = counter('rhythm_executions_started_total', 'Attempts handed to a handler (main thread or thread)', (s) => s.started);
+    this.completed = counter('rhythm_executions_completed_total', 'Executions completed (outcome written)', (s) => s.completed);
+    this.failed = counter(
+      'rhythm_executions_failed_total',
+      'Executions failed for good: no attempt left, or a non-retryable error',
+      (s) => s.failed,
+    );
+    this.retried = counter('rhythm_executions_retried_total', 'Attempts that failed and were scheduled for a retry', (s) => s.retried);
+    this.cancelled = counter('rhythm_executions_cancelled_total', 'Executions cancelled while this process ran them', (s) => s.cancelled);
+    histogram('rhythm_execution_run_seconds', 'Run time of an attempt, from its start to its outcome', perTask, DURATION_BUCKETS, function* () {
+      for (const s of allTasks()) yield s.runSeconds;
     });
-    this.waitSeconds = new Histogram({
-      name: 'rhythm_execution_wait_seconds',
-      help: 'Time from when an attempt was due (enqueued, or its delay or backoff ended) to its start',
-      labelNames: perTask,
-      buckets: WAIT_BUCKETS,
-      registers,
-    });
+    histogram(
+      'rhythm_execution_wait_seconds',
+      'Time from when an attempt was due (enqueued, or its delay or backoff ended) to its start',
+      perTask,
+      WAIT_BUCKETS,
+      function* () {
+        for (const s of allTasks()) yield s.waitSeconds;
+      },
+    );
     this.inFlight = new Gauge({
       name: 'rhythm_executions_in_flight',
       help: 'Attempts running now in this process',
       labelNames: perTask,
       registers,
+      collect() {
+        for (const s of allTasks()) s.inFlightGauge.set(s.inFlight);
+      },
     });
-    this.claimSize = new Histogram({
-      name: 'rhythm_claim_batch_size',
-      help: 'Tasks returned by one claim statement',
-      labelNames: ['queue'],
-      buckets: [0, ...SIZE_BUCKETS],
-      registers,
+    histogram('rhythm_claim_batch_size', 'Tasks returned by one claim statement', ['queue'], CLAIM_BUCKETS, function* () {
+      for (const q of queues.values()) yield q.claimSize;
     });
     this.batchesSent = new Counter({
       name: 'rhythm_thread_pool_batches_sent_total',
       help: 'Batches of tasks sent to the threads',
       labelNames: ['queue'],
       registers,
+      collect() {
+        for (const q of queues.values()) q.batchesSent.flush();
+      },
     });
-    this.tasksPerBatch = new Histogram({
-      name: 'rhythm_thread_pool_batch_size',
-      help: 'Tasks per batch sent to a thread',
-      labelNames: ['queue'],
-      buckets: SIZE_BUCKETS,
-      registers,
+    histogram('rhythm_thread_pool_batch_size', 'Tasks per batch sent to a thread', ['queue'], SIZE_BUCKETS, function* () {
+      for (const q of queues.values()) yield q.tasksPerBatch;
     });
-    const queues = this.queues;
     new Gauge({
       name: 'rhythm_thread_pool_busy_threads',
       help: 'Threads of the pool running a task now',
