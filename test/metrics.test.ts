@@ -229,7 +229,11 @@ describe('metrics', () => {
       const json = await metrics.registry.getMetricsAsJSON();
       const claimJson = json.find((x) => x.name === 'rhythm_claim_batch_size');
       expect(claimJson?.type).toBe('histogram');
-      expect(claimJson?.values).toContainEqual({ metricName: 'rhythm_claim_batch_size_bucket', labels: { le: 5, queue: 'unit' }, value: 1 });
+      expect(claimJson?.values).toContainEqual({
+        metricName: 'rhythm_claim_batch_size_bucket',
+        labels: { le: 5, queue: 'unit' },
+        value: 1,
+      });
 
       const task = { queue: 'unit', task: 't \\"quoted\\"' }; // as printed: parse() keeps the escapes
       expect(value(parse(text), 'rhythm_executions_completed_total', task)).toBe(1);

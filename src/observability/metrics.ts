@@ -295,8 +295,13 @@ export class RhythmMetrics {
           for (const s of allTasks()) tally(s).flush();
         },
       });
-    const histogram = (name: string, help: string, labelNames: readonly string[], bounds: readonly number[], series: () => Iterable<HistogramSeries>) =>
-      new ScrapedHistogram(name, help, labelNames, bounds, series, this.registry);
+    const histogram = (
+      name: string,
+      help: string,
+      labelNames: readonly string[],
+      bounds: readonly number[],
+      series: () => Iterable<HistogramSeries>,
+    ) => new ScrapedHistogram(name, help, labelNames, bounds, series, this.registry);
     this.started = counter('rhythm_executions_started_total', 'Attempts handed to a handler (main thread or thread)', (s) => s.started);
     this.completed = counter('rhythm_executions_completed_total', 'Executions completed (outcome written)', (s) => s.completed);
     this.failed = counter(
@@ -306,9 +311,15 @@ export class RhythmMetrics {
     );
     this.retried = counter('rhythm_executions_retried_total', 'Attempts that failed and were scheduled for a retry', (s) => s.retried);
     this.cancelled = counter('rhythm_executions_cancelled_total', 'Executions cancelled while this process ran them', (s) => s.cancelled);
-    histogram('rhythm_execution_run_seconds', 'Run time of an attempt, from its start to its outcome', perTask, DURATION_BUCKETS, function* () {
-      for (const s of allTasks()) yield s.runSeconds;
-    });
+    histogram(
+      'rhythm_execution_run_seconds',
+      'Run time of an attempt, from its start to its outcome',
+      perTask,
+      DURATION_BUCKETS,
+      function* () {
+        for (const s of allTasks()) yield s.runSeconds;
+      },
+    );
     histogram(
       'rhythm_execution_wait_seconds',
       'Time from when an attempt was due (enqueued, or its delay or backoff ended) to its start',
