@@ -741,6 +741,11 @@ export class Rhythm implements WorkerHost {
   async startMetricsServer(options: MetricsServerOptions = {}): Promise<MetricsServer> {
     if (this.shuttingDown) throw new RhythmError('cannot serve metrics: this Rhythm is shutting down');
     const server = await startMetricsServer(this.metrics(), options);
+    if (this.shuttingDown) {
+      // shutdown() began while it bound its port and has closed the others already.
+      await server.close();
+      throw new RhythmError('cannot serve metrics: this Rhythm is shutting down');
+    }
     this.metricsServers.add(server);
     const close = server.close;
     return Object.assign(server, {

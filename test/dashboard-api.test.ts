@@ -80,6 +80,15 @@ describe('dashboard server', () => {
     }
   });
 
+  it('without a configured token, refuses requests a reverse proxy forwards (and never shows them the page)', async () => {
+    for (const header of ['x-forwarded-for', 'forwarded', 'x-real-ip']) {
+      const res = await request(dash.port, '/', { headers: { host: `127.0.0.1:${dash.port}`, [header]: '203.0.113.9' } });
+      expect(res.status, header).toBe(403);
+      expect(res.body, header).not.toContain(dash.token);
+      expect(res.body, header).toContain('RHYTHM_DASHBOARD_TOKEN');
+    }
+  });
+
   it('refuses actions without the token, with a wrong one, or from another site', async () => {
     const host = { host: `127.0.0.1:${dash.port}` };
     expect((await post(dash.port, '/api/queues/api-q/pause', host)).status).toBe(403);

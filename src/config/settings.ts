@@ -8,7 +8,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { MAX_DELAY_MS, checkDatabaseUrl, checkSchemaName } from '../validate.js';
-import { RhythmValidationError } from '../errors.js';
+import { checkDashboardToken } from '../dashboard/security.js';
 import {
   MAX_THREADS,
   named,
@@ -302,12 +302,7 @@ export const SETTINGS = {
     help: 'token every dashboard request must carry (required when bound beyond this machine); prefer the variable to the flag, which other users can see in the process list',
     default: () => undefined,
     defaultText: 'none: local only, actions use a token made at start',
-    parse(raw, where) {
-      if (typeof raw !== 'string' || raw.length < 16 || !/^[\x21-\x7e]+$/.test(raw)) {
-        throw new RhythmValidationError(`${where} must be at least 16 printable characters without spaces`);
-      }
-      return raw;
-    },
+    parse: (raw, where) => checkDashboardToken(raw, where),
   }),
 };
 

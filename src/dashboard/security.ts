@@ -8,6 +8,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
+import { RhythmValidationError } from '../errors.js';
+import { describe } from '../validate.js';
 
 /** The header the page sends its token in (a custom header also forces a CORS preflight cross-site). */
 export const TOKEN_HEADER = 'x-rhythm-token';
@@ -38,6 +40,9 @@ export function tokenMatches(given: unknown, token: string): boolean {
   return timingSafeEqual(a, b);
 }
 
+/** Headers a reverse proxy adds to say whom it forwards. */
+const PROXY_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'] as const;
+
 /** The host name of the Host header, without its port. */
 function hostName(req: IncomingMessage): string {
   const host = req.headers.host ?? '';
@@ -53,6 +58,12 @@ function hostName(req: IncomingMessage): string {
 export function localOnlyRefusal(req: IncomingMessage): string | null {
   const remote = req.socket.remoteAddress ?? '';
   if (!isLoopback(remote)) return 'this dashboard has no token configured and answers only this machine';
+  // A reverse proxy on this machine connects from loopback on behalf of anyone: behind one,
+  // the dashboard needs a token of its own.
+  for (const header of PROXY_HEADERS) {
+    if (req.headers[header] !== undefined)
+      return `this dashboard has no token configured and refuses proxied requests (${header}): set RHYTHM_DASHBOARD_TOKEN`;
+  }
   if (!LOCAL_NAMES.has(hostName(req).toLowerCase()) && !hostName(req).toLowerCase().endsWith('.localhost')) {
     return 'unexpected Host header: open the dashboard as localhost or 127.0.0.1';
   }
@@ -99,3 +110,14 @@ export const SECURITY_HEADERS: Record<string, string> = {
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-resource-policy': 'same-origin',
 };
+
+/** A dashboard token: at least 16 printable characters without spaces; empty means none. */
+export function checkDashboardToken(token: unknown, where: string): string | undefined {
+  if (token === undefined || token === '') return undefined;
+  if (typeof token !== 'string' || token.length < 16 || !/^[\x21-\x7e]+$/.test(token)) {
+    throw new RhythmValidationError(
+      `${where} must be at least 16 printable characters without spaces, got ${typeof token === 'string' ? `${token.length} characters` : describe(token)}`,
+    );
+  }
+  return token;
+}

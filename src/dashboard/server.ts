@@ -23,6 +23,7 @@ import {
   SECURITY_HEADERS,
   TOKEN_ENV,
   TOKEN_HEADER,
+  checkDashboardToken,
   crossSiteRefusal,
   isLoopback,
   localOnlyRefusal,
@@ -69,16 +70,6 @@ export interface DashboardServer {
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
-
-function checkToken(token: unknown, where: string): string | undefined {
-  if (token === undefined || token === '') return undefined;
-  if (typeof token !== 'string' || token.length < 16 || !/^[\x21-\x7e]+$/.test(token)) {
-    throw new RhythmValidationError(
-      `${where} must be at least 16 printable characters without spaces, got ${typeof token === 'string' ? `${token.length} characters` : describe(token)}`,
-    );
-  }
-  return token;
-}
 
 function checkBasePath(base: unknown): string {
   if (base === undefined || base === '' || base === '/') return '';
@@ -131,7 +122,7 @@ function page(embeddedToken: string | null, pollMs: number): Buffer {
 /** A node (req, res[, next]) handler serving the dashboard for this Rhythm. */
 export function dashboardHandler(r: Rhythm, options: DashboardOptions = {}): DashboardHandler {
   checkKnownKeys('dashboardHandler', options, ['token', 'basePath', 'pollMs']);
-  const configured = checkToken(options.token ?? process.env[TOKEN_ENV], options.token !== undefined ? 'option token' : TOKEN_ENV);
+  const configured = checkDashboardToken(options.token ?? process.env[TOKEN_ENV], options.token !== undefined ? 'option token' : TOKEN_ENV);
   const base = checkBasePath(options.basePath);
   const pollMs = options.pollMs ?? 3_000;
   if (!Number.isInteger(pollMs) || pollMs < 200 || pollMs > 600_000)
@@ -221,7 +212,7 @@ export async function startDashboard(r: Rhythm, options: StartDashboardOptions =
   const port = options.port ?? 8080;
   if (!Number.isInteger(port) || port < 0 || port > 65_535)
     throw new RhythmValidationError(`port must be an integer from 0 to 65535, got ${describe(options.port)}`);
-  const token = checkToken(options.token ?? process.env[TOKEN_ENV], options.token !== undefined ? 'option token' : TOKEN_ENV);
+  const token = checkDashboardToken(options.token ?? process.env[TOKEN_ENV], options.token !== undefined ? 'option token' : TOKEN_ENV);
   if (!isLoopback(host) && token === undefined) {
     throw new RhythmValidationError(
       `the dashboard binds ${host}, which other machines can reach: set a token (${TOKEN_ENV} or the token option) or bind 127.0.0.1`,

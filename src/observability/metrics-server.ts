@@ -61,9 +61,9 @@ export async function startMetricsServer(source: MetricsSource, options: Metrics
         res.end(req.method === 'HEAD' ? undefined : body);
       },
       (err: unknown) => {
-        res
-          .writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
-          .end(`could not collect the metrics: ${(err as Error)?.message ?? String(err)}\n`);
+        // The scraper gets no detail (an error message can carry internals); the owner gets it.
+        process.emitWarning(`rhythm metrics: could not collect the metrics: ${(err as Error)?.message ?? String(err)}`);
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('could not collect the metrics\n');
       },
     );
   });

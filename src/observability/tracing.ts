@@ -110,7 +110,8 @@ export async function tracedEnqueue<T extends string | string[]>(
   const span = startEnqueueSpan(rows);
   if (span === undefined) return fn(null);
   try {
-    const out = await fn(carrierJson(span));
+    // The enqueue's own work (its statements, say) runs under the span: their spans are its children.
+    const out = await context.with(trace.setSpan(context.active(), span), () => fn(carrierJson(span)));
     endEnqueueSpan(span, typeof out === 'string' ? [out] : out);
     return out;
   } catch (err) {
