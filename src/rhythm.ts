@@ -374,14 +374,23 @@ export class Rhythm implements WorkerHost {
         const plainIds: string[] = [];
         for (const chunk of chunks) plainIds.push(...(await enqueueRows(client, this.names, chunk, traceContext)));
         if (keyed.length === 0) return plainIds;
-        const keyedIds = await enqueueUniqueMany(
-          client,
-          this.names,
-          keyed.map((k) => ({ row: rows[k.index]!, key: k.key, mode: k.mode })),
-          traceContext,
-        );
         const ids: string[] = new Array(rows.length);
-        for (const [j, k] of keyed.entries()) ids[k.index] = keyedIds[j]!;
+        // Keyed items go in key order (ties in input order: a later duplicate still follows the
+        // earlier one), in chunks bounded like the rest; a key taken by an earlier chunk is
+        // seen by a later one, as within one statement.
+        const sorted = [...keyed].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.index - b.index));
+        let at = 0;
+        for (const chunk of chunkRows(sorted.map((k) => rows[k.index]!))) {
+          const part = sorted.slice(at, at + chunk.length);
+          at += chunk.length;
+          const partIds = await enqueueUniqueMany(
+            client,
+            this.names,
+            part.map((k) => ({ row: rows[k.index]!, key: k.key, mode: k.mode })),
+            traceContext,
+          );
+          for (const [j, k] of part.entries()) ids[k.index] = partIds[j]!;
+        }
         let next = 0;
         for (let i = 0; i < ids.length; i++) if (ids[i] === undefined) ids[i] = plainIds[next++]!;
         return ids;

@@ -70,3 +70,24 @@ it('maxPayloadBytes sets the limit', async () => {
     await small.shutdown();
   }
 });
+
+// Last: the tests above count whole tables.
+it('enqueueMany of 10,000 keyed payloads of 30 KB is stored whole too, a key repeated across its statements kept once', {
+  timeout: 180_000,
+}, async () => {
+  const filler = 'y'.repeat(30_000);
+  const items = Array.from({ length: 10_000 }, (_, i) => ({
+    name: 'keyed-big',
+    payload: { i, filler },
+    // The last item repeats the first one's key: it lands in another statement, and gets its execution.
+    options: { queue: 'limits-keyed', uniqueKey: `big-${i === 9_999 ? 0 : i}` },
+  }));
+  const ids = await r.enqueueMany(items);
+  expect(ids).toHaveLength(10_000);
+  expect(ids[9_999]).toBe(ids[0]);
+  expect(new Set(ids).size).toBe(9_999);
+  expect(await count(r, r.names.executions, "queue = 'limits-keyed'")).toBe(9_999);
+  const [first, middle] = await Promise.all([r.get(ids[0]!), r.get(ids[5_000]!)]);
+  expect((first!.payload as { i: number }).i).toBe(0);
+  expect((middle!.payload as { i: number }).i).toBe(5_000);
+});
