@@ -27,6 +27,7 @@ import { freeSlots } from './groups.js';
 import { Params, selectIds, skippedIds, type Selection } from './select.js';
 import { wakeParentsCtes } from './wake-parents.js';
 import type { ExecutionStatus } from '../types.js';
+import { retryDelayMs } from '../backoff.js';
 
 /** Chunks of at most 400 ids keep one NOTIFY payload under Postgres' 8,000-byte limit. */
 const NOTIFY_IDS_PER_MESSAGE = 400;
@@ -48,19 +49,41 @@ export function notifyIds(channel: string, rows: string, col: string, where = 't
 export async function cancelExecutions(db: Queryable, n: SchemaNames, sel: Selection, errorJson: string): Promise<Outcomes> {
   // Only unfinished executions can be cancelled: select among those.
   const statuses = sel.statuses ?? ['scheduled', 'queued', 'running'];
-  const first = await db.query<CancelRow>(cancelStatement(n, { ...sel, statuses }, errorJson, true));
+  const first = await runCancel(db, cancelStatement(n, { ...sel, statuses }, errorJson, true));
   const result = outcomes(first);
   // Children committed while a run went on belong to workflows it cancelled: walk again
   // from those, until a run cancels no workflow.
   let workflows = workflowIds(first.rows);
   while (workflows.length > 0) {
-    const again = await db.query<CancelRow>(cancelStatement(n, { ids: workflows }, errorJson, false));
+    const again = await runCancel(db, cancelStatement(n, { ids: workflows }, errorJson, false));
     result.done.push(...outcomes(again).done);
     workflows = workflowIds(again.rows);
   }
   result.done.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
   return result;
 }
+
+/** Deadlock victims retried before the error is the caller's. */
+const DEADLOCK_RETRIES = 5;
+
+/**
+ * Runs one cancel statement. It locks a whole tree of executions while activations of the same
+ * workflows lock theirs in another order, so Postgres may pick it as a deadlock victim; the
+ * victim's statement was rolled back whole, so running it again is safe.
+ */
+async function runCancel(db: Queryable, q: { text: string; values: unknown[] }) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await db.query<CancelRow>(q);
+    } catch (err) {
+      if ((err as { code?: string }).code !== DEADLOCK_DETECTED || attempt >= DEADLOCK_RETRIES) throw err;
+      await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt, DEADLOCK_BACKOFF)));
+    }
+  }
+}
+
+const DEADLOCK_DETECTED = '40P01';
+const DEADLOCK_BACKOFF = { baseMs: 10, maxMs: 200 };
 
 function workflowIds(rows: CancelRow[]): string[] {
   return rows.filter((r) => r.done && r.workflow).map((r) => r.id);

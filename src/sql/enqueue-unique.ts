@@ -9,7 +9,7 @@
 import { RhythmError } from '../errors.js';
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
-import { enqueueKeyedRows, type EnqueueRow } from './enqueue.js';
+import { enqueueKeyedRows, routeInserted, type EnqueueRow } from './enqueue.js';
 import type { UniqueMode } from '../types.js';
 
 const insertStatement = statement(
@@ -29,15 +29,7 @@ WITH input AS (
   FROM input
   ON CONFLICT (unfinished_key) WHERE unfinished_key IS NOT NULL DO NOTHING
   RETURNING id, name, queue, status, priority, lease_ms, run_at, payload_bytes, group_key
-), ready AS (
-  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes, group_key)
-  SELECT id, queue, name, priority, lease_ms, payload_bytes, group_key FROM inserted WHERE status = 'queued'
-), waiting AS (
-  INSERT INTO ${n.scheduledQueue} (execution_id, run_at)
-  SELECT id, run_at FROM inserted WHERE status = 'scheduled'
-), wake AS (
-  SELECT pg_notify('${n.workChannel}', queue) FROM inserted WHERE status = 'queued'
-)
+${routeInserted(n)}
 SELECT id FROM inserted CROSS JOIN (SELECT count(*) FROM wake) w`,
 );
 

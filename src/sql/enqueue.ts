@@ -46,6 +46,21 @@ const UNIFORM_INPUT = `
   FROM jsonb_array_elements($10::jsonb) WITH ORDINALITY AS j(payload, ord)
   ORDER BY ord`;
 
+/**
+ * The CTEs that follow an `inserted` CTE of new executions: each goes to work_queue (ready) or
+ * scheduled_queue (due later), and each distinct ready queue gets one wake-up NOTIFY (a
+ * `wake` CTE the final SELECT must reference, or Postgres skips it).
+ */
+export const routeInserted = (n: SchemaNames) => `), ready AS (
+  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes, group_key)
+  SELECT id, queue, name, priority, lease_ms, payload_bytes, group_key FROM inserted WHERE status = 'queued'
+), waiting AS (
+  INSERT INTO ${n.scheduledQueue} (execution_id, run_at)
+  SELECT id, run_at FROM inserted WHERE status = 'scheduled'
+), wake AS (
+  SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM inserted WHERE status = 'queued') q
+)`;
+
 // With unique keys (enqueueMany items that have one), a row whose key an unfinished execution
 // holds is skipped by the partial unique index, and the keys of the rows inserted are returned.
 // A separate statement: ON CONFLICT makes every insert speculative, which plain bulk enqueues
@@ -63,15 +78,7 @@ WITH input AS (${input}
          group_key, backoff_base_ms, backoff_max_ms, $14::jsonb${unique ? ', unique_key' : ''}
   FROM input${unique ? '\n  ON CONFLICT (unfinished_key) WHERE unfinished_key IS NOT NULL DO NOTHING' : ''}
   RETURNING id, name, queue, status, priority, lease_ms, run_at, payload_bytes, group_key${unique ? ', unique_key' : ''}
-), ready AS (
-  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes, group_key)
-  SELECT id, queue, name, priority, lease_ms, payload_bytes, group_key FROM inserted WHERE status = 'queued'
-), waiting AS (
-  INSERT INTO ${n.scheduledQueue} (execution_id, run_at)
-  SELECT id, run_at FROM inserted WHERE status = 'scheduled'
-), wake AS (
-  SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM inserted WHERE status = 'queued') q
-)
+${routeInserted(n)}
 SELECT id${unique ? ', unique_key' : ''} FROM inserted CROSS JOIN (SELECT count(*) FROM wake) w ORDER BY id`;
 
 const enqueueStatement = statement('enqueue', insertFrom(arrayInput(false)));
