@@ -120,6 +120,19 @@ describe('dashboard server', () => {
     expect((await r.queueControls()).queues.find((q) => q.queue === 'api-q')).toBeUndefined();
   });
 
+  it('shares one overview read between quick refreshes, and shows an action in the next one', async () => {
+    const headers = { host: `127.0.0.1:${dash.port}`, 'x-rhythm-token': dash.token };
+    const overview = async () => JSON.parse((await request(dash.port, '/api/overview', { headers })).body);
+    const paused = (o: { queues: { queue: string; paused: boolean }[] }) => o.queues.find((q) => q.queue === 'cache-q')?.paused ?? false;
+    const [a, b] = await Promise.all([overview(), overview()]);
+    expect(b.at).toBe(a.at);
+    expect(paused(a)).toBe(false);
+    expect((await post(dash.port, '/api/queues/cache-q/pause', headers)).status).toBe(200);
+    expect(paused(await overview())).toBe(true);
+    expect((await post(dash.port, '/api/queues/cache-q/resume', headers)).status).toBe(200);
+    expect(paused(await overview())).toBe(false);
+  });
+
   it('answers validation errors with their message, and a request under another host name with 403', async () => {
     const bad = await request(dash.port, '/api/executions?status=nope', { headers: { host: `localhost:${dash.port}` } });
     expect(bad.status).toBe(400);

@@ -85,6 +85,8 @@ describe('thread start options', () => {
       '--enable-source-maps',
     ]);
     expect(workerSafeExecArgv(['--no-warnings'])).toEqual(['--no-warnings']);
+    // `node --title name app.js` puts the flag and its value in two words: both go.
+    expect(workerSafeExecArgv(['--title', 'name', '--no-warnings'])).toEqual(['--no-warnings']);
   });
 
   it('tells TypeScript module URLs from JavaScript ones', () => {

@@ -70,8 +70,27 @@ function bodyObject(body: unknown): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
+/**
+ * How long one overview answers every tab. The Queues page refreshes every few seconds in each
+ * open tab, and an overview counts every queue and reads an hour of activity: tabs (and
+ * dashboards of several users) share one read a second instead of one each.
+ */
+const OVERVIEW_MAX_AGE_MS = 1_000;
+const overviews = new WeakMap<Rhythm, { at: number; value: ReturnType<typeof readOverview> }>();
+
+/** The overview of at most OVERVIEW_MAX_AGE_MS ago, read once for concurrent requests. */
+function overview(r: Rhythm) {
+  const cached = overviews.get(r);
+  if (cached && performance.now() - cached.at < OVERVIEW_MAX_AGE_MS) return cached.value;
+  const value = readOverview(r);
+  overviews.set(r, { at: performance.now(), value });
+  // A failed read is not kept: the next request tries again.
+  value.catch(() => overviews.get(r)?.value === value && overviews.delete(r));
+  return value;
+}
+
 /** Everything the Queues page shows, per queue: counts, controls, and the last hour's minutes. */
-async function overview(r: Rhythm) {
+async function readOverview(r: Rhythm) {
   const [status, controls, metrics] = await Promise.all([r.status(), r.queueControls(), r.queueActivity()]);
   const names = new Set([...status.queues.map((q) => q.queue), ...controls.queues.map((c) => c.queue), ...metrics.map((m) => m.queue)]);
   const queues = [...names].sort().map((queue) => {
@@ -133,16 +152,26 @@ export async function handleApi(r: Rhythm, req: ApiRequest): Promise<unknown> {
     throw new NotFound('no such endpoint');
   }
   if (req.method === 'POST' && rest.length === 0) {
-    const body = bodyObject(req.body);
-    if (first === 'executions' && second !== undefined && third === undefined) {
-      // Bulk: /executions/retry or /executions/cancel with a filter body.
-      if (second === 'retry') return r.retry(filterFrom(body));
-      if (second === 'cancel') return r.cancel(filterFrom(body));
+    try {
+      return await act(r, first, second, third, bodyObject(req.body));
+    } finally {
+      // An action changes what the Queues page shows: its next refresh reads afresh.
+      overviews.delete(r);
     }
-    if (first === 'executions' && second !== undefined && third === 'retry') return r.retry([second]);
-    if (first === 'executions' && second !== undefined && third === 'cancel') return r.cancel([second]);
-    if (first === 'queues' && second !== undefined && third === 'pause') return { queue: second, pausedAt: await r.pause(second) };
-    if (first === 'queues' && second !== undefined && third === 'resume') return { queue: second, resumed: await r.resume(second) };
   }
+  throw new NotFound('no such endpoint');
+}
+
+/** One action (POST): retry, cancel, pause or resume. */
+async function act(r: Rhythm, first?: string, second?: string, third?: string, body: Record<string, unknown> = {}): Promise<unknown> {
+  if (first === 'executions' && second !== undefined && third === undefined) {
+    // Bulk: /executions/retry or /executions/cancel with a filter body.
+    if (second === 'retry') return r.retry(filterFrom(body));
+    if (second === 'cancel') return r.cancel(filterFrom(body));
+  }
+  if (first === 'executions' && second !== undefined && third === 'retry') return r.retry([second]);
+  if (first === 'executions' && second !== undefined && third === 'cancel') return r.cancel([second]);
+  if (first === 'queues' && second !== undefined && third === 'pause') return { queue: second, pausedAt: await r.pause(second) };
+  if (first === 'queues' && second !== undefined && third === 'resume') return { queue: second, resumed: await r.resume(second) };
   throw new NotFound('no such endpoint');
 }

@@ -61,7 +61,9 @@ export function workerSafeExecArgv(argv: readonly string[] = process.execArgv): 
   } catch (err) {
     const refused = /flags: (.*)$/.exec((err as Error).message)?.[1]?.split(/,\s*/) ?? [];
     if ((err as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV' || refused.length === 0) throw err;
-    safe = safe.filter((flag) => !refused.includes(flag));
+    // A refused flag written as two words (`--title name`) leaves its value behind as the
+    // next word: execArgv holds only Node's own options, so a word without a dash is a value.
+    safe = safe.filter((flag, i) => !refused.includes(flag) && !(i > 0 && !flag.startsWith('-') && refused.includes(safe[i - 1]!)));
   }
   workerSafe = { argv, safe };
   return safe;
