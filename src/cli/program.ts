@@ -22,7 +22,7 @@ import { describeSettings } from '../config/describe.js';
 import { createLogger } from '../logger.js';
 import { CliError } from './errors.js';
 import { timeoutHint } from './runtime.js';
-import { print } from './output.js';
+import { processIo, line, type CliIo } from './io.js';
 import type { Command, CommandContext } from './command.js';
 import { workerCommand, startCommand, schedulerCommand } from './commands/run.js';
 import { migrateCommand, enqueueCommand, getCommand } from './commands/admin.js';
@@ -145,12 +145,18 @@ function flagValues(command: Command, cmd: Program): Partial<Record<SettingKey, 
   return flags;
 }
 
-async function runCommand(command: Command, cmd: Program): Promise<number> {
+async function runCommand(command: Command, cmd: Program, io: CliIo): Promise<number> {
   const opts = cmd.opts() as Record<string, unknown>;
-  const file = await loadConfigFile(opts.config as string | undefined);
-  const resolved = resolveSettings(command.settings, { flags: flagValues(command, cmd), file, defaults: command.defaults });
+  const file = await loadConfigFile(opts.config as string | undefined, io.env, io.cwd);
+  const resolved = resolveSettings(command.settings, {
+    flags: flagValues(command, cmd),
+    env: io.env,
+    cwd: io.cwd,
+    file,
+    defaults: command.defaults,
+  });
   const { settings, sources } = resolved;
-  const log = createLogger({ level: settings.logLevel, format: settings.logFormat, fd: 2 });
+  const log = createLogger({ level: settings.logLevel, format: settings.logFormat, fd: 2, destination: io.logs });
   log.info({ command: command.name, config: describeSettings(resolved, command.settings) }, 'effective configuration');
   const variadic = command.arguments?.some((a) => a.endsWith('...]') || a.endsWith('...>')) ?? false;
   const max = variadic ? Infinity : (command.arguments?.length ?? 0);
@@ -168,12 +174,18 @@ async function runCommand(command: Command, cmd: Program): Promise<number> {
     if (src.startsWith('config ')) return `${src.slice(7)}: "${key}"`;
     return `--${flagName(key)}`;
   };
-  const ctx: CommandContext = { name: command.name, args: cmd.args, options: opts, settings, resolved, log, where };
+  const ctx: CommandContext = {
+    name: command.name,
+    args: cmd.args,
+    options: opts,
+    settings,
+    resolved,
+    log,
+    io,
+    print: (text) => io.out(line(text)),
+    where,
+  };
   return command.run(ctx);
-}
-
-function writeErr(text: string): void {
-  process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
 /** A commander usage error in our words: one line, naming the flag. */
@@ -186,11 +198,15 @@ function usageMessage(err: CommanderError, cmd: Program | undefined): string {
   return message;
 }
 
-/** Runs the command line `argv` (without node and the script); resolves to the exit code. */
-export async function runCli(argv: string[]): Promise<number> {
+/**
+ * Runs the command line `argv` (without node and the script); resolves to the exit code.
+ * `io` replaces the process's streams, environment and working folder (see io.ts).
+ */
+export async function runCli(argv: string[], io: CliIo = processIo()): Promise<number> {
+  const writeErr = (text: string) => io.err(line(text));
   let code = 0;
   const { program, out } = build(async (command, cmd) => {
-    code = await runCommand(command, cmd);
+    code = await runCommand(command, cmd, io);
   });
   const names = COMMANDS.map((c) => c.name);
   let [name] = argv;
@@ -199,7 +215,7 @@ export async function runCli(argv: string[]): Promise<number> {
     return 2;
   }
   if (name === '--version' || name === '-v' || name === 'version') {
-    await print(packageVersion());
+    await io.out(line(packageVersion()));
     return 0;
   }
   if (name === 'help') {
@@ -223,7 +239,7 @@ export async function runCli(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') {
-        await print(out());
+        await io.out(line(out()));
         return 0;
       }
       writeErr(`rhythm ${name}: ${usageMessage(err, cmd)}\nRun 'rhythm ${name} --help' for usage.`);
@@ -235,7 +251,7 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     const e = err as Error;
     writeErr(`rhythm ${name}: error: ${e?.message ?? String(err)}${err instanceof CliError ? '' : timeoutHint(err)}`);
-    if (process.env.RHYTHM_DEBUG) writeErr(String(e?.stack ?? ''));
+    if (io.env.RHYTHM_DEBUG) writeErr(String(e?.stack ?? ''));
     return 1;
   }
 }
