@@ -192,7 +192,7 @@ describe('rhythm pause, resume, rate-limit and status', () => {
     ]);
     expect(report.controls.groupsAtLimit).toEqual([]);
 
-    const text = await runCli(['status', ...conn]);
+    const text = await runInProcess(['status', ...conn]);
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/^work\s+ok\s+1\s+0\s+0\s+0\s+0\s+0\s+\d.*$/m);
     expect(text.stdout).toContain('Queue controls:');
