@@ -15,11 +15,11 @@
 import { Command as Program, CommanderError, Option } from 'commander';
 import { RhythmValidationError } from '../errors.js';
 import { packageVersion } from '../package-root.js';
-import { SETTINGS, flagName, type SettingKey } from '../config/settings.js';
+import { SETTINGS, flagName, type LogLevel, type SettingKey } from '../config/settings.js';
 import { resolveSettings } from '../config/resolve.js';
 import { loadConfigFile, CONFIG_ENV, CONFIG_FILE_NAMES } from '../config/file.js';
 import { describeSettings } from '../config/describe.js';
-import { createLogger } from '../logger.js';
+import { createLogger, type Logger } from '../logger.js';
 import { CliError } from './errors.js';
 import { timeoutHint } from './runtime.js';
 import { processIo, line, type CliIo } from './io.js';
@@ -62,6 +62,9 @@ const GROUPS = {
   metrics: 'Metrics:',
   dashboard: 'Dashboard:',
 } as const;
+
+/** The levels at which an info line is written. */
+const INFO_LEVELS: readonly LogLevel[] = ['info', 'debug', 'trace'];
 
 const DURATIONS = 'Durations: 500ms, 30s, 5m, 2h, 7d; a bare number is milliseconds.';
 
@@ -156,8 +159,12 @@ async function runCommand(command: Command, cmd: Program, io: CliIo): Promise<nu
     defaults: command.defaults,
   });
   const { settings, sources } = resolved;
-  const log = createLogger({ level: settings.logLevel, format: settings.logFormat, fd: 2, destination: io.logs });
-  log.info({ command: command.name, config: describeSettings(resolved, command.settings) }, 'effective configuration');
+  // Made on first use: pino is not loaded by a command that logs nothing (a usage error, `config`).
+  let logger: Logger | undefined;
+  const log = () => (logger ??= createLogger({ level: settings.logLevel, format: settings.logFormat, fd: 2, destination: io.logs }));
+  if (INFO_LEVELS.includes(settings.logLevel)) {
+    log().info({ command: command.name, config: describeSettings(resolved, command.settings) }, 'effective configuration');
+  }
   const variadic = command.arguments?.some((a) => a.endsWith('...]') || a.endsWith('...>')) ?? false;
   const max = variadic ? Infinity : (command.arguments?.length ?? 0);
   if (cmd.args.length > max) {
@@ -180,7 +187,9 @@ async function runCommand(command: Command, cmd: Program, io: CliIo): Promise<nu
     options: opts,
     settings,
     resolved,
-    log,
+    get log() {
+      return log();
+    },
     io,
     print: (text) => io.out(line(text)),
     where,
