@@ -168,12 +168,15 @@ describe('rhythm cancel', () => {
 
 describe('rhythm pause, resume, rate-limit and status', () => {
   it('a paused queue keeps its tasks until resumed; status shows it, the rate limit and the rows per task', async () => {
-    const pause = await runCli(['pause', ...conn, 'work']);
+    // Both controls at once: each sets its own part of the queue's controls.
+    const [pause, limit] = await Promise.all([
+      runCli(['pause', ...conn, 'work']),
+      runCli(['rate-limit', ...conn, 'work', '--max', '5', '--interval', '2s']),
+    ]);
     expect(pause.code, pause.stderr).toBe(0);
     expect(pause.stdout).toMatch(/^queue work is paused \(since \d{4}-/);
     const held = await r.enqueue('ok', 'held', { queue: 'work' });
 
-    const limit = await runCli(['rate-limit', ...conn, 'work', '--max', '5', '--interval', '2s']);
     expect(limit.code, limit.stderr).toBe(0);
     expect(limit.stdout.trim()).toBe('queue work: at most 5 starts per 2.0s');
     const controls = await r.queueControls();
