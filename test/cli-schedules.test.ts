@@ -122,6 +122,7 @@ describe('config-file schedules and rhythm schedules', () => {
     const s2 = spawnCli(['scheduler', ...conn, '--log-level', 'info'], { cwd: none });
     expect(await synced(s1)).toMatchObject({ created: [], updated: ['nightly'], unchanged: [], removed: ['every-second'] });
     await s2.waitForLog('internal worker started');
+    expect((await schedulesJson()).map((s) => s.name)).toEqual(['by-api', 'nightly']);
     await Promise.all([s1.stop(), s2.stop()]);
     expect(s2.logs.some((l) => l.msg === 'cron schedules of the config file synced')).toBe(false);
     expect((await schedulesJson()).map((s) => s.name)).toEqual(['by-api', 'nightly']);
