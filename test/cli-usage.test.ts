@@ -301,6 +301,8 @@ describe('configuration precedence: flags > environment > config file > defaults
     expect(fileOnly.shutdownTimeout!.value).toBe(45_000);
     expect(fileOnly.databaseUrl!.value).toBe('postgres://app:***@db.internal:5432/app');
     expect(fileOnly.retention).toEqual({ value: 7 * 86_400_000, source: 'default' });
+    // A relative default is taken in the command's working folder, not the test's.
+    expect(fileOnly.dataDir).toEqual({ value: path.join(dir, '.rhythm', 'pgdata'), source: 'default' });
 
     const env = {
       RHYTHM_SCHEMA: 'from_env',
