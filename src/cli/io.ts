@@ -37,7 +37,7 @@ export function processIo(): CliIo {
   };
 }
 
-/** Writes `text` as whole lines (a final newline added when missing). */
+/** `text` as whole lines: a final newline added when missing. */
 export function line(text: string): string {
   return text.endsWith('\n') ? text : `${text}\n`;
 }
