@@ -16,6 +16,8 @@ export interface LoggerOptions {
   format?: LogFormat;
   /** 1: stdout (the library's default), 2: stderr (the command line's: stdout holds its answers). */
   fd?: 1 | 2;
+  /** Writes here instead of to `fd` (a command run inside another program's process). */
+  destination?: DestinationStream;
 }
 
 /** Writes are synchronous: nothing is lost when the process exits right after logging. */
@@ -23,20 +25,20 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? environmentOrDefault('logLevel');
   const format = options.format ?? environmentOrDefault('logFormat');
   const fd = options.fd ?? 1;
-  const terminal = (fd === 1 ? process.stdout : process.stderr).isTTY === true;
+  const terminal = options.destination === undefined && (fd === 1 ? process.stdout : process.stderr).isTTY === true;
   const pretty = format === 'pretty' || (format === 'auto' && terminal);
   // Loaded with the first logger, not at import: a command that stops at a usage error needs neither.
   const load = createRequire(import.meta.url);
   const pino = load('pino') as typeof Pino;
   const stream = pretty
     ? (load('pino-pretty') as (o: Record<string, unknown>) => DestinationStream)({
-        destination: fd,
+        destination: options.destination ?? fd,
         sync: true,
         colorize: terminal,
         ignore: 'pid,hostname',
         translateTime: 'SYS:HH:MM:ss.l',
       })
-    : pino.destination({ dest: fd, sync: true });
+    : (options.destination ?? pino.destination({ dest: fd, sync: true }));
   return pino({ name: 'rhythm', level }, stream);
 }
 

@@ -2,11 +2,15 @@
  * The admin commands against a real schema: list (filters, pages, JSON), retry and cancel by
  * id and by filter, pause, resume and rate-limit as `rhythm status` shows them, and the usage
  * errors that stop a command before it connects.
+ *
+ * Most commands run in this process (runInProcess: runCli with its own streams), as a process
+ * each costs seconds on a loaded machine; each command also runs at least once as the shipped
+ * executable (runCli).
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm, Worker, type Execution } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
-import { runCli, killAll, removeScratch } from './fixtures/cli-tasks/harness/cli.js';
+import { runCli, runInProcess, killAll, removeScratch } from './fixtures/cli-tasks/harness/cli.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let r: Rhythm;
@@ -42,7 +46,7 @@ interface Page {
 }
 
 async function listJson(args: string[]): Promise<Page> {
-  const res = await runCli(['list', ...conn, '--json', ...args]);
+  const res = await runInProcess(['list', ...conn, '--json', ...args]);
   expect(res.code, res.stderr).toBe(0);
   return JSON.parse(res.stdout) as Page;
 }
@@ -57,23 +61,26 @@ describe('rhythm list', () => {
     ];
     const elsewhere = await r.enqueue('report', 9, { queue: 'idle-too' });
 
-    const byName = await listJson(['--queue', 'idle', '--name', 'report']);
+    const third = (await r.get(ready[2]!))!;
+    const [byName, scheduled, both, since, sinceDuration] = await Promise.all([
+      listJson(['--queue', 'idle', '--name', 'report']),
+      listJson(['--queue', 'idle', '--status', 'scheduled']),
+      listJson(['--queue', 'idle', '--status', 'queued,scheduled']),
+      listJson(['--queue', 'idle', '--name', 'report', '--since', third.createdAt.toISOString()]),
+      listJson(['--queue', 'idle', '--since', '1h']),
+    ]);
     expect(byName.items.map((e) => e.id)).toEqual([...ready].reverse());
     expect(byName.items.every((e) => e.status === 'queued' && e.queue === 'idle')).toBe(true);
     expect(byName.nextCursor).toBeNull();
 
-    const scheduled = await listJson(['--queue', 'idle', '--status', 'scheduled']);
     expect(scheduled.items.map((e) => e.id)).toEqual([...later].reverse());
-    const both = await listJson(['--queue', 'idle', '--status', 'queued,scheduled']);
     expect(both.items).toHaveLength(7);
     expect(both.items.map((e) => e.id)).not.toContain(elsewhere);
 
     // Created at or after the third one: never the first, always the last two.
-    const third = (await r.get(ready[2]!))!;
-    const since = await listJson(['--queue', 'idle', '--name', 'report', '--since', third.createdAt.toISOString()]);
     expect(since.items.map((e) => e.id)).toEqual(expect.arrayContaining([ready[4], ready[3], ready[2]]));
     expect(since.items.map((e) => e.id)).not.toContain(ready[0]);
-    expect((await listJson(['--queue', 'idle', '--since', '1h'])).items).toHaveLength(7);
+    expect(sinceDuration.items).toHaveLength(7);
 
     // Pages of two, following nextCursor, give every execution once, newest first.
     const seen: string[] = [];
@@ -98,7 +105,7 @@ describe('rhythm list', () => {
     const next = await listJson(['--queue', 'idle', '--name', 'report', '--limit', '2', '--cursor', more![1]!]);
     expect(next.items.map((e) => e.id)).toEqual([ready[2], ready[1]]);
 
-    const none = await runCli(['list', ...conn, '--queue', 'no-such-queue']);
+    const none = await runInProcess(['list', ...conn, '--queue', 'no-such-queue']);
     expect(none.code).toBe(0);
     expect(none.stdout.trim()).toBe('(no executions match)');
     await r.cancel({ queue: 'idle' });
@@ -123,19 +130,19 @@ describe('rhythm retry', () => {
     const retried = await r.wait(ids[0]!, { timeoutMs: 20_000 });
     expect(retried).toMatchObject({ status: 'completed', result: { fixedOnAttempt: 2 } });
 
-    const byFilter = await runCli(['retry', ...conn, '--queue', 'work', '--name', 'flaky']);
+    const byFilter = await runInProcess(['retry', ...conn, '--queue', 'work', '--name', 'flaky']);
     expect(byFilter.code, byFilter.stderr).toBe(0);
     expect(byFilter.stdout.trim().split('\n')).toEqual([`retried execution ${ids[1]}`, `retried execution ${ids[2]}`]);
     const rest = await r.waitMany([ids[1]!, ids[2]!], { timeoutMs: 20_000 });
     expect(rest.map((e) => e.status)).toEqual(['completed', 'completed']);
 
     // Nothing failed is left: the filter selects nothing, which is no error.
-    const nothing = await runCli(['retry', ...conn, '--queue', 'work', '--status', 'failed']);
+    const nothing = await runInProcess(['retry', ...conn, '--queue', 'work', '--status', 'failed']);
     expect(nothing.code, nothing.stderr).toBe(0);
     expect(nothing.stdout.trim()).toBe('nothing to retry');
 
     // A completed execution is left alone and named; a missing one is an error.
-    const completed = await runCli(['retry', ...conn, ids[0]!, '987654321']);
+    const completed = await runInProcess(['retry', ...conn, ids[0]!, '987654321']);
     expect(completed.code).toBe(1);
     expect(completed.stdout).toContain(`execution ${ids[0]} is completed`);
     expect(completed.stderr).toContain('no execution with id 987654321');
@@ -153,7 +160,7 @@ describe('rhythm cancel', () => {
     expect((await Promise.all(doomed.map((id) => r.get(id)))).map((e) => e!.status)).toEqual(['cancelled', 'cancelled']);
     expect((await r.get(spared))!.status).toBe('queued');
 
-    const json = await runCli(['cancel', ...conn, '--queue', 'doomed', '--status', 'queued', '--json']);
+    const json = await runInProcess(['cancel', ...conn, '--queue', 'doomed', '--status', 'queued', '--json']);
     expect(json.code, json.stderr).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual({ cancelled: [spared], skipped: [] });
   });
@@ -161,18 +168,21 @@ describe('rhythm cancel', () => {
 
 describe('rhythm pause, resume, rate-limit and status', () => {
   it('a paused queue keeps its tasks until resumed; status shows it, the rate limit and the rows per task', async () => {
-    const pause = await runCli(['pause', ...conn, 'work']);
+    // Both controls at once: each sets its own part of the queue's controls.
+    const [pause, limit] = await Promise.all([
+      runCli(['pause', ...conn, 'work']),
+      runCli(['rate-limit', ...conn, 'work', '--max', '5', '--interval', '2s']),
+    ]);
     expect(pause.code, pause.stderr).toBe(0);
     expect(pause.stdout).toMatch(/^queue work is paused \(since \d{4}-/);
     const held = await r.enqueue('ok', 'held', { queue: 'work' });
 
-    const limit = await runCli(['rate-limit', ...conn, 'work', '--max', '5', '--interval', '2s']);
     expect(limit.code, limit.stderr).toBe(0);
     expect(limit.stdout.trim()).toBe('queue work: at most 5 starts per 2.0s');
     const controls = await r.queueControls();
     expect(controls.queues.find((q) => q.queue === 'work')).toMatchObject({ paused: true, rateLimit: { max: 5, intervalMs: 2_000 } });
 
-    const json = await runCli(['status', ...conn, '--json']);
+    const json = await runInProcess(['status', ...conn, '--json']);
     expect(json.code, json.stderr).toBe(0);
     const report = JSON.parse(json.stdout);
     const work = report.queues.find((q: { queue: string }) => q.queue === 'work');
@@ -185,13 +195,13 @@ describe('rhythm pause, resume, rate-limit and status', () => {
     ]);
     expect(report.controls.groupsAtLimit).toEqual([]);
 
-    const text = await runCli(['status', ...conn]);
+    const text = await runInProcess(['status', ...conn]);
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/^work\s+ok\s+1\s+0\s+0\s+0\s+0\s+0\s+\d.*$/m);
     expect(text.stdout).toContain('Queue controls:');
     expect(text.stdout).toMatch(/^work\s+paused since \d{4}-\S+\s+5 per 2\.0s\s+\d+$/m);
 
-    const clear = await runCli(['rate-limit', ...conn, 'work', '--clear']);
+    const clear = await runInProcess(['rate-limit', ...conn, 'work', '--clear']);
     expect(clear.code, clear.stderr).toBe(0);
     expect(clear.stdout.trim()).toBe('queue work has no rate limit');
 
@@ -201,7 +211,7 @@ describe('rhythm pause, resume, rate-limit and status', () => {
     expect(await r.wait(held, { timeoutMs: 20_000 })).toMatchObject({ status: 'completed', result: { echo: 'held' } });
     expect((await r.queueControls()).queues).toEqual([]);
 
-    const again = await runCli(['resume', ...conn, 'work', '--json']);
+    const again = await runInProcess(['resume', ...conn, 'work', '--json']);
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout)).toEqual({ queue: 'work', resumed: false });
   });
@@ -232,22 +242,17 @@ describe('usage errors', () => {
     // In this process (each case as a process of its own takes seconds on a shared machine);
     // the spawned command's exit code is checked once below. The database is not even
     // reachable: a usage error never needs it.
-    const { runCli: runInProcess } = await import('../src/cli/program.js');
-    const written: string[] = [];
-    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (written.push(String(chunk)), true));
-    try {
-      for (const [args, message] of cases) {
-        written.length = 0;
-        const code = await runInProcess([...args, '--database-url', 'postgres://nobody@127.0.0.1:1/none']);
-        const stderr = written.join('');
-        expect(code, `${args.join(' ')}: ${stderr}`).toBe(2);
-        expect(stderr, args.join(' ')).toContain(message);
-        expect(stderr, args.join(' ')).toContain(`Run 'rhythm ${args[0]} --help' for usage.`);
-      }
-    } finally {
-      spy.mockRestore();
-    }
-    const spawned = await runCli(['cancel', '--database-url', 'postgres://nobody@127.0.0.1:1/none']);
+    const refused = ['--database-url', 'postgres://nobody@127.0.0.1:1/none'];
+    const [results, spawned] = await Promise.all([
+      Promise.all(cases.map(([args]) => runInProcess([...args, ...refused]))),
+      runCli(['cancel', ...refused]),
+    ]);
+    cases.forEach(([args, message], i) => {
+      const { code, stderr } = results[i]!;
+      expect(code, `${args.join(' ')}: ${stderr}`).toBe(2);
+      expect(stderr, args.join(' ')).toContain(message);
+      expect(stderr, args.join(' ')).toContain(`Run 'rhythm ${args[0]} --help' for usage.`);
+    });
     expect(spawned.code).toBe(2);
     expect(spawned.stderr).toContain('missing what to cancel');
   });

@@ -2,11 +2,13 @@
  * With no database configured (no flag, no RHYTHM_DATABASE_URL/DATABASE_URL, no config file),
  * the commands use the embedded Postgres on the local data folder, as `npm start` does:
  * started on first use, its data kept across runs, stopped again by the process that started it.
+ * The enqueue runs in this process (runInProcess: runCli with its own streams), between two
+ * commands run as processes of their own.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { runCli, killAll, removeScratch, newDir } from './fixtures/cli-tasks/harness/cli.js';
+import { runCli, runInProcess, killAll, removeScratch, newDir } from './fixtures/cli-tasks/harness/cli.js';
 import { MIGRATION_FILES } from './support/migrations.js';
 
 afterEach(killAll);
@@ -31,7 +33,7 @@ describe('no database configured', () => {
     expect(existsSync(path.join(dataDir, 'PG_VERSION'))).toBe(true);
     expect(existsSync(path.join(dataDir, 'postmaster.pid'))).toBe(false);
 
-    const enqueue = await runCli(['enqueue', 'echo', '{"kept": true}'], { env });
+    const enqueue = await runInProcess(['enqueue', 'echo', '{"kept": true}'], { env });
     expect(enqueue.code, enqueue.stderr).toBe(0);
     const id = enqueue.stdout.trim();
 

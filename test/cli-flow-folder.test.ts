@@ -3,6 +3,8 @@
  * modules they call: `rhythm start-workflow` (another process) starts one on each queue the
  * worker serves and the worker completes it. A .flow file that does not compile stops the start
  * with every problem as file:line:col and exit code 2; --only picks workflows as it picks tasks.
+ * The checks of a start that stops before serving run in this process (runInProcess: runCli with
+ * its own streams), one of them also as the shipped executable.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
@@ -10,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rhythm, type Execution } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
-import { runCli, spawnCli, killAll, newDir, removeScratch } from './fixtures/cli-tasks/harness/cli.js';
+import { runCli, runInProcess, spawnCli, killAll, newDir, removeScratch } from './fixtures/cli-tasks/harness/cli.js';
 
 const FOLDER = fileURLToPath(new URL('./fixtures/cli-flows/', import.meta.url));
 const REFUSED = 'postgres://someone:hunter2@127.0.0.1:1/nowhere';
@@ -44,7 +46,10 @@ describe('rhythm worker with .flow files in --tasks', () => {
     await worker.waitForLog('worker started', (e) => e.queue === 'io' && String(e.workflows) === 'greet');
     await worker.waitForLog('worker started', (e) => e.queue === 'default' && String(e.workflows) === 'greet');
 
-    const waited = await runCli(['start-workflow', ...conn, 'greet', '{"name": "ana"}', '--wait', '--json', '--wait-timeout', '30s']);
+    const [waited, started] = await Promise.all([
+      runCli(['start-workflow', ...conn, 'greet', '{"name": "ana"}', '--wait', '--json', '--wait-timeout', '30s']),
+      runInProcess(['start-workflow', ...conn, 'greet', '{"name": "bo"}', '--queue', 'io']),
+    ]);
     expect(waited.code, waited.stderr).toBe(0);
     expect(JSON.parse(waited.stdout) as Execution).toMatchObject({
       kind: 'workflow',
@@ -54,7 +59,6 @@ describe('rhythm worker with .flow files in --tasks', () => {
       result: { greeting: 'HELLO ANA!', ranOn: 'worker', queue: 'default' },
     });
 
-    const started = await runCli(['start-workflow', ...conn, 'greet', '{"name": "bo"}', '--queue', 'io']);
     expect(started.code, started.stderr).toBe(0);
     const done = await r.wait(started.stdout.trim(), { timeoutMs: 30_000 });
     expect(done).toMatchObject({ status: 'completed', queue: 'io', result: { greeting: 'HELLO BO!', ranOn: 'main', queue: 'io' } });
@@ -68,8 +72,11 @@ describe('rhythm worker with .flow files in --tasks', () => {
     writeFileSync(path.join(dir, 'fine.flow'), 'return await Task.run("ok", {});\n');
     writeFileSync(path.join(dir, 'broken.flow'), 'const a = 1;\nconst b = ;\n');
     writeFileSync(path.join(dir, 'classy.flow'), 'const a = 1;\nclass X {}\n');
-    for (const command of ['worker', 'start']) {
-      const res = await runCli([command, '--tasks', dir, '--database-url', REFUSED]);
+    const results = await Promise.all([
+      runCli(['worker', '--tasks', dir, '--database-url', REFUSED]),
+      runInProcess(['start', '--tasks', dir, '--database-url', REFUSED]),
+    ]);
+    for (const res of results) {
       expect(res.code, res.stderr).toBe(2);
       expect(res.stderr).toContain('2 workflows do not compile');
       expect(res.stderr).toContain(`${path.join(dir, 'broken.flow')}:2:11: Unexpected token`);
@@ -79,26 +86,28 @@ describe('rhythm worker with .flow files in --tasks', () => {
   });
 
   it('--only picks workflows like tasks; a folder of .flow files alone is enough; a name used twice is refused', async () => {
-    const only = await runCli(['worker', '--tasks', FOLDER, '--only', 'shout', '--threads', '0', '--database-url', REFUSED]);
+    const flowsOnly = newDir('flows-only');
+    writeFileSync(path.join(flowsOnly, 'solo.flow'), 'return 1;\n');
+    const twins = newDir('flow-twins');
+    writeFileSync(path.join(twins, 'a.js'), 'export default () => 1;\n');
+    writeFileSync(path.join(twins, 'a.flow'), 'return 1;\n');
+    const [only, unknown, solo, twin] = await Promise.all([
+      runInProcess(['worker', '--tasks', FOLDER, '--only', 'shout', '--threads', '0', '--database-url', REFUSED]),
+      runInProcess(['worker', '--tasks', FOLDER, '--only', 'greet,nope', '--database-url', REFUSED]),
+      runInProcess(['worker', '--tasks', flowsOnly, '--database-url', REFUSED]),
+      runInProcess(['worker', '--tasks', twins, '--database-url', REFUSED]),
+    ]);
     expect(only.code).toBe(1); // got as far as the database
     expect(only.logs.find((e) => e.msg === 'task plan')?.queues).toEqual([
       { queue: 'default', runsOn: 'main thread', tasks: ['shout'], workflows: [] },
     ]);
-    const unknown = await runCli(['worker', '--tasks', FOLDER, '--only', 'greet,nope', '--database-url', REFUSED]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no task or workflow named "nope" in .* \(found: shout, greet\)/);
 
-    const flowsOnly = newDir('flows-only');
-    writeFileSync(path.join(flowsOnly, 'solo.flow'), 'return 1;\n');
-    const solo = await runCli(['worker', '--tasks', flowsOnly, '--database-url', REFUSED]);
     expect(solo.code, solo.stderr).toBe(1);
     expect(solo.logs.find((e) => e.msg === 'task plan')?.queues).toMatchObject([{ queue: 'default', tasks: [], workflows: ['solo'] }]);
     expect(solo.stderr).toContain('cannot use the database');
 
-    const twins = newDir('flow-twins');
-    writeFileSync(path.join(twins, 'a.js'), 'export default () => 1;\n');
-    writeFileSync(path.join(twins, 'a.flow'), 'return 1;\n');
-    const twin = await runCli(['worker', '--tasks', twins, '--database-url', REFUSED]);
     expect(twin.code).toBe(1);
     expect(twin.stderr).toContain(
       `name "a" is used by both task module ${path.join(twins, 'a.js')} and workflow ${path.join(twins, 'a.flow')}`,

@@ -1,12 +1,14 @@
 /**
  * The seed's deployment patterns, as real `rhythm` processes against the test database:
  * the unified process (`rhythm start`), and a split scheduler (`rhythm scheduler`) with two
- * task-specific workers on different queues, each running only its tasks.
+ * task-specific workers on different queues, each running only its tasks. Some one-shot
+ * commands run in this process (runInProcess: runCli with its own streams), as a process each
+ * costs seconds on a loaded machine; each also runs as the shipped executable.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
-import { spawnCli, runCli, killAll, removeScratch, TASKS_DIR, type CliProcess } from './fixtures/cli-tasks/harness/cli.js';
+import { spawnCli, runCli, runInProcess, killAll, removeScratch, TASKS_DIR, type CliProcess } from './fixtures/cli-tasks/harness/cli.js';
 
 interface Ran {
   task?: string;
@@ -59,27 +61,30 @@ describe('unified process: rhythm start', () => {
     expect(url.value).toContain(':***@');
     expect(start.stderr).not.toContain(`:${new URL(db.url).password}@`);
 
+    // Four enqueues at once, each waiting for its execution.
+    const [a, b, c, d] = await Promise.all([
+      runCli(['enqueue', ...common, 'echo', '{"n": 1}', '--wait', '--json']),
+      runInProcess(['enqueue', ...common, 'gamma', '--queue', 'io', '--wait', '--json']),
+      runInProcess(['enqueue', ...common, 'echo', '"later"', '--delay', '300ms', '--wait', '--json']),
+      runInProcess(['enqueue', ...common, 'fail', '--max-attempts', '1', '--wait']),
+    ]);
     // A module task on the default queue's thread, through `rhythm enqueue --wait`.
-    const a = await runCli(['enqueue', ...common, 'echo', '{"n": 1}', '--wait', '--json']);
     expect(a.code, a.stderr).toBe(0);
     const ea = JSON.parse(a.stdout);
     expect(ea.status).toBe('completed');
     expect(ea.result).toMatchObject({ echo: { n: 1 }, pid: start.pid, mainThread: false, queue: 'default' });
 
     // A module named by its `name` export, on the io queue's main thread.
-    const b = await runCli(['enqueue', ...common, 'gamma', '--queue', 'io', '--wait', '--json']);
     expect(b.code, b.stderr).toBe(0);
     expect(JSON.parse(b.stdout).result).toMatchObject({ task: 'gamma', pid: start.pid, mainThread: true, queue: 'io' });
 
     // A delayed task runs only because the internal worker (in this same process) promotes it.
-    const c = await runCli(['enqueue', ...common, 'echo', '"later"', '--delay', '300ms', '--wait', '--json']);
     expect(c.code, c.stderr).toBe(0);
     const ec = JSON.parse(c.stdout);
     expect(ec.result.echo).toBe('later');
     expect(new Date(ec.startedAt).getTime() - new Date(ec.createdAt).getTime()).toBeGreaterThanOrEqual(300);
 
     // A failing task: --wait prints it and exits 1.
-    const d = await runCli(['enqueue', ...common, 'fail', '--max-attempts', '1', '--wait']);
     expect(d.code).toBe(1);
     expect(d.stdout).toMatch(/status\s+failed/);
     expect(d.stdout).toContain('fixture failure');
@@ -154,7 +159,7 @@ describe('split scheduler with task-specific workers', () => {
       const e = await r.get(id);
       expect(e).toMatchObject({ status: 'queued', attempts: 0, startedAt: null });
     }
-    const status = await runCli(['status', '--database-url', db.url, '--schema', 'split', '--json']);
+    const status = await runInProcess(['status', '--database-url', db.url, '--schema', 'split', '--json']);
     expect(status.code, status.stderr).toBe(0);
     const byQueue = Object.fromEntries(JSON.parse(status.stdout).queues.map((q: { queue: string }) => [q.queue, q]));
     expect(byQueue['high-cpu']).toMatchObject({ queued: 1, running: 0, completed: 2 });

@@ -6,13 +6,16 @@
  * processes), one no longer declared is removed at the next start, and schedules made with
  * r.schedule() are never touched by a sync. A bad declaration stops the scheduler before it
  * connects, naming the file and the schedule.
+ *
+ * `rhythm schedules` runs mostly in this process (runInProcess: runCli with its own streams),
+ * once as the shipped executable; the schedulers are processes of their own.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Rhythm, type Schedule } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
-import { runCli, spawnCli, killAll, removeScratch, newDir, type CliProcess } from './fixtures/cli-tasks/harness/cli.js';
+import { runCli, runInProcess, spawnCli, killAll, removeScratch, newDir, type CliProcess } from './fixtures/cli-tasks/harness/cli.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let r: Rhythm;
@@ -49,7 +52,7 @@ async function synced(p: CliProcess): Promise<SyncLog> {
 }
 
 async function schedulesJson(): Promise<Schedule[]> {
-  const res = await runCli(['schedules', ...conn, '--json']);
+  const res = await runInProcess(['schedules', ...conn, '--json']);
   expect(res.code, res.stderr).toBe(0);
   return (JSON.parse(res.stdout) as { schedules: Schedule[] }).schedules;
 }
@@ -111,17 +114,17 @@ describe('config-file schedules and rhythm schedules', () => {
 
   it('removes a schedule the config no longer declares at the next start; "schedules": {} removes all declared ones', async () => {
     const fewer = configDir('fewer', { schedules: { nightly: { ...NIGHTLY, payload: { kind: 'nightly', v: 2 } } } });
-    const s1 = spawnCli(['scheduler', ...conn], { cwd: fewer });
-    expect(await synced(s1)).toMatchObject({ created: [], updated: ['nightly'], unchanged: [], removed: ['every-second'] });
-    await s1.stop();
-    expect((await schedulesJson()).map((s) => s.name)).toEqual(['by-api', 'nightly']);
-
-    // A config without "schedules" syncs nothing.
+    // A config without "schedules" syncs nothing: started alongside, it neither removes what
+    // the first declares (then the list below would lack "nightly") nor runs first (then the
+    // first would find "nightly" gone and create it, not update it).
     const none = configDir('none', { tick: '1s' });
+    const s1 = spawnCli(['scheduler', ...conn], { cwd: fewer });
     const s2 = spawnCli(['scheduler', ...conn, '--log-level', 'info'], { cwd: none });
+    expect(await synced(s1)).toMatchObject({ created: [], updated: ['nightly'], unchanged: [], removed: ['every-second'] });
     await s2.waitForLog('internal worker started');
+    expect((await schedulesJson()).map((s) => s.name)).toEqual(['by-api', 'nightly']);
+    await Promise.all([s1.stop(), s2.stop()]);
     expect(s2.logs.some((l) => l.msg === 'cron schedules of the config file synced')).toBe(false);
-    await s2.stop();
     expect((await schedulesJson()).map((s) => s.name)).toEqual(['by-api', 'nightly']);
 
     const empty = configDir('empty', { schedules: {} });
@@ -129,7 +132,7 @@ describe('config-file schedules and rhythm schedules', () => {
     expect(await synced(s3)).toMatchObject({ removed: ['nightly'] });
     await s3.stop();
     expect((await schedulesJson()).map((s) => [s.name, s.synced])).toEqual([['by-api', false]]);
-    expect((await runCli(['schedules', ...conn, '--json'])).stdout).toContain('"by-api"');
+    expect((await runInProcess(['schedules', ...conn, '--json'])).stdout).toContain('"by-api"');
   });
 
   it('refuses a bad declaration before connecting, naming the file and the schedule (exit code 2)', async () => {
@@ -149,12 +152,14 @@ describe('config-file schedules and rhythm schedules', () => {
       ],
       [{ schedules: [] }, /"schedules" must be an object of schedules by name/],
     ];
-    for (const [config, message] of cases) {
-      const dir = configDir('bad', config);
-      const res = await runCli(['scheduler', ...refused], { cwd: dir });
+    // The first as the shipped executable, the others in this process, all at once.
+    const dirs = cases.map(([config]) => configDir('bad', config));
+    const results = await Promise.all(dirs.map((dir, i) => (i === 0 ? runCli : runInProcess)(['scheduler', ...refused], { cwd: dir })));
+    cases.forEach(([, message], i) => {
+      const res = results[i]!;
       expect(res.code, res.stderr).toBe(2);
-      expect(res.stderr).toContain(path.join(dir, 'rhythm.config.json'));
+      expect(res.stderr).toContain(path.join(dirs[i]!, 'rhythm.config.json'));
       expect(res.stderr).toMatch(message);
-    }
+    });
   });
 });

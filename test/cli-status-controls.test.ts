@@ -1,13 +1,14 @@
 /**
  * `rhythm status` (a process of its own) shows the controls in force, as every other process
  * sees them: a paused queue, a rate-limited queue with the starts it has left, and a group
- * running as many executions as its limit allows on a worker in this test's process.
+ * running as many executions as its limit allows on a worker in this test's process. The
+ * --json reports are read in this process (runInProcess: runCli with its own streams).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Rhythm, Worker } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
 import { deferred } from './helpers.js';
-import { runCli, killAll, removeScratch } from './fixtures/cli-tasks/harness/cli.js';
+import { runCli, runInProcess, killAll, removeScratch } from './fixtures/cli-tasks/harness/cli.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let r: Rhythm;
@@ -44,7 +45,7 @@ it('shows paused and rate-limited queues and the groups at their limit, in text 
   await r.pause('emails');
   await r.setRateLimit('reports', { max: 30, intervalMs: 60_000 });
 
-  const json = await runCli(['status', ...conn, '--json']);
+  const [json, text] = await Promise.all([runInProcess(['status', ...conn, '--json']), runCli(['status', ...conn])]);
   expect(json.code, json.stderr).toBe(0);
   const report = JSON.parse(json.stdout);
   expect(report.controls.groupsAtLimit).toEqual([{ queue: 'tenants', group: 'acme', running: 1, limit: 1 }]);
@@ -53,7 +54,6 @@ it('shows paused and rate-limited queues and the groups at their limit, in text 
     expect.objectContaining({ queue: 'reports', paused: false, rateLimit: { max: 30, intervalMs: 60_000 }, availableStarts: 30 }),
   ]);
 
-  const text = await runCli(['status', ...conn]);
   expect(text.code, text.stderr).toBe(0);
   const lines = text.stdout.split('\n');
   expect(lines.find((l) => l.startsWith('emails'))).toMatch(/^emails\s+paused since \S+\s+-\s+-$/);
@@ -67,6 +67,6 @@ it('shows paused and rate-limited queues and the groups at their limit, in text 
   expect((await r.get(second))!.status).toBe('queued');
   release.resolve();
   expect((await r.waitMany([first, second], { timeoutMs: 20_000 })).map((e) => e.status)).toEqual(['completed', 'completed']);
-  const after = JSON.parse((await runCli(['status', ...conn, '--json'])).stdout);
+  const after = JSON.parse((await runInProcess(['status', ...conn, '--json'])).stdout);
   expect(after.controls.groupsAtLimit).toEqual([]);
 });

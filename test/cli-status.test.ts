@@ -1,12 +1,15 @@
 /**
  * `rhythm status` against known table contents, plus get, cancel, migrate and the graceful
  * hand-back of a running task when a worker gets SIGTERM.
+ *
+ * Some commands run in this process (runInProcess: runCli with its own streams), as a process
+ * each costs seconds on a loaded machine; each command also runs as the shipped executable.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
 import { MIGRATION_FILES } from './support/migrations.js';
-import { spawnCli, runCli, killAll, removeScratch, TASKS_DIR, type CliProcess } from './fixtures/cli-tasks/harness/cli.js';
+import { spawnCli, runCli, runInProcess, killAll, removeScratch, TASKS_DIR, type CliProcess } from './fixtures/cli-tasks/harness/cli.js';
 
 interface QueueFigures {
   queue: string;
@@ -97,7 +100,7 @@ async function figuresFromTables(): Promise<Map<string, Omit<QueueFigures, 'olde
 
 describe('rhythm status', () => {
   it('--json figures match the table contents', async () => {
-    const res = await runCli(['status', ...conn, '--json']);
+    const res = await runInProcess(['status', ...conn, '--json']);
     expect(res.code, res.stderr).toBe(0);
     const report = JSON.parse(res.stdout) as { schema: string; windowMs: number; queues: QueueFigures[] };
     const tables = await figuresFromTables();
@@ -124,7 +127,7 @@ describe('rhythm status', () => {
     expect(by.idle).toMatchObject({ queued: 4, scheduled: 0, running: 0, failed: 0, completed: 0 });
 
     // A window that ends before anything finished counts no failures or completions.
-    const narrow = await runCli(['status', ...conn, '--json', '--window', '1ms']);
+    const narrow = await runInProcess(['status', ...conn, '--json', '--window', '1ms']);
     const narrowBy = Object.fromEntries(JSON.parse(narrow.stdout).queues.map((q: QueueFigures) => [q.queue, q]));
     expect(narrowBy.work).toMatchObject({ running: 2, failed: 0, completed: 0 });
   });
@@ -160,7 +163,7 @@ describe('rhythm status', () => {
   });
 
   it('refuses a schema that was never migrated (exit 1)', async () => {
-    const res = await runCli(['status', '--database-url', db.url, '--schema', 'never_migrated']);
+    const res = await runInProcess(['status', '--database-url', db.url, '--schema', 'never_migrated']);
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('rhythm migrate');
   });
@@ -179,40 +182,42 @@ describe('rhythm get and cancel', () => {
     const e = await r.wait(id!, { timeoutMs: 10_000 });
     expect(e.status).toBe('cancelled');
 
-    const after = await runCli(['get', ...conn, id!]);
+    const after = await runInProcess(['get', ...conn, id!]);
     expect(after.code).toBe(0);
     expect(after.stdout).toMatch(/^status\s+cancelled$/m);
     expect(after.stdout).toMatch(/^error\s+CancelledError: /m);
 
     // Cancelled already: still exit 0, nothing changes.
-    const again = await runCli(['cancel', ...conn, id!, '--json']);
+    const again = await runInProcess(['cancel', ...conn, id!, '--json']);
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout)).toEqual({ cancelled: [], skipped: [{ id, status: 'cancelled' }] });
 
-    const done = await runCli(['cancel', ...conn, ids.echo[0]!]);
+    const done = await runInProcess(['cancel', ...conn, ids.echo[0]!]);
     expect(done.code).toBe(1);
     expect(done.stdout).toContain('already completed');
     expect((await r.get(ids.echo[0]!))!.status).toBe('completed');
 
-    const missingGet = await runCli(['get', ...conn, '987654321']);
+    const [missingGet, missingCancel] = await Promise.all([
+      runInProcess(['get', ...conn, '987654321']),
+      runInProcess(['cancel', ...conn, '987654321']),
+    ]);
     expect(missingGet.code).toBe(1);
     expect(missingGet.stderr).toContain('no execution with id 987654321');
-    const missingCancel = await runCli(['cancel', ...conn, '987654321']);
     expect(missingCancel.code).toBe(1);
     expect(missingCancel.stderr).toContain('no execution with id 987654321');
   });
 
   it('enqueues from the command line into the same tables', async () => {
-    const res = await runCli(['enqueue', ...conn, 'echo', '{"from": "cli"}', '--queue', 'idle', '--priority=-3', '--max-attempts', '5']);
+    const [res, fromStdin] = await Promise.all([
+      runInProcess(['enqueue', ...conn, 'echo', '{"from": "cli"}', '--queue', 'idle', '--priority=-3', '--max-attempts', '5']),
+      runCli(['enqueue', ...conn, 'echo', '-', '--queue', 'idle', '--delay', '1h', '--json'], { stdin: '[1, {"two": 2}]' }),
+    ]);
     expect(res.code, res.stderr).toBe(0);
     const id = res.stdout.trim();
     expect(id).toMatch(/^\d+$/);
     const e = await r.get(id);
     expect(e).toMatchObject({ name: 'echo', queue: 'idle', status: 'queued', payload: { from: 'cli' }, priority: -3, maxAttempts: 5 });
 
-    const fromStdin = await runCli(['enqueue', ...conn, 'echo', '-', '--queue', 'idle', '--delay', '1h', '--json'], {
-      stdin: '[1, {"two": 2}]',
-    });
     expect(fromStdin.code, fromStdin.stderr).toBe(0);
     const e2 = await r.get(JSON.parse(fromStdin.stdout).id);
     expect(e2).toMatchObject({ status: 'scheduled', payload: [1, { two: 2 }] });
@@ -225,7 +230,7 @@ describe('rhythm get and cancel', () => {
 describe('rhythm migrate', () => {
   it('lists pending migrations, applies them once, then lists them applied', async () => {
     const fresh = ['--database-url', db.url, '--schema', 'fresh'];
-    const pending = await runCli(['migrate', ...fresh, '--status']);
+    const pending = await runInProcess(['migrate', ...fresh, '--status']);
     expect(pending.code, pending.stderr).toBe(0);
     expect(pending.stdout).toContain(`0 applied, ${MIGRATION_FILES.length} pending`);
     for (const file of MIGRATION_FILES) expect(pending.stdout).toMatch(new RegExp(`${file.replace('.', '\\.')}\\s+pending`));
@@ -236,10 +241,10 @@ describe('rhythm migrate', () => {
     // A one-shot command at the default log level prints its answer and nothing else.
     expect(apply.stderr).toBe('');
 
-    const again = await runCli(['migrate', ...fresh]);
+    const again = await runInProcess(['migrate', ...fresh]);
     expect(again.stdout.trim()).toBe('schema fresh is up to date');
 
-    const listed = await runCli(['migrate', ...fresh, '--status', '--json']);
+    const listed = await runInProcess(['migrate', ...fresh, '--status', '--json']);
     const json = JSON.parse(listed.stdout);
     expect(json.schema).toBe('fresh');
     expect(json.migrations).toEqual(

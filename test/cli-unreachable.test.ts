@@ -64,10 +64,12 @@ describe('a database that does not answer', () => {
 });
 
 describe('a worker while the database is unreachable', () => {
-  it.each(['down', 'silent'] as const)(
+  // Both at once, each with its own proxy and queue.
+  it.concurrent.for(['down', 'silent'] as const)(
     'database %s: SIGTERM waits for the in-flight task; a second signal forces the stop: exit 130, though nothing can be written',
     { timeout: 60_000 },
-    async (how) => {
+    async (how, { expect }) => {
+      const queue = `unreachable-${how}`;
       const proxy = await TcpProxy.start(db.url);
       try {
         const worker = spawnCli([
@@ -81,7 +83,7 @@ describe('a worker while the database is unreachable', () => {
           '--only',
           'block',
           '--queue',
-          'down:0',
+          `${queue}:0`,
           '--shutdown-timeout',
           '60s',
           '--db-timeout',
@@ -89,8 +91,8 @@ describe('a worker while the database is unreachable', () => {
           '--log-level',
           'info',
         ]);
-        await worker.waitForLog('worker started', (e) => e.queue === 'down');
-        const id = await r.enqueue('block', null, { queue: 'down' });
+        await worker.waitForLog('worker started', (e) => e.queue === queue);
+        const id = await r.enqueue('block', null, { queue });
         await worker.waitForLine('stdout', (l) => l === `BLOCK_STARTED ${id}`);
         if (how === 'down') await proxy.down();
         else proxy.blackhole();

@@ -1,14 +1,16 @@
 /**
  * The workflow commands against a real schema, with the workflows served by workers in this
- * test's process and every command a process of its own: `rhythm start-workflow` (inputs as
- * JSON or on stdin, --queue, --wait), `rhythm signal`, and `rhythm get` showing a workflow's
- * children and where it waits (children, the signal name, the timer's due time), in text and
- * JSON. Bad input exits 2 naming the problem; signalling a finished workflow exits 1.
+ * test's process: `rhythm start-workflow` (inputs as JSON or on stdin, --queue, --wait),
+ * `rhythm signal`, and `rhythm get` showing a workflow's children and where it waits
+ * (children, the signal name, the timer's due time), in text and JSON. Bad input exits 2
+ * naming the problem; signalling a finished workflow exits 1. Most commands run in this
+ * process (runInProcess: runCli with its own streams); each also runs at least once as the
+ * shipped executable, a process of its own.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm, Worker, type Execution, type WorkflowDetails } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
-import { runCli, killAll, removeScratch } from './fixtures/cli-tasks/harness/cli.js';
+import { runCli, runInProcess, killAll, removeScratch } from './fixtures/cli-tasks/harness/cli.js';
 
 const FLOWS = new URL('./fixtures/workflows/', import.meta.url);
 const items = [
@@ -59,7 +61,7 @@ afterAll(async () => {
 type Shown = Execution & { workflow?: WorkflowDetails };
 
 async function getJson(id: string): Promise<Shown> {
-  const res = await runCli(['get', ...conn, id, '--json']);
+  const res = await runInProcess(['get', ...conn, id, '--json']);
   expect(res.code, res.stderr).toBe(0);
   return JSON.parse(res.stdout) as Shown;
 }
@@ -109,29 +111,32 @@ describe('rhythm start-workflow, signal and get', () => {
 
     const after = await getJson(id);
     expect(after.workflow!.children.at(-1)).toMatchObject({ seq: 6, kind: 'workflow', name: 'ship', queue: 'orders', status: 'completed' });
-    const finished = await runCli(['get', ...conn, id]);
+    const finished = await runInProcess(['get', ...conn, id]);
     expect(finished.stdout).toMatch(/^waits for\s+-$/m);
   });
 
   it('shows a workflow waiting for its children, and the signals it has not taken yet', async () => {
     const id = await r.startWorkflow('order', { id: 8, items, total: 30 }, { queue: 'flows-only' });
-    await runCli(['signal', ...conn, id, 'approve', '{"by": "early"}']);
+    await runInProcess(['signal', ...conn, id, 'approve', '{"by": "early"}']);
     await expect.poll(async () => (await getJson(id)).workflow!.waitingOn.children, { timeout: 20_000 }).toEqual([1, 2]);
     const shown = await getJson(id);
     expect(shown.status).toBe('scheduled');
     expect(shown.workflow!.waitingOn).toMatchObject({ mode: 'all', signals: [], wakeAt: null, pending: 2 });
     expect(shown.workflow!.signals.map((s) => s.name)).toEqual(['approve']);
     const [a, b] = shown.workflow!.children;
-    const text = await runCli(['get', ...conn, id]);
+    const text = await runInProcess(['get', ...conn, id]);
     expect(text.stdout).toContain(`waits for all of: task reserve (id ${a!.id}, queued); task reserve (id ${b!.id}, queued)`);
     expect(text.stdout).toMatch(/^signals\s+not taken yet: "approve" \(sent \S+\)$/m);
     await r.cancel(id);
   });
 
   it('--wait prints the finished workflow; the timer wins the race when no approval comes', async () => {
-    const res = await runCli(['start-workflow', ...conn, 'order', '-', '--wait', '--json', '--wait-timeout', '30s'], {
-      stdin: JSON.stringify({ id: 9, items, total: 30, approvalSeconds: 0.2 }),
-    });
+    const [res, failed] = await Promise.all([
+      runInProcess(['start-workflow', ...conn, 'order', '-', '--wait', '--json', '--wait-timeout', '30s'], {
+        stdin: JSON.stringify({ id: 9, items, total: 30, approvalSeconds: 0.2 }),
+      }),
+      runInProcess(['start-workflow', ...conn, 'order', JSON.stringify({ id: 10, items, total: -1 }), '--wait']),
+    ]);
     expect(res.code, res.stderr).toBe(0);
     const e = JSON.parse(res.stdout) as Execution;
     expect(e).toMatchObject({
@@ -141,7 +146,6 @@ describe('rhythm start-workflow, signal and get', () => {
     });
     expect(e.queue).toBe('default');
 
-    const failed = await runCli(['start-workflow', ...conn, 'order', JSON.stringify({ id: 10, items, total: -1 }), '--wait']);
     expect(failed.code, failed.stderr).toBe(0); // the declined card is caught and compensated
     expect(failed.stdout).toMatch(/^status\s+completed$/m);
     expect(failed.stdout).toContain('card declined for order 10');
@@ -164,18 +168,14 @@ describe('rhythm start-workflow, signal and get', () => {
       [['signal', ...conn, 'abc', 'approve'], 2, /invalid execution id "abc"/],
       [['signal', ...conn, finished, 'approve', 'nope'], 2, /the payload/],
     ];
-    // A few processes at a time (2 shared cores).
-    for (let i = 0; i < cases.length; i += 4) {
-      const batch = cases.slice(i, i + 4);
-      const results = await Promise.all(batch.map(([args]) => runCli(args)));
-      batch.forEach(([args, code, message], j) => {
-        expect(results[j]!.code, `${args.join(' ')}\n${results[j]!.stderr}`).toBe(code);
-        expect(results[j]!.stderr).toMatch(message);
-      });
-    }
+    const results = await Promise.all(cases.map(([args]) => runInProcess(args)));
+    cases.forEach(([args, code, message], j) => {
+      expect(results[j]!.code, `${args.join(' ')}\n${results[j]!.stderr}`).toBe(code);
+      expect(results[j]!.stderr).toMatch(message);
+    });
     // A task's get has no workflow part.
-    const plain = await runCli(['get', ...conn, task]);
+    const [plain, plainJson] = await Promise.all([runInProcess(['get', ...conn, task]), runInProcess(['get', ...conn, task, '--json'])]);
     expect(plain.stdout).not.toMatch(/^children/m);
-    expect(JSON.parse((await runCli(['get', ...conn, task, '--json'])).stdout)).not.toHaveProperty('workflow');
+    expect(JSON.parse(plainJson.stdout)).not.toHaveProperty('workflow');
   });
 });

@@ -3,6 +3,7 @@ import type { Option } from 'commander';
 import type { Logger } from 'pino';
 import type { Resolved } from '../config/resolve.js';
 import type { SettingKey, Settings } from '../config/settings.js';
+import type { CliIo } from './io.js';
 
 export interface CommandContext {
   name: string;
@@ -13,6 +14,10 @@ export interface CommandContext {
   settings: Settings;
   resolved: Resolved;
   log: Logger;
+  /** The streams, environment and working folder of this run. */
+  io: CliIo;
+  /** Writes (part of) the command's answer as whole lines; resolves once it is written. */
+  print(text: string): Promise<void>;
   /** Where a setting came from, as a flag, variable or config key for error messages. */
   where(key: SettingKey): string;
 }

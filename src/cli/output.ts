@@ -1,15 +1,8 @@
-/** Writing a command's answer on stdout, and formatting it for people. */
+/** Formatting a command's answer for people. */
 import type { Execution } from '../types.js';
 import type { WorkflowDetails } from '../sql/workflow-details.js';
 
 export { formatDuration } from '../config/parse.js';
-
-/** Writes to stdout and resolves once the text is handed to the OS (before process.exit). */
-export function print(text: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    process.stdout.write(text.endsWith('\n') ? text : `${text}\n`, (err) => (err ? reject(err) : resolve()));
-  });
-}
 
 /** Left-aligned columns separated by two spaces. */
 export function table(header: string[], rows: string[][]): string {

@@ -15,14 +15,14 @@
 import { Command as Program, CommanderError, Option } from 'commander';
 import { RhythmValidationError } from '../errors.js';
 import { packageVersion } from '../package-root.js';
-import { SETTINGS, flagName, type SettingKey } from '../config/settings.js';
+import { SETTINGS, flagName, type LogLevel, type SettingKey } from '../config/settings.js';
 import { resolveSettings } from '../config/resolve.js';
 import { loadConfigFile, CONFIG_ENV, CONFIG_FILE_NAMES } from '../config/file.js';
 import { describeSettings } from '../config/describe.js';
-import { createLogger } from '../logger.js';
+import { createLogger, type Logger } from '../logger.js';
 import { CliError } from './errors.js';
 import { timeoutHint } from './runtime.js';
-import { print } from './output.js';
+import { processIo, line, type CliIo } from './io.js';
 import type { Command, CommandContext } from './command.js';
 import { workerCommand, startCommand, schedulerCommand } from './commands/run.js';
 import { migrateCommand, enqueueCommand, getCommand } from './commands/admin.js';
@@ -62,6 +62,9 @@ const GROUPS = {
   metrics: 'Metrics:',
   dashboard: 'Dashboard:',
 } as const;
+
+/** The levels at which an info line is written. */
+const INFO_LEVELS: readonly LogLevel[] = ['info', 'debug', 'trace'];
 
 const DURATIONS = 'Durations: 500ms, 30s, 5m, 2h, 7d; a bare number is milliseconds.';
 
@@ -145,13 +148,23 @@ function flagValues(command: Command, cmd: Program): Partial<Record<SettingKey, 
   return flags;
 }
 
-async function runCommand(command: Command, cmd: Program): Promise<number> {
+async function runCommand(command: Command, cmd: Program, io: CliIo): Promise<number> {
   const opts = cmd.opts() as Record<string, unknown>;
-  const file = await loadConfigFile(opts.config as string | undefined);
-  const resolved = resolveSettings(command.settings, { flags: flagValues(command, cmd), file, defaults: command.defaults });
+  const file = await loadConfigFile(opts.config as string | undefined, io.env, io.cwd);
+  const resolved = resolveSettings(command.settings, {
+    flags: flagValues(command, cmd),
+    env: io.env,
+    cwd: io.cwd,
+    file,
+    defaults: command.defaults,
+  });
   const { settings, sources } = resolved;
-  const log = createLogger({ level: settings.logLevel, format: settings.logFormat, fd: 2 });
-  log.info({ command: command.name, config: describeSettings(resolved, command.settings) }, 'effective configuration');
+  // Made on first use: pino is not loaded by a command that logs nothing (a usage error, `config`).
+  let logger: Logger | undefined;
+  const log = () => (logger ??= createLogger({ level: settings.logLevel, format: settings.logFormat, fd: 2, destination: io.logs }));
+  if (INFO_LEVELS.includes(settings.logLevel)) {
+    log().info({ command: command.name, config: describeSettings(resolved, command.settings) }, 'effective configuration');
+  }
   const variadic = command.arguments?.some((a) => a.endsWith('...]') || a.endsWith('...>')) ?? false;
   const max = variadic ? Infinity : (command.arguments?.length ?? 0);
   if (cmd.args.length > max) {
@@ -168,12 +181,20 @@ async function runCommand(command: Command, cmd: Program): Promise<number> {
     if (src.startsWith('config ')) return `${src.slice(7)}: "${key}"`;
     return `--${flagName(key)}`;
   };
-  const ctx: CommandContext = { name: command.name, args: cmd.args, options: opts, settings, resolved, log, where };
+  const ctx: CommandContext = {
+    name: command.name,
+    args: cmd.args,
+    options: opts,
+    settings,
+    resolved,
+    get log() {
+      return log();
+    },
+    io,
+    print: (text) => io.out(line(text)),
+    where,
+  };
   return command.run(ctx);
-}
-
-function writeErr(text: string): void {
-  process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
 /** A commander usage error in our words: one line, naming the flag. */
@@ -186,11 +207,15 @@ function usageMessage(err: CommanderError, cmd: Program | undefined): string {
   return message;
 }
 
-/** Runs the command line `argv` (without node and the script); resolves to the exit code. */
-export async function runCli(argv: string[]): Promise<number> {
+/**
+ * Runs the command line `argv` (without node and the script); resolves to the exit code.
+ * `io` replaces the process's streams, environment and working folder (see io.ts).
+ */
+export async function runCli(argv: string[], io: CliIo = processIo()): Promise<number> {
+  const writeErr = (text: string) => io.err(line(text));
   let code = 0;
   const { program, out } = build(async (command, cmd) => {
-    code = await runCommand(command, cmd);
+    code = await runCommand(command, cmd, io);
   });
   const names = COMMANDS.map((c) => c.name);
   let [name] = argv;
@@ -199,7 +224,7 @@ export async function runCli(argv: string[]): Promise<number> {
     return 2;
   }
   if (name === '--version' || name === '-v' || name === 'version') {
-    await print(packageVersion());
+    await io.out(line(packageVersion()));
     return 0;
   }
   if (name === 'help') {
@@ -223,7 +248,7 @@ export async function runCli(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') {
-        await print(out());
+        await io.out(line(out()));
         return 0;
       }
       writeErr(`rhythm ${name}: ${usageMessage(err, cmd)}\nRun 'rhythm ${name} --help' for usage.`);
@@ -235,7 +260,7 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     const e = err as Error;
     writeErr(`rhythm ${name}: error: ${e?.message ?? String(err)}${err instanceof CliError ? '' : timeoutHint(err)}`);
-    if (process.env.RHYTHM_DEBUG) writeErr(String(e?.stack ?? ''));
+    if (io.env.RHYTHM_DEBUG) writeErr(String(e?.stack ?? ''));
     return 1;
   }
 }

@@ -21,8 +21,6 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { checkTaskName } from '../validate.js';
 import type { TaskHandler } from '../types.js';
-import { compileFlow } from '../workflows/index.js';
-import { FlowSyntaxError } from '../workflows/errors.js';
 import { CliError, UsageError } from './errors.js';
 
 export interface TaskModule {
@@ -93,11 +91,13 @@ export async function loadTaskFolder(dir: string, where: string): Promise<TaskFo
     if (twin) throw new CliError(`task name ${JSON.stringify(name)} is used by both ${twin.file} and ${full}`);
     modules.push({ name, file: full, url, handler: handler as TaskHandler });
   }
-  return { tasks: modules, workflows: loadFlows(dir, flowFiles, modules) };
+  return { tasks: modules, workflows: flowFiles.length === 0 ? [] : await loadFlows(dir, flowFiles, modules) };
 }
 
 /** Compiles every .flow file; the syntax errors of all of them are reported together (exit code 2). */
-function loadFlows(dir: string, files: string[], tasks: TaskModule[]): FlowFile[] {
+async function loadFlows(dir: string, files: string[], tasks: TaskModule[]): Promise<FlowFile[]> {
+  // Loaded here, not at the top: the compiler (and its parser) is for folders that hold .flow files.
+  const [{ compileFlow }, { FlowSyntaxError }] = await Promise.all([import('../workflows/index.js'), import('../workflows/errors.js')]);
   const flows: FlowFile[] = [];
   const problems: string[] = [];
   for (const file of files) {

@@ -68,7 +68,7 @@ export function resolveSettings(keys: readonly SettingKey[], from: SettingSource
   for (const key of SETTING_KEYS) {
     const d = def(key);
     const overridden = from.defaults !== undefined && key in from.defaults;
-    settings[key] = overridden ? from.defaults![key] : d.default();
+    settings[key] = overridden ? from.defaults![key] : d.default(cwd);
     sources[key] = 'default';
     if (!keys.includes(key)) continue;
     const flag = from.flags[key];

@@ -41,7 +41,8 @@ export interface SettingDef<T> {
   group: SettingGroup;
   /** One line for --help. */
   help: string;
-  default(): T;
+  /** The default; `cwd` is the working folder a relative path is resolved against (the process's by default). */
+  default(cwd?: string): T;
   /** How --help and `rhythm config` show the default when default() does not say it well. */
   defaultText?: string;
   /** A path: made absolute against the working folder, or the config file's folder. */
@@ -79,7 +80,7 @@ export const SETTINGS = {
     env: ['RHYTHM_DATA_DIR'],
     group: 'connection',
     help: 'data folder of the embedded Postgres, used when no database URL is set; kept across runs',
-    default: () => path.resolve(DEFAULT_DATA_DIR),
+    default: (cwd = process.cwd()) => path.resolve(cwd, DEFAULT_DATA_DIR),
     defaultText: DEFAULT_DATA_DIR,
     isPath: true,
     parse: (raw, where) => parsePath(where, raw),
@@ -149,7 +150,7 @@ export const SETTINGS = {
     env: ['RHYTHM_TASKS'],
     group: 'worker',
     help: "folder of task modules, one per task (a task's name is its module's `name` export, else its file name), and of *.flow workflows (named after the file)",
-    default: () => path.resolve('tasks'),
+    default: (cwd = process.cwd()) => path.resolve(cwd, 'tasks'),
     defaultText: './tasks',
     isPath: true,
     parse: (raw, where) => parsePath(where, raw),

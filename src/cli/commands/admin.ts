@@ -1,5 +1,4 @@
 /** The one-shot commands on the schema and single executions: migrate, enqueue, get. */
-import { readFileSync } from 'node:fs';
 import { Option } from 'commander';
 import { WaitTimeoutError } from '../../errors.js';
 import { checkQueueName, checkTaskName } from '../../validate.js';
@@ -10,7 +9,7 @@ import { parseJsonText } from '../../config/json-text.js';
 import { openSession, withSession as withMigratedSession, type Session } from '../runtime.js';
 import { checkId } from './executions.js';
 import { CliError, UsageError } from '../errors.js';
-import { print, formatExecution, formatWorkflow, table } from '../output.js';
+import { formatExecution, formatWorkflow, table } from '../output.js';
 import { CONNECTION_SETTINGS, ONE_SHOT_DEFAULTS, type Command, type CommandContext } from '../command.js';
 
 /** Runs `fn` on a session whose schema is migrated; closes it after. */
@@ -39,11 +38,11 @@ export const migrateCommand: Command = {
       if (status) {
         const list = await r.migrationStatus();
         if (json) {
-          await print(JSON.stringify({ schema: r.schema, migrations: list.map((m) => ({ ...m, applied: m.appliedAt !== null })) }));
+          await ctx.print(JSON.stringify({ schema: r.schema, migrations: list.map((m) => ({ ...m, applied: m.appliedAt !== null })) }));
         } else {
           const rows = list.map((m) => [m.name, m.appliedAt ? 'applied' : 'pending', m.appliedAt ? m.appliedAt.toISOString() : '-']);
           const pending = list.filter((m) => !m.appliedAt).length;
-          await print(
+          await ctx.print(
             `schema ${r.schema}: ${list.length - pending} applied, ${pending} pending\n${table(['MIGRATION', 'STATE', 'APPLIED AT'], rows)}`,
           );
         }
@@ -51,7 +50,7 @@ export const migrateCommand: Command = {
       }
       const applied = await r.migrate();
       ctx.log.info({ schema: r.schema, applied }, 'migrations applied');
-      await print(applied.length === 0 ? `schema ${r.schema} is up to date` : `schema ${r.schema}: applied ${applied.join(', ')}`);
+      await ctx.print(applied.length === 0 ? `schema ${r.schema} is up to date` : `schema ${r.schema}: applied ${applied.join(', ')}`);
       return 0;
     } finally {
       await session.close();
@@ -63,7 +62,14 @@ export const migrateCommand: Command = {
  * --wait: waits for the execution and prints it; the exit code is 0 only if it completed. A
  * wait that times out is a runtime error saying what happens to the execution (`after`).
  */
-export async function printWhenFinished(r: Rhythm, id: string, waitMs: number, json: boolean, after: string): Promise<number> {
+export async function printWhenFinished(
+  ctx: CommandContext,
+  r: Rhythm,
+  id: string,
+  waitMs: number,
+  json: boolean,
+  after: string,
+): Promise<number> {
   let e: Execution;
   try {
     e = await r.wait(id, { timeoutMs: waitMs });
@@ -71,7 +77,7 @@ export async function printWhenFinished(r: Rhythm, id: string, waitMs: number, j
     if (err instanceof WaitTimeoutError) throw new CliError(`execution ${id} did not finish within ${waitMs} ms (${after})`);
     throw err;
   }
-  await print(json ? JSON.stringify(e) : formatExecution(e));
+  await ctx.print(json ? JSON.stringify(e) : formatExecution(e));
   return e.status === 'completed' ? 0 : 1;
 }
 
@@ -101,7 +107,7 @@ export const enqueueCommand: Command = {
     // Everything is checked before connecting: a usage error never touches the database.
     if (name === undefined) throw new UsageError(`missing the task name: ${ENQUEUE_USAGE}`);
     named('<task>', () => checkTaskName(name));
-    const text = payloadText === undefined ? 'null' : payloadText === '-' ? readFileSync(0, 'utf8') : payloadText;
+    const text = payloadText === undefined ? 'null' : payloadText === '-' ? ctx.io.stdin() : payloadText;
     const payload = parseJsonText(payloadText === '-' ? 'the payload on stdin' : 'the payload', text);
     const options: EnqueueOptions = {};
     if (v.queue !== undefined) options.queue = named('--queue', () => checkQueueName(v.queue));
@@ -123,10 +129,10 @@ export const enqueueCommand: Command = {
       const id = await r.enqueue(name, payload, options);
       ctx.log.info({ id, name, queue: options.queue ?? 'default' }, 'enqueued');
       if (!v.wait) {
-        await print(v.json ? JSON.stringify({ id }) : id);
+        await ctx.print(v.json ? JSON.stringify({ id }) : id);
         return 0;
       }
-      return printWhenFinished(r, id, waitMs, v.json === true, 'it keeps its place in the queue');
+      return printWhenFinished(ctx, r, id, waitMs, v.json === true, 'it keeps its place in the queue');
     });
   },
 };
@@ -145,8 +151,8 @@ export const getCommand: Command = {
       const e = await r.get(id);
       if (!e) throw new CliError(`no execution with id ${id} (never existed, or pruned)`);
       const workflow = e.kind === 'workflow' ? await r.workflowDetails(id) : null;
-      if (ctx.options.json) await print(JSON.stringify(workflow ? { ...e, workflow } : e));
-      else await print(workflow ? `${formatExecution(e)}\n${formatWorkflow(e, workflow)}` : formatExecution(e));
+      if (ctx.options.json) await ctx.print(JSON.stringify(workflow ? { ...e, workflow } : e));
+      else await ctx.print(workflow ? `${formatExecution(e)}\n${formatWorkflow(e, workflow)}` : formatExecution(e));
       return 0;
     });
   },

@@ -2,7 +2,7 @@
 import { Option } from 'commander';
 import { SETTING_KEYS } from '../../config/settings.js';
 import { describeSettings } from '../../config/describe.js';
-import { print, table } from '../output.js';
+import { table } from '../output.js';
 import { ONE_SHOT_DEFAULTS, type Command } from '../command.js';
 
 export const configCommand: Command = {
@@ -17,7 +17,7 @@ Config file: rhythm.config.json (or .mjs/.js/.cjs exporting the object as defaul
   async run(ctx) {
     const described = describeSettings(ctx.resolved, SETTING_KEYS);
     if (ctx.options.json) {
-      await print(JSON.stringify(described));
+      await ctx.print(JSON.stringify(described));
       return 0;
     }
     const rows = SETTING_KEYS.map((k) => {
@@ -25,7 +25,7 @@ Config file: rhythm.config.json (or .mjs/.js/.cjs exporting the object as defaul
       return [k, typeof d.value === 'string' ? d.value : JSON.stringify(d.value), d.source];
     });
     const file = ctx.resolved.file ? `config file: ${ctx.resolved.file.path}` : 'config file: none';
-    await print(`${table(['SETTING', 'VALUE', 'FROM'], rows)}\n${file}`);
+    await ctx.print(`${table(['SETTING', 'VALUE', 'FROM'], rows)}\n${file}`);
     return 0;
   },
 };

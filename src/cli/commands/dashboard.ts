@@ -6,7 +6,6 @@
 import { openSession, requireMigrated } from '../runtime.js';
 import { CliError } from '../errors.js';
 import { RhythmValidationError } from '../../errors.js';
-import { print } from '../output.js';
 import { CONNECTION_SETTINGS, type Command } from '../command.js';
 
 export const dashboardCommand: Command = {
@@ -41,7 +40,7 @@ export const dashboardCommand: Command = {
         if (err instanceof RhythmValidationError) throw err;
         throw new CliError(`could not serve the dashboard on ${host}:${port}: ${(err as Error).message}`, { cause: err });
       }
-      await print(
+      await ctx.print(
         `Rhythm dashboard: ${server.url}${token === undefined ? '' : ' (the page asks for the token, or open it with #token=<token> after the address)'}`,
       );
       await stopped;

@@ -10,7 +10,7 @@ import type { Execution, ExecutionStatus } from '../../types.js';
 import { parseDuration, parseInteger, parseList, show, named } from '../../config/parse.js';
 import { withSession } from '../runtime.js';
 import { UsageError } from '../errors.js';
-import { print, table } from '../output.js';
+import { table } from '../output.js';
 import { CONNECTION_SETTINGS, ONE_SHOT_DEFAULTS, type Command, type CommandContext } from '../command.js';
 
 const ID = /^[1-9]\d{0,18}$/;
@@ -92,9 +92,9 @@ function readTarget(ctx: CommandContext, allowed: readonly ExecutionStatus[]): s
 }
 
 /** Ids that name no execution: an error, so on stderr (the states of the others are the answer, on stdout). */
-function reportMissing(skipped: Skipped[]): void {
+function reportMissing(ctx: CommandContext, skipped: Skipped[]): void {
   const missing = skipped.filter((s) => s.status === null);
-  if (missing.length > 0) process.stderr.write(missing.map((s) => `no execution with id ${s.id} (never existed, or pruned)\n`).join(''));
+  if (missing.length > 0) ctx.io.err(missing.map((s) => `no execution with id ${s.id} (never existed, or pruned)\n`).join(''));
 }
 
 function date(d: Date | null): string {
@@ -137,12 +137,12 @@ export const listCommand: Command = {
     return withSession(ctx.settings, ctx.log, { autoMigrate: false }, async ({ r }) => {
       const page = await r.list({ ...filter, limit, cursor });
       if (v.json) {
-        await print(JSON.stringify(page));
+        await ctx.print(JSON.stringify(page));
         return 0;
       }
       const lines = [page.items.length === 0 ? '(no executions match)' : listTable(page.items)];
       if (page.nextCursor !== null) lines.push(`more: --cursor ${page.nextCursor}`);
-      await print(lines.join('\n'));
+      await ctx.print(lines.join('\n'));
       return 0;
     });
   },
@@ -168,14 +168,14 @@ export const retryCommand: Command = {
     return withSession(ctx.settings, ctx.log, { autoMigrate: false }, async ({ r }) => {
       const result = await r.retry(target, attempts === undefined ? {} : { attempts });
       if (ctx.options.json) {
-        await print(JSON.stringify(result));
+        await ctx.print(JSON.stringify(result));
       } else {
         const lines = result.retried.map((id) => `retried execution ${id}`);
         for (const s of result.skipped)
           if (s.status !== null) lines.push(`execution ${s.id} is ${s.status}; only failed or cancelled executions are retried`);
         if (lines.length === 0) lines.push('nothing to retry');
-        await print(lines.join('\n'));
-        reportMissing(result.skipped);
+        await ctx.print(lines.join('\n'));
+        reportMissing(ctx, result.skipped);
       }
       return result.skipped.length === 0 ? 0 : 1;
     });
@@ -201,14 +201,14 @@ export const cancelCommand: Command = {
       // Cancelled before: what was asked for holds, so it is no failure.
       const failed = result.skipped.filter((s) => s.status !== 'cancelled');
       if (ctx.options.json) {
-        await print(JSON.stringify(result));
+        await ctx.print(JSON.stringify(result));
       } else {
         const lines = result.cancelled.map((id) => `cancelled execution ${id}`);
         for (const s of result.skipped) if (s.status === 'cancelled') lines.push(`execution ${s.id} is already cancelled`);
         for (const s of failed) if (s.status !== null) lines.push(`execution ${s.id} is already ${s.status}; nothing to cancel`);
         if (lines.length === 0) lines.push('nothing to cancel');
-        await print(lines.join('\n'));
-        reportMissing(failed);
+        await ctx.print(lines.join('\n'));
+        reportMissing(ctx, failed);
       }
       return failed.length === 0 ? 0 : 1;
     });

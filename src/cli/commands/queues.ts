@@ -7,7 +7,7 @@ import { checkQueueName } from '../../validate.js';
 import { parseDuration, parseInteger, named } from '../../config/parse.js';
 import { withSession } from '../runtime.js';
 import { UsageError } from '../errors.js';
-import { print, formatDuration } from '../output.js';
+import { formatDuration } from '../output.js';
 import { CONNECTION_SETTINGS, ONE_SHOT_DEFAULTS, type Command, type CommandContext } from '../command.js';
 
 function queueArgument(ctx: CommandContext): string {
@@ -28,7 +28,7 @@ export const pauseCommand: Command = {
     const queue = queueArgument(ctx);
     return withSession(ctx.settings, ctx.log, { autoMigrate: false }, async ({ r }) => {
       const pausedAt = await r.pause(queue);
-      await print(
+      await ctx.print(
         ctx.options.json
           ? JSON.stringify({ queue, paused: true, pausedAt })
           : `queue ${queue} is paused (since ${pausedAt.toISOString()}); \`rhythm resume ${queue}\` resumes it`,
@@ -50,7 +50,7 @@ export const resumeCommand: Command = {
     const queue = queueArgument(ctx);
     return withSession(ctx.settings, ctx.log, { autoMigrate: false }, async ({ r }) => {
       const resumed = await r.resume(queue);
-      await print(
+      await ctx.print(
         ctx.options.json
           ? JSON.stringify({ queue, resumed })
           : resumed
@@ -92,9 +92,9 @@ export const rateLimitCommand: Command = {
     }
     return withSession(ctx.settings, ctx.log, { autoMigrate: false }, async ({ r }) => {
       await r.setRateLimit(queue, limit);
-      if (v.json) await print(JSON.stringify({ queue, rateLimit: limit }));
+      if (v.json) await ctx.print(JSON.stringify({ queue, rateLimit: limit }));
       else
-        await print(
+        await ctx.print(
           limit === null
             ? `queue ${queue} has no rate limit`
             : `queue ${queue}: at most ${limit.max} starts per ${formatDuration(limit.intervalMs)}`,

@@ -2,7 +2,7 @@
 import { Option } from 'commander';
 import type { Schedule } from '../../schedules/schedules.js';
 import { withSession } from '../runtime.js';
-import { print, table } from '../output.js';
+import { table } from '../output.js';
 import { CONNECTION_SETTINGS, ONE_SHOT_DEFAULTS, type Command } from '../command.js';
 
 /** Next fire times the table shows per schedule (--json has them all). */
@@ -39,7 +39,7 @@ export const schedulesCommand: Command = {
   async run(ctx) {
     return withSession(ctx.settings, ctx.log, { autoMigrate: false }, async ({ r }) => {
       const list = await r.schedules();
-      await print(ctx.options.json ? JSON.stringify({ schedules: list }) : render(list));
+      await ctx.print(ctx.options.json ? JSON.stringify({ schedules: list }) : render(list));
       return 0;
     });
   },

@@ -5,7 +5,7 @@ import type { ControlStatus } from '../../sql/controls.js';
 import { parseDuration } from '../../config/parse.js';
 import { openSession, requireMigrated } from '../runtime.js';
 import { UsageError } from '../errors.js';
-import { print, formatDuration, table } from '../output.js';
+import { formatDuration, table } from '../output.js';
 import { CONNECTION_SETTINGS, ONE_SHOT_DEFAULTS, type Command } from '../command.js';
 
 export interface StatusReport {
@@ -86,12 +86,12 @@ export const statusCommand: Command = {
     try {
       const { r } = session;
       await requireMigrated(r);
-      const clear = v.watch && !v.json && process.stdout.isTTY;
+      const clear = v.watch && !v.json && ctx.io.stdoutIsTTY;
       for (;;) {
         const [status, controls] = await Promise.all([r.status({ windowMs }), r.queueControls()]);
         const report: StatusReport = { schema: r.schema, at: status.at.toISOString(), windowMs, queues: status.queues, controls };
         const text = v.json ? JSON.stringify(report) : render(report) + (v.watch && !clear ? '\n' : '');
-        await print(clear ? `\x1b[2J\x1b[H${text}` : text);
+        await ctx.print(clear ? `\x1b[2J\x1b[H${text}` : text);
         if (!v.watch) return 0;
         let timer: NodeJS.Timeout | undefined;
         const next = await Promise.race([

@@ -3,7 +3,6 @@
  * workers (a worker stores the .flow sources it registers when it starts), so the command
  * needs no .flow file of its own; `rhythm get <id>` shows a workflow's children and waits.
  */
-import { readFileSync } from 'node:fs';
 import { Option } from 'commander';
 import { checkFlowName, checkQueueName } from '../../validate.js';
 import type { StartWorkflowOptions } from '../../types.js';
@@ -12,14 +11,13 @@ import { parseJsonText } from '../../config/json-text.js';
 import { withSession } from '../runtime.js';
 import { checkId } from './executions.js';
 import { UsageError } from '../errors.js';
-import { print } from '../output.js';
 import { printWhenFinished } from './admin.js';
-import { CONNECTION_SETTINGS, ONE_SHOT_DEFAULTS, type Command } from '../command.js';
+import { CONNECTION_SETTINGS, ONE_SHOT_DEFAULTS, type Command, type CommandContext } from '../command.js';
 
 /** A JSON argument (default null); "-" reads it from stdin. */
-function jsonArgument(text: string | undefined, what: string): unknown {
+function jsonArgument(ctx: CommandContext, text: string | undefined, what: string): unknown {
   if (text === undefined) return null;
-  if (text === '-') return parseJsonText(`the ${what} on stdin`, readFileSync(0, 'utf8'));
+  if (text === '-') return parseJsonText(`the ${what} on stdin`, ctx.io.stdin());
   return parseJsonText(`the ${what}`, text);
 }
 
@@ -46,7 +44,7 @@ export const startWorkflowCommand: Command = {
     const [name, inputsText] = ctx.args;
     if (name === undefined) throw new UsageError(`missing the workflow name: ${START_USAGE}`);
     named('<name>', () => checkFlowName('workflow name', name));
-    const inputs = jsonArgument(inputsText, 'inputs');
+    const inputs = jsonArgument(ctx, inputsText, 'inputs');
     const options: StartWorkflowOptions = {};
     if (v.queue !== undefined) options.queue = named('--queue', () => checkQueueName(v.queue));
     if (v.priority !== undefined) options.priority = parseInteger('--priority', v.priority, -2_147_483_648);
@@ -56,10 +54,10 @@ export const startWorkflowCommand: Command = {
       const id = await r.startWorkflow(name, inputs, options);
       ctx.log.info({ id, name, queue: options.queue ?? 'default' }, 'workflow started');
       if (!v.wait) {
-        await print(v.json ? JSON.stringify({ id }) : id);
+        await ctx.print(v.json ? JSON.stringify({ id }) : id);
         return 0;
       }
-      return printWhenFinished(r, id, waitMs, v.json === true, `it goes on; \`rhythm get ${id}\` shows where it waits`);
+      return printWhenFinished(ctx, r, id, waitMs, v.json === true, `it goes on; \`rhythm get ${id}\` shows where it waits`);
     });
   },
 };
@@ -80,10 +78,10 @@ export const signalCommand: Command = {
     const id = checkId(rawId, SIGNAL_USAGE);
     if (name === undefined) throw new UsageError(`missing the signal name: ${SIGNAL_USAGE}`);
     named('<name>', () => checkFlowName('signal name', name));
-    const payload = jsonArgument(payloadText, 'payload');
+    const payload = jsonArgument(ctx, payloadText, 'payload');
     return withSession(ctx.settings, ctx.log, { autoMigrate: false }, async ({ r }) => {
       await r.signal(id, name, payload);
-      await print(ctx.options.json ? JSON.stringify({ id, signal: name }) : `sent signal ${JSON.stringify(name)} to workflow ${id}`);
+      await ctx.print(ctx.options.json ? JSON.stringify({ id, signal: name }) : `sent signal ${JSON.stringify(name)} to workflow ${id}`);
       return 0;
     });
   },
