@@ -11,7 +11,13 @@
  * Queue depth comes from Postgres, by one statement per scrape at most, cached for
  * `depthCacheMs` (default 5 s), so frequent scrapes or several scrapers cost one read.
  */
-import { Counter, Gauge, Registry, type Metric } from 'prom-client';
+import { createRequire } from 'node:module';
+import type { Counter, Gauge, Metric, Registry } from 'prom-client';
+
+// prom-client is loaded on the first r.metrics() call: loading it costs about as much as pg,
+// and most processes (one-shot CLI commands, producers) never ask for metrics.
+let promClient: typeof import('prom-client') | undefined;
+const prom = () => (promClient ??= createRequire(import.meta.url)('prom-client') as typeof import('prom-client'));
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { SchemaNames } from '../db/schema.js';
@@ -277,7 +283,7 @@ export class RhythmMetrics {
     options: MetricsOptions = {},
   ) {
     checkMetricsOptions(options);
-    this.registry = options.registry ?? new Registry();
+    this.registry = options.registry ?? new (prom().Registry)();
     this.depthCacheMs = options.depthCacheMs ?? 5_000;
     const registers = [this.registry];
     const perTask = ['queue', 'task'] as const;
@@ -286,7 +292,7 @@ export class RhythmMetrics {
       for (const q of queues.values()) yield* q.tasks.values();
     }
     const counter = (name: string, help: string, tally: (s: TaskSeries) => Tally) =>
-      new Counter({
+      new (prom().Counter)({
         name,
         help,
         labelNames: perTask,
@@ -329,7 +335,7 @@ export class RhythmMetrics {
         for (const s of allTasks()) yield s.waitSeconds;
       },
     );
-    this.inFlight = new Gauge({
+    this.inFlight = new (prom().Gauge)({
       name: 'rhythm_executions_in_flight',
       help: 'Attempts running now in this process',
       labelNames: perTask,
@@ -341,7 +347,7 @@ export class RhythmMetrics {
     histogram('rhythm_claim_batch_size', 'Tasks returned by one claim statement', ['queue'], CLAIM_BUCKETS, function* () {
       for (const q of queues.values()) yield q.claimSize;
     });
-    this.batchesSent = new Counter({
+    this.batchesSent = new (prom().Counter)({
       name: 'rhythm_thread_pool_batches_sent_total',
       help: 'Batches of tasks sent to the threads',
       labelNames: ['queue'],
@@ -353,7 +359,7 @@ export class RhythmMetrics {
     histogram('rhythm_thread_pool_batch_size', 'Tasks per batch sent to a thread', ['queue'], SIZE_BUCKETS, function* () {
       for (const q of queues.values()) yield q.tasksPerBatch;
     });
-    new Gauge({
+    new (prom().Gauge)({
       name: 'rhythm_thread_pool_busy_threads',
       help: 'Threads of the pool running a task now',
       labelNames: ['queue'],
@@ -369,7 +375,7 @@ export class RhythmMetrics {
       },
     });
     const depth = (): Promise<QueueDepth[] | undefined> => this.depths();
-    new Gauge({
+    new (prom().Gauge)({
       name: 'rhythm_queue_depth',
       help: 'Executions per queue and status, read from Postgres (cached per scrape interval)',
       labelNames: ['queue', 'status'],
@@ -382,7 +388,7 @@ export class RhythmMetrics {
         for (const d of depths) for (const status of DEPTH_STATUSES) this.set({ queue: d.queue, status }, d[status]);
       },
     });
-    new Gauge({
+    new (prom().Gauge)({
       name: 'rhythm_queue_oldest_waiting_seconds',
       help: 'Age of the oldest ready execution of the queue (0: none waiting)',
       labelNames: ['queue'],
@@ -395,7 +401,7 @@ export class RhythmMetrics {
         for (const d of depths) this.set({ queue: d.queue }, d.oldestWaitingSeconds);
       },
     });
-    this.depthReads = new Counter({
+    this.depthReads = new (prom().Counter)({
       name: 'rhythm_queue_depth_reads_total',
       help: 'Queue depth statements run for scrapes (at most one per cache interval)',
       registers,
