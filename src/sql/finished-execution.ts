@@ -32,13 +32,18 @@ export type FinishedRow = [
   maxAttempts: number,
   parentId: string | null,
   group: string | null,
-  createdAt: string,
-  runAt: string,
-  startedAt: string | null,
-  finishedAt: string | null,
+  /** createdAt, runAt, startedAt, finishedAt: 16 characters each, see TIME_SLOT. */
+  times: string,
   attemptLog: StoredAttempt[] | null,
   progress: unknown,
 ];
+
+/**
+ * The four times travel as one column, each in 16 characters: its binary form in hex (see
+ * fromBinaryTime), or NULL_TIME: one string to read and keep instead of four.
+ */
+const TIME_SLOT = 16;
+export const NULL_TIME = '-'.repeat(TIME_SLOT);
 
 const JSONB_OID = 3802;
 
@@ -47,25 +52,31 @@ function parseJson(text: string | null): unknown {
   return text === null ? null : pg.types.getTypeParser(JSONB_OID, 'text')(text);
 }
 
-function parseTime(hex: string | null): Date | null {
-  return hex === null ? null : fromBinaryTime(hex);
+function parseTime(times: string, slot: number): Date | null {
+  const hex = times.slice(slot * TIME_SLOT, (slot + 1) * TIME_SLOT);
+  return hex === NULL_TIME ? null : fromBinaryTime(hex);
 }
 
-/** The late fields: their row positions and how each is decoded. */
-const LATE = {
-  payload: [5, parseJson],
-  result: [6, parseJson],
-  createdAt: [13, parseTime],
-  runAt: [14, parseTime],
-  startedAt: [15, parseTime],
-  finishedAt: [16, parseTime],
-  attemptLog: [17, (log: StoredAttempt[] | null) => toAttemptLog(log)],
-} as const;
-type LateKey = keyof typeof LATE;
+/** The late fields, in the order of their bits. */
+const LATE = ['payload', 'result', 'createdAt', 'runAt', 'startedAt', 'finishedAt', 'attemptLog'] as const;
+type LateKey = (typeof LATE)[number];
 
-/** The hidden state of an execution: its row, and which late fields hold decoded values. */
-let lateValue: (e: object, key: LateKey) => unknown;
-let setLateValue: (e: object, key: LateKey, value: unknown) => void;
+function decode(row: FinishedRow, field: number): unknown {
+  switch (field) {
+    case 0:
+      return parseJson(row[5]);
+    case 1:
+      return parseJson(row[6]);
+    case 6:
+      return toAttemptLog(row[14]);
+    default:
+      return parseTime(row[13], field - 2);
+  }
+}
+
+/** The hidden state of an execution: its row, and the late fields decoded (or assigned) so far. */
+let lateValue: (e: object, field: number) => unknown;
+let setLateValue: (e: object, field: number, value: unknown) => void;
 
 /**
  * Returns the object it is given from its constructor, so that a subclass's private fields
@@ -80,46 +91,46 @@ class Carrier {
 }
 
 class Hidden extends Carrier {
-  #row: unknown[];
-  /** Bit i set: the late field at row position i holds its decoded value. */
-  #decoded = 0;
+  readonly #row: FinishedRow;
+  /** Bit i set: LATE[i] is in #values. */
+  #have = 0;
+  #values: unknown[] | undefined;
 
-  constructor(target: object, row: unknown[]) {
+  constructor(target: object, row: FinishedRow) {
     super(target);
     this.#row = row;
   }
 
   static {
-    lateValue = (e, key) => {
+    lateValue = (e, field) => {
       const h = e as Hidden;
-      const [i, decode] = LATE[key];
-      if (h.#decoded & (1 << i)) return h.#row[i];
-      const value = (decode as (raw: unknown) => unknown)(h.#row[i]);
-      h.#row[i] = value;
-      h.#decoded |= 1 << i;
+      if (h.#have & (1 << field)) return h.#values![field];
+      const value = decode(h.#row, field);
+      (h.#values ??= new Array(LATE.length))[field] = value;
+      h.#have |= 1 << field;
       return value;
     };
-    setLateValue = (e, key, value) => {
+    setLateValue = (e, field, value) => {
       // A frozen plain object would refuse the assignment: so does this one.
-      if (Object.isFrozen(e)) throw new TypeError(`Cannot assign to read only property '${key}' of object`);
+      if (Object.isFrozen(e)) throw new TypeError(`Cannot assign to read only property '${LATE[field]}' of object`);
       const h = e as Hidden;
-      const i = LATE[key][0];
-      h.#row[i] = value;
-      h.#decoded |= 1 << i;
+      (h.#values ??= new Array(LATE.length))[field] = value;
+      h.#have |= 1 << field;
     };
   }
 }
 
 /** One descriptor per late field, shared by every execution (so they share one hidden class). */
 function descriptor(key: LateKey): PropertyDescriptor {
+  const field = LATE.indexOf(key);
   return {
     enumerable: true,
     configurable: true,
     get(this: object) {
-      return lateValue(this, key);
+      return lateValue(this, field);
     },
     set(this: object, value: unknown) {
-      setLateValue(this, key, value);
+      setLateValue(this, field, value);
     },
   };
 }
@@ -153,7 +164,7 @@ export function finishedExecution(r: FinishedRow): Execution {
   Object.defineProperty(e, 'startedAt', STARTED_AT);
   Object.defineProperty(e, 'finishedAt', FINISHED_AT);
   Object.defineProperty(e, 'attemptLog', ATTEMPT_LOG);
-  e.progress = r[18];
+  e.progress = r[15];
   Object.defineProperty(e, inspect.custom, INSPECT);
   new Hidden(e, r);
   return e;
