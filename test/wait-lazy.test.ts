@@ -52,7 +52,11 @@ function expectSameAsGet(waited: Execution, got: Execution): void {
 
 describe('executions from wait() and waitMany()', () => {
   it('equal what get() returns, for completed, failed and cancelled executions', async () => {
-    const completed = await r.enqueue('echo', { deep: { list: [1, 2.5, 'x', true, null] }, text: 'é ✓ "quoted"' }, { queue: Q, group: 'g1', priority: 3 });
+    const completed = await r.enqueue(
+      'echo',
+      { deep: { list: [1, 2.5, 'x', true, null] }, text: 'é ✓ "quoted"' },
+      { queue: Q, group: 'g1', priority: 3 },
+    );
     const failed = await r.enqueue('fails', null, { queue: Q, maxAttempts: 1 });
     const empty = await r.enqueue('nothing', 7, { queue: Q });
     const cancelled = await r.enqueue('echo', 'never', { queue: Q, delayMs: 3_600_000 });
