@@ -223,6 +223,15 @@ export class Waiters {
   }
 
   private takeBatch(): string[] {
+    if (this.toRead.size <= READ_BATCH) {
+      // All of it (the usual case): copied and cleared at once, cheaper than a walk deleting each.
+      const all = Array.from(this.toRead);
+      this.toRead.clear();
+      let kept = 0;
+      for (const id of all) if (this.byId.has(id)) all[kept++] = id;
+      all.length = kept;
+      return all;
+    }
     const batch: string[] = [];
     for (const id of this.toRead) {
       this.toRead.delete(id);

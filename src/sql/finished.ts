@@ -5,8 +5,10 @@
  *
  * Finished rows are read back by the thousand, so their cost per row matters: they come as
  * arrays (no object per row to build and throw away), and their timestamps in binary form
- * (microseconds since 2000-01-01, as hex), which costs Postgres a third of what its text form
- * does and the client less to turn into a Date. The values are the same as `get` returns.
+ * (microseconds since 2000-01-01, as hex, the four in one column), which costs Postgres a third
+ * of what its text form does and the client less to turn into a Date. Payloads and results
+ * come as JSON text. Both are decoded only when the caller looks (see finished-execution.ts);
+ * the values are the same as `get` returns.
  *
  * A finished execution has no work_queue row (settle and cancel delete it in the statement
  * that sets the final status), so its own columns are what `get` returns for it.
@@ -14,9 +16,12 @@
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
 import type { Execution } from '../types.js';
-import { toAttemptLog, type StoredAttempt } from './get.js';
+import { finishedExecution, NULL_TIME, type FinishedRow } from './finished-execution.js';
 
-const binaryTime = (column: string) => `encode(timestamptz_send(${column}), 'hex')`;
+export { fromBinaryTime } from './finished-execution.js';
+
+/** A time as its TIME_SLOT characters (see finished-execution.ts). */
+const timeSlot = (column: string) => `coalesce(encode(timestamptz_send(${column}), 'hex'), '${NULL_TIME}')`;
 
 /**
  * `id = ANY(...)` lets Postgres fetch the rows in heap order (a bitmap scan), several times
@@ -29,13 +34,14 @@ const FINAL = `e.status IN ('completed', 'failed', 'cancelled')`;
 const finishedStatement = statement(
   'finished',
   (n) => `
-SELECT e.id::text, e.kind, e.name, e.queue, e.status, e.payload, e.result, e.error, e.priority, e.attempts,
-       e.max_attempts, e.parent_id::text, ${binaryTime('e.created_at')}, ${binaryTime('e.run_at')},
-       ${binaryTime('e.started_at')}, ${binaryTime('e.finished_at')}, e.group_key, e.attempt_log, e.progress
+SELECT e.id::text, e.kind, e.name, e.queue, e.status, e.payload::text, e.result::text, e.error, e.priority, e.attempts,
+       e.max_attempts, e.parent_id::text, e.group_key,
+       ${timeSlot('e.created_at')} || ${timeSlot('e.run_at')} || ${timeSlot('e.started_at')} || ${timeSlot('e.finished_at')},
+       e.attempt_log, e.progress
 FROM ${n.executions} e
 WHERE e.id = ANY($1::bigint[]) AND ${FINAL}
 UNION ALL
-SELECT string_agg(e.id::text, ','), ${Array(18).fill('NULL').join(', ')}
+SELECT string_agg(e.id::text, ','), ${Array(15).fill('NULL').join(', ')}
 FROM ${n.executions} e
 WHERE e.id = ANY($1::bigint[]) AND NOT ${FINAL}`,
 );
@@ -43,28 +49,6 @@ WHERE e.id = ANY($1::bigint[]) AND NOT ${FINAL}`,
 /** Each finished id with its execution, each unfinished one with null; ids that do not exist are absent. */
 export type FinishedRead = Map<string, Execution | null>;
 
-/** A finished execution, columns in finishedStatement's order (times as hex, see fromBinaryTime). */
-type FinishedRow = [
-  id: string,
-  kind: Execution['kind'],
-  name: string,
-  queue: string,
-  status: Execution['status'],
-  payload: unknown,
-  result: unknown,
-  error: Execution['error'],
-  priority: number,
-  attempts: number,
-  maxAttempts: number,
-  parentId: string | null,
-  createdAt: string,
-  runAt: string,
-  startedAt: string | null,
-  finishedAt: string | null,
-  group: string | null,
-  attemptLog: StoredAttempt[] | null,
-  progress: unknown,
-];
 /** The unfinished ones: their ids, comma-separated (null if none), then nulls. */
 type UnfinishedRow = [ids: string | null, kind: null, ...rest: null[]];
 
@@ -79,47 +63,7 @@ export async function readFinished(db: Queryable, n: SchemaNames, ids: readonly 
       continue;
     }
     if (id === null) continue;
-    found.set(id, {
-      id,
-      kind: r[1],
-      name: r[2],
-      queue: r[3],
-      status: r[4],
-      payload: r[5],
-      result: r[6],
-      error: r[7],
-      priority: r[8],
-      attempts: r[9],
-      maxAttempts: r[10],
-      parentId: r[11],
-      createdAt: fromBinaryTime(r[12]),
-      runAt: fromBinaryTime(r[13]),
-      startedAt: r[14] === null ? null : fromBinaryTime(r[14]),
-      finishedAt: r[15] === null ? null : fromBinaryTime(r[15]),
-      group: r[16],
-      attemptLog: toAttemptLog(r[17]),
-      progress: r[18],
-    });
+    found.set(id, finishedExecution(r as FinishedRow));
   }
   return found;
-}
-
-/** 2000-01-01T00:00:00Z, Postgres' epoch, in Unix milliseconds. */
-const PG_EPOCH_MS = 946_684_800_000;
-
-/**
- * A timestamptz's binary form (signed 64-bit microseconds since 2000-01-01 UTC, as 16 hex
- * digits) as a Date, its microseconds dropped as pg's own parser drops them (towards the past).
- */
-export function fromBinaryTime(hex: string): Date {
-  // From 2000 until the 22nd century the value is below 2^52 (its first three digits are
-  // 0): exact as a plain number. Anything else takes the exact, slower BigInt path.
-  if (hex.startsWith('000')) {
-    const us = Number.parseInt(hex, 16);
-    return new Date(PG_EPOCH_MS + (us - (us % 1000)) / 1000);
-  }
-  const us = BigInt.asIntN(64, BigInt(`0x${hex}`));
-  let ms = us / 1000n; // truncates towards zero
-  if (ms * 1000n > us) ms -= 1n;
-  return new Date(PG_EPOCH_MS + Number(ms));
 }

@@ -74,11 +74,14 @@ export default async function runBatch(batch: ThreadBatch): Promise<ThreadResult
   const ids = batch.ids.split(',');
   const payloads = JSON.parse(batch.payloads) as unknown[];
   const n = ids.length;
+  // The three columns share one buffer: each buffer costs the clone of the reply far more
+  // than its bytes do (a one-task reply with three took twice as long as with one).
+  const buffer = new ArrayBuffer(10 * n);
   const out: ThreadResults = {
-    status: new Uint8Array(n),
-    retryable: new Uint8Array(n),
+    status: new Uint8Array(buffer, 8 * n, n),
+    retryable: new Uint8Array(buffer, 9 * n, n),
     texts: new Array<string>(n),
-    ms: new Float64Array(n),
+    ms: new Float64Array(buffer, 0, n),
   };
   const pending: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {

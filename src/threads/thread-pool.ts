@@ -370,11 +370,14 @@ export class ThreadPool implements Executor, ThreadGaugeSource {
   private send(runs: ThreadRun[]): void {
     const batch = new SentBatch(runs);
     const n = runs.length;
+    // Four views of one buffer: the structured clone pays per buffer far more than per byte
+    // (one buffer instead of four halves it for a batch of one task, as 10 ms tasks travel).
+    const ints = new Int32Array(4 * n);
     const message: ThreadBatch = {
-      task: new Int32Array(n),
-      slot: new Int32Array(n),
-      ticket: new Int32Array(n),
-      attempt: new Int32Array(n),
+      task: ints.subarray(0, n),
+      slot: ints.subarray(n, 2 * n),
+      ticket: ints.subarray(2 * n, 3 * n),
+      attempt: ints.subarray(3 * n),
       ids: '',
       payloads: '',
     };
