@@ -95,7 +95,10 @@ describe('an enqueue takes an open offer', () => {
   ])('not %s', async (what, queue) => {
     await offer(queue, ['t'], what.startsWith('after') ? 1 : 60_000);
     if (what.startsWith('after'))
-      await until('the offer to expire', async () => (await count(r, r.names.workerOffers, 'queue = $1 AND expires_at < now()', [queue])) === 1);
+      await until(
+        'the offer to expire',
+        async () => (await count(r, r.names.workerOffers, 'queue = $1 AND expires_at < now()', [queue])) === 1,
+      );
     if (what.startsWith('on a paused')) await r.pause(queue);
     let id = '';
     const enqueue = async () => {
