@@ -8,42 +8,26 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { Rhythm, Worker } from 'rhythm';
 import { makeOffer } from '../src/sql/handoff.js';
-import { count, deferred, freshRhythm, until, type TestDatabase } from './helpers.js';
+import { count, freshRhythm, until, workNotifications, type TestDatabase } from './helpers.js';
 
 let db: TestDatabase;
 let r: Rhythm;
-let listener: pg.Client;
-const received: string[] = [];
-let marker: ReturnType<typeof deferred> | undefined;
+let notes: Awaited<ReturnType<typeof workNotifications>>;
 
 beforeAll(async () => {
   ({ db, r } = await freshRhythm());
-  listener = new pg.Client({ connectionString: db.url });
-  await listener.connect();
-  listener.on('notification', (n) => {
-    if (n.payload === 'test-marker') marker?.resolve();
-    else received.push(n.payload ?? '');
-  });
-  await listener.query(`LISTEN "${r.names.workChannel}"`);
+  notes = await workNotifications(r, db.url);
 });
 afterAll(async () => {
-  await listener?.end();
+  await notes?.close();
   await r?.shutdown();
   await db?.drop();
 });
 
-/** The work NOTIFYs an action caused (notifications arrive in commit order: a marker sent after it closes the list). */
-async function collect(action: () => Promise<unknown>): Promise<string[]> {
-  received.length = 0;
-  await action();
-  marker = deferred();
-  await r.pool.query('SELECT pg_notify($1, $2)', [r.names.workChannel, 'test-marker']);
-  await marker.promise;
-  return [...received];
-}
+/** The work NOTIFY payloads an action caused. */
+const collect = (action: () => Promise<unknown>) => notes.collect(action);
 
 async function offer(queue: string, names = ['t'], ttlMs = 60_000): Promise<{ key: string; token: string }> {
   const key = randomUUID();
@@ -134,6 +118,17 @@ describe('an enqueue takes an open offer', () => {
   });
 });
 
+/** A worker on its own Rhythm whose handler records each payload it runs and returns it. */
+async function startWorker(queue: string, pollIntervalMs: number, runs: number[]): Promise<{ rw: Rhythm; running: Promise<void> }> {
+  const rw = await Rhythm.init({ databaseUrl: db.url, autoMigrate: false });
+  const w = new Worker(rw, { queue, pollIntervalMs });
+  w.task('t', (k: number) => {
+    runs.push(k);
+    return k;
+  });
+  return { rw, running: w.start() };
+}
+
 describe('a worker', () => {
   it('runs every handed task exactly once, and withdraws its offer at stop', async () => {
     const rw = await Rhythm.init({ databaseUrl: db.url, autoMigrate: false });
@@ -168,14 +163,8 @@ describe('a worker', () => {
   });
 
   it('finds a task handed while its NOTIFY was missed on its next idle poll', async () => {
-    const rw = await Rhythm.init({ databaseUrl: db.url, autoMigrate: false });
-    const w = new Worker(rw, { queue: 'h3', pollIntervalMs: 100 });
     const runs: number[] = [];
-    w.task('t', (k: number) => {
-      runs.push(k);
-      return k;
-    });
-    const running = w.start();
+    const { rw, running } = await startWorker('h3', 100, runs);
     try {
       await until('the idle worker to offer', async () => (await offersOf('h3')) === 1);
       // The dispatcher never hears of this hand-off, as after a lost LISTEN connection.
@@ -192,14 +181,8 @@ describe('a worker', () => {
   });
 
   it('hands back, unrun, a task handed while its NOTIFY was missed when it stops', async () => {
-    const rw = await Rhythm.init({ databaseUrl: db.url, autoMigrate: false });
-    const w = new Worker(rw, { queue: 'h4', pollIntervalMs: 60_000 });
     const runs: number[] = [];
-    w.task('t', (k: number) => {
-      runs.push(k);
-      return k;
-    });
-    const running = w.start();
+    const { rw, running } = await startWorker('h4', 60_000, runs);
     let id = '';
     try {
       await until('the idle worker to offer', async () => (await offersOf('h4')) === 1);
@@ -214,13 +197,7 @@ describe('a worker', () => {
     expect(await leaseOf(id)).toEqual({ attempts: 0, lease_token: null, claimed_by: null, leased: false });
 
     // Ready again: the next worker runs it, once.
-    const r2 = await Rhythm.init({ databaseUrl: db.url, autoMigrate: false });
-    const w2 = new Worker(r2, { queue: 'h4' });
-    w2.task('t', (k: number) => {
-      runs.push(k);
-      return k;
-    });
-    const running2 = w2.start();
+    const { rw: r2, running: running2 } = await startWorker('h4', 2_000, runs);
     try {
       expect(await r.wait(id, { timeoutMs: 10_000 })).toMatchObject({ status: 'completed', attempts: 1 });
       expect(runs).toEqual([8]);
