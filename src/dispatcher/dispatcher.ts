@@ -231,6 +231,8 @@ export class Dispatcher {
   private offer: { key: string; token: string | undefined; refreshedAt: number } | undefined;
   /** Offer statements run one at a time: the one running (and those chained after it). */
   private offerBusy: Promise<void> | undefined;
+  /** The last claim found the queue paused or rate-limited: no enqueue would take an offer. */
+  private controlled = false;
 
   constructor(
     private readonly config: DispatcherConfig,
@@ -443,6 +445,7 @@ export class Dispatcher {
       // claim skips the groups now full and finds the rest.
       if (claim.cutByBytes || claim.cutByGroups) this.mayHaveWork = true;
       if (claim.refillInMs !== null) this.pokeAfter(claim.refillInMs);
+      this.controlled = claim.controlled;
       this.claimFailures = 0;
     } catch (err) {
       const delay = retryDelayMs(this.claimFailures++);
@@ -477,6 +480,7 @@ export class Dispatcher {
   private idleForOffer(): boolean {
     return (
       this.offers &&
+      !this.controlled &&
       !this.stopping &&
       this.inFlight.size === 0 &&
       this.claimsInFlight === 0 &&
