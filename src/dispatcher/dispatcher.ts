@@ -525,12 +525,19 @@ export class Dispatcher {
           ttlMs: this.offerTtlMs,
         });
       } catch (err) {
-        if (this.offer === offer) this.offer = undefined;
+        // The offer may exist although its reply was lost: close it, and until that is known
+        // still take a hand-off naming it.
+        const withdrawn = await withdrawOffer(leasePool, names, offer.key).catch(() => false);
+        if (withdrawn && this.offer === offer) this.offer = undefined;
         throw err;
       }
       return;
     }
-    if (current.token === undefined) return;
+    if (current.token === undefined) {
+      // An offer whose statement failed and could not be closed: a hand-off on it has had time to come.
+      this.offer = undefined;
+      return;
+    }
     current.refreshedAt = performance.now();
     if (await refreshOffer(leasePool, names, current.key, this.offerTtlMs)) return;
     // Taken: its hand-off is on its way, unless it already came.
