@@ -1,6 +1,7 @@
 /**
  * Inserts many executions in one statement: the history rows, their work_queue or
  * scheduled_queue rows, and one wake-up NOTIFY per distinct ready queue (not one per row).
+ * A single enqueue may instead hand its task to an idle worker's offer (see handoff.ts).
  */
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
@@ -47,16 +48,17 @@ const UNIFORM_INPUT = `
   FROM jsonb_array_elements($10::jsonb) WITH ORDINALITY AS j(payload, ord)
   ORDER BY ord`;
 
-/**
- * The CTEs that follow an `inserted` CTE of new executions: each goes to work_queue (ready) or
- * scheduled_queue (due later), and each distinct ready queue gets one wake-up NOTIFY (a
- * `wake` CTE the final SELECT must reference, or Postgres skips it).
- */
+/** Rows due later go to scheduled_queue (both routes of new executions). */
 const WAITING = (n: SchemaNames) => `waiting AS (
   INSERT INTO ${n.scheduledQueue} (execution_id, run_at)
   SELECT id, run_at FROM inserted WHERE status = 'scheduled'
 )`;
 
+/**
+ * The CTEs that follow an `inserted` CTE of new executions: each goes to work_queue (ready) or
+ * scheduled_queue (due later), and each distinct ready queue gets one wake-up NOTIFY (a
+ * `wake` CTE the final SELECT must reference, or Postgres skips it).
+ */
 export const routeInserted = (n: SchemaNames) => `), ready AS (
   INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes, group_key)
   SELECT id, queue, name, priority, lease_ms, payload_bytes, group_key FROM inserted WHERE status = 'queued'
