@@ -7,50 +7,36 @@
  * (on its next idle poll, or at stop, when the task is handed back unrun).
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Rhythm, Worker } from 'rhythm';
 import { makeOffer } from '../src/sql/handoff.js';
-import { count, freshRhythm, until, workNotifications, type TestDatabase } from './helpers.js';
+import { count, rhythmWithWorkNotifications, until } from './helpers.js';
 
-let db: TestDatabase;
-let r: Rhythm;
-let notes: Awaited<ReturnType<typeof workNotifications>>;
-
-beforeAll(async () => {
-  ({ db, r } = await freshRhythm());
-  notes = await workNotifications(r, db.url);
-});
-afterAll(async () => {
-  await notes?.close();
-  await r?.shutdown();
-  await db?.drop();
-});
-
-/** The work NOTIFY payloads an action caused. */
-const collect = (action: () => Promise<unknown>) => notes.collect(action);
+const env = rhythmWithWorkNotifications();
+const collect = env.collect;
 
 async function offer(queue: string, names = ['t'], ttlMs = 60_000): Promise<{ key: string; token: string }> {
   const key = randomUUID();
-  const token = await makeOffer(r.leasePool, r.names, { key, queue, names, workerId: `w-${queue}`, leaseMs: 30_000, ttlMs });
+  const token = await makeOffer(env.r.leasePool, env.r.names, { key, queue, names, workerId: `w-${queue}`, leaseMs: 30_000, ttlMs });
   return { key, token };
 }
 
 async function leaseOf(id: string): Promise<{ attempts: number; lease_token: string | null; claimed_by: string | null; leased: boolean }> {
-  const res = await r.pool.query(
-    `SELECT attempts, lease_token, claimed_by, claimed_until IS NOT NULL AS leased FROM ${r.names.workQueue} WHERE execution_id = $1`,
+  const res = await env.r.pool.query(
+    `SELECT attempts, lease_token, claimed_by, claimed_until IS NOT NULL AS leased FROM ${env.r.names.workQueue} WHERE execution_id = $1`,
     [id],
   );
   return res.rows[0];
 }
 
-const offersOf = (queue: string) => count(r, r.names.workerOffers, 'queue = $1', [queue]);
+const offersOf = (queue: string) => count(env.r, env.r.names.workerOffers, 'queue = $1', [queue]);
 
 describe('an enqueue takes an open offer', () => {
   it('leases the new row with the offer token and NOTIFYs the claimed task', async () => {
     const o = await offer('h1');
     let id = '';
     const got = await collect(async () => {
-      id = await r.enqueue('t', { a: 'x"y' }, { queue: 'h1', timeoutMs: 5_000 });
+      id = await env.r.enqueue('t', { a: 'x"y' }, { queue: 'h1', timeoutMs: 5_000 });
     });
     expect(got).toHaveLength(1);
     const note = JSON.parse(got[0]!);
@@ -62,7 +48,7 @@ describe('an enqueue takes an open offer', () => {
     // Taken once: the next enqueue wakes the queue the usual way.
     let second = '';
     const plain = await collect(async () => {
-      second = await r.enqueue('t', {}, { queue: 'h1' });
+      second = await env.r.enqueue('t', {}, { queue: 'h1' });
     });
     expect(plain).toEqual(['h1']);
     expect(await leaseOf(second)).toMatchObject({ attempts: 0, leased: false });
@@ -81,16 +67,16 @@ describe('an enqueue takes an open offer', () => {
     if (what.startsWith('after'))
       await until(
         'the offer to expire',
-        async () => (await count(r, r.names.workerOffers, 'queue = $1 AND expires_at < now()', [queue])) === 1,
+        async () => (await count(env.r, env.r.names.workerOffers, 'queue = $1 AND expires_at < now()', [queue])) === 1,
       );
-    if (what.startsWith('on a paused')) await r.pause(queue);
+    if (what.startsWith('on a paused')) await env.r.pause(queue);
     let id = '';
     const enqueue = async () => {
       if (what.startsWith('in a caller')) {
-        const client = await r.pool.connect();
+        const client = await env.r.pool.connect();
         try {
           await client.query('BEGIN');
-          id = await r.enqueue('t', {}, { queue, client });
+          id = await env.r.enqueue('t', {}, { queue, client });
           await client.query('COMMIT');
         } finally {
           client.release();
@@ -99,14 +85,14 @@ describe('an enqueue takes an open offer', () => {
       }
       const name = what.startsWith('of a name') ? 'other' : 't';
       const payload = what.startsWith('with a payload') ? { s: 'x'.repeat(7_000) } : {};
-      id = await r.enqueue(name, payload, {
+      id = await env.r.enqueue(name, payload, {
         queue,
         ...(what.startsWith('with a delay') ? { delayMs: 60_000 } : {}),
         ...(what.startsWith('with a group') ? { group: 'g' } : {}),
       });
     };
     const got = await collect(enqueue);
-    const status = (await r.pool.query(`SELECT status FROM ${r.names.executions} WHERE id = $1`, [id])).rows[0].status;
+    const status = (await env.r.pool.query(`SELECT status FROM ${env.r.names.executions} WHERE id = $1`, [id])).rows[0].status;
     if (what.startsWith('with a delay')) {
       expect(got).toEqual([]);
       expect(status).toBe('scheduled');
@@ -120,7 +106,7 @@ describe('an enqueue takes an open offer', () => {
 
 /** A worker on its own Rhythm whose handler records each payload it runs and returns it. */
 async function startWorker(queue: string, pollIntervalMs: number, runs: number[]): Promise<{ rw: Rhythm; running: Promise<void> }> {
-  const rw = await Rhythm.init({ databaseUrl: db.url, autoMigrate: false });
+  const rw = await Rhythm.init({ databaseUrl: env.db.url, autoMigrate: false });
   const w = new Worker(rw, { queue, pollIntervalMs });
   w.task('t', (k: number) => {
     runs.push(k);
@@ -131,7 +117,7 @@ async function startWorker(queue: string, pollIntervalMs: number, runs: number[]
 
 describe('a worker', () => {
   it('runs every handed task exactly once, and withdraws its offer at stop', async () => {
-    const rw = await Rhythm.init({ databaseUrl: db.url, autoMigrate: false });
+    const rw = await Rhythm.init({ databaseUrl: env.db.url, autoMigrate: false });
     const w = new Worker(rw, { queue: 'h2' });
     const runs = new Map<number, number>();
     w.task('t', (k: number) => {
@@ -146,13 +132,13 @@ describe('a worker', () => {
       const ids: string[] = [];
       for (let k = 0; k < 10; k++) {
         await until('the idle worker to offer', async () => (await offersOf('h2')) === 1);
-        const id = await r.enqueue('t', k, { queue: 'h2' });
+        const id = await env.r.enqueue('t', k, { queue: 'h2' });
         ids.push(id);
-        expect((await r.wait(id, { timeoutMs: 10_000 })).result).toBe(k * 2);
+        expect((await env.r.wait(id, { timeoutMs: 10_000 })).result).toBe(k * 2);
       }
       expect(handed).toBe(10);
       expect([...runs.values()]).toEqual(Array(10).fill(1));
-      const attempts = await r.pool.query(`SELECT attempts FROM ${r.names.executions} WHERE id = ANY($1::bigint[])`, [ids]);
+      const attempts = await env.r.pool.query(`SELECT attempts FROM ${env.r.names.executions} WHERE id = ANY($1::bigint[])`, [ids]);
       expect(attempts.rows.map((x) => x.attempts)).toEqual(Array(10).fill(1));
       await until('the idle worker to offer', async () => (await offersOf('h2')) === 1);
     } finally {
@@ -169,9 +155,9 @@ describe('a worker', () => {
       await until('the idle worker to offer', async () => (await offersOf('h3')) === 1);
       // The dispatcher never hears of this hand-off, as after a lost LISTEN connection.
       (await rw.listener()).removeAllListeners('handoff');
-      const id = await r.enqueue('t', 7, { queue: 'h3' });
+      const id = await env.r.enqueue('t', 7, { queue: 'h3' });
       expect((await leaseOf(id)).leased).toBe(true);
-      const done = await r.wait(id, { timeoutMs: 15_000 });
+      const done = await env.r.wait(id, { timeoutMs: 15_000 });
       expect(done).toMatchObject({ status: 'completed', result: 7, attempts: 1 });
       expect(runs).toEqual([7]);
     } finally {
@@ -187,7 +173,7 @@ describe('a worker', () => {
     try {
       await until('the idle worker to offer', async () => (await offersOf('h4')) === 1);
       (await rw.listener()).removeAllListeners('handoff');
-      id = await r.enqueue('t', 8, { queue: 'h4' });
+      id = await env.r.enqueue('t', 8, { queue: 'h4' });
       expect((await leaseOf(id)).leased).toBe(true);
     } finally {
       await rw.shutdown();
@@ -199,7 +185,7 @@ describe('a worker', () => {
     // Ready again: the next worker runs it, once.
     const { rw: r2, running: running2 } = await startWorker('h4', 2_000, runs);
     try {
-      expect(await r.wait(id, { timeoutMs: 10_000 })).toMatchObject({ status: 'completed', attempts: 1 });
+      expect(await env.r.wait(id, { timeoutMs: 10_000 })).toMatchObject({ status: 'completed', attempts: 1 });
       expect(runs).toEqual([8]);
     } finally {
       await r2.shutdown();

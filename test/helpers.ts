@@ -1,5 +1,5 @@
 /** Small helpers shared by the test files (not a test file itself). */
-import { vi } from 'vitest';
+import { afterAll, beforeAll, vi } from 'vitest';
 import pg from 'pg';
 import { Rhythm, type RhythmOptions } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
@@ -85,7 +85,7 @@ export function countWaitReads(r: Rhythm) {
  * returns the payloads the action's statements notified: notifications arrive in commit
  * order, so once a marker sent after the action has arrived, all of the action's have too.
  */
-export async function workNotifications(
+async function workNotifications(
   r: Rhythm,
   url: string,
 ): Promise<{ collect(action: () => Promise<unknown>): Promise<string[]>; close(): Promise<void> }> {
@@ -108,5 +108,35 @@ export async function workNotifications(
       return [...received];
     },
     close: () => client.end(),
+  };
+}
+
+/**
+ * For a test file about work notifications: a fresh database and Rhythm (set up before the
+ * file's tests, dropped after them) and a listener on its work channel (see workNotifications).
+ */
+export function rhythmWithWorkNotifications(): {
+  readonly db: TestDatabase;
+  readonly r: Rhythm;
+  collect(action: () => Promise<unknown>): Promise<string[]>;
+} {
+  let env: { db: TestDatabase; r: Rhythm; notes: Awaited<ReturnType<typeof workNotifications>> } | undefined;
+  beforeAll(async () => {
+    const { db, r } = await freshRhythm();
+    env = { db, r, notes: await workNotifications(r, db.url) };
+  });
+  afterAll(async () => {
+    await env?.notes.close();
+    await env?.r.shutdown();
+    await env?.db.drop();
+  });
+  return {
+    get db() {
+      return env!.db;
+    },
+    get r() {
+      return env!.r;
+    },
+    collect: (action) => env!.notes.collect(action),
   };
 }
