@@ -321,7 +321,8 @@ export class Rhythm implements WorkerHost {
     return tracedEnqueue([row], async (traceContext) => {
       if (merged.uniqueKey !== undefined)
         return enqueueUnique(db, this.names, row, merged.uniqueKey, merged.uniqueMode ?? 'keep', traceContext);
-      const [id] = await enqueueRows(db, this.names, [row], traceContext);
+      // Outside a caller's transaction the statement may hand the task straight to an idle worker.
+      const [id] = await enqueueRows(db, this.names, [row], traceContext, merged.client === undefined);
       return id!;
     });
   }

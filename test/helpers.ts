@@ -1,5 +1,6 @@
 /** Small helpers shared by the test files (not a test file itself). */
-import { vi } from 'vitest';
+import { afterAll, beforeAll, vi } from 'vitest';
+import pg from 'pg';
 import { Rhythm, type RhythmOptions } from 'rhythm';
 import { createTestDatabase } from './support/db.js';
 
@@ -77,4 +78,65 @@ export function countWaitReads(r: Rhythm) {
     return result;
   };
   return { state, restore: () => (pool.query = original) };
+}
+
+/**
+ * Listens on a Rhythm schema's work channel with a connection of its own. `collect(action)`
+ * returns the payloads the action's statements notified: notifications arrive in commit
+ * order, so once a marker sent after the action has arrived, all of the action's have too.
+ */
+async function workNotifications(
+  r: Rhythm,
+  url: string,
+): Promise<{ collect(action: () => Promise<unknown>): Promise<string[]>; close(): Promise<void> }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const received: string[] = [];
+  let marker: ReturnType<typeof deferred> | undefined;
+  client.on('notification', (n) => {
+    if (n.payload === 'test-marker') marker?.resolve();
+    else received.push(n.payload ?? '');
+  });
+  await client.query(`LISTEN "${r.names.workChannel}"`);
+  return {
+    async collect(action) {
+      received.length = 0;
+      await action();
+      marker = deferred();
+      await r.pool.query('SELECT pg_notify($1, $2)', [r.names.workChannel, 'test-marker']);
+      await marker.promise;
+      return [...received];
+    },
+    close: () => client.end(),
+  };
+}
+
+/**
+ * For a test file about work notifications: a fresh database and Rhythm (set up before the
+ * file's tests, dropped after them) and a listener on its work channel (see workNotifications).
+ */
+export function rhythmWithWorkNotifications(): {
+  readonly db: TestDatabase;
+  readonly r: Rhythm;
+  collect(action: () => Promise<unknown>): Promise<string[]>;
+} {
+  let env: { db: TestDatabase; r: Rhythm; notes: Awaited<ReturnType<typeof workNotifications>> } | undefined;
+  beforeAll(async () => {
+    const { db, r } = await freshRhythm();
+    env = { db, r, notes: await workNotifications(r, db.url) };
+  });
+  afterAll(async () => {
+    await env?.notes.close();
+    await env?.r.shutdown();
+    await env?.db.drop();
+  });
+  return {
+    get db() {
+      return env!.db;
+    },
+    get r() {
+      return env!.r;
+    },
+    collect: (action) => env!.notes.collect(action),
+  };
 }

@@ -2,61 +2,28 @@
  * Wake-ups: an enqueue statement sends one work NOTIFY per distinct ready queue, not one per
  * row; an idle dispatcher sleeps (no queries) until a NOTIFY or its fallback poll.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
+import { describe, expect, it } from 'vitest';
 import { Rhythm, Worker } from 'rhythm';
-import { deferred, freshRhythm, type TestDatabase } from './helpers.js';
+import { rhythmWithWorkNotifications } from './helpers.js';
 
-let db: TestDatabase;
-let r: Rhythm;
-let listener: pg.Client;
-const received: { channel: string; payload: string | undefined }[] = [];
-let marker: ReturnType<typeof deferred> | undefined;
-
-beforeAll(async () => {
-  ({ db, r } = await freshRhythm());
-  listener = new pg.Client({ connectionString: db.url });
-  await listener.connect();
-  listener.on('notification', (n) => {
-    if (n.payload === 'test-marker') marker?.resolve();
-    else received.push({ channel: n.channel, payload: n.payload });
-  });
-  await listener.query(`LISTEN "${r.names.workChannel}"`);
-});
-afterAll(async () => {
-  await listener?.end();
-  await r?.shutdown();
-  await db?.drop();
-});
-
-/**
- * Notifications arrive in commit order: once a marker sent after the enqueue has arrived,
- * every notification of the enqueue has too.
- */
-async function collect(action: () => Promise<unknown>): Promise<{ channel: string; payload: string | undefined }[]> {
-  received.length = 0;
-  await action();
-  marker = deferred();
-  await r.pool.query('SELECT pg_notify($1, $2)', [r.names.workChannel, 'test-marker']);
-  await marker.promise;
-  return [...received];
-}
+const env = rhythmWithWorkNotifications();
+const collect = env.collect;
 
 describe('work notifications', () => {
   it('enqueueMany of 1,000 rows over two queues sends one NOTIFY per queue', async () => {
     const items = Array.from({ length: 1_000 }, (_, i) => ({ name: 'n', payload: i, options: { queue: i % 3 ? 'alpha' : 'beta' } }));
-    const got = await collect(() => r.enqueueMany(items));
-    expect(got.map((n) => n.payload).sort()).toEqual(['alpha', 'beta']);
+    const got = await collect(() => env.r.enqueueMany(items));
+    expect(got.sort()).toEqual(['alpha', 'beta']);
   });
 
   it('a single enqueue sends one NOTIFY for its queue', async () => {
-    const got = await collect(() => r.enqueue('n', {}, { queue: 'gamma' }));
-    expect(got).toEqual([{ channel: r.names.workChannel, payload: 'gamma' }]);
+    const got = await collect(() => env.r.enqueue('n', {}, { queue: 'gamma' }));
+    expect(got).toEqual(['gamma']);
   });
 
   it('delayed tasks wake nobody at enqueue', async () => {
     const got = await collect(() =>
-      r.enqueueMany(Array.from({ length: 50 }, (_, i) => ({ name: 'n', payload: i, options: { queue: 'delta', delayMs: 60_000 } }))),
+      env.r.enqueueMany(Array.from({ length: 50 }, (_, i) => ({ name: 'n', payload: i, options: { queue: 'delta', delayMs: 60_000 } }))),
     );
     expect(got).toEqual([]);
   });
@@ -64,15 +31,15 @@ describe('work notifications', () => {
 
 describe('an idle dispatcher', () => {
   it('makes no queries while idle, and wakes on the NOTIFY of a new task', async () => {
-    const rw = await Rhythm.init({ databaseUrl: db.url });
+    const rw = await Rhythm.init({ databaseUrl: env.db.url });
     const w = new Worker(rw, { queue: 'idle', pollIntervalMs: 60_000 });
     w.task('t', async (p: number) => p * 2);
     const running = w.start();
     const pool = rw.pool as unknown as { query: (...args: unknown[]) => unknown };
     const original = pool.query;
     try {
-      const first = await r.enqueue('t', 1, { queue: 'idle' });
-      expect((await r.wait(first, { timeoutMs: 10_000 })).result).toBe(2);
+      const first = await env.r.enqueue('t', 1, { queue: 'idle' });
+      expect((await env.r.wait(first, { timeoutMs: 10_000 })).result).toBe(2);
 
       let queries = 0;
       pool.query = function (this: unknown, ...args: unknown[]) {
@@ -83,8 +50,8 @@ describe('an idle dispatcher', () => {
       await new Promise((res) => setTimeout(res, 300));
       expect(queries).toBe(0);
 
-      const second = await r.enqueue('t', 21, { queue: 'idle' });
-      expect((await r.wait(second, { timeoutMs: 10_000 })).result).toBe(42);
+      const second = await env.r.enqueue('t', 21, { queue: 'idle' });
+      expect((await env.r.wait(second, { timeoutMs: 10_000 })).result).toBe(42);
       expect(queries).toBeGreaterThan(0); // it claimed and settled, woken by the NOTIFY
     } finally {
       pool.query = original;

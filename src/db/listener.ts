@@ -9,6 +9,7 @@ import pgListen, { type Subscriber } from 'pg-listen';
 import type { Logger } from 'pino';
 import type { SchemaNames } from './schema.js';
 import { retryDelayMs } from '../backoff.js';
+import { parseHandoff, type Handoff } from '../sql/handoff.js';
 import { clientConfig, readTimeoutMs, type ConnectionTimeouts } from './connections.js';
 
 const HEALTH_CHECK_MS = 5_000;
@@ -18,6 +19,8 @@ const RECONNECT = { baseMs: 100, maxMs: 2_000 };
 export interface ListenerEvents {
   /** A queue has new ready work. */
   work: [queue: string];
+  /** An enqueue took an idle worker's offer and leased it this task (see sql/handoff.ts). */
+  handoff: [handoff: Handoff];
   /** These executions reached a final status. */
   done: [ids: string[]];
   /** The running attempts with these lease tokens were cancelled. */
@@ -59,7 +62,11 @@ export class Listener extends EventEmitter<ListenerEvents> {
         retryTimeout: Number.POSITIVE_INFINITY,
       },
     );
-    this.subscriber.notifications.on(names.workChannel, (queue: string) => this.emit('work', queue));
+    this.subscriber.notifications.on(names.workChannel, (text: string) => {
+      const handoff = parseHandoff(text);
+      if (handoff === undefined) this.emit('work', text);
+      else this.emit('handoff', handoff);
+    });
     this.subscriber.notifications.on(names.doneChannel, (ids: string) => this.emit('done', ids.split(',')));
     this.subscriber.notifications.on(names.cancelChannel, (tokens: string) => this.emit('cancel', tokens.split(',')));
     this.subscriber.notifications.on(names.scheduleChannel, (name: string) => this.emit('schedule', name));

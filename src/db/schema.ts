@@ -17,12 +17,17 @@ export interface SchemaNames {
   queueControls: string;
   /** Slots held per group of a queue (group concurrency). */
   workGroups: string;
+  /** Idle workers' offers to take the next enqueued task directly (migrations/009_handoff.sql). */
+  workerOffers: string;
   migrations: string;
   /** Workflow state, signals and source versions (migrations/004_workflows.sql). */
   workflows: string;
   workflowSignals: string;
   workflowSources: string;
-  /** NOTIFY payload: a queue name with new ready work. */
+  /**
+   * NOTIFY payload: a queue name with new ready work, or (a JSON object) a task handed to the
+   * idle worker whose offer an enqueue took (see sql/handoff.ts).
+   */
   workChannel: string;
   /** NOTIFY payload: comma-separated ids of executions that reached a final status. */
   doneChannel: string;
@@ -45,6 +50,7 @@ export function schemaNames(schema: string): SchemaNames {
     leaseTokenSeq: `${q}.lease_token_seq`,
     queueControls: `${q}.queue_controls`,
     workGroups: `${q}.work_groups`,
+    workerOffers: `${q}.worker_offers`,
     migrations: `${q}.migrations`,
     workflows: `${q}.workflows`,
     workflowSignals: `${q}.workflow_signals`,

@@ -15,12 +15,14 @@
  * is waiting: the next claim may then start before the last one returns, so Postgres finds
  * the next batch while this thread starts the last one. Never a busy loop.
  */
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { claimWithin, type ClaimedTask } from '../sql/claim.js';
 import type { Outcome } from '../sql/settle.js';
 import type { SchemaNames } from '../db/schema.js';
 import type { Listener } from '../db/listener.js';
+import { handedTask, makeOffer, refreshOffer, withdrawOffer, type Handoff } from '../sql/handoff.js';
 import { Completer, type Pending } from './completer.js';
 import type { AttemptResult, AttemptRun, Executor, RecordedResult, RunHooks } from '../contract/executor.js';
 import type { AbortReason } from '../errors.js';
@@ -53,6 +55,8 @@ const CANCEL_MEMORY_MS = 10_000;
 /** Claims at once: a second starts while the first is in flight only when the last came back full and large. */
 const MAX_CLAIMS_IN_FLIGHT = 2;
 const PIPELINE_MIN_CLAIM = 50;
+/** An idle worker's offer stays open this much longer than its poll interval, refreshed by each idle poll. */
+const OFFER_GRACE_MS = 3_000;
 /** A task not yet started when its timeout would fire is checked again this often. */
 const NOT_STARTED_RECHECK_MS = 10;
 
@@ -217,6 +221,18 @@ export class Dispatcher {
   private readonly detach: () => void;
   /** Metrics or tracing on: attempts record their claim and hand-off times, series and span. */
   private readonly observing: boolean;
+  /**
+   * Whether this dispatcher offers itself for direct hand-offs while idle (see sql/handoff.ts):
+   * not with group concurrency, whose claims must take a group slot.
+   */
+  private readonly offers: boolean;
+  private readonly offerTtlMs: number;
+  /** The open offer: its key (what a hand-off names) and, once made, its lease token. */
+  private offer: { key: string; token: string | undefined; refreshedAt: number } | undefined;
+  /** Offer statements run one at a time: the one running (and those chained after it). */
+  private offerBusy: Promise<void> | undefined;
+  /** The last claim found the queue paused or rate-limited: no enqueue would take an offer. */
+  private controlled = false;
 
   constructor(
     private readonly config: DispatcherConfig,
@@ -243,6 +259,8 @@ export class Dispatcher {
     const events = config.events;
     const metrics = config.metrics;
     this.observing = metrics !== undefined || config.tracing === true;
+    this.offers = config.groupConcurrency === undefined;
+    this.offerTtlMs = 2 * config.pollIntervalMs + OFFER_GRACE_MS;
     this.completer = new Completer(
       deps.pool,
       deps.names,
@@ -270,15 +288,25 @@ export class Dispatcher {
         if (f) this.abort(f, 'cancelled');
       }
     };
+    const onHandoff = (h: Handoff) => {
+      if (this.offer !== undefined && h.offer === this.offer.key) {
+        this.offer = undefined;
+        this.takeHanded(h.task);
+      }
+    };
     const onReconnect = () => {
+      // A hand-off sent while the connection was down is lost: find out whether the offer was taken.
+      if (this.offer !== undefined) void this.runOffer(() => this.withdraw());
       this.poke();
       this.leases.soon();
     };
     deps.listener.on('work', onWork);
+    deps.listener.on('handoff', onHandoff);
     deps.listener.on('cancel', onCancel);
     deps.listener.on('reconnect', onReconnect);
     this.detach = () => {
       deps.listener.off('work', onWork);
+      deps.listener.off('handoff', onHandoff);
       deps.listener.off('cancel', onCancel);
       deps.listener.off('reconnect', onReconnect);
     };
@@ -301,13 +329,17 @@ export class Dispatcher {
       clearTimeout(this.refillTimer);
       this.completer.nudge();
     }
+    // An open offer is withdrawn first; one an enqueue took already brings its task, handed
+    // back with the rest below.
+    const timeout = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
+    if (this.offer !== undefined || this.offerBusy !== undefined)
+      await Promise.race([this.runOffer(() => this.withdraw()), timeout(timeoutMs)]);
     // No time to finish: abort what is held now, not after a claim in flight returns (which,
     // on a connection that went silent, is its whole read timeout away).
     if (timeoutMs === 0) for (const f of [...this.inFlight.values()]) this.abort(f, 'shutdown');
     // A claim in flight may still add tasks: wait for it before counting.
     if (this.claimsInFlight > 0) await new Promise<void>((r) => this.claimsIdle.push(r));
     const drained = this.whenDrained();
-    const timeout = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms).unref());
     if ((await Promise.race([drained, timeout(timeoutMs)])) === 'timeout') {
       this.deps.log.warn(
         { queue: this.config.queue, tasks: this.inFlight.size },
@@ -413,6 +445,7 @@ export class Dispatcher {
       // claim skips the groups now full and finds the rest.
       if (claim.cutByBytes || claim.cutByGroups) this.mayHaveWork = true;
       if (claim.refillInMs !== null) this.pokeAfter(claim.refillInMs);
+      this.controlled = claim.controlled;
       this.claimFailures = 0;
     } catch (err) {
       const delay = retryDelayMs(this.claimFailures++);
@@ -440,6 +473,100 @@ export class Dispatcher {
       for (const r of idle) r();
     }
     this.maybeClaim();
+    this.maybeOffer();
+  }
+
+  /** Idle: nothing held or being claimed, nothing known to be waiting. */
+  private idleForOffer(): boolean {
+    return (
+      this.offers &&
+      !this.controlled &&
+      !this.stopping &&
+      this.inFlight.size === 0 &&
+      this.claimsInFlight === 0 &&
+      !this.mayHaveWork &&
+      this.claimRetryTimer === undefined
+    );
+  }
+
+  /** While idle, keeps an offer open for the next single enqueue (made, or refreshed now and then). */
+  private maybeOffer(): void {
+    if (this.offerBusy !== undefined || !this.idleForOffer()) return;
+    if (this.offer !== undefined && performance.now() - this.offer.refreshedAt < this.offerTtlMs / 3) return;
+    void this.runOffer(() => this.offerStep());
+  }
+
+  private runOffer(step: () => Promise<void>): Promise<void> {
+    const p = (this.offerBusy ?? Promise.resolve()).then(step).catch((err) => {
+      this.deps.log.warn({ err, queue: this.config.queue }, 'worker offer statement failed; tasks are claimed as usual');
+    });
+    this.offerBusy = p;
+    void p.then(() => {
+      if (this.offerBusy === p) this.offerBusy = undefined;
+    });
+    return p;
+  }
+
+  private async offerStep(): Promise<void> {
+    if (!this.idleForOffer()) return;
+    const { leasePool, names } = this.deps;
+    const current = this.offer;
+    if (current === undefined) {
+      const offer = { key: randomUUID(), token: undefined as string | undefined, refreshedAt: performance.now() };
+      // Set before the statement: a hand-off can arrive before its reply.
+      this.offer = offer;
+      try {
+        offer.token = await makeOffer(leasePool, names, {
+          key: offer.key,
+          queue: this.config.queue,
+          names: this.names,
+          workerId: this.config.workerId,
+          leaseMs: this.config.leaseMs,
+          ttlMs: this.offerTtlMs,
+        });
+      } catch (err) {
+        // The offer may exist although its reply was lost: close it, and until that is known
+        // still take a hand-off naming it.
+        const withdrawn = await withdrawOffer(leasePool, names, offer.key).catch(() => false);
+        if (withdrawn && this.offer === offer) this.offer = undefined;
+        throw err;
+      }
+      return;
+    }
+    if (current.token === undefined) {
+      // An offer whose statement failed and could not be closed: a hand-off on it has had time to come.
+      this.offer = undefined;
+      return;
+    }
+    current.refreshedAt = performance.now();
+    if (await refreshOffer(leasePool, names, current.key, this.offerTtlMs)) return;
+    // Taken: its hand-off is on its way, unless it already came.
+    if (this.offer !== current) return;
+    this.offer = undefined;
+    await this.takeBack(current.token);
+  }
+
+  /** Closes the open offer; if an enqueue took it, its task is read back and held like any other. */
+  private async withdraw(): Promise<void> {
+    const offer = this.offer;
+    if (offer === undefined || offer.token === undefined) return;
+    // From here a hand-off naming it is ignored: the task comes from takeBack instead.
+    this.offer = undefined;
+    if (await withdrawOffer(this.deps.leasePool, this.deps.names, offer.key)) return;
+    await this.takeBack(offer.token);
+  }
+
+  private async takeBack(leaseToken: string): Promise<void> {
+    const task = await handedTask(this.deps.leasePool, this.deps.names, leaseToken, this.config.leaseMs);
+    if (task !== undefined) this.takeHanded(task);
+  }
+
+  /** A task an enqueue leased to this worker's offer: held as if claimed (handed back at once when stopping). */
+  private takeHanded(task: ClaimedTask): void {
+    if (this.inFlight.has(task.leaseToken) || !this.lanes.has(task.name)) return;
+    this.config.metrics?.claimed(1);
+    this.begin(task, performance.now());
+    this.pump();
   }
 
   private begin(task: ClaimedTask, claimedAt: number): void {
@@ -633,6 +760,7 @@ export class Dispatcher {
       for (const w of waiters) w();
     }
     this.maybeClaim();
+    this.maybeOffer();
   }
 
   private whenDrained(): Promise<void> {

@@ -52,6 +52,8 @@ export interface Claim {
   cutByGroups: boolean;
   /** The rate limit left ready tasks: the bucket holds a whole token again in this many ms. */
   refillInMs: number | null;
+  /** The queue has controls (paused or rate-limited): no enqueue hands tasks to its workers. */
+  controlled: boolean;
 }
 
 /**
@@ -77,8 +79,9 @@ export const INLINE_PAYLOAD_BYTES = 1024 * 1024;
 //     array too, so the UPDATE reads them through the primary key whatever the row estimates
 //     (prepared, the statement gets a generic plan, which otherwise may scan the whole table).
 // Candidates left out stay locked only until the statement ends. A last row, present only
-// then, says why they were left: bytes, group limits, or the rate limit (with the time until
-// the bucket holds a whole token again, so the dispatcher can sleep until exactly then).
+// then or when the queue has controls, says why they were left: bytes, group limits, or the
+// rate limit (with the time until the bucket holds a whole token again, so the dispatcher can
+// sleep until exactly then), and whether the queue has controls (see Claim.controlled).
 const claimSql = (grouped: boolean) => (n: SchemaNames) =>
   `
 WITH control AS (
@@ -156,12 +159,12 @@ WITH control AS (
 (SELECT e.id, e.name, CASE WHEN c.bytes <= $8 THEN e.payload::text END AS payload_json, c.bytes AS payload_bytes,
         c.attempts, e.max_attempts, e.timeout_ms, c.lease_ms, c.lease_token,
         greatest(0, extract(epoch FROM now() - e.run_at) * 1000)::float8 AS waited_ms, e.trace_context,
-        NULL::boolean AS cut_bytes, NULL::boolean AS cut_groups, NULL::float8 AS refill_ms
+        NULL::boolean AS cut_bytes, NULL::boolean AS cut_groups, NULL::float8 AS refill_ms, NULL::boolean AS controlled
  FROM claimed c JOIN ${n.executions} e ON e.id = c.execution_id
  WHERE e.status = 'queued'
  ORDER BY c.priority DESC, c.execution_id)
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.cut_bytes, f.cut_groups, f.refill_ms
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.cut_bytes, f.cut_groups, f.refill_ms, f.controlled
 FROM (SELECT EXISTS (SELECT 1 FROM sized WHERE NOT fits AND rate_ok) AS cut_bytes,
              ${
                grouped
@@ -170,8 +173,9 @@ FROM (SELECT EXISTS (SELECT 1 FROM sized WHERE NOT fits AND rate_ok) AS cut_byte
                  : 'false'
              } AS cut_groups,
              CASE WHEN EXISTS (SELECT 1 FROM sized WHERE NOT rate_ok)
-                  THEN (SELECT greatest(0, 1 - tokens) * rate_interval_ms / rate_max FROM spent) END AS refill_ms) f
-WHERE f.cut_bytes OR f.cut_groups OR f.refill_ms IS NOT NULL`;
+                  THEN (SELECT greatest(0, 1 - tokens) * rate_interval_ms / rate_max FROM spent) END AS refill_ms,
+             EXISTS (SELECT 1 FROM control) AS controlled) f
+WHERE f.cut_bytes OR f.cut_groups OR f.refill_ms IS NOT NULL OR f.controlled`;
 
 const claimStatement = statement('claim', claimSql(false));
 const claimGroupedStatement = statement('claim_grouped', claimSql(true));
@@ -196,6 +200,7 @@ interface ClaimRow {
   cut_bytes: boolean;
   cut_groups: boolean;
   refill_ms: number | null;
+  controlled: boolean;
 }
 
 const payloadsStatement = statement(
@@ -247,6 +252,7 @@ export async function claimWithin(
   let cutByBytes = false;
   let cutByGroups = false;
   let refillInMs: number | null = null;
+  let controlled = false;
   const tasks: ClaimedTask[] = [];
   const large: ClaimedTask[] = [];
   for (const r of res.rows) {
@@ -254,6 +260,7 @@ export async function claimWithin(
       cutByBytes = r.cut_bytes;
       cutByGroups = r.cut_groups;
       refillInMs = r.refill_ms === null ? null : Math.max(1, Math.ceil(r.refill_ms));
+      controlled = r.controlled;
       continue;
     }
     const task: ClaimedTask = {
@@ -278,5 +285,5 @@ export async function claimWithin(
     const byId = new Map(payloads.rows.map((r) => [r.id, r.payload_json]));
     for (const t of large) t.payloadJson = byId.get(t.id)!;
   }
-  return { tasks, cutByBytes, cutByGroups, refillInMs };
+  return { tasks, cutByBytes, cutByGroups, refillInMs, controlled };
 }

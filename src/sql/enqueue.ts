@@ -1,9 +1,11 @@
 /**
  * Inserts many executions in one statement: the history rows, their work_queue or
  * scheduled_queue rows, and one wake-up NOTIFY per distinct ready queue (not one per row).
+ * A single enqueue may instead hand its task to an idle worker's offer (see handoff.ts).
  */
 import { statement, type Queryable } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
+import { HANDOFF_MAX_BYTES } from './handoff.js';
 
 export interface EnqueueRow {
   name: string;
@@ -46,6 +48,12 @@ const UNIFORM_INPUT = `
   FROM jsonb_array_elements($10::jsonb) WITH ORDINALITY AS j(payload, ord)
   ORDER BY ord`;
 
+/** Rows due later go to scheduled_queue (both routes of new executions). */
+const WAITING = (n: SchemaNames) => `waiting AS (
+  INSERT INTO ${n.scheduledQueue} (execution_id, run_at)
+  SELECT id, run_at FROM inserted WHERE status = 'scheduled'
+)`;
+
 /**
  * The CTEs that follow an `inserted` CTE of new executions: each goes to work_queue (ready) or
  * scheduled_queue (due later), and each distinct ready queue gets one wake-up NOTIFY (a
@@ -54,11 +62,45 @@ const UNIFORM_INPUT = `
 export const routeInserted = (n: SchemaNames) => `), ready AS (
   INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes, group_key)
   SELECT id, queue, name, priority, lease_ms, payload_bytes, group_key FROM inserted WHERE status = 'queued'
-), waiting AS (
-  INSERT INTO ${n.scheduledQueue} (execution_id, run_at)
-  SELECT id, run_at FROM inserted WHERE status = 'scheduled'
-), wake AS (
+), ${WAITING(n)}, wake AS (
   SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM inserted WHERE status = 'queued') q
+)`;
+
+/**
+ * A single enqueue's offer taking (see handoff.ts): before the insert, one live offer of an
+ * idle worker serving this task is taken (deleted), when the task is ready now, has no group,
+ * is small enough to travel in a NOTIFY, and its queue has no controls (paused, rate-limited).
+ * The queued row is then inserted already leased to that worker with the offer's token, and
+ * the NOTIFY carries the claimed task instead of the queue name. The statement's one input row
+ * is the only one that can take the offer (the join on the smallest id), whatever the input.
+ */
+const takeOffer = (n: SchemaNames) => `
+), taker AS (
+  DELETE FROM ${n.workerOffers} o WHERE o.offer_key = (
+    SELECT f.offer_key FROM ${n.workerOffers} f, input i
+    WHERE f.queue = i.queue AND i.name = ANY(f.names) AND f.expires_at > now() AND i.run_at <= now() AND i.group_key IS NULL
+      AND octet_length(to_json(i.payload::text)::text) + coalesce(octet_length($14::text), 0) <= ${HANDOFF_MAX_BYTES}
+      AND NOT EXISTS (SELECT 1 FROM ${n.queueControls} c WHERE c.queue = i.queue)
+    LIMIT 1
+    FOR UPDATE OF f SKIP LOCKED)
+  RETURNING o.offer_key, o.lease_token, o.lease_ms, o.worker_id`;
+
+const routeHanded = (n: SchemaNames) => `), handed AS (
+  SELECT i.id, t.offer_key, t.lease_token, t.worker_id, coalesce(i.lease_ms, t.lease_ms) AS lease_ms
+  FROM inserted i JOIN taker t ON i.id = (SELECT min(id) FROM inserted) AND i.status = 'queued'
+), ready AS (
+  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes, group_key,
+                              attempts, lease_token, claimed_by, claimed_at, claimed_until)
+  SELECT i.id, i.queue, i.name, i.priority, i.lease_ms, i.payload_bytes, i.group_key,
+         CASE WHEN h.id IS NULL THEN 0 ELSE 1 END, h.lease_token, h.worker_id,
+         CASE WHEN h.id IS NOT NULL THEN now() END, now() + h.lease_ms * interval '1 millisecond'
+  FROM inserted i LEFT JOIN handed h ON h.id = i.id WHERE i.status = 'queued'
+), ${WAITING(n)}, wake AS (
+  SELECT pg_notify('${n.workChannel}', CASE WHEN h.id IS NULL THEN i.queue ELSE json_build_object(
+           'offer', h.offer_key, 'id', i.id::text, 'name', i.name, 'leaseToken', h.lease_token::text,
+           'maxAttempts', i.max_attempts, 'timeoutMs', i.timeout_ms, 'leaseMs', h.lease_ms,
+           'payloadBytes', i.payload_bytes, 'traceContext', i.trace_context, 'payload', i.payload::text)::text END)
+  FROM inserted i LEFT JOIN handed h ON h.id = i.id WHERE i.status = 'queued'
 )`;
 
 // With unique keys (enqueueMany items that have one), a row whose key an unfinished execution
@@ -66,10 +108,10 @@ export const routeInserted = (n: SchemaNames) => `), ready AS (
 // A separate statement: ON CONFLICT makes every insert speculative, which plain bulk enqueues
 // should not pay for.
 const insertFrom =
-  (input: string, unique = false) =>
+  (input: string, unique = false, handoff = false) =>
   (n: SchemaNames) =>
     `
-WITH input AS (${input}
+WITH input AS (${input}${handoff ? takeOffer(n) : ''}
 ), inserted AS (
   INSERT INTO ${n.executions} (name, queue, status, payload, payload_bytes, priority, max_attempts, timeout_ms, lease_ms, run_at, parent_id,
                                group_key, backoff_base_ms, backoff_max_ms, trace_context${unique ? ', unique_key' : ''})
@@ -77,13 +119,16 @@ WITH input AS (${input}
          payload, pg_column_size(payload), priority, max_attempts, timeout_ms, lease_ms, run_at, parent_id,
          group_key, backoff_base_ms, backoff_max_ms, $14::jsonb${unique ? ', unique_key' : ''}
   FROM input${unique ? '\n  ON CONFLICT (unfinished_key) WHERE unfinished_key IS NOT NULL DO NOTHING' : ''}
-  RETURNING id, name, queue, status, priority, lease_ms, run_at, payload_bytes, group_key${unique ? ', unique_key' : ''}
-${routeInserted(n)}
+  RETURNING id, name, queue, status, priority, lease_ms, run_at, payload_bytes, group_key${unique ? ', unique_key' : ''}${
+    handoff ? ', max_attempts, timeout_ms, trace_context, payload' : ''
+  }
+${handoff ? routeHanded(n) : routeInserted(n)}
 SELECT id${unique ? ', unique_key' : ''} FROM inserted CROSS JOIN (SELECT count(*) FROM wake) w ORDER BY id`;
 
 const enqueueStatement = statement('enqueue', insertFrom(arrayInput(false)));
 const enqueueKeyedStatement = statement('enqueue_keyed', insertFrom(arrayInput(true), true));
 const enqueueUniformStatement = statement('enqueue_uniform', insertFrom(UNIFORM_INPUT));
+const enqueueHandoffStatement = statement('enqueue_handoff', insertFrom(UNIFORM_INPUT, false, true));
 
 type Options = Omit<EnqueueRow, 'payloadJson'>;
 const OPTION_KEYS = ['name', 'queue', 'priority', 'maxAttempts', 'timeoutMs', 'leaseMs', 'delayMs', 'runAt', 'parentId'] as const;
@@ -93,6 +138,8 @@ const TRAILING_KEYS = ['group', 'backoffBaseMs', 'backoffMaxMs'] as const;
 
 /**
  * Returns the new ids in input order (identity values are assigned in the order of the rows).
+ * `handoff`: a single row may be handed to an idle worker's offer (see handoff.ts); only for
+ * a statement that commits on its own, so an offer is never held by a caller's transaction.
  * `traceContext`: the enqueue span's propagation fields (JSON), stored with every row; one
  * span covers the whole call, so it travels once, as a scalar.
  */
@@ -101,13 +148,16 @@ export async function enqueueRows(
   n: SchemaNames,
   rows: EnqueueRow[],
   traceContext: string | null = null,
+  handoff = false,
 ): Promise<string[]> {
   const payloads = `[${rows.map((r) => r.payloadJson).join(',')}]`;
   const first = rows[0]!;
   const uniform = rows.every((r) => OPTION_KEYS.every((k) => sameOption(r[k], first[k])) && TRAILING_KEYS.every((k) => r[k] === first[k]));
   const column = <K extends keyof Options>(k: K) => (uniform ? first[k] : rows.map((r) => r[k]));
+  let text = uniform ? enqueueUniformStatement(n) : enqueueStatement(n);
+  if (handoff && rows.length === 1) text = enqueueHandoffStatement(n);
   const res = await db.query<{ id: string }>({
-    ...(uniform ? enqueueUniformStatement(n) : enqueueStatement(n)),
+    ...text,
     values: [...OPTION_KEYS.map(column), payloads, ...TRAILING_KEYS.map(column), traceContext],
   });
   return res.rows.map((r) => r.id);
