@@ -148,6 +148,35 @@ describe('a worker', () => {
     expect(await offersOf('h2')).toBe(0);
   });
 
+  it('withdraws its offer when a claim makes it busy, so a single enqueue does not wait behind its work', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const rw = await Rhythm.init({ databaseUrl: env.db.url, autoMigrate: false });
+    const w = new Worker(rw, { queue: 'h5', concurrency: 1 });
+    w.task('t', async (k: number) => {
+      if (k === 1) await gate;
+      return k;
+    });
+    const running = w.start();
+    try {
+      await until('the idle worker to offer', async () => (await offersOf('h5')) === 1);
+      // enqueueMany never takes an offer: the worker claims this the usual way and is busy.
+      const [busy] = await env.r.enqueueMany([{ name: 't', payload: 1, options: { queue: 'h5' } }]);
+      await until('the worker to hold the task and withdraw its offer', async () => {
+        const lease = await leaseOf(busy!);
+        return lease.leased && (await offersOf('h5')) === 0;
+      });
+      const next = await env.r.enqueue('t', 2, { queue: 'h5' });
+      expect(await leaseOf(next)).toMatchObject({ attempts: 0, leased: false });
+      release();
+      expect(await env.r.waitMany([busy!, next], { timeoutMs: 10_000 })).toMatchObject([{ result: 1 }, { result: 2 }]);
+    } finally {
+      release();
+      await rw.shutdown();
+      await running;
+    }
+  });
+
   it('finds a task handed while its NOTIFY was missed on its next idle poll', async () => {
     const runs: number[] = [];
     const { rw, running } = await startWorker('h3', 100, runs);

@@ -465,6 +465,9 @@ export class Dispatcher {
     this.incoming -= limit;
     this.reservedBytes -= bytes;
     for (const task of tasks) this.begin(task, claimedAt);
+    // Busy now: an offer left open would let the next single enqueue wait behind this work
+    // while other workers idle, so it is closed (a task it was just given is held as well).
+    if (tasks.length > 0 && this.offer !== undefined) void this.runOffer(() => this.withdraw());
     done();
     this.pump();
     if (this.claimsInFlight === 0 && this.claimsIdle.length > 0) {
