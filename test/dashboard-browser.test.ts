@@ -279,8 +279,19 @@ describe.skipIf(!hasChromium)('dashboard in Chromium', () => {
     await r.wait(failed);
     for (const hash of ['/queues', '/executions?queue=idle', `/execution/${shown}`, `/execution/${failed}`]) {
       await open(hash);
-      // Let a poll pass on the Queues page, and any injected image try to load.
-      await page.waitForTimeout(hash === '/queues' ? 700 : 100);
+      // On the Queues page, let its next poll render (it stamps #updated); and let any injected
+      // image try to load.
+      if (hash === '/queues')
+        await page.evaluate(
+          () =>
+            new Promise<void>((resolve) =>
+              new MutationObserver((_, observer) => {
+                observer.disconnect();
+                resolve();
+              }).observe(document.getElementById('updated')!, { childList: true, characterData: true, subtree: true }),
+            ),
+        );
+      await page.waitForTimeout(100);
       expect(await page.locator('#main img, #main script, #main iframe').count(), hash).toBe(0);
       expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss), hash).toBeUndefined();
     }
