@@ -13,7 +13,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm, Worker, type TaskContext } from 'rhythm';
-import { createTestDatabase } from './support/db.js';
+import { createMigratedTestDatabase, type TestDatabaseHandle } from './support/db.js';
 import { eventLog, installProbes } from './fixtures/fault/harness.js';
 
 const FIXTURES = new URL('./fixtures/fault/', import.meta.url);
@@ -24,7 +24,7 @@ const CHANNEL = `rhythm-fault-cancel-${process.pid}`;
 type Ev = { evt: string; id: string; attempt?: number; threadId?: number; at: number; how?: string; name?: string; reason?: string };
 
 describe('cancellation and timeouts', () => {
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let db: TestDatabaseHandle;
   let r: Rhythm;
   let producer: Rhythm;
   let running: Promise<unknown>;
@@ -58,7 +58,7 @@ describe('cancellation and timeouts', () => {
     };
 
   beforeAll(async () => {
-    db = await createTestDatabase('rhythm_fault_cancel');
+    db = await createMigratedTestDatabase('rhythm_fault_cancel');
     r = await Rhythm.init({ databaseUrl: db.url, retryBackoff: { baseMs: 20, maxMs: 100 } });
     producer = await Rhythm.init({ databaseUrl: db.url, autoMigrate: false });
     await installProbes(r.pool, r.names);

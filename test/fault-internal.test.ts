@@ -12,16 +12,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm, RhythmError, Worker } from 'rhythm';
 import { InternalWorker } from '../src/internal/internal-worker.js';
 import { claimTasks } from '../src/sql/claim.js';
-import { createTestDatabase } from './support/db.js';
+import { createMigratedTestDatabase, type TestDatabaseHandle } from './support/db.js';
 import { installProbes, spawnWorker } from './fixtures/fault/harness.js';
 
 describe('the internal worker in several processes at once', () => {
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let db: TestDatabaseHandle;
   let r: Rhythm;
   const others: Rhythm[] = [];
 
   beforeAll(async () => {
-    db = await createTestDatabase('rhythm_fault_internal');
+    db = await createMigratedTestDatabase('rhythm_fault_internal');
     r = await Rhythm.init({ databaseUrl: db.url, retryBackoff: { baseMs: 0, maxMs: 0 } });
     await installProbes(r.pool, r.names);
     // Each instance has its own connection pool: as concurrent as separate processes.

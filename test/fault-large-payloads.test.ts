@@ -11,17 +11,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm, Worker } from 'rhythm';
-import { createTestDatabase } from './support/db.js';
+import { createMigratedTestDatabase, type TestDatabaseHandle } from './support/db.js';
 import { spawnWorker } from './fixtures/fault/harness.js';
 
 const MB = 1_000_000;
 
 describe('large payloads', () => {
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let db: TestDatabaseHandle;
   let r: Rhythm;
 
   beforeAll(async () => {
-    db = await createTestDatabase('rhythm_fault_large');
+    db = await createMigratedTestDatabase('rhythm_fault_large');
     r = await Rhythm.init({ databaseUrl: db.url, maxPayloadBytes: 100 * MB, retryBackoff: { baseMs: 20, maxMs: 100 } });
   });
   afterAll(async () => {

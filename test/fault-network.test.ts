@@ -11,19 +11,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Rhythm, Worker, type TaskContext } from 'rhythm';
-import { createTestDatabase } from './support/db.js';
+import { createMigratedTestDatabase, type TestDatabaseHandle } from './support/db.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { eventLog } from './fixtures/fault/harness.js';
 
 const BLACKHOLE_MS = 3_000;
 
 describe('network blackhole', () => {
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let db: TestDatabaseHandle;
   let direct: Rhythm;
   let proxy: TcpProxy;
 
   beforeAll(async () => {
-    db = await createTestDatabase('rhythm_fault_network');
+    db = await createMigratedTestDatabase('rhythm_fault_network');
     direct = await Rhythm.init({ databaseUrl: db.url });
     proxy = await TcpProxy.start(db.url);
   });

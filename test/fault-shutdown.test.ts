@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm, RhythmValidationError, Worker, type TaskContext } from 'rhythm';
-import { createTestDatabase } from './support/db.js';
+import { createMigratedTestDatabase, type TestDatabaseHandle } from './support/db.js';
 import { eventLog } from './fixtures/fault/harness.js';
 
 const FIXTURES = new URL('./fixtures/fault/', import.meta.url);
@@ -15,11 +15,11 @@ const TIMEOUT_MS = 1_000;
 const GRACE_MS = 500;
 
 describe('graceful shutdown with a timeout', () => {
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let db: TestDatabaseHandle;
   let observer: Rhythm;
 
   beforeAll(async () => {
-    db = await createTestDatabase('rhythm_fault_shutdown');
+    db = await createMigratedTestDatabase('rhythm_fault_shutdown');
     observer = await Rhythm.init({ databaseUrl: db.url });
   });
   afterAll(async () => {

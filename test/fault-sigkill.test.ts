@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm } from 'rhythm';
-import { createTestDatabase } from './support/db.js';
+import { createMigratedTestDatabase, type TestDatabaseHandle } from './support/db.js';
 import { installProbes, pollUntil, spawnWorker } from './fixtures/fault/harness.js';
 
 const TASKS = 3_000;
@@ -16,11 +16,11 @@ const TICK_MS = 200;
 const RECOVERY_BOUND_MS = 10_000;
 
 describe('SIGKILL of a worker process mid-run', () => {
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let db: TestDatabaseHandle;
   let r: Rhythm;
 
   beforeAll(async () => {
-    db = await createTestDatabase('rhythm_fault_kill');
+    db = await createMigratedTestDatabase('rhythm_fault_kill');
     r = await Rhythm.init({ databaseUrl: db.url });
     await installProbes(r.pool, r.names);
   });

@@ -7,15 +7,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rhythm } from 'rhythm';
-import { createTestDatabase } from './support/db.js';
+import { createMigratedTestDatabase, type TestDatabaseHandle } from './support/db.js';
 import { spawnWorker } from './fixtures/fault/harness.js';
 
 describe('signals to a worker process (handleSignals)', () => {
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let db: TestDatabaseHandle;
   let r: Rhythm;
 
   beforeAll(async () => {
-    db = await createTestDatabase('rhythm_fault_signals');
+    db = await createMigratedTestDatabase('rhythm_fault_signals');
     r = await Rhythm.init({ databaseUrl: db.url });
   });
   afterAll(async () => {

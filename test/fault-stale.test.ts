@@ -12,17 +12,17 @@ import { extendLeases } from '../src/sql/heartbeat.js';
 import { releaseLeases } from '../src/sql/release.js';
 import { recoverExpired } from '../src/sql/recover.js';
 import { promoteDue } from '../src/sql/promote.js';
-import { createTestDatabase } from './support/db.js';
+import { createMigratedTestDatabase, type TestDatabaseHandle } from './support/db.js';
 import { installProbes, spawnWorker } from './fixtures/fault/harness.js';
 
 const NO_BACKOFF = { baseMs: 0, maxMs: 0 };
 
 describe('a stale worker cannot complete', () => {
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let db: TestDatabaseHandle;
   let r: Rhythm;
 
   beforeAll(async () => {
-    db = await createTestDatabase('rhythm_fault_stale');
+    db = await createMigratedTestDatabase('rhythm_fault_stale');
     r = await Rhythm.init({ databaseUrl: db.url, retryBackoff: { baseMs: 20, maxMs: 100 } });
     await installProbes(r.pool, r.names);
   });

@@ -9,20 +9,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { ModuleLoadError, Rhythm, Worker } from 'rhythm';
-import { createTestDatabase } from './support/db.js';
+import { createMigratedTestDatabase, type TestDatabaseHandle } from './support/db.js';
 import { installProbes } from './fixtures/fault/harness.js';
 
 const FIXTURES = new URL('./fixtures/fault/', import.meta.url);
 const QUEUE = 'threads';
 
 describe('thread faults', () => {
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let db: TestDatabaseHandle;
   let r: Rhythm;
   let running: Promise<void>;
   const logs: { msg: string; tasks?: number }[] = [];
 
   beforeAll(async () => {
-    db = await createTestDatabase('rhythm_fault_threads');
+    db = await createMigratedTestDatabase('rhythm_fault_threads');
     const sink = new Writable({
       write(chunk, _enc, done) {
         for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line));

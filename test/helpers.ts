@@ -2,13 +2,16 @@
 import { afterAll, beforeAll, vi } from 'vitest';
 import pg from 'pg';
 import { Rhythm, type RhythmOptions } from 'rhythm';
-import { createTestDatabase } from './support/db.js';
+import { createMigratedTestDatabase, createTestDatabase } from './support/db.js';
 
 export type TestDatabase = Awaited<ReturnType<typeof createTestDatabase>>;
 
-/** A fresh database for this file and a Rhythm on it (retries fast unless overridden). */
+/**
+ * A fresh database for this file and a Rhythm on it (retries fast unless overridden). On the
+ * default schema the database starts as a copy of the run's migrated template.
+ */
 export async function freshRhythm(options: Omit<RhythmOptions, 'databaseUrl'> = {}): Promise<{ db: TestDatabase; r: Rhythm }> {
-  const db = await createTestDatabase();
+  const db = options.schema === undefined ? await createMigratedTestDatabase() : await createTestDatabase();
   const r = await Rhythm.init({ databaseUrl: db.url, autoMigrate: true, retryBackoff: { baseMs: 20, maxMs: 200 }, ...options });
   return { db, r };
 }

@@ -77,46 +77,47 @@ describe('logs and output carry no secret', () => {
 
   it('every CLI command, the URL given as a flag or in the environment', { timeout: 60_000 }, async () => {
     const outputs: string[] = [];
-    for (const [how, conn, env] of [
-      ['flag', ['--database-url', inQuery], {}],
-      ['env', [], { RHYTHM_DATABASE_URL: inQuery }],
-      ['userinfo', ['--database-url', db.url], {}],
-    ] as const) {
-      const opts = { env: { ...env } };
-      const common = [...conn, '--log-level', 'debug'];
-      // migrate first: status needs the tables.
-      const results = how === 'flag' ? [await runCli(['migrate', ...common], opts)] : [];
-      results.push(await runCli(['status', ...common], opts));
-      for (const res of results) expect(res.code, `${how}: ${res.stderr}`).toBe(0);
-      // The one-shot commands once (they share the code that logs the URL).
-      if (how === 'flag') {
-        for (const args of [
-          ['config'],
-          ['config', '--json'],
-          ['enqueue', 'echo', '{"a":1}'],
-          ['get', '999999'],
-          ['cancel', '999999'],
-          ['migrate', '--status'],
-        ]) {
-          results.push(await runCli([...args, ...common], opts));
-        }
-      }
-      for (const r of results) outputs.push(r.stdout, r.stderr);
-      if (how === 'flag') {
-        const worker = spawnCli(['start', ...common, '--tasks', TASKS_DIR, '--only', 'echo', '--queue', 'secrets:0'], opts);
-        await worker.waitForLog(/rhythm start running/);
-        expect((await worker.stop('SIGTERM')).code).toBe(0);
-        outputs.push(worker.stdout, worker.stderr);
-      }
-    }
+    const common = (conn: readonly string[]) => [...conn, '--log-level', 'debug'];
+    const flag = { conn: ['--database-url', inQuery], opts: { env: {} } };
+    // migrate first: status needs the tables. The other runs share nothing: all at once.
+    const migrated = await runCli(['migrate', ...common(flag.conn)], flag.opts);
+    expect(migrated.code, `flag: ${migrated.stderr}`).toBe(0);
+    const statuses = (
+      [
+        ['flag', flag.conn, {}],
+        ['env', [], { RHYTHM_DATABASE_URL: inQuery }],
+        ['userinfo', ['--database-url', db.url], {}],
+      ] as const
+    ).map(async ([how, conn, env]) => {
+      const res = await runCli(['status', ...common(conn)], { env: { ...env } });
+      expect(res.code, `${how}: ${res.stderr}`).toBe(0);
+      return res;
+    });
+    // The one-shot commands once (they share the code that logs the URL).
+    const oneShots = [
+      ['config'],
+      ['config', '--json'],
+      ['enqueue', 'echo', '{"a":1}'],
+      ['get', '999999'],
+      ['cancel', '999999'],
+      ['migrate', '--status'],
+    ].map((args) => runCli([...args, ...common(flag.conn)], flag.opts));
+    const worker = spawnCli(['start', ...common(flag.conn), '--tasks', TASKS_DIR, '--only', 'echo', '--queue', 'secrets:0'], flag.opts);
+    const started = worker.waitForLog(/rhythm start running/).then(async () => {
+      expect((await worker.stop('SIGTERM')).code).toBe(0);
+    });
+    // A URL that cannot be used is named, masked, in the error.
+    const bad = new URL(inQuery);
+    bad.searchParams.set('password', 'wrong-Secret-99');
+    const refusedRun = runCli(['status', '--database-url', bad.toString()]);
+    for (const r of [migrated, ...(await Promise.all([...statuses, ...oneShots]))]) outputs.push(r.stdout, r.stderr);
+    await started;
+    outputs.push(worker.stdout, worker.stderr);
     const all = outputs.join('\n');
     expect(all).toContain('password=***'); // the URL is shown, masked
     expect(all).toMatch(/postgres:\/\/postgres:\*\*\*@/);
     expect(leaks(all)).toEqual([]);
-    // A URL that cannot be used is named, masked, in the error.
-    const bad = new URL(inQuery);
-    bad.searchParams.set('password', 'wrong-Secret-99');
-    const refused = await runCli(['status', '--database-url', bad.toString()]);
+    const refused = await refusedRun;
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('password=***');
     expect(refused.stderr).not.toContain('wrong-Secret-99');

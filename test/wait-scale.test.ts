@@ -10,20 +10,20 @@ import { Writable } from 'node:stream';
 import pg from 'pg';
 import { pino } from 'pino';
 import { Rhythm, WaitTimeoutError, Worker } from 'rhythm';
-import { createTestDatabase } from './support/db.js';
+import { createMigratedTestDatabase, type TestDatabaseHandle } from './support/db.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { countWaitReads, deferred, isSettled } from './helpers.js';
 import { fromBinaryTime } from '../src/sql/finished.js';
 
 const Q = 'wait-scale';
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let db: TestDatabaseHandle;
 /** Runs the quick tasks of every test, as another process would. */
 let rw: Rhythm;
 let running: Promise<void>;
 const quiet = () => pino({ level: 'warn' });
 
 beforeAll(async () => {
-  db = await createTestDatabase('rhythm_wait_scale');
+  db = await createMigratedTestDatabase('rhythm_wait_scale');
   rw = await Rhythm.init({ databaseUrl: db.url, logger: quiet() });
   const w = new Worker(rw, { queue: Q });
   w.task('quick', (p: unknown) => ({ echo: p }));

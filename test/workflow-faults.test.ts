@@ -16,7 +16,7 @@ import { recoverExpired } from '../src/sql/recover.js';
 import { promoteDue } from '../src/sql/promote.js';
 import { commitActivations } from '../src/sql/workflow-activation.js';
 import { inTransaction } from '../src/db/transaction.js';
-import { createTestDatabase } from './support/db.js';
+import { createMigratedTestDatabase, type TestDatabaseHandle } from './support/db.js';
 import { installProbes, pollUntil, spawnWorker } from './fixtures/fault/harness.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'rhythm-flow-faults-'));
@@ -47,11 +47,11 @@ const TWO = flow(
 `,
 );
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let db: TestDatabaseHandle;
 let r: Rhythm;
 
 beforeAll(async () => {
-  db = await createTestDatabase('rhythm_flow_faults');
+  db = await createMigratedTestDatabase('rhythm_flow_faults');
   r = await Rhythm.init({ databaseUrl: db.url, retryBackoff: { baseMs: 20, maxMs: 200 } });
   await installProbes(r.pool, r.names);
   // Registered on a worker of this instance (never started), so startWorkflow knows the names
