@@ -27,6 +27,9 @@ export default defineConfig({
     // Longest files first (see the sequencer), across both projects below.
     sequence: { sequencer: LongestFirstSequencer },
     env: { RHYTHM_LOG_LEVEL: process.env.RHYTHM_LOG_LEVEL ?? 'warn' },
+    // expect.poll waits for events a test cannot await (a page's next refresh, a process's
+    // next poll): its 1 s default is too short on a loaded 2-core machine. A bound, not a timing.
+    expect: { poll: { timeout: 10_000 } },
     testTimeout: 60_000,
     hookTimeout: 60_000,
     teardownTimeout: 30_000,

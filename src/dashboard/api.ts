@@ -14,6 +14,8 @@ export interface ApiRequest {
   parts: string[];
   query: URLSearchParams;
   body: unknown;
+  /** How often the page refreshes: an overview is shared for at most half of it. */
+  pollMs: number;
 }
 
 export class NotFound extends Error {}
@@ -71,17 +73,18 @@ function bodyObject(body: unknown): Record<string, unknown> {
 }
 
 /**
- * How long one overview answers every tab. The Queues page refreshes every few seconds in each
- * open tab, and an overview counts every queue and reads an hour of activity: tabs (and
- * dashboards of several users) share one read a second instead of one each.
+ * The Queues page refreshes every pollMs in each open tab, and an overview counts every queue
+ * and reads an hour of activity: tabs (and dashboards of several users) share one read for up
+ * to half a refresh interval, capped at a second, so the reads stay at most two per interval
+ * however many tabs are open, and a page is never more than half an interval behind.
  */
 const OVERVIEW_MAX_AGE_MS = 1_000;
 const overviews = new WeakMap<Rhythm, { at: number; value: ReturnType<typeof readOverview> }>();
 
-/** The overview of at most OVERVIEW_MAX_AGE_MS ago, read once for concurrent requests. */
-function overview(r: Rhythm) {
+/** An overview read at most maxAgeMs ago, read once for concurrent requests. */
+function overview(r: Rhythm, maxAgeMs: number) {
   const cached = overviews.get(r);
-  if (cached && performance.now() - cached.at < OVERVIEW_MAX_AGE_MS) return cached.value;
+  if (cached && performance.now() - cached.at < maxAgeMs) return cached.value;
   const value = readOverview(r);
   overviews.set(r, { at: performance.now(), value });
   // A failed read is not kept: the next request tries again.
@@ -138,7 +141,7 @@ export async function handleApi(r: Rhythm, req: ApiRequest): Promise<unknown> {
   const [first, second, third, ...rest] = req.parts;
   const q = req.query;
   if (req.method === 'GET') {
-    if (first === 'overview' && second === undefined) return overview(r);
+    if (first === 'overview' && second === undefined) return overview(r, Math.min(OVERVIEW_MAX_AGE_MS, req.pollMs / 2));
     if (first === 'executions' && second === undefined) {
       return r.list({
         ...filterFrom(Object.fromEntries([...q].filter(([k]) => !['cursor', 'limit'].includes(k)))),

@@ -171,6 +171,7 @@ export function dashboardHandler(r: Rhythm, options: DashboardOptions = {}): Das
       parts,
       query: url.searchParams,
       body: acting ? await readBody(req) : undefined,
+      pollMs,
     });
     sendJson(res, 200, result);
   };
