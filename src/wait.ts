@@ -24,8 +24,20 @@ import type { Execution } from './types.js';
 const READ_RETRY = { baseMs: 500, maxMs: 5_000 };
 /** Most ids in one read statement. */
 export const READ_BATCH = 1_000;
-/** Least time between the starts of consecutive reads, unless a whole batch is waiting. */
+/**
+ * Least time between the starts of consecutive reads, unless a whole batch is waiting: the
+ * window a stream of completions gathers in. It grows with the size of the last read, reaching
+ * READ_WINDOW_MS at WINDOW_FULL_AT ids, so a lone wait() (its first look, then its re-read when
+ * done) is not held back, while a stream of thousands of completions a second still
+ * gathers into reads of a hundred ids or more.
+ */
 const READ_WINDOW_MS = 20;
+const WINDOW_FULL_AT = 100;
+
+/** How long after a read of `lastReadIds` ids the next read may start. */
+export function readWindowMs(lastReadIds: number): number {
+  return Math.min(READ_WINDOW_MS, (READ_WINDOW_MS * lastReadIds) / WINDOW_FULL_AT);
+}
 /** Statements in flight at once: a second only when a whole batch waits behind the first, or it is slow. */
 const MAX_READS_IN_FLIGHT = 2;
 /** A read in flight for longer than this no longer holds back the next one. */
@@ -107,6 +119,7 @@ export class Waiters {
   private readFailures = 0;
   private flushQueued = false;
   private lastReadAt = Number.NEGATIVE_INFINITY;
+  private lastReadIds = 0;
   private listening = false;
   private starting: Promise<void> | undefined;
   private closedWith: Error | undefined;
@@ -190,14 +203,14 @@ export class Waiters {
 
   /**
    * Issues batches on the next turn of the event loop, so the calls of one burst share them.
-   * While reads follow one another, a batch starts at most every READ_WINDOW_MS (unless a
+   * While reads follow one another, a batch starts at most every readWindowMs (unless a
    * whole batch is waiting), so a stream of completions is read in a few large statements,
    * not one per notification; a quiet Waiters reads at once.
    */
   private schedule(): void {
     if (this.flushQueued || !this.listening || !this.mayIssue()) return;
     this.flushQueued = true;
-    const wait = this.toRead.size >= READ_BATCH ? 0 : this.lastReadAt + READ_WINDOW_MS - performance.now();
+    const wait = this.toRead.size >= READ_BATCH ? 0 : this.lastReadAt + readWindowMs(this.lastReadIds) - performance.now();
     if (wait > 0) setTimeout(this.flush, wait);
     else setImmediate(this.flush);
   }
@@ -208,6 +221,7 @@ export class Waiters {
       const batch = this.takeBatch();
       if (batch.length === 0) break;
       this.lastReadAt = performance.now();
+      this.lastReadIds = batch.length;
       void this.readBatch(batch);
     }
   };

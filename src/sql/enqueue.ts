@@ -150,17 +150,19 @@ export async function enqueueRows(
   traceContext: string | null = null,
   handoff = false,
 ): Promise<string[]> {
-  const payloads = `[${rows.map((r) => r.payloadJson).join(',')}]`;
   const first = rows[0]!;
   const uniform = rows.every((r) => OPTION_KEYS.every((k) => sameOption(r[k], first[k])) && TRAILING_KEYS.every((k) => r[k] === first[k]));
-  const column = <K extends keyof Options>(k: K) => (uniform ? first[k] : rows.map((r) => r[k]));
   let text = uniform ? enqueueUniformStatement(n) : enqueueStatement(n);
   if (handoff && rows.length === 1) text = enqueueHandoffStatement(n);
-  const res = await db.query<{ id: string }>({
-    ...text,
-    values: [...OPTION_KEYS.map(column), payloads, ...TRAILING_KEYS.map(column), traceContext],
-  });
+  const res = await db.query<{ id: string }>({ ...text, values: [...rowValues(rows, uniform), traceContext] });
   return res.rows.map((r) => r.id);
+}
+
+/** $1-$13: the options, one value each when uniform (the same for every row), else one array each; the payloads as one JSON array. */
+function rowValues(rows: EnqueueRow[], uniform: boolean): unknown[] {
+  const payloads = `[${rows.map((r) => r.payloadJson).join(',')}]`;
+  const column = <K extends keyof Options>(k: K) => (uniform ? rows[0]![k] : rows.map((r) => r[k]));
+  return [...OPTION_KEYS.map(column), payloads, ...TRAILING_KEYS.map(column)];
 }
 
 function sameOption(a: unknown, b: unknown): boolean {
@@ -178,11 +180,9 @@ export async function enqueueKeyedRows(
   keys: string[],
   traceContext: string | null = null,
 ): Promise<Map<string, string>> {
-  const payloads = `[${rows.map((r) => r.payloadJson).join(',')}]`;
-  const column = <K extends keyof Options>(k: K) => rows.map((r) => r[k]);
   const res = await db.query<{ id: string; unique_key: string }>({
     ...enqueueKeyedStatement(n),
-    values: [...OPTION_KEYS.map(column), payloads, ...TRAILING_KEYS.map(column), traceContext, keys],
+    values: [...rowValues(rows, false), traceContext, keys],
   });
   return new Map(res.rows.map((r) => [r.unique_key, r.id]));
 }
