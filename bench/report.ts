@@ -183,6 +183,9 @@ function secondGoals(rows: Row[]): Goal[] {
           `${((limit - eff.median) * 100).toFixed(1)} points below it` +
           (model !== undefined
             ? `; measured extra CPU ${(rh!.extra!.extraCpuUs as number).toFixed(0)} µs a task -> limit ${(model * 100).toFixed(1)}%`
+            : '') +
+          (typeof rh!.extra?.threadsBusy === 'number' && typeof pis!.extra?.threadsBusy === 'number'
+            ? `; threads busy ${((rh!.extra.threadsBusy as number) * 100).toFixed(1)}% of the round (raw Piscina ${((pis!.extra.threadsBusy as number) * 100).toFixed(1)}%)`
             : '')
         : 'not measured',
       met: eff ? eff.median >= target : null,

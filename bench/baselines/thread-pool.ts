@@ -18,6 +18,8 @@ export async function measurePool(
   payload: (i: number) => unknown,
   progress: StepProgress,
   label: string,
+  /** Given each timed run's result. */
+  onResult?: (result: unknown) => void,
 ): Promise<{ seconds: number; rate: number; done: number; cpu: CpuSample }> {
   try {
     await Promise.all(Array.from({ length: threads * 2 }, (_, i) => pool.run(payload(i))));
@@ -27,7 +29,11 @@ export async function measurePool(
     const meter = cpuMeter();
     const t0 = epochMs();
     const runs: Promise<unknown>[] = new Array(n);
-    for (let i = 0; i < n; i++) runs[i] = pool.run(payload(i)).then(() => void done++);
+    for (let i = 0; i < n; i++)
+      runs[i] = pool.run(payload(i)).then((res) => {
+        onResult?.(res);
+        done++;
+      });
     await Promise.all(runs);
     const seconds = (epochMs() - t0) / 1000;
     const cpu = meter();

@@ -9,6 +9,7 @@ export const ROOT = packageUrl('./');
 export const TASKS_DIR = new URL('dist/tasks/', ROOT);
 export const NOOP_MODULE = new URL('noop.js', TASKS_DIR);
 export const SHA_MODULE = new URL('sha256-chain.js', TASKS_DIR);
+export const SHA_TIMED_MODULE = new URL('sha256-chain-timed.js', TASKS_DIR);
 export const CHILD_SCRIPT = fileURLToPath(new URL('dist/bench/child/worker-process.js', ROOT));
 export const DEFAULT_RESULTS_DIR = fileURLToPath(new URL('bench/results/', ROOT));
 

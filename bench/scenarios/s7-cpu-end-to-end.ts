@@ -10,9 +10,16 @@
  * the task's CPU time, o: Rhythm's extra CPU a task, Postgres included). The row's notes give
  * o as measured (the CPU of this process and of Postgres, minus raw Piscina's) and the limit
  * it implies.
+ *
+ * The machine's speed drifts between rounds on a shared VM (the same ~10 ms task has taken
+ * 22-39 ms on a thread in consecutive rounds), and that moves the ratios by more than what
+ * separates the two systems. So each task also reports when it ran on its thread, and each
+ * row gives the share of the round its threads spent running tasks: the time Rhythm's path
+ * takes from the threads (waiting for work, the first claim, the last result), which the
+ * machine's speed does not move.
  */
 import { rowOf, type BenchContext, type Run } from '../lib/context.js';
-import { SHA_MODULE } from '../lib/common.js';
+import { SHA_TIMED_MODULE } from '../lib/common.js';
 import { interleave } from '../lib/rounds.js';
 import { endToEnd } from '../systems/end-to-end.js';
 import { calibration } from './s3-cpu.js';
@@ -32,6 +39,27 @@ export function overhead(rhythm: Run, raw: Run, n: number): { extraUs: number; t
   return { extraUs, taskUs, limit: taskUs / (taskUs + Math.max(0, extraUs)) };
 }
 
+/** Adds up how long the tasks of one round ran on their threads (see sha256-chain-timed.ts). */
+function threadTime(threads: number) {
+  let ms = 0;
+  return {
+    add(result: unknown): void {
+      const r = result as { ranFrom?: unknown; ranTo?: unknown } | null;
+      if (typeof r?.ranFrom === 'number' && typeof r.ranTo === 'number') ms += r.ranTo - r.ranFrom;
+    },
+    /** The share of the round's thread capacity (threads x its duration) spent running tasks. */
+    busy(run: Run): Run {
+      return { ...run, extra: { ...run.extra, threadsBusy: ms / (threads * run.seconds * 1000) } };
+    },
+  };
+}
+
+/** The median over the rounds of the share of the threads' time spent running tasks. */
+function medianBusy(runs: Run[]): number | undefined {
+  const xs = runs.map((r) => r.extra?.threadsBusy).filter((x): x is number => typeof x === 'number');
+  return xs.length ? xs.sort((a, b) => a - b)[(xs.length - 1) >> 1] : undefined;
+}
+
 export async function run(ctx: BenchContext): Promise<void> {
   const { opts, db, progress } = ctx;
   const threads = opts.threads;
@@ -47,20 +75,28 @@ export async function run(ctx: BenchContext): Promise<void> {
       [
         {
           label: 'Rhythm (defaults)',
-          run: () =>
-            endToEnd(db, 's7', {
+          run: async () => {
+            const time = threadTime(threads);
+            const res = await endToEnd(db, 's7', {
               n,
               worker: { queue: 'cpu', threads },
-              handler: SHA_MODULE,
+              handler: SHA_TIMED_MODULE,
               payload,
               waiting: 'wait',
               warmUp: threads * 2,
               progress,
-            }),
+              onResult: time.add,
+            });
+            return time.busy(res);
+          },
         },
         {
           label: piscina.NAME,
-          run: () => piscina.run(SHA_MODULE, threads, n, payload, progress, 'run()').then((res): Run => ({ ...res, once: res.done === n })),
+          run: async () => {
+            const time = threadTime(threads);
+            const res = await piscina.run(SHA_TIMED_MODULE, threads, n, payload, progress, 'run()', time.add);
+            return time.busy({ ...res, once: res.done === n });
+          },
         },
       ],
       progress,
@@ -94,6 +130,16 @@ export async function run(ctx: BenchContext): Promise<void> {
         ...(rhRow.notes ?? []),
       ];
       rhRow.extra = { ...rhRow.extra, extraCpuUs: mid.extraUs, taskCpuUs: mid.taskUs, modelLimit: mid.limit };
+    }
+    const rhBusy = medianBusy(rh!);
+    const pisBusy = medianBusy(pis!);
+    if (rhBusy !== undefined) {
+      rhRow.notes = [`threads busy ${(rhBusy * 100).toFixed(1)}% of the round`, ...(rhRow.notes ?? [])];
+      rhRow.extra = { ...rhRow.extra, threadsBusy: rhBusy };
+    }
+    if (pisBusy !== undefined) {
+      pisRow.notes = [`threads busy ${(pisBusy * 100).toFixed(1)}% of the round`, ...(pisRow.notes ?? [])];
+      pisRow.extra = { ...pisRow.extra, threadsBusy: pisBusy };
     }
     ctx.rows.push(rhRow, pisRow);
   }

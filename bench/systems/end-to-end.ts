@@ -36,6 +36,8 @@ export interface EndToEndOptions {
   waiting: Waiting;
   /** Tasks run (and waited for the same way) before the clock starts. */
   warmUp: number;
+  /** Given each timed task's result, as its wait() or waitMany() resolved it. */
+  onResult?: (result: unknown) => void;
   progress: StepProgress;
 }
 
@@ -97,7 +99,10 @@ export async function endToEnd(db: BenchDatabase, tag: string, o: EndToEndOption
     if (o.waiting === 'none') {
       await done.waitFor(o.warmUp + o.n, { remaining: () => remainingInQueue(r) });
     } else {
-      for (const es of await Promise.all(tracked)) notCompleted += es.filter((e) => e.status !== 'completed').length;
+      for (const es of await Promise.all(tracked)) {
+        notCompleted += es.filter((e) => e.status !== 'completed').length;
+        if (o.onResult) for (const e of es) o.onResult((e as { result?: unknown }).result);
+      }
     }
     const seconds = (epochMs() - t0) / 1000;
     const cpu = meter();
