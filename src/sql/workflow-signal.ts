@@ -1,12 +1,25 @@
 /**
- * Sends a signal to a workflow: stores it (taken first in, first out by Signal.next) and, in
- * the same statement, wakes the workflow if its current await waits for that name. The
- * workflows row is updated, so locked, whatever it waits for: an activation suspending at the
- * same moment either sees the stored signal or commits first and is woken here (the same
- * protocol as a child's settle, see wake-parents.ts).
+ * Sends a signal to a workflow: stores it (taken first in, first out by Signal.next) and wakes
+ * the workflow if its current await waits for that name.
+ *
+ * Two statements in one transaction: the workflows row is locked first, on its own. An
+ * activation suspending the workflow holds that lock while it commits, so the signal either
+ * locks first (and the activation, counting after its own lock, sees the stored signal) or
+ * waits for the activation's commit and then reads, in a statement begun after it, the status
+ * it parked the workflow in, its new wait and its timer row. In one statement that would not
+ * hold: its snapshot, taken before it waited for the lock, still shows the workflow running,
+ * and the wake-up would be lost.
  */
-import { statement, type Queryable } from './queryable.js';
+import type pg from 'pg';
+import { statement } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
+import { inTransaction } from '../db/transaction.js';
+
+const lockStatement = statement(
+  'wf_signal_lock',
+  (n) => `
+SELECT execution_id FROM ${n.workflows} WHERE execution_id = $1 FOR UPDATE`,
+);
 
 const signalStatement = statement(
   'wf_signal',
@@ -47,10 +60,13 @@ export interface SignalSent {
   signalId: string | null;
 }
 
-export async function sendSignal(db: Queryable, n: SchemaNames, id: string, name: string, payloadJson: string): Promise<SignalSent> {
-  const res = await db.query<{ kind: string; status: string; signal_id: string | null }>({
-    ...signalStatement(n),
-    values: [id, name, payloadJson],
+export async function sendSignal(pool: pg.Pool, n: SchemaNames, id: string, name: string, payloadJson: string): Promise<SignalSent> {
+  const res = await inTransaction(pool, async (client) => {
+    await client.query({ ...lockStatement(n), values: [id] });
+    return client.query<{ kind: string; status: string; signal_id: string | null }>({
+      ...signalStatement(n),
+      values: [id, name, payloadJson],
+    });
   });
   const r = res.rows[0];
   if (!r) return { target: null, signalId: null };
