@@ -15,6 +15,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { settleAttempts, type Settled, type Settlement } from '../sql/settle.js';
 import { releaseLeases } from '../sql/release.js';
+import { wakeMissedParents } from '../sql/wake-parents.js';
 import type { SchemaNames } from '../db/schema.js';
 import { isDataError } from '../db/errors.js';
 import { retryDelayMs, type Backoff } from '../backoff.js';
@@ -114,9 +115,11 @@ export class Completer {
       if (i.outcome === 'release') releases.push(i);
       else settlements.push(i as Settlement);
     }
+    // Parent workflows to check again once the settles have committed (see sql/wake-parents.ts).
+    const missedParents: string[] = [];
     for (let attempt = 0; ; attempt++) {
       try {
-        if (settlements.length > 0) await this.settle(settlements);
+        if (settlements.length > 0) await this.settle(settlements, missedParents);
         if (releases.length > 0) {
           await releaseLeases(
             this.pool,
@@ -125,7 +128,7 @@ export class Completer {
             releases.map((r) => r.leaseToken),
           );
         }
-        return;
+        break;
       } catch (err) {
         if (this.stopped) {
           this.log.error(
@@ -139,11 +142,29 @@ export class Completer {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+    // Apart from the settles: they have committed, and running them again would find their leases gone.
+    for (let attempt = 0; missedParents.length > 0; attempt++) {
+      try {
+        await wakeMissedParents(this.pool, this.names, missedParents);
+        return;
+      } catch (err) {
+        if (this.stopped) {
+          this.log.error({ err, workflows: missedParents }, 'could not check these workflows for a wake-up before a forced stop');
+          return;
+        }
+        const delay = retryDelayMs(attempt);
+        this.log.warn(
+          { err, workflows: missedParents.length, retryInMs: delay },
+          'checking parent workflows for a wake-up failed; retrying',
+        );
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
-  private async settle(items: Settlement[]): Promise<void> {
+  private async settle(items: Settlement[], missedParents: string[]): Promise<void> {
     try {
-      const settled = await settleAttempts(this.pool, this.names, items, this.backoff);
+      const settled = await settleAttempts(this.pool, this.names, items, this.backoff, missedParents);
       this.onSettled?.(settled, items);
       if (settled.length < items.length) {
         const ok = new Set(settled.map((s) => s.id));
@@ -159,12 +180,12 @@ export class Completer {
           new ResultRejectedError(`the database refused to store this attempt's outcome: ${(err as Error).message}`),
         );
         const rejected = { ...item!, outcome: 'fatal' as const, resultJson: null, errorJson };
-        this.onSettled?.(await settleAttempts(this.pool, this.names, [rejected], this.backoff), [rejected]);
+        this.onSettled?.(await settleAttempts(this.pool, this.names, [rejected], this.backoff, missedParents), [rejected]);
         return;
       }
       const half = Math.ceil(items.length / 2);
-      await this.settle(items.slice(0, half));
-      await this.settle(items.slice(half));
+      await this.settle(items.slice(0, half), missedParents);
+      await this.settle(items.slice(half), missedParents);
     }
   }
 }

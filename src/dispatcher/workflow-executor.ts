@@ -32,6 +32,7 @@ import {
   type LoadedWorkflow,
 } from '../sql/workflow-activation.js';
 import { readSources } from '../sql/workflow-sources.js';
+import { wakeMissedParents } from '../sql/wake-parents.js';
 import { WORKFLOW_MAX_ATTEMPTS } from '../sql/workflow-start.js';
 import type { ClaimedTask } from '../sql/claim.js';
 import type { SchemaNames } from '../db/schema.js';
@@ -256,20 +257,19 @@ export class WorkflowExecutor implements Executor {
   private async commit(writes: { item: Item; write: ActivationWrite }[]): Promise<void> {
     let done: Set<string>;
     try {
-      done = await this.withRetries(() =>
-        inTransaction(
-          this.deps.pool,
-          async (client) =>
-            (
-              await commitActivations(
-                client,
-                this.deps.names,
-                writes.map((w) => w.write),
-                this.deps.backoff,
-              )
-            ).written,
+      const result = await this.withRetries(() =>
+        inTransaction(this.deps.pool, (client) =>
+          commitActivations(
+            client,
+            this.deps.names,
+            writes.map((w) => w.write),
+            this.deps.backoff,
+          ),
         ),
       );
+      // Committed: retried on its own, so a lost connection here cannot rerun the commit.
+      await this.withRetries(() => wakeMissedParents(this.deps.pool, this.deps.names, result.missedParents));
+      done = result.written;
     } catch (err) {
       if (!isDataError(err)) throw err;
       if (writes.length > 1) {

@@ -25,7 +25,8 @@ import type { SchemaNames } from '../db/schema.js';
 import { appendAttempt, claimEntry } from './attempt-log.js';
 import { freeSlots } from './groups.js';
 import { Params, selectIds, skippedIds, type Selection } from './select.js';
-import { wakeParentsCtes } from './wake-parents.js';
+import type pg from 'pg';
+import { wakeMissedParents, wakeParentsCtes, WAKE_MISSED } from './wake-parents.js';
 import type { ExecutionStatus } from '../types.js';
 import { retryDelayMs } from '../backoff.js';
 
@@ -49,13 +50,13 @@ export function notifyIds(channel: string, rows: string, col: string, where = 't
 export async function cancelExecutions(db: Queryable, n: SchemaNames, sel: Selection, errorJson: string): Promise<Outcomes> {
   // Only unfinished executions can be cancelled: select among those.
   const statuses = sel.statuses ?? ['scheduled', 'queued', 'running'];
-  const first = await runCancel(db, cancelStatement(n, { ...sel, statuses }, errorJson, true));
+  const first = await runCancel(db, n, cancelStatement(n, { ...sel, statuses }, errorJson, true));
   const result = outcomes(first);
   // Children committed while a run went on belong to workflows it cancelled: walk again
   // from those, until a run cancels no workflow.
   let workflows = workflowIds(first.rows);
   while (workflows.length > 0) {
-    const again = await runCancel(db, cancelStatement(n, { ids: workflows }, errorJson, false));
+    const again = await runCancel(db, n, cancelStatement(n, { ids: workflows }, errorJson, false));
     result.done.push(...outcomes(again).done);
     workflows = workflowIds(again.rows);
   }
@@ -71,14 +72,19 @@ const DEADLOCK_RETRIES = 5;
  * workflows lock theirs in another order, so Postgres may pick it as a deadlock victim; the
  * victim's statement was rolled back whole, so running it again is safe.
  */
-async function runCancel(db: Queryable, q: { text: string; values: unknown[] }) {
+async function runCancel(db: Queryable, n: SchemaNames, q: { text: string; values: unknown[] }) {
   for (let attempt = 0; ; attempt++) {
+    let res: pg.QueryResult<CancelRow>;
     try {
-      return await db.query<CancelRow>(q);
+      res = await db.query<CancelRow>(q);
     } catch (err) {
       if ((err as { code?: string }).code !== DEADLOCK_DETECTED || attempt >= DEADLOCK_RETRIES) throw err;
       await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt, DEADLOCK_BACKOFF)));
+      continue;
     }
+    // The statement has committed: parents it could not wake are checked now (see wake-parents.ts).
+    await wakeMissedParents(db, n, res.rows.find((r) => r.missed_parents)?.missed_parents);
+    return res;
   }
 }
 
@@ -135,9 +141,9 @@ WITH RECURSIVE roots AS (${roots}
 ), cancelled_roots AS (
   SELECT parent_id, parent_seq, status FROM cancelled c WHERE NOT EXISTS (SELECT 1 FROM target t WHERE t.id = c.parent_id)
 ), ${wakeParentsCtes(n, 'cancelled_roots')}
-SELECT id::text, true AS done, NULL AS status, kind = 'workflow' AS workflow FROM cancelled
+SELECT id::text, true AS done, NULL AS status, kind = 'workflow' AS workflow, ${WAKE_MISSED} FROM cancelled
   CROSS JOIN (SELECT count(*) FROM told) t CROSS JOIN (SELECT count(*) FROM announced) a CROSS JOIN (SELECT count(*) FROM wake_notify) w
-${reportSkipped && sel.ids ? `UNION ALL SELECT *, NULL FROM ${skippedIds(n, sel.ids, p, 'cancelled')} s` : ''}`;
+${reportSkipped && sel.ids ? `UNION ALL SELECT *, NULL, NULL FROM ${skippedIds(n, sel.ids, p, 'cancelled')} s` : ''}`;
   return { text, values: p.values };
 }
 
@@ -152,6 +158,8 @@ export interface OutcomeRow {
 /** A cancel row also says whether it was a workflow (its children are cancelled next). */
 interface CancelRow extends OutcomeRow {
   workflow: boolean | null;
+  /** The parents to check for a wake-up once committed (the same on every row). */
+  missed_parents: string[] | null;
 }
 
 /** Splits the rows of an admin statement into done and skipped. */

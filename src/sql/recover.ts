@@ -8,6 +8,7 @@
 import type pg from 'pg';
 import { statement } from './queryable.js';
 import { inTransaction } from '../db/transaction.js';
+import { wakeMissedParents } from './wake-parents.js';
 import { settleAttempts } from './settle.js';
 import type { Backoff } from '../backoff.js';
 import type { SchemaNames } from '../db/schema.js';
@@ -30,7 +31,8 @@ export interface Recovered {
 }
 
 export async function recoverExpired(pool: pg.Pool, n: SchemaNames, limit: number, backoff: Backoff): Promise<Recovered[]> {
-  return inTransaction(pool, async (client) => {
+  const missedParents: string[] = [];
+  const recovered = await inTransaction(pool, async (client) => {
     const expired = await client.query<{ id: string; lease_token: string; claimed_by: string | null }>({
       ...expiredStatement(n),
       values: [limit],
@@ -46,8 +48,11 @@ export async function recoverExpired(pool: pg.Pool, n: SchemaNames, limit: numbe
       n,
       expired.rows.map((r) => ({ id: r.id, leaseToken: r.lease_token, outcome: 'failed', resultJson: null, errorJson })),
       backoff,
+      missedParents,
     );
     const by = new Map(expired.rows.map((r) => [r.id, r.claimed_by]));
     return settled.map((s) => ({ id: s.id, claimedBy: by.get(s.id) ?? null, status: s.status }));
   });
+  await wakeMissedParents(pool, n, missedParents);
+  return recovered;
 }

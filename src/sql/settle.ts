@@ -14,7 +14,7 @@ import type { Backoff } from '../backoff.js';
 import type { SchemaNames } from '../db/schema.js';
 import { appendAttempt, claimEntry } from './attempt-log.js';
 import { freeSlots } from './groups.js';
-import { wakeParentsCtes } from './wake-parents.js';
+import { wakeMissedParents, wakeParentsCtes, WAKE_MISSED } from './wake-parents.js';
 
 /** completed | failed (retry if attempts remain) | fatal (no retry) | cancelled */
 export type Outcome = 'completed' | 'failed' | 'fatal' | 'cancelled';
@@ -82,11 +82,22 @@ WITH input AS (
   FROM (SELECT id, (row_number() OVER () - 1) / ${NOTIFY_IDS_PER_MESSAGE} AS chunk FROM settled WHERE status <> 'scheduled') f
   GROUP BY chunk
 ), ${wakeParentsCtes(n, 'settled')}
-SELECT id, status FROM settled CROSS JOIN (SELECT count(*) FROM announced) a CROSS JOIN (SELECT count(*) FROM wake_notify) w`,
+SELECT id, status, ${WAKE_MISSED} FROM settled CROSS JOIN (SELECT count(*) FROM announced) a CROSS JOIN (SELECT count(*) FROM wake_notify) w`,
 );
 
-/** Returns the executions that were settled; any others had lost their lease (stale token). */
-export async function settleAttempts(db: Queryable, n: SchemaNames, items: Settlement[], backoff: Backoff): Promise<Settled[]> {
+/**
+ * Returns the executions that were settled; any others had lost their lease (stale token).
+ * Parent workflows whose wake-up must be checked again once this has committed (see
+ * wake-parents.ts) are checked here, after the statement, when it committed on its own; a
+ * caller in a transaction passes `missedParents` and checks them after its commit.
+ */
+export async function settleAttempts(
+  db: Queryable,
+  n: SchemaNames,
+  items: Settlement[],
+  backoff: Backoff,
+  missedParents?: string[],
+): Promise<Settled[]> {
   // Ids, tokens and outcomes are digits and plain words: their array literals need no quoting,
   // and building them here costs a fraction of the driver's per-element escaping. Results and
   // errors are JSON text already: one JSON array each, as in enqueue.
@@ -104,10 +115,15 @@ export async function settleAttempts(db: Queryable, n: SchemaNames, items: Settl
     results += sep + (s.resultJson ?? 'null');
     errors += sep + (s.errorJson ?? 'null');
   }
-  const res = await db.query<Settled>({
+  const res = await db.query<Settled & { missed_parents: string[] | null }>({
     ...settleStatement(n),
     values: [`{${ids}}`, `{${tokens}}`, `{${outcomes}}`, `[${results}]`, `[${errors}]`, backoff.baseMs, backoff.maxMs],
   });
+  const missed = res.rows[0]?.missed_parents;
+  if (missed) {
+    if (missedParents) missedParents.push(...missed);
+    else await wakeMissedParents(db, n, missed);
+  }
   return res.rows;
 }
 

@@ -17,6 +17,7 @@
 import type pg from 'pg';
 import { statement, type Queryable } from './queryable.js';
 import { settleAttempts, type Settlement } from './settle.js';
+import { waitCheckCtes } from './wake-parents.js';
 import type { Backoff } from '../backoff.js';
 import type { SchemaNames } from '../db/schema.js';
 
@@ -202,28 +203,7 @@ const NO_TIMER = '9999-12-31T00:00:00Z';
 const suspendStatement = statement(
   'wf_suspend',
   (n) => `
-WITH checked AS (
-  SELECT w.execution_id AS id, w.wait_mode, w.wake_at, cardinality(w.wait_children) AS awaited,
-         coalesce(c.settled, 0) AS settled, coalesce(c.failed, false) AS failed,
-         -- Most waits name no signal: the lookup runs only for those that do.
-         CASE WHEN cardinality(w.wait_signals) = 0 THEN 0
-              ELSE (SELECT count(DISTINCT s.name) FROM ${n.workflowSignals} s
-                    WHERE s.execution_id = w.execution_id AND s.name = ANY (w.wait_signals))::int END AS signal_names,
-         CASE WHEN cardinality(w.wait_signals) = 0 THEN 0
-              ELSE (SELECT count(DISTINCT x) FROM unnest(w.wait_signals) x)::int END AS wanted_names,
-         w.wake_at <= now() AS due
-  FROM ${n.workflows} w
-  LEFT JOIN LATERAL (
-    SELECT count(*)::int AS settled, bool_or(k.status <> 'completed') AS failed FROM ${n.executions} k
-    WHERE k.parent_id = w.execution_id AND k.parent_seq = ANY (w.wait_children) AND k.status IN ('completed', 'failed', 'cancelled')
-  ) c ON cardinality(w.wait_children) > 0
-  WHERE w.execution_id = ANY ($1::bigint[])
-), decided AS (
-  SELECT id, wake_at, awaited - settled AS pending,
-         CASE WHEN wait_mode = 'any' THEN settled > 0 OR signal_names > 0 OR coalesce(due, false)
-              ELSE (settled = awaited OR failed) AND signal_names = wanted_names AND coalesce(due, true) END AS ready
-  FROM checked
-), counted AS (
+WITH ${waitCheckCtes(n, '$1::bigint[]')}, counted AS (
   UPDATE ${n.workflows} w SET pending = d.pending FROM decided d WHERE w.execution_id = d.id
 ), requeued AS (
   UPDATE ${n.workQueue} q
@@ -251,6 +231,8 @@ export interface CommitResult {
   written: Set<string>;
   /** Suspended workflows put straight back in work_queue (what they wait for had happened). */
   requeued: number;
+  /** Parents of the workflows settled here to check again once committed (see wake-parents.ts). */
+  missedParents: string[];
 }
 
 /** Writes a batch of activations in one transaction on `client` (the caller begins and commits). */
@@ -266,7 +248,7 @@ export async function commitActivations(
   });
   const written = new Set(locked.rows.map((r) => r.id));
   const held = items.filter((i) => written.has(i.id));
-  if (held.length === 0) return { written, requeued: 0 };
+  if (held.length === 0) return { written, requeued: 0, missedParents: [] };
 
   const children = held.flatMap((i) => i.children);
   const consumed = held.flatMap((i) => i.consumed.map((s) => [s, i.id] as const));
@@ -313,6 +295,7 @@ export async function commitActivations(
       settlements.push({ id: i.id, leaseToken: i.leaseToken, outcome: 'fatal', resultJson: null, errorJson: i.outcome.errorJson });
     }
   }
-  if (settlements.length > 0) await settleAttempts(client, n, settlements, backoff);
-  return { written, requeued };
+  const missedParents: string[] = [];
+  if (settlements.length > 0) await settleAttempts(client, n, settlements, backoff, missedParents);
+  return { written, requeued, missedParents };
 }
