@@ -124,7 +124,7 @@ export async function settleAttempts(
     if (missedParents) missedParents.push(...missed);
     else await wakeMissedParents(db, n, missed);
   }
-  return res.rows;
+  return res.rows.map((r) => ({ id: r.id, status: r.status }));
 }
 
 /** Ids and lease tokens come from the database as bigint text; anything else would change the array literal's meaning. */
