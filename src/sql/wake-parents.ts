@@ -49,21 +49,31 @@ export function wakeParentsCtes(n: SchemaNames, from: string): string {
   WHERE w.execution_id = p.id
   RETURNING w.execution_id AS id,
             (p.seqs && w.wait_children AND (w.wait_mode = 'any' OR w.pending <= 0 OR p.failed_seqs && w.wait_children)) AS wake
-), wake_queued AS (
-  UPDATE ${n.executions} e SET status = 'queued'
-  FROM wake_counted c
-  WHERE c.wake AND e.id = c.id AND e.status = 'scheduled'
-  RETURNING e.id, e.queue, e.name, e.priority, e.lease_ms
-), wake_ready AS (
-  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes)
-  SELECT id, queue, name, priority, lease_ms, 0 FROM wake_queued
-  ON CONFLICT (execution_id) DO NOTHING
-), wake_timer AS (
-  DELETE FROM ${n.scheduledQueue} s USING wake_queued q WHERE s.execution_id = q.id
-), wake_notify AS (
-  SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM wake_queued) q
-), wake_missed AS (
+), ${requeueParkedCtes(n, 'wake_', 'wake_counted', 'x.wake')}, wake_missed AS (
   SELECT c.id FROM wake_counted c WHERE c.wake AND NOT EXISTS (SELECT 1 FROM wake_queued q WHERE q.id = c.id)
+)`;
+}
+
+/**
+ * Puts parked workflows back in work_queue: those of `from` (a CTE with an `id` column) for
+ * which `when` holds (a condition on `x`, its row) and that are still `scheduled`; their timer
+ * row goes, and their queues are notified. CTEs `<prefix>queued`, `ready`, `timer` and
+ * `notify`; the caller's final SELECT must read `<prefix>notify` (count) so its NOTIFY runs.
+ */
+export function requeueParkedCtes(n: SchemaNames, prefix: string, from: string, when: string): string {
+  return `${prefix}queued AS (
+  UPDATE ${n.executions} e SET status = 'queued'
+  FROM ${from} x
+  WHERE ${when} AND e.id = x.id AND e.status = 'scheduled'
+  RETURNING e.id, e.queue, e.name, e.priority, e.lease_ms
+), ${prefix}ready AS (
+  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes)
+  SELECT id, queue, name, priority, lease_ms, 0 FROM ${prefix}queued
+  ON CONFLICT (execution_id) DO NOTHING
+), ${prefix}timer AS (
+  DELETE FROM ${n.scheduledQueue} s USING ${prefix}queued q WHERE s.execution_id = q.id
+), ${prefix}notify AS (
+  SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM ${prefix}queued) q
 )`;
 }
 
@@ -104,21 +114,8 @@ const wakeMissedStatement = statement(
   (n) => `
 WITH locked AS (
   SELECT w.execution_id AS id FROM ${n.workflows} w WHERE w.execution_id = ANY ($1::bigint[]) ORDER BY w.execution_id FOR UPDATE
-), ${waitCheckCtes(n, 'ARRAY(SELECT id FROM locked)')}, queued AS (
-  UPDATE ${n.executions} e SET status = 'queued'
-  FROM decided d
-  WHERE d.ready AND e.id = d.id AND e.status = 'scheduled'
-  RETURNING e.id, e.queue, e.name, e.priority, e.lease_ms
-), ready AS (
-  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes)
-  SELECT id, queue, name, priority, lease_ms, 0 FROM queued
-  ON CONFLICT (execution_id) DO NOTHING
-), timer AS (
-  DELETE FROM ${n.scheduledQueue} s USING queued q WHERE s.execution_id = q.id
-), wake AS (
-  SELECT pg_notify('${n.workChannel}', queue) FROM (SELECT DISTINCT queue FROM queued) q
-)
-SELECT (SELECT count(*) FROM queued)::int AS woken, (SELECT count(*) FROM wake)::int AS notified`,
+), ${waitCheckCtes(n, 'ARRAY(SELECT id FROM locked)')}, ${requeueParkedCtes(n, '', 'decided', 'x.ready')}
+SELECT (SELECT count(*) FROM queued)::int AS woken, (SELECT count(*) FROM notify)::int AS notified`,
 );
 
 /**

@@ -14,6 +14,7 @@ import type pg from 'pg';
 import { statement } from './queryable.js';
 import type { SchemaNames } from '../db/schema.js';
 import { inTransaction } from '../db/transaction.js';
+import { requeueParkedCtes } from './wake-parents.js';
 
 const lockStatement = statement(
   'wf_signal_lock',
@@ -35,21 +36,8 @@ WITH target AS (
   FROM stored s
   WHERE w.execution_id = s.execution_id
   RETURNING w.execution_id AS id, ($2 = ANY (w.wait_signals) AND (w.wait_mode = 'any' OR w.pending <= 0)) AS wake
-), queued AS (
-  UPDATE ${n.executions} e SET status = 'queued'
-  FROM locked l
-  WHERE l.wake AND e.id = l.id AND e.status = 'scheduled'
-  RETURNING e.id, e.queue, e.name, e.priority, e.lease_ms
-), ready AS (
-  INSERT INTO ${n.workQueue} (execution_id, queue, name, priority, lease_ms, payload_bytes)
-  SELECT id, queue, name, priority, lease_ms, 0 FROM queued
-  ON CONFLICT (execution_id) DO NOTHING
-), timer AS (
-  DELETE FROM ${n.scheduledQueue} s USING queued q WHERE s.execution_id = q.id
-), wake AS (
-  SELECT pg_notify('${n.workChannel}', queue) FROM queued
-)
-SELECT t.kind, t.status, (SELECT id FROM stored) AS signal_id, (SELECT count(*) FROM wake)::int AS woken
+), ${requeueParkedCtes(n, '', 'locked', 'x.wake')}
+SELECT t.kind, t.status, (SELECT id FROM stored) AS signal_id, (SELECT count(*) FROM notify)::int AS woken
 FROM target t`,
 );
 
