@@ -66,6 +66,7 @@ describe('a stale worker cannot complete', () => {
           },
         ],
         NO_BACKOFF,
+        [],
       );
     expect(await settle(a!.leaseToken, 'completed', 'A')).toEqual([]);
     expect(await settle(a!.leaseToken, 'failed', 'A')).toEqual([]);

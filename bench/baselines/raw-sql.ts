@@ -128,6 +128,7 @@ export async function drain(
             errorJson: null,
           })),
           r.backoff,
+          [], // no workflows here: no parent to wake
         );
         return settled.length;
       }

@@ -28,6 +28,7 @@ import {
   commitActivations,
   loadActivations,
   type ActivationWrite,
+  type CommitResult,
   type ChildRow,
   type LoadedWorkflow,
 } from '../sql/workflow-activation.js';
@@ -255,9 +256,9 @@ export class WorkflowExecutor implements Executor {
 
   /** Commits activations in one transaction; a refused row is isolated by halving the batch. */
   private async commit(writes: { item: Item; write: ActivationWrite }[]): Promise<void> {
-    let done: Set<string>;
+    let result: CommitResult;
     try {
-      const result = await this.withRetries(() =>
+      result = await this.withRetries(() =>
         inTransaction(this.deps.pool, (client) =>
           commitActivations(
             client,
@@ -267,9 +268,6 @@ export class WorkflowExecutor implements Executor {
           ),
         ),
       );
-      // Committed: retried on its own, so a lost connection here cannot rerun the commit.
-      await this.withRetries(() => wakeMissedParents(this.deps.pool, this.deps.names, result.missedParents));
-      done = result.written;
     } catch (err) {
       if (!isDataError(err)) throw err;
       if (writes.length > 1) {
@@ -284,6 +282,9 @@ export class WorkflowExecutor implements Executor {
       );
       return;
     }
+    // Committed: retried on its own, so a lost connection here cannot run the commit again.
+    await this.withRetries(() => wakeMissedParents(this.deps.pool, this.deps.names, result.missedParents));
+    const done = result.written;
     const lost = writes.filter((w) => !done.has(w.write.id));
     if (lost.length > 0) {
       this.deps.log.info(

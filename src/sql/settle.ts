@@ -14,7 +14,7 @@ import type { Backoff } from '../backoff.js';
 import type { SchemaNames } from '../db/schema.js';
 import { appendAttempt, claimEntry } from './attempt-log.js';
 import { freeSlots } from './groups.js';
-import { wakeMissedParents, wakeParentsCtes, WAKE_MISSED } from './wake-parents.js';
+import { wakeParentsCtes, WAKE_MISSED } from './wake-parents.js';
 
 /** completed | failed (retry if attempts remain) | fatal (no retry) | cancelled */
 export type Outcome = 'completed' | 'failed' | 'fatal' | 'cancelled';
@@ -87,16 +87,15 @@ SELECT id, status, ${WAKE_MISSED} FROM settled CROSS JOIN (SELECT count(*) FROM 
 
 /**
  * Returns the executions that were settled; any others had lost their lease (stale token).
- * Parent workflows whose wake-up must be checked again once this has committed (see
- * wake-parents.ts) are checked here, after the statement, when it committed on its own; a
- * caller in a transaction passes `missedParents` and checks them after its commit.
+ * Adds to `missedParents` the parent workflows whose wake-up the caller must check once this
+ * has committed (wakeMissedParents, see wake-parents.ts).
  */
 export async function settleAttempts(
   db: Queryable,
   n: SchemaNames,
   items: Settlement[],
   backoff: Backoff,
-  missedParents?: string[],
+  missedParents: string[],
 ): Promise<Settled[]> {
   // Ids, tokens and outcomes are digits and plain words: their array literals need no quoting,
   // and building them here costs a fraction of the driver's per-element escaping. Results and
@@ -120,10 +119,7 @@ export async function settleAttempts(
     values: [`{${ids}}`, `{${tokens}}`, `{${outcomes}}`, `[${results}]`, `[${errors}]`, backoff.baseMs, backoff.maxMs],
   });
   const missed = res.rows[0]?.missed_parents;
-  if (missed) {
-    if (missedParents) missedParents.push(...missed);
-    else await wakeMissedParents(db, n, missed);
-  }
+  if (missed) missedParents.push(...missed);
   return res.rows.map((r) => ({ id: r.id, status: r.status }));
 }
 

@@ -31,12 +31,11 @@ WITH target AS (
   INSERT INTO ${n.workflowSignals} (execution_id, name, payload)
   SELECT id, $2, $3::jsonb FROM target WHERE kind = 'workflow' AND status IN ('scheduled', 'queued')
   RETURNING id, execution_id
-), locked AS (
-  UPDATE ${n.workflows} w SET pending = w.pending
-  FROM stored s
-  WHERE w.execution_id = s.execution_id
-  RETURNING w.execution_id AS id, ($2 = ANY (w.wait_signals) AND (w.wait_mode = 'any' OR w.pending <= 0)) AS wake
-), ${requeueParkedCtes(n, '', 'locked', 'x.wake')}
+), waiting AS (
+  -- Locked by the statement before: this reads the wait as the last activation left it.
+  SELECT w.execution_id AS id, ($2 = ANY (w.wait_signals) AND (w.wait_mode = 'any' OR w.pending <= 0)) AS wake
+  FROM ${n.workflows} w JOIN stored s ON w.execution_id = s.execution_id
+), ${requeueParkedCtes(n, '', 'waiting', 'x.wake')}
 SELECT t.kind, t.status, (SELECT id FROM stored) AS signal_id, (SELECT count(*) FROM notify)::int AS woken
 FROM target t`,
 );
